@@ -1,0 +1,51 @@
+"""Command line: ``rebalancer <command> ...``. The only place that exits the process.
+
+Each subcommand lives in ``daemon/commands/<name>.py`` and exposes
+``register(subparsers) -> None``; the parser it adds sets ``handler`` to a function
+``(args) -> int`` returning the exit code (0 ok, 2 bad input/config, 1 runtime failure)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from daemon.commands import check_config, run
+from daemon.errors import ConfigError, InputError, RebalancerError
+
+COMMANDS = (run, check_config)
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rebalancer",
+        description="Keeps a MEXC spot portfolio near its target mix.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except (ConfigError, InputError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RebalancerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+    except KeyboardInterrupt:
+        return 130
+
+
+def entry() -> None:
+    sys.exit(main())

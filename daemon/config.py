@@ -1,0 +1,324 @@
+"""Frozen, validated settings loaded from config.yaml, secrets from the environment.
+
+``load_config(path)`` returns a ``Settings``; every problem (unknown key, wrong type, value out
+of range) raises ``ConfigError`` whose ``problems`` name the key path. A reload builds a new
+``Settings`` and ``diff_settings`` tells which keys changed and which of them need a restart.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from daemon.errors import ConfigError
+
+Fraction = Annotated[Decimal, Field(ge=0, le=1)]
+PositiveDecimal = Annotated[Decimal, Field(gt=0)]
+NonNegDecimal = Annotated[Decimal, Field(ge=0)]
+
+KLINE_INTERVALS = ("Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1")
+
+
+class Mode(StrEnum):
+    LIVE = "live"
+    DRY_RUN = "dry_run"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _floats_through_repr(cls, value: Any) -> Any:
+        # YAML gives 0.01 as a float; go through its repr so Decimal gets "0.01", never the
+        # binary approximation. Bools stay bools (pydantic rejects them for numbers).
+        if isinstance(value, float):
+            return repr(value)
+        return value
+
+
+class ExchangeSettings(_Section):
+    rest_url: str = "https://api.mexc.com"
+    ws_url: str = "wss://wbs-api.mexc.com/ws"
+    recv_window_ms: int = Field(10_000, ge=1, le=60_000)
+    request_timeout_ms: int = Field(10_000, ge=100, le=120_000)
+    kline_interval: Literal[
+        "Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1"
+    ] = "Min5"
+    ws_ping_interval_s: float = Field(20, gt=0, le=60)
+    ws_stale_after_s: float = Field(45, gt=0, le=600)
+    ws_max_connection_age_s: float = Field(23 * 3600, gt=0, le=24 * 3600)
+    ws_reconnect_max_backoff_s: float = Field(30, gt=0, le=600)
+    listen_key_keepalive_s: float = Field(1800, gt=0, le=3600)
+    balance_refresh_s: float = Field(300, gt=0)
+    rate_limit_weight_per_10s: int = Field(400, ge=10, le=500)
+
+    @field_validator("rest_url", "ws_url")
+    @classmethod
+    def _url(cls, value: str, info: Any) -> str:
+        prefixes = ("http://", "https://") if info.field_name == "rest_url" else ("ws://", "wss://")
+        if not value.startswith(prefixes):
+            raise ValueError(f"must start with {' or '.join(prefixes)}")
+        return value.rstrip("/")
+
+
+class StrategySettings(_Section):
+    name: Literal["intelligent", "symmetric"] = "intelligent"
+    ratio: Fraction = Decimal("0.5")
+    threshold: Fraction = Decimal("0.01")
+    ma_short: int = Field(7, ge=1, le=1000)
+    ma_long: int = Field(25, ge=2, le=1000)
+    deadband: Fraction = Decimal("0")
+    buy_discount: Fraction = Decimal("0")
+    profit_target: NonNegDecimal = Decimal("0.03")
+    core_pct: Fraction = Decimal("0.70")
+    initial_cost_basis: PositiveDecimal | None = None
+
+    @model_validator(mode="after")
+    def _periods(self) -> StrategySettings:
+        if self.ma_short >= self.ma_long:
+            raise ValueError(
+                f"ma_short ({self.ma_short}) must be smaller than ma_long ({self.ma_long})"
+            )
+        return self
+
+
+class RiskSettings(_Section):
+    min_notional: NonNegDecimal = Decimal("5")
+    max_order_notional: PositiveDecimal = Decimal("1000")
+    usdt_reserve: NonNegDecimal = Decimal("0")
+    min_trade_interval_s: int = Field(300, ge=0)
+    max_trades_per_day: int = Field(12, ge=0)
+    max_price_deviation_pct: NonNegDecimal = Decimal("10")
+    stale_after_s: int = Field(120, ge=1)
+
+
+class ExecutionSettings(_Section):
+    order_type: Literal["marketable_limit", "ioc", "limit_maker", "market"] = "marketable_limit"
+    slippage_pct: Annotated[Decimal, Field(ge=0, le=10)] = Decimal("0.5")
+    order_timeout_s: float = Field(60, gt=0, le=3600)
+    poll_max_interval_s: float = Field(3, gt=0, le=30)
+    client_order_prefix: str = Field("rb", pattern=r"^[A-Za-z0-9]{1,8}$")
+    unknown_order_retries: int = Field(5, ge=1, le=50)
+    lost_order_watch_s: float = Field(3600, ge=0)
+    on_shutdown: Literal["cancel", "leave"] = "cancel"
+    on_halt: Literal["cancel", "leave"] = "cancel"
+
+
+class ScheduleSettings(_Section):
+    interval_s: int = Field(900, ge=1, le=86_400)
+    evaluate_on_crossover: bool = True
+
+
+class RedisSettings(_Section):
+    url: str = "redis://127.0.0.1:6379/0"
+    key_prefix: str | None = None
+    plan_history_max: int = Field(1000, ge=1, le=100_000)
+    recent_orders_max: int = Field(500, ge=1, le=100_000)
+    heartbeat_ttl_s: int = Field(60, ge=2)
+    lease_ttl_s: int = Field(30, ge=2, le=600)
+    retry_interval_s: float = Field(2, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
+
+class LogSettings(_Section):
+    level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+    file: str | None = None
+    rotation: str = "50 MB"
+    retention_files: int = Field(5, ge=1, le=1000)
+
+
+class HealthSettings(_Section):
+    heartbeat_interval_s: float = Field(10, gt=0, le=3600)
+
+
+class RuntimeSettings(_Section):
+    shutdown_grace_s: float = Field(10, gt=0, le=600)
+
+
+class Settings(_Section):
+    mode: Mode = Mode.DRY_RUN
+    symbol: str = Field("QRLUSDT", pattern=r"^[A-Z0-9]{2,20}$")
+    exchange: ExchangeSettings = ExchangeSettings()
+    strategy: StrategySettings = StrategySettings()
+    risk: RiskSettings = RiskSettings()
+    execution: ExecutionSettings = ExecutionSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    redis: RedisSettings = RedisSettings()
+    log: LogSettings = LogSettings()
+    health: HealthSettings = HealthSettings()
+    runtime: RuntimeSettings = RuntimeSettings()
+
+    @property
+    def key_prefix(self) -> str:
+        return self.redis.key_prefix or f"bot:{self.symbol}:"
+
+
+class Credentials(BaseModel):
+    """API credentials; never printed (SecretStr masks them in repr and str)."""
+
+    model_config = ConfigDict(frozen=True)
+    api_key: SecretStr
+    api_secret: SecretStr
+
+
+# Keys whose change only takes effect after a restart (a reload logs and ignores them).
+RESTART_KEYS: tuple[str, ...] = ("mode", "symbol", "exchange", "redis")
+
+
+def _format_problem(error: Mapping[str, Any]) -> str:
+    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind = error.get("type", "")
+    if kind == "extra_forbidden":
+        return f"{path}: unknown key"
+    given = error.get("input")
+    shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
+    return f"{path}: {error['msg']}{shown}"
+
+
+def parse_settings(data: object, *, source: str = "config") -> Settings:
+    """Validate an already-parsed document into Settings or raise ConfigError."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        problems = [_format_problem(e) for e in exc.errors(include_url=False)]
+        raise ConfigError(f"{source}: {len(problems)} problem(s)", problems) from None
+
+
+def load_config(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate ``path``. Raises ConfigError naming the file and each bad key."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{p}: invalid YAML{where}: {problem}") from None
+    return parse_settings(data, source=str(p))
+
+
+def _read_secret(name: str, env: Mapping[str, str]) -> str | None:
+    value = env.get(name)
+    if value:
+        return value.strip()
+    cred_dir = env.get("CREDENTIALS_DIRECTORY")
+    if cred_dir:
+        for candidate in (name, name.lower()):
+            f = Path(cred_dir) / candidate
+            if f.is_file():
+                return f.read_text(encoding="utf-8").strip() or None
+    return None
+
+
+def load_credentials(env: Mapping[str, str] | None = None) -> Credentials | None:
+    """MEXC_API_KEY / MEXC_API_SECRET from the environment, else from files of those names in
+    $CREDENTIALS_DIRECTORY (systemd LoadCredential=). None when neither is set; ConfigError
+    when only one of the two is."""
+    env = os.environ if env is None else env
+    key = _read_secret("MEXC_API_KEY", env)
+    secret = _read_secret("MEXC_API_SECRET", env)
+    if key is None and secret is None:
+        return None
+    if key is None or secret is None:
+        missing = "MEXC_API_KEY" if key is None else "MEXC_API_SECRET"
+        raise ConfigError(f"credentials: {missing} is missing (the other one is set)")
+    return Credentials(api_key=SecretStr(key), api_secret=SecretStr(secret))
+
+
+def require_credentials_for_mode(settings: Settings, creds: Credentials | None) -> None:
+    if settings.mode is Mode.LIVE and creds is None:
+        raise ConfigError(
+            "mode: live needs MEXC_API_KEY and MEXC_API_SECRET in the environment or in "
+            "$CREDENTIALS_DIRECTORY; none were found"
+        )
+
+
+def _flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(_flatten(value, path + "."))
+        else:
+            out[path] = value
+    return out
+
+
+def diff_settings(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
+    """Return (reloadable changed keys, restart-only changed keys), as dotted paths."""
+    a = _flatten(old.model_dump(mode="json"))
+    b = _flatten(new.model_dump(mode="json"))
+    changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+    restart = [k for k in changed if k.split(".", 1)[0] in RESTART_KEYS]
+    reloadable = [k for k in changed if k not in restart]
+    return reloadable, restart
+
+
+def apply_reload(old: Settings, new: Settings) -> Settings:
+    """The settings to run with after a reload: ``new`` with restart-only sections kept from
+    ``old``."""
+    kept = {name: getattr(old, name) for name in RESTART_KEYS}
+    return new.model_copy(update=kept)
+
+
+def effective_config(settings: Settings, creds: Credentials | None) -> dict[str, Any]:
+    """The config as it will run, plus masked credentials: for check-config output."""
+    data: dict[str, Any] = settings.model_dump(mode="json")
+    data["redis"]["key_prefix"] = settings.key_prefix
+    data["redis"]["url"] = mask_url_password(settings.redis.url)
+    data["credentials"] = (
+        None
+        if creds is None
+        else {"api_key": mask(creds.api_key.get_secret_value()), "api_secret": "********"}
+    )
+    return data
+
+
+def mask(value: str) -> str:
+    """Show at most the first 4 characters of an identifier, never of a secret."""
+    if len(value) <= 8:
+        return "********"
+    return value[:4] + "********"
+
+
+def mask_url_password(url: str) -> str:
+    """redis://user:secret@host -> redis://user:********@host."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    userinfo, _, hostpart = rest.rpartition("@")
+    user, colon, _password = userinfo.partition(":")
+    return f"{scheme}://{user}{':********' if colon else ''}@{hostpart}"

@@ -1,0 +1,110 @@
+"""The project's one error tree.
+
+Adapters translate venue, HTTP, Redis and file errors into these classes; nothing above the
+adapters catches a library exception directly.
+
+    RebalancerError
+    ├── ConfigError                 bad config.yaml, CLI argument or secret (exit 2)
+    ├── InputError                  a malformed snapshot or other user-supplied document
+    ├── StateError                  Redis content that is unknown, corrupt or of another schema
+    ├── StoreUnavailable            Redis cannot be reached or written (pauses trading)
+    ├── LeaseLost                   another instance holds the trading lease
+    └── ExchangeError               anything the exchange (or the path to it) answered
+        ├── TransientExchangeError  worth retrying where a retry cannot duplicate an effect
+        │   ├── RateLimited         429 / 418, carries retry_after_s
+        │   ├── ExchangeUnavailable 5xx, timeouts, connection resets
+        │   └── TimestampOutOfWindow 700003: resync the clock and retry
+        ├── OutcomeUnknown          a request with an effect (order, cancel) whose answer was lost
+        └── FatalExchangeError      retrying cannot help
+            ├── AuthError           bad key/signature/permission/IP
+            ├── OrderRejected       the exchange refused an order (balance, minimum, precision)
+            ├── UnknownOrder        -2011 / -2013: the exchange does not know the order (yet)
+            ├── SymbolNotTradable   missing, offline or not API-tradable symbol
+            └── ProtocolError       a payload that does not parse as MEXC's documented shape
+"""
+
+from __future__ import annotations
+
+
+class RebalancerError(Exception):
+    """Base of every error the project raises on purpose."""
+
+
+class ConfigError(RebalancerError):
+    """Invalid configuration; ``problems`` lists one line per key path."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        self.problems = problems or [message]
+        super().__init__(message if problems is None else message + "\n" + "\n".join(problems))
+
+
+class InputError(RebalancerError):
+    """A malformed user document (snapshot, CLI value); the message names the field."""
+
+
+class StateError(RebalancerError):
+    """Redis content that is unknown, corrupt or of a schema this version does not read."""
+
+
+class StoreUnavailable(RebalancerError):
+    """The state store cannot be read or written right now."""
+
+
+class LeaseLost(RebalancerError):
+    """Another instance holds the trading lease for this account and symbol."""
+
+
+class ExchangeError(RebalancerError):
+    """Base of exchange errors. ``code`` is MEXC's error code when there is one."""
+
+    def __init__(self, message: str, *, code: int | None = None, http_status: int | None = None):
+        self.code = code
+        self.http_status = http_status
+        super().__init__(message)
+
+
+class TransientExchangeError(ExchangeError):
+    """A failure that may go away; safe to retry only for requests without effects."""
+
+
+class RateLimited(TransientExchangeError):
+    def __init__(self, message: str, *, retry_after_s: float, code: int | None = None,
+                 http_status: int | None = None) -> None:
+        self.retry_after_s = retry_after_s
+        super().__init__(message, code=code, http_status=http_status)
+
+
+class ExchangeUnavailable(TransientExchangeError):
+    """5xx, timeout, connection reset."""
+
+
+class TimestampOutOfWindow(TransientExchangeError):
+    """700003: the request timestamp fell outside recvWindow; resync the clock."""
+
+
+class OutcomeUnknown(ExchangeError):
+    """A request with an effect was sent but its answer was lost; resolve by querying."""
+
+
+class FatalExchangeError(ExchangeError):
+    """Retrying the same request cannot help."""
+
+
+class AuthError(FatalExchangeError):
+    pass
+
+
+class OrderRejected(FatalExchangeError):
+    pass
+
+
+class UnknownOrder(FatalExchangeError):
+    pass
+
+
+class SymbolNotTradable(FatalExchangeError):
+    pass
+
+
+class ProtocolError(FatalExchangeError):
+    """The exchange sent something that does not match MEXC's documented shape."""
