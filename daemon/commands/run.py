@@ -3,16 +3,37 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import os
 from typing import Any
 
 from daemon.commands.common import add_config_arg
+from daemon.config import load_config, load_credentials, require_credentials_for_mode
+from daemon.logging_setup import configure_logging
+from daemon.runtime.app import App
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("run", help="run the daemon")
+    p: argparse.ArgumentParser = sub.add_parser(
+        "run", help="run the daemon",
+        description="Run the rebalancer until SIGTERM/SIGINT. SIGHUP reloads the config.",
+    )
     add_config_arg(p)
     p.set_defaults(handler=handle)
 
 
 def handle(args: argparse.Namespace) -> int:
-    raise NotImplementedError("run: the lifecycle lands with issue 2")
+    settings = load_config(args.config)
+    creds = load_credentials()
+    require_credentials_for_mode(settings, creds)
+    # Under systemd, journald stamps each line; elsewhere add our own timestamps.
+    configure_logging(settings.log, with_time="JOURNAL_STREAM" not in os.environ)
+    from daemon.runtime.engine import RebalancerEngine
+
+    app = App(args.config, settings, creds, RebalancerEngine.create)
+    return asyncio.run(_main(app))
+
+
+async def _main(app: App) -> int:
+    app.install_signal_handlers(asyncio.get_running_loop())
+    return await app.run()

@@ -1,0 +1,149 @@
+"""Lifecycle driven without OS signals: ready, reload (valid and invalid), graceful stop."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from daemon.config import Credentials, Settings, load_config
+from daemon.runtime.app import App
+from daemon.runtime.notify import Notifier
+
+
+class RecordingEngine:
+    """Implements the Engine protocol and records what the lifecycle asked of it."""
+
+    def __init__(self, settings: Settings, stop_delay_s: float = 0.0) -> None:
+        self.settings = settings
+        self.stop_delay_s = stop_delay_s
+        self.calls: list[str] = []
+        self.applied: list[Settings] = []
+
+    async def start(self) -> None:
+        self.calls.append("start")
+
+    async def run(self) -> None:
+        self.calls.append("run")
+        await asyncio.Event().wait()
+
+    async def apply_settings(self, settings: Settings) -> None:
+        self.calls.append("apply")
+        self.applied.append(settings)
+        self.settings = settings
+
+    async def stop(self) -> None:
+        self.calls.append("stop")
+        await asyncio.sleep(self.stop_delay_s)
+        self.calls.append("stopped")
+
+    def status_line(self) -> str:
+        return f"ratio={self.settings.strategy.ratio}"
+
+
+def make_app(tmp_path: Path, text: str, engine: list[RecordingEngine], stop_delay_s: float = 0.0,
+             env: dict[str, str] | None = None) -> App:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(text)
+
+    def factory(settings: Settings, creds: Credentials | None) -> RecordingEngine:
+        engine.append(RecordingEngine(settings, stop_delay_s))
+        return engine[0]
+
+    return App(cfg, load_config(cfg), None, factory, notifier=Notifier(env or {}))
+
+
+async def until(cond: object, limit_s: float = 3.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while not cond():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "condition not reached"
+        await asyncio.sleep(0.01)
+
+
+async def test_reload_valid_then_invalid_then_stop(tmp_path: Path) -> None:
+    sock_path = str(tmp_path / "n.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.setblocking(False)
+    engines: list[RecordingEngine] = []
+    app = make_app(tmp_path, "strategy:\n  ratio: 0.5\n", engines, env={"NOTIFY_SOCKET": sock_path})
+    task = asyncio.create_task(app.run())
+    await until(lambda: engines and "run" in engines[0].calls)
+    engine = engines[0]
+    loop = asyncio.get_running_loop()
+    assert (await loop.sock_recv(sock, 4096)) == b"READY=1\nSTATUS=ratio=0.5"
+
+    app.config_path.write_text("strategy:\n  ratio: 0.6\nsymbol: BTCUSDT\n")
+    app.request_reload()
+    await until(lambda: app.reloads_applied == 1)
+    assert engine.applied[-1].strategy.ratio == Decimal("0.6")
+    assert engine.applied[-1].symbol == "QRLUSDT"  # restart-only key not applied
+    assert app.settings.strategy.ratio == Decimal("0.6")
+    assert (await loop.sock_recv(sock, 4096)).startswith(b"RELOADING=1\nMONOTONIC_USEC=")
+    assert (await loop.sock_recv(sock, 4096)) == b"READY=1\nSTATUS=ratio=0.6"
+
+    app.config_path.write_text("strategy:\n  ratio: banana\n")
+    app.request_reload()
+    await until(lambda: app.reloads_rejected == 1)
+    assert len(engine.applied) == 1
+    assert app.settings.strategy.ratio == Decimal("0.6")
+
+    app.request_stop()
+    assert await asyncio.wait_for(task, 5) == 0
+    assert engine.calls[-2:] == ["stop", "stopped"]
+    msgs = []
+    while True:
+        try:
+            msgs.append(sock.recv(4096))
+        except BlockingIOError:
+            break
+    assert b"STOPPING=1" in msgs
+    sock.close()
+
+
+async def test_shutdown_bounded_by_grace(tmp_path: Path) -> None:
+    engines: list[RecordingEngine] = []
+    app = make_app(tmp_path, "runtime:\n  shutdown_grace_s: 0.3\n", engines, stop_delay_s=30)
+    task = asyncio.create_task(app.run())
+    await until(lambda: engines and "run" in engines[0].calls)
+    started = time.monotonic()
+    app.request_stop()
+    code = await asyncio.wait_for(task, 5)
+    assert code == 1  # abandoned: the engine did not finish within the grace
+    assert time.monotonic() - started < 1.0
+    assert "stopped" not in engines[0].calls
+
+
+async def test_stop_during_startup(tmp_path: Path) -> None:
+    engines: list[RecordingEngine] = []
+    app = make_app(tmp_path, "", engines)
+    app.request_stop()
+    assert await asyncio.wait_for(app.run(), 5) == 0
+    assert engines[0].calls[-1] == "stopped"
+
+
+@pytest.mark.parametrize("interval", [0.05])
+async def test_watchdog_pings(tmp_path: Path, interval: float) -> None:
+    sock_path = str(tmp_path / "w.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.setblocking(False)
+    engines: list[RecordingEngine] = []
+    usec = str(int(interval * 2 * 1_000_000))
+    app = make_app(tmp_path, "", engines, env={"NOTIFY_SOCKET": sock_path, "WATCHDOG_USEC": usec})
+    task = asyncio.create_task(app.run())
+    await asyncio.sleep(0.3)
+    app.request_stop()
+    await asyncio.wait_for(task, 5)
+    msgs = []
+    while True:
+        try:
+            msgs.append(sock.recv(4096))
+        except BlockingIOError:
+            break
+    assert msgs.count(b"WATCHDOG=1") >= 3
+    sock.close()
