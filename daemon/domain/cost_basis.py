@@ -1,0 +1,214 @@
+"""Moving weighted average cost basis with realized/unrealized PnL, and the core floor rules
+(STRATEGY.md "Cost basis and PnL" and "Core floor"). Pure: fills in, new values out.
+
+Deduplication: :class:`CostBasis` keeps the trade ids it has applied; applying a fill whose
+trade id it has seen returns the same object unchanged, so callers may re-feed overlapping
+fill lists (REST history + websocket deals) freely.
+
+Per fill, with ``Q`` the base quantity the cost basis covers:
+
+* BUY, fee in quote: ``avg = (avg*Q + qty*px + fee) / (Q + qty)``; ``Q += qty``
+* BUY, fee in base:  ``avg = (avg*Q + qty*px) / (Q + qty - fee)``; ``Q += qty - fee``
+* SELL: ``avg`` unchanged; ``realized += (px - avg)*qty - fee_in_quote``; ``Q -= qty``
+  (fee in base: ``Q -= qty + fee``)
+* fee in a third asset: converted to quote with ``fee_prices[asset]`` (quote per unit) when
+  given, else added to ``fees_other`` and otherwise ignored (the caller logs it).
+
+Edge rules (not in STRATEGY.md, chosen here): an unknown ``avg`` counts as 0 on a BUY while
+``Q`` is 0 (the first buy sets it); a SELL with unknown ``avg`` leaves ``realized`` unchanged;
+``Q`` never goes below 0 (a sell of holdings the basis never covered); a BUY whose base fee
+leaves no quantity changes nothing but ``Q``'s floor at 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from decimal import Decimal, localcontext
+
+from daemon.domain.models import Fill, Side
+from daemon.domain.money import ZERO, fmt, parse_decimal
+from daemon.errors import StateError
+
+PRECISION_DIGITS = 50
+SCHEMA_VERSION = 1
+
+
+def _fees_add(
+    fees: tuple[tuple[str, Decimal], ...], asset: str, amount: Decimal
+) -> tuple[tuple[str, Decimal], ...]:
+    totals = dict(fees)
+    totals[asset] = totals.get(asset, ZERO) + amount
+    return tuple(sorted(totals.items()))
+
+
+@dataclass(frozen=True, slots=True)
+class CostBasis:
+    """Average cost per base unit (None: unknown), the base quantity it covers, realized PnL in
+    quote, unconverted third-asset fees (asset, total) and the applied trade ids."""
+
+    avg_cost: Decimal | None = None
+    qty: Decimal = ZERO
+    realized_pnl: Decimal = ZERO
+    fees_other: tuple[tuple[str, Decimal], ...] = ()
+    trade_ids: frozenset[str] = field(default_factory=frozenset)
+
+    @classmethod
+    def initial(cls, avg_cost: Decimal | None, qty: Decimal) -> CostBasis:
+        """A basis covering ``qty`` base units bought at ``avg_cost`` (e.g. from config
+        ``strategy.initial_cost_basis`` and the current holdings)."""
+        if avg_cost is not None and avg_cost <= 0:
+            raise ValueError(f"avg_cost must be positive, got {avg_cost}")
+        if qty < 0:
+            raise ValueError(f"qty must be >= 0, got {qty}")
+        return cls(avg_cost=avg_cost, qty=qty)
+
+    def apply(
+        self, fill: Fill, *, base_asset: str, quote_asset: str,
+        fee_prices: Mapping[str, Decimal] | None = None,
+    ) -> CostBasis:
+        """The basis after ``fill``; ``self`` when its trade id was already applied."""
+        if fill.trade_id in self.trade_ids:
+            return self
+        if fill.qty <= 0 or fill.price <= 0 or fill.fee < 0:
+            raise ValueError(
+                f"fill {fill.trade_id}: qty ({fill.qty}) and price ({fill.price}) must be "
+                f"positive and fee ({fill.fee}) not negative"
+            )
+        with localcontext() as ctx:
+            ctx.prec = PRECISION_DIGITS
+            fee_quote, fee_base, fees_other = self._split_fee(
+                fill, base_asset, quote_asset, fee_prices or {}
+            )
+            if fill.side is Side.BUY:
+                avg, qty, realized = self._buy(fill, fee_quote, fee_base)
+            else:
+                avg, qty, realized = self._sell(fill, fee_quote, fee_base)
+        return CostBasis(avg, qty, realized, fees_other, self.trade_ids | {fill.trade_id})
+
+    def _split_fee(
+        self, fill: Fill, base_asset: str, quote_asset: str, fee_prices: Mapping[str, Decimal]
+    ) -> tuple[Decimal, Decimal, tuple[tuple[str, Decimal], ...]]:
+        asset = fill.fee_asset.upper()
+        if fill.fee == 0:
+            return ZERO, ZERO, self.fees_other
+        if asset == quote_asset.upper():
+            return fill.fee, ZERO, self.fees_other
+        if asset == base_asset.upper():
+            return ZERO, fill.fee, self.fees_other
+        price = fee_prices.get(asset, fee_prices.get(fill.fee_asset))
+        if price is not None:
+            return fill.fee * price, ZERO, self.fees_other
+        return ZERO, ZERO, _fees_add(self.fees_other, asset, fill.fee)
+
+    def _buy(
+        self, fill: Fill, fee_quote: Decimal, fee_base: Decimal
+    ) -> tuple[Decimal | None, Decimal, Decimal]:
+        held_cost = (self.avg_cost or ZERO) * self.qty
+        new_qty = self.qty + fill.qty - fee_base
+        if new_qty <= 0:
+            return self.avg_cost, ZERO, self.realized_pnl
+        avg = (held_cost + fill.qty * fill.price + fee_quote) / new_qty
+        return avg, new_qty, self.realized_pnl
+
+    def _sell(
+        self, fill: Fill, fee_quote: Decimal, fee_base: Decimal
+    ) -> tuple[Decimal | None, Decimal, Decimal]:
+        realized = self.realized_pnl
+        if self.avg_cost is not None:
+            realized += (fill.price - self.avg_cost) * fill.qty - fee_quote
+        new_qty = max(ZERO, self.qty - fill.qty - fee_base)
+        return self.avg_cost, new_qty, realized
+
+    def apply_all(
+        self, fills: list[Fill] | tuple[Fill, ...], *, base_asset: str, quote_asset: str,
+        fee_prices: Mapping[str, Decimal] | None = None,
+    ) -> CostBasis:
+        """Apply ``fills`` in the order given (callers sort by time)."""
+        basis = self
+        for f in fills:
+            basis = basis.apply(f, base_asset=base_asset, quote_asset=quote_asset,
+                                fee_prices=fee_prices)
+        return basis
+
+    def unrealized(self, price: Decimal) -> Decimal | None:
+        """(price - avg) * Q, None while the average is unknown."""
+        if self.avg_cost is None:
+            return None
+        with localcontext() as ctx:
+            ctx.prec = PRECISION_DIGITS
+            return (price - self.avg_cost) * self.qty
+
+    def with_avg_cost(self, avg_cost: Decimal | None) -> CostBasis:
+        """Operator override of the average (the covered quantity stays)."""
+        return replace(self, avg_cost=avg_cost)
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-able (decimals as strings), for Redis."""
+        return {
+            "v": SCHEMA_VERSION,
+            "avg_cost": None if self.avg_cost is None else fmt(self.avg_cost),
+            "qty": fmt(self.qty),
+            "realized_pnl": fmt(self.realized_pnl),
+            "fees_other": {asset: fmt(amount) for asset, amount in self.fees_other},
+            "trade_ids": sorted(self.trade_ids),
+        }
+
+    @classmethod
+    def from_dict(cls, data: object) -> CostBasis:
+        """Inverse of :meth:`to_dict`; StateError naming the field on corrupt input."""
+        if not isinstance(data, Mapping):
+            raise StateError(f"cost basis: expected a JSON object, got {type(data).__name__}")
+        if data.get("v") != SCHEMA_VERSION:
+            raise StateError(f"cost basis.v: unknown schema version {data.get('v')!r}")
+        avg = _state_decimal(data, "avg_cost", optional=True)
+        qty = _state_decimal(data, "qty")
+        realized = _state_decimal(data, "realized_pnl")
+        if avg is not None and avg <= 0:
+            raise StateError(f"cost basis.avg_cost: must be positive, got {fmt(avg)}")
+        if qty is None or qty < 0:
+            raise StateError(f"cost basis.qty: must be >= 0, got {data.get('qty')!r}")
+        fees_raw = data.get("fees_other", {})
+        if not isinstance(fees_raw, Mapping):
+            raise StateError("cost basis.fees_other: expected an object of asset -> amount")
+        fees = tuple(sorted(
+            (str(asset), _state_decimal(fees_raw, str(asset), prefix="fees_other.") or ZERO)
+            for asset in fees_raw
+        ))
+        ids = data.get("trade_ids", [])
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise StateError("cost basis.trade_ids: expected a list of strings")
+        return cls(avg, qty, realized or ZERO, fees, frozenset(ids))
+
+
+def _state_decimal(
+    data: Mapping[str, object], key: str, *, optional: bool = False, prefix: str = ""
+) -> Decimal | None:
+    if key not in data:
+        raise StateError(f"cost basis.{prefix}{key}: missing")
+    raw = data[key]
+    if raw is None and optional:
+        return None
+    if not isinstance(raw, str):
+        raise StateError(f"cost basis.{prefix}{key}: expected a decimal string, got {raw!r}")
+    try:
+        return parse_decimal(raw, field=f"cost basis.{prefix}{key}")
+    except ValueError as exc:
+        raise StateError(str(exc)) from None
+
+
+# --- core floor ------------------------------------------------------------------------------
+
+
+def initial_core_floor(base_total: Decimal, core_pct: Decimal) -> Decimal:
+    """The core floor set when it is first unset: ``core_pct * q`` (q = free + locked base)."""
+    return core_pct * base_total
+
+
+def next_core_floor(current: Decimal | None, fill: Fill, core_pct: Decimal) -> Decimal | None:
+    """The core floor after ``fill``: a BUY raises it by ``core_pct * filled qty``; a SELL never
+    lowers it. An unset floor stays unset (the next evaluation initialises it from the
+    holdings, which already include this fill)."""
+    if current is None or fill.side is not Side.BUY:
+        return current
+    return current + core_pct * fill.qty
