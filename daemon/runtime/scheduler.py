@@ -1,0 +1,107 @@
+"""When to evaluate: every ``schedule.interval_s`` aligned to the clock (APScheduler), and at
+once on a crossover. One evaluation at a time; triggers that arrive during an evaluation
+coalesce into ONE follow-up evaluation (the reason of the first pending trigger is kept, the
+others are counted)."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+from loguru import logger
+
+Evaluate = Callable[[str], Awaitable[None]]
+
+
+def next_aligned(now_s: float, interval_s: int) -> float:
+    """The next multiple of ``interval_s`` since the epoch strictly after ``now_s``."""
+    return (math.floor(now_s / interval_s) + 1) * interval_s
+
+
+class EvaluationScheduler:
+    JOB_ID = "rebalance"
+
+    def __init__(self, evaluate: Evaluate, interval_s: int) -> None:
+        self._evaluate = evaluate
+        self.interval_s = interval_s
+        self._scheduler: AsyncIOScheduler | None = None
+        self._wake = asyncio.Event()
+        self._pending: str | None = None
+        self._running = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._worker: asyncio.Task[None] | None = None
+        self.evaluations = 0
+        self.coalesced = 0
+
+    @property
+    def busy(self) -> bool:
+        return self._running
+
+    def start(self) -> None:
+        self._scheduler = AsyncIOScheduler(timezone=UTC)
+        self._scheduler.add_job(self.trigger, self._trigger(), args=("schedule",), id=self.JOB_ID,
+                                coalesce=True, max_instances=1, misfire_grace_time=None)
+        self._scheduler.start()
+        self._worker = asyncio.create_task(self._work(), name="evaluations")
+        logger.info("schedule: every {}s aligned to the clock, next at {}", self.interval_s,
+                    datetime.fromtimestamp(next_aligned(time.time(), self.interval_s), UTC)
+                    .strftime("%H:%M:%S"))
+
+    def _trigger(self) -> IntervalTrigger:
+        start = datetime.fromtimestamp(next_aligned(time.time(), self.interval_s), UTC)
+        return IntervalTrigger(seconds=self.interval_s, start_date=start, timezone=UTC)
+
+    def reschedule(self, interval_s: int) -> None:
+        if interval_s == self.interval_s:
+            return
+        self.interval_s = interval_s
+        if self._scheduler is not None:
+            self._scheduler.reschedule_job(self.JOB_ID, trigger=self._trigger())
+            logger.info("schedule: interval now {}s", interval_s)
+
+    def trigger(self, reason: str) -> None:
+        """Ask for an evaluation. Cheap and synchronous; safe from any callback."""
+        if self._pending is not None:
+            self.coalesced += 1
+            return
+        self._pending = reason
+        self._wake.set()
+
+    async def _work(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            reason = self._pending
+            self._pending = None
+            if reason is None:
+                continue
+            self._running = True
+            self._idle.clear()
+            try:
+                await self._evaluate(reason)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("evaluation ({}) failed", reason)
+            finally:
+                self._running = False
+                self._idle.set()
+                self.evaluations += 1
+
+    async def stop(self) -> None:
+        """Stop triggering; wait for a running evaluation to end (the caller bounds this)."""
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._scheduler = None
+        self._pending = None
+        if self._worker is not None:
+            await self._idle.wait()
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+            self._worker = None
