@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from daemon.commands import check_config, run
+from daemon.commands import check_config, plan, run
 from daemon.errors import ConfigError, InputError, RebalancerError
 
-COMMANDS = (run, check_config)
+COMMANDS = (run, check_config, plan)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -36,6 +36,11 @@ BUY = "BUY"
 SELL = "SELL"
 HOLD = "HOLD"
 TRADE_CODES = {Side.BUY: "rebalance_buy", Side.SELL: "rebalance_sell"}
+SKIP_WHY = {
+    "price_out_of_band": "ma_long unknown",
+    "cooldown": "now_ms unknown",
+    "stale_market_data": "now_ms unknown",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,8 +343,8 @@ def _trade_reason(side: Side, qty: Decimal, price: Decimal, fig: Figures, sized:
         f"{_money(fig.total_value)} {rules.quote_asset}, target {_pct(st.ratio * HUNDRED)}%, "
         f"size limited by {sized.binding}"
     )
-    if fig.risk_skipped:
-        text += f"; risk checks skipped for lack of data: {', '.join(fig.risk_skipped)}"
+    for check in fig.risk_skipped:
+        text += f"; {check} not checked ({SKIP_WHY.get(check, 'data missing')})"
     return text
 
 
