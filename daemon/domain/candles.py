@@ -1,0 +1,334 @@
+"""The closed-candle window: rolling SMA short/long, trend and crossover events (STRATEGY.md,
+Signals). Pure: no I/O, no clock; times come from the data.
+
+Only CLOSED candles enter the window. A candle is closed when
+- the stream pushes a later ``windowStart`` while we were connected through the candle
+  (``on_tick``), or
+- REST klines report it and a later window is known to exist (``apply_rest``).
+
+The window always equals what REST klines return: REST rows replace stream-built candles that
+differ, missing windows are only ever filled from REST (never invented), and a stream jump over
+one or more windows is reported as a ``gap`` so the caller repairs it from REST before the next
+tick. Real exchange gaps (windows REST does not have) therefore stay gaps.
+
+Averages are kept as running sums (O(1) per appended candle) in a wide decimal context, so each
+value equals ``signals.sma`` over the same closes exactly; trend and crossover use
+``signals.classify_trend``/``signals.crossover`` so the planner and the window agree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Context, Decimal
+
+from daemon.domain.models import Candle, KlineTick, Trend
+from daemon.domain.signals import classify_trend, crossover, signal_strength_pct
+
+_SUM_CTX = Context(prec=80)  # running sums stay exact; the division uses the default context
+_ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class CrossoverEvent:
+    """The newest closed candle's trend differs from the previous one's (into BULLISH or
+    BEARISH)."""
+
+    open_time_ms: int
+    trend: Trend
+    previous: Trend
+    ma_short: Decimal
+    ma_long: Decimal
+    close: Decimal
+
+    @property
+    def signal_strength_pct(self) -> Decimal:
+        return signal_strength_pct(self.ma_short, self.ma_long)
+
+
+@dataclass(frozen=True, slots=True)
+class ClosedCandle:
+    """A candle that has just been evaluated, with the averages AT that candle."""
+
+    candle: Candle
+    ma_short: Decimal | None
+    ma_long: Decimal | None
+    trend: Trend | None  # None: fewer than ``long`` closed candles (insufficient_data)
+    crossover: CrossoverEvent | None
+
+
+@dataclass(slots=True)
+class WindowUpdate:
+    """What one tick or one REST merge changed."""
+
+    closed: list[ClosedCandle] = field(default_factory=list)
+    gap: tuple[int, int] | None = None  # [from_ms, to_ms): windows to fetch from REST
+    corrected: list[int] = field(default_factory=list)  # open times replaced after evaluation
+    ignored_ticks: int = 0
+
+    @property
+    def events(self) -> list[CrossoverEvent]:
+        return [c.crossover for c in self.closed if c.crossover is not None]
+
+
+class CandleWindow:
+    def __init__(self, interval_ms: int, short: int, long: int, *,
+                 deadband: Decimal = _ZERO, capacity: int | None = None) -> None:
+        if interval_ms <= 0:
+            raise ValueError(f"interval_ms must be positive, got {interval_ms}")
+        if not 0 < short < long:
+            raise ValueError(f"periods must satisfy 0 < short < long, got {short}, {long}")
+        if deadband < 0:
+            raise ValueError(f"deadband must be >= 0, got {deadband}")
+        self.interval_ms = interval_ms
+        self.short = short
+        self.long = long
+        self.deadband = deadband
+        self.capacity = max(capacity or 0, 2 * long, 100)
+        self._candles: list[Candle] = []
+        self._trends: list[Trend | None] = []
+        self._sum_s = _ZERO
+        self._sum_l = _ZERO
+        self._ma_s: Decimal | None = None
+        self._ma_l: Decimal | None = None
+        self._forming: KlineTick | None = None
+        self._latest_start_ms: int | None = None
+        self._evaluated_until_ms: int | None = None
+
+    # --- read side -------------------------------------------------------------------------
+    @property
+    def ready(self) -> bool:
+        return len(self._candles) >= self.long
+
+    @property
+    def ma_short(self) -> Decimal | None:
+        return self._ma_s
+
+    @property
+    def ma_long(self) -> Decimal | None:
+        return self._ma_l
+
+    @property
+    def trend(self) -> Trend | None:
+        return self._trends[-1] if self._trends else None
+
+    @property
+    def previous_trend(self) -> Trend | None:
+        return self._trends[-2] if len(self._trends) > 1 else None
+
+    @property
+    def signal_strength_pct(self) -> Decimal | None:
+        if self._ma_s is None or self._ma_l is None:
+            return None
+        return signal_strength_pct(self._ma_s, self._ma_l)
+
+    @property
+    def closes(self) -> tuple[Decimal, ...]:
+        return tuple(c.close for c in self._candles)
+
+    @property
+    def candles(self) -> tuple[Candle, ...]:
+        return tuple(self._candles)
+
+    def __len__(self) -> int:
+        return len(self._candles)
+
+    @property
+    def last_closed(self) -> Candle | None:
+        return self._candles[-1] if self._candles else None
+
+    @property
+    def forming(self) -> KlineTick | None:
+        return self._forming
+
+    @property
+    def latest_start_ms(self) -> int | None:
+        """Open time of the newest window known to have started (stream or REST)."""
+        return self._latest_start_ms
+
+    def next_expected_ms(self) -> int | None:
+        last = self.last_closed
+        return None if last is None else last.open_time_ms + self.interval_ms
+
+    # --- stream side -----------------------------------------------------------------------
+    def stream_interrupted(self) -> None:
+        """The connection dropped: the forming candle may miss its last update, so it will
+        not be closed from the stream (REST repairs it)."""
+        self._forming = None
+
+    def on_tick(self, tick: KlineTick) -> WindowUpdate | None:
+        """Feed one kline push. None when it only updated the forming candle (the hot path);
+        otherwise what closed, and a ``gap`` when the stream skipped windows."""
+        start_ms = tick.window_start_s * 1000
+        forming = self._forming
+        if forming is not None and tick.window_start_s == forming.window_start_s:
+            self._forming = tick
+            return None
+        update = WindowUpdate()
+        if forming is not None and tick.window_start_s < forming.window_start_s:
+            update.ignored_ticks = 1  # a late push of an older window
+            return update
+        if self._latest_start_ms is None or start_ms > self._latest_start_ms:
+            self._latest_start_ms = start_ms
+        last = self.last_closed
+        if forming is not None:
+            candle = _candle_from_tick(forming)
+            if last is None or candle.open_time_ms > last.open_time_ms:
+                update.closed.append(self._append(candle))
+                last = candle
+        if last is not None and start_ms > last.open_time_ms + self.interval_ms:
+            update.gap = (last.open_time_ms + self.interval_ms, start_ms)
+        self._forming = tick
+        return update
+
+    # --- REST side -------------------------------------------------------------------------
+    def apply_rest(self, rows: Sequence[Candle], *, emit: bool = True) -> WindowUpdate:
+        """Merge REST klines. Rows at or after the newest known window start are still forming
+        and are skipped. With ``emit`` False (backfill) candles are taken as history: no
+        ClosedCandle reports, no events."""
+        update = WindowUpdate()
+        if rows:
+            newest = rows[-1].open_time_ms
+            if self._latest_start_ms is None or newest > self._latest_start_ms:
+                self._latest_start_ms = newest
+        latest = self._latest_start_ms
+        closed = [r for r in rows if latest is not None and r.open_time_ms < latest]
+        if not closed:
+            return update
+        last = self.last_closed
+        if last is None or closed[0].open_time_ms > last.open_time_ms:
+            for c in closed:  # fast path: pure append
+                self._append_reported(c, emit, update)
+            return update
+        self._merge(closed, emit, update)
+        return update
+
+    def _append_reported(self, candle: Candle, emit: bool, update: WindowUpdate) -> None:
+        closed = self._append(candle)
+        if emit:
+            update.closed.append(closed)
+        else:
+            self._evaluated_until_ms = candle.open_time_ms
+
+    def _merge(self, rows: Iterable[Candle], emit: bool, update: WindowUpdate) -> None:
+        by_time = {c.open_time_ms: c for c in self._candles}
+        first_changed: int | None = None
+        for row in rows:
+            old = by_time.get(row.open_time_ms)
+            if old == row:
+                continue
+            oldest = self._candles[0].open_time_ms if self._candles else None
+            if oldest is not None and row.open_time_ms < oldest and old is None:
+                continue  # older than what we keep: irrelevant to the averages
+            by_time[row.open_time_ms] = row
+            if self._evaluated_until_ms is not None and row.open_time_ms <= \
+                    self._evaluated_until_ms:
+                update.corrected.append(row.open_time_ms)
+            if first_changed is None or row.open_time_ms < first_changed:
+                first_changed = row.open_time_ms
+        if first_changed is None:
+            return
+        ordered = [by_time[t] for t in sorted(by_time)]
+        self._rebuild(ordered, first_changed, emit, update)
+
+    def _rebuild(self, ordered: list[Candle], first_changed: int, emit: bool,
+                 update: WindowUpdate) -> None:
+        """Re-evaluate from the first changed open time; the unchanged prefix keeps its
+        trends, corrected candles that were already evaluated raise no event again."""
+        prefix = sum(1 for c in ordered if c.open_time_ms < first_changed)
+        kept_trends = self._trends[:prefix]
+        self._candles, self._trends = [], []
+        self._sum_s = self._sum_l = _ZERO
+        self._ma_s = self._ma_l = None
+        for c in ordered[:prefix]:
+            self._candles.append(c)
+            self._roll(c)
+        self._trends = kept_trends
+        evaluated = self._evaluated_until_ms
+        for c in ordered[prefix:]:
+            if evaluated is not None and c.open_time_ms <= evaluated:
+                self._append(c, allow_event=False)
+            else:
+                self._append_reported(c, emit, update)
+
+    # --- core ------------------------------------------------------------------------------
+    def _roll(self, candle: Candle) -> None:
+        candles = self._candles
+        n = len(candles)
+        add, sub = _SUM_CTX.add, _SUM_CTX.subtract
+        self._sum_s = add(self._sum_s, candle.close)
+        if n > self.short:
+            self._sum_s = sub(self._sum_s, candles[n - 1 - self.short].close)
+        self._sum_l = add(self._sum_l, candle.close)
+        if n > self.long:
+            self._sum_l = sub(self._sum_l, candles[n - 1 - self.long].close)
+        if n >= self.long:
+            self._ma_s = self._sum_s / self.short
+            self._ma_l = self._sum_l / self.long
+
+    def _append(self, candle: Candle, *, allow_event: bool = True) -> ClosedCandle:
+        self._candles.append(candle)
+        self._roll(candle)
+        trend: Trend | None = None
+        if len(self._candles) >= self.long:
+            assert self._ma_s is not None and self._ma_l is not None
+            trend = classify_trend(self._ma_s, self._ma_l, self.deadband)
+        previous = self._trends[-1] if self._trends else None
+        self._trends.append(trend)
+        event: CrossoverEvent | None = None
+        if trend is not None and allow_event:
+            into = crossover(previous, trend)
+            if into is not None and previous is not None:
+                assert self._ma_s is not None and self._ma_l is not None
+                event = CrossoverEvent(candle.open_time_ms, into, previous, self._ma_s,
+                                       self._ma_l, candle.close)
+        if allow_event:
+            self._evaluated_until_ms = candle.open_time_ms
+        self._trim()
+        if trend is None:
+            return ClosedCandle(candle, None, None, None, None)
+        return ClosedCandle(candle, self._ma_s, self._ma_l, trend, event)
+
+    def _trim(self) -> None:
+        if len(self._candles) > 2 * self.capacity:
+            cut = len(self._candles) - self.capacity
+            del self._candles[:cut]
+            del self._trends[:cut]
+
+
+def _candle_from_tick(tick: KlineTick) -> Candle:
+    return Candle(
+        open_time_ms=tick.window_start_s * 1000,
+        open=tick.open,
+        high=tick.high,
+        low=tick.low,
+        close=tick.close,
+        volume=tick.volume,
+        close_time_ms=tick.window_end_s * 1000,
+        quote_volume=tick.quote_volume,
+    )
+
+
+def offline_series(candles: Sequence[Candle], short: int, long: int,
+                   deadband: Decimal = _ZERO) -> list[ClosedCandle]:
+    """Evaluate a whole REST series from scratch with ``signals.sma`` semantics: the reference
+    the rolling window must reproduce (used by tests, the backtest and benches)."""
+    from daemon.domain.signals import sma
+
+    closes: list[Decimal] = []
+    out: list[ClosedCandle] = []
+    previous: Trend | None = None
+    for c in candles:
+        closes.append(c.close)
+        ml = sma(closes, long)
+        ms = None if ml is None else sma(closes, short)
+        trend = None if ms is None or ml is None else classify_trend(ms, ml, deadband)
+        event = None
+        if trend is not None and previous is not None:
+            into = crossover(previous, trend)
+            if into is not None:
+                assert ms is not None and ml is not None
+                event = CrossoverEvent(c.open_time_ms, into, previous, ms, ml, c.close)
+        out.append(ClosedCandle(c, ms, ml, trend, event))
+        previous = trend
+    return out
