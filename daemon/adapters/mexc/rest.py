@@ -1,0 +1,418 @@
+"""MEXC Spot v3 REST client (PROTOCOL.md sections 1, 2, 4).
+
+One aiohttp session; every parameter travels in the query string (also for POST/PUT/DELETE, as
+ccxt and pymexc do), signed over the exact encoded bytes sent, ``signature`` last. The server
+time offset comes from /api/v3/time and is refreshed on 700003. Errors are mapped into
+daemon.errors by ONE classifier (``classify_error``); retries with backoff happen only where a
+retry cannot duplicate an effect: placing and cancelling orders are never retried and raise
+OutcomeUnknown when their answer is lost (timeout, 5xx, connection reset)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import aiohttp
+import orjson
+from loguru import logger
+from yarl import URL
+
+from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc.auth import encode_params, sign
+from daemon.adapters.mexc.ratelimit import RateLimiter
+from daemon.config import Credentials, ExchangeSettings
+from daemon.domain.models import Balance, BookTop, Candle, ExchangeRules, Fill, OrderReport, Side
+from daemon.domain.money import fmt
+from daemon.errors import (
+    AuthError,
+    ExchangeError,
+    ExchangeUnavailable,
+    FatalExchangeError,
+    OrderRejected,
+    OutcomeUnknown,
+    ProtocolError,
+    RateLimited,
+    SymbolNotTradable,
+    TimestampOutOfWindow,
+    TransientExchangeError,
+    UnknownOrder,
+)
+
+AUTH_CODES = frozenset({401, 403, 602, 10072, 10073, 10075, 700001, 700002, 700006, 700007})
+UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
+SYMBOL_CODES = frozenset({-1121, 10007, 30000, 30014, 30016, 30020, 30021, 70011})
+REJECT_CODES = frozenset({26, 10101, 30001, 30002, 30003, 30004, 30005, 30010, 30018, 30019,
+                          30029, 30032, 30041, 30051})
+DEFAULT_RETRY_AFTER_S = 10.0
+BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def classify_error(http_status: int, code: int | None, msg: str, *,
+                   retry_after_s: float | None = None) -> ExchangeError:
+    """The one mapping from an HTTP status + MEXC code to the project's error tree."""
+    text = f"MEXC HTTP {http_status}" + (f" code {code}" if code is not None else "") + \
+        (f": {msg.strip()}" if msg else "")
+    kw: dict[str, Any] = {"code": code, "http_status": http_status}
+    if http_status in (418, 429) or code == 429:
+        return RateLimited(text, retry_after_s=retry_after_s or DEFAULT_RETRY_AFTER_S, **kw)
+    if http_status >= 500:
+        return ExchangeUnavailable(text, **kw)
+    if code == 700003:
+        return TimestampOutOfWindow(text, **kw)
+    if code in UNKNOWN_ORDER_CODES:
+        return UnknownOrder(text, **kw)
+    if code in AUTH_CODES or (code is None and http_status in (401, 403)):
+        return AuthError(text, **kw)
+    if code in SYMBOL_CODES:
+        return SymbolNotTradable(text, **kw)
+    if code in REJECT_CODES or (code == 400 and "invalid" in msg) or "scale" in msg:
+        return OrderRejected(text, **kw)
+    return FatalExchangeError(text, **kw)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth retrying (where a retry cannot duplicate an effect)."""
+    return isinstance(exc, TransientExchangeError)
+
+
+def _retry_after(raw: str | None) -> float | None:
+    try:
+        return float(raw) if raw else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    method: str
+    path: str
+    weight: int
+    signed: bool = False
+    effect: bool = False  # placing/cancelling: never retried, OutcomeUnknown when unsure
+    bucket: str | None = None
+
+
+TIME = Endpoint("GET", "/api/v3/time", 1)
+EXCHANGE_INFO = Endpoint("GET", "/api/v3/exchangeInfo", 10)
+DEFAULT_SYMBOLS = Endpoint("GET", "/api/v3/defaultSymbols", 1)
+KLINES = Endpoint("GET", "/api/v3/klines", 1)
+TICKER_PRICE = Endpoint("GET", "/api/v3/ticker/price", 1)
+BOOK_TICKER = Endpoint("GET", "/api/v3/ticker/bookTicker", 1)
+ACCOUNT = Endpoint("GET", "/api/v3/account", 10, signed=True, bucket="account")
+NEW_ORDER = Endpoint("POST", "/api/v3/order", 1, signed=True, effect=True, bucket="order")
+GET_ORDER = Endpoint("GET", "/api/v3/order", 2, signed=True)
+CANCEL_ORDER = Endpoint("DELETE", "/api/v3/order", 1, signed=True, effect=True, bucket="order")
+OPEN_ORDERS = Endpoint("GET", "/api/v3/openOrders", 3, signed=True)
+ALL_ORDERS = Endpoint("GET", "/api/v3/allOrders", 10, signed=True)
+MY_TRADES = Endpoint("GET", "/api/v3/myTrades", 10, signed=True)
+LISTEN_KEY_NEW = Endpoint("POST", "/api/v3/userDataStream", 1, signed=True)
+LISTEN_KEY_KEEP = Endpoint("PUT", "/api/v3/userDataStream", 1, signed=True)
+LISTEN_KEY_DEL = Endpoint("DELETE", "/api/v3/userDataStream", 1, signed=True)
+
+Params = list[tuple[str, str]]
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class MexcRest:
+    def __init__(self, settings: ExchangeSettings, creds: Credentials | None, *,
+                 session: aiohttp.ClientSession | None = None,
+                 wall_ms: Callable[[], int] = _wall_ms,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 max_retries: int = 3, limiter: RateLimiter | None = None) -> None:
+        self._settings = settings
+        self._base = settings.rest_url
+        self._creds = creds
+        self._session = session
+        self._own_session = session is None
+        self._wall_ms = wall_ms
+        self._sleep = sleep
+        self._max_retries = max_retries
+        self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout_ms / 1000)
+        self.limiter = limiter or RateLimiter(settings.rate_limit_weight_per_10s, sleep=sleep)
+        self.time_offset_ms = 0
+        self.requests_sent = 0
+        self.retries = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(json_serialize=lambda o: orjson.dumps(o).decode())
+            self._own_session = True
+        await self.sync_time()
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
+        self._session = None
+
+    async def __aenter__(self) -> MexcRest:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- time ------------------------------------------------------------------------------
+    async def server_time_ms(self) -> int:
+        return parsing.parse_server_time(await self._request(TIME, []))
+
+    async def sync_time(self) -> int:
+        """Measure the server clock offset (half the round trip assumed each way)."""
+        t0 = self._wall_ms()
+        server = await self.server_time_ms()
+        t1 = self._wall_ms()
+        self.time_offset_ms = server - (t0 + t1) // 2
+        logger.debug("MEXC server time offset {} ms (rtt {} ms)", self.time_offset_ms, t1 - t0)
+        return self.time_offset_ms
+
+    def timestamp_ms(self) -> int:
+        return self._wall_ms() + self.time_offset_ms
+
+    # --- market data -----------------------------------------------------------------------
+    async def exchange_rules(self, symbol: str) -> ExchangeRules:
+        """Rules of ``symbol``; SymbolNotTradable naming the reason when it is missing, not
+        online, not spot-tradable or not enabled for API trading (defaultSymbols)."""
+        try:
+            info = await self._request(EXCHANGE_INFO, [("symbol", symbol)])
+        except SymbolNotTradable as exc:
+            raise SymbolNotTradable(f"{symbol}: exchangeInfo refused it: {exc}",
+                                    code=exc.code, http_status=exc.http_status) from None
+        rules = parsing.parse_exchange_rules(info, symbol)
+        api_symbols = await self._api_symbols()
+        if api_symbols is not None and symbol not in api_symbols:
+            raise SymbolNotTradable(f"{symbol}: not in /api/v3/defaultSymbols "
+                                    "(not enabled for API trading)")
+        return rules
+
+    async def _api_symbols(self) -> set[str] | None:
+        try:
+            payload = await self._request(DEFAULT_SYMBOLS, [])
+        except FatalExchangeError as exc:
+            if exc.http_status == 404:
+                logger.warning("defaultSymbols not available ({}); API-tradability unchecked", exc)
+                return None
+            raise
+        data = parsing.obj(payload, "defaultSymbols").get("data")
+        if not isinstance(data, list):
+            raise ProtocolError("defaultSymbols.data: expected an array of symbols")
+        return {str(s) for s in data}
+
+    async def klines(self, symbol: str, interval: str, *, start_ms: int | None = None,
+                     end_ms: int | None = None, limit: int = 500) -> list[Candle]:
+        if not 1 <= limit <= 1000:
+            raise ValueError(f"limit must be within 1..1000, got {limit}")
+        params: Params = [("symbol", symbol), ("interval", parsing.rest_interval(interval))]
+        if start_ms is not None:
+            params.append(("startTime", str(start_ms)))
+        if end_ms is not None:
+            params.append(("endTime", str(end_ms)))
+        params.append(("limit", str(limit)))
+        return parsing.parse_klines(await self._request(KLINES, params))
+
+    async def ticker_price(self, symbol: str) -> Decimal:
+        return parsing.parse_ticker_price(await self._request(TICKER_PRICE, [("symbol", symbol)]))
+
+    async def book_top(self, symbol: str) -> BookTop:
+        return parsing.parse_book_top(await self._request(BOOK_TICKER, [("symbol", symbol)]))
+
+    # --- account and orders ----------------------------------------------------------------
+    async def account(self) -> dict[str, Balance]:
+        return parsing.parse_account(await self._request(ACCOUNT, []))
+
+    async def place_order(self, symbol: str, side: Side, order_type: str, *,
+                          client_order_id: str, quantity: Decimal | None = None,
+                          quote_order_qty: Decimal | None = None,
+                          price: Decimal | None = None) -> OrderReport:
+        """POST /api/v3/order, never retried. OutcomeUnknown when the answer was lost: query
+        the order by ``client_order_id`` to learn what happened."""
+        if quantity is None and quote_order_qty is None:
+            raise ValueError("place_order: quantity or quote_order_qty is required")
+        for name, value in (("quantity", quantity), ("quote_order_qty", quote_order_qty),
+                            ("price", price)):
+            if value is not None and value <= 0:
+                raise ValueError(f"place_order: {name} must be positive, got {value}")
+        if order_type != "MARKET" and price is None:
+            raise ValueError(f"place_order: a {order_type} order needs a price")
+        params: Params = [("symbol", symbol), ("side", side.value), ("type", order_type)]
+        if quantity is not None:
+            params.append(("quantity", fmt(quantity)))
+        if quote_order_qty is not None:
+            params.append(("quoteOrderQty", fmt(quote_order_qty)))
+        if price is not None:
+            params.append(("price", fmt(price)))
+        params.append(("newClientOrderId", client_order_id))
+        payload = await self._request(NEW_ORDER, params)
+        return parsing.parse_new_order(payload, client_order_id=client_order_id, symbol=symbol)
+
+    @staticmethod
+    def _order_ref(symbol: str, order_id: str | None, client_order_id: str | None) -> Params:
+        if order_id is None and client_order_id is None:
+            raise ValueError("order_id or client_order_id is required")
+        params: Params = [("symbol", symbol)]
+        if order_id is not None:
+            params.append(("orderId", order_id))
+        if client_order_id is not None:
+            params.append(("origClientOrderId", client_order_id))
+        return params
+
+    async def get_order(self, symbol: str, *, order_id: str | None = None,
+                        client_order_id: str | None = None) -> OrderReport:
+        params = self._order_ref(symbol, order_id, client_order_id)
+        return parsing.parse_order(await self._request(GET_ORDER, params), symbol=symbol)
+
+    async def cancel_order(self, symbol: str, *, order_id: str | None = None,
+                           client_order_id: str | None = None) -> OrderReport:
+        """DELETE /api/v3/order, never retried; UnknownOrder (-2011) when the exchange does not
+        know the order or it is already closed."""
+        params = self._order_ref(symbol, order_id, client_order_id)
+        return parsing.parse_order(await self._request(CANCEL_ORDER, params), symbol=symbol)
+
+    async def open_orders(self, symbol: str) -> list[OrderReport]:
+        payload = await self._request(OPEN_ORDERS, [("symbol", symbol)])
+        return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "openOrders")]
+
+    async def all_orders(self, symbol: str, *, start_ms: int | None = None,
+                         limit: int = 500) -> list[OrderReport]:
+        params: Params = [("symbol", symbol)]
+        if start_ms is not None:
+            params.append(("startTime", str(start_ms)))
+        params.append(("limit", str(min(max(limit, 1), 1000))))
+        payload = await self._request(ALL_ORDERS, params)
+        return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "allOrders")]
+
+    async def my_trades(self, symbol: str, *, order_id: str | None = None,
+                        start_ms: int | None = None, limit: int = 100) -> list[Fill]:
+        params: Params = [("symbol", symbol)]
+        if order_id is not None:
+            params.append(("orderId", order_id))
+        if start_ms is not None:
+            params.append(("startTime", str(start_ms)))
+        params.append(("limit", str(min(max(limit, 1), 100))))
+        payload = await self._request(MY_TRADES, params)
+        return [parsing.parse_trade(t, i) for i, t in enumerate(_array(payload, "myTrades"))]
+
+    # --- user data stream ------------------------------------------------------------------
+    async def create_listen_key(self) -> str:
+        return parsing.parse_listen_key(await self._request(LISTEN_KEY_NEW, []))
+
+    async def keepalive_listen_key(self, key: str) -> None:
+        await self._request(LISTEN_KEY_KEEP, [("listenKey", key)])
+
+    async def delete_listen_key(self, key: str) -> None:
+        await self._request(LISTEN_KEY_DEL, [("listenKey", key)])
+
+    # --- transport -------------------------------------------------------------------------
+    async def _request(self, ep: Endpoint, params: Params) -> Any:
+        attempt = 0
+        resynced = False
+        while True:
+            try:
+                return await self._send(ep, params)
+            except TimestampOutOfWindow:
+                # rejected before any effect: safe to resync and resend, also for orders
+                if resynced or ep.path == TIME.path:
+                    raise
+                resynced = True
+                logger.warning("MEXC 700003 on {} {}: resyncing server time", ep.method, ep.path)
+                await self.sync_time()
+                continue
+            except RateLimited as exc:
+                self.limiter.pause(exc.retry_after_s)
+                logger.warning("MEXC rate limit on {}: pausing {:.1f} s", ep.path,
+                               exc.retry_after_s)
+                if ep.effect or attempt >= self._max_retries:
+                    raise
+                delay = 0.0  # the limiter holds the request until the pause ends
+            except ExchangeUnavailable as exc:
+                if ep.effect or attempt >= self._max_retries:
+                    raise
+                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)] * (0.5 + random.random())
+                logger.info("MEXC {} {} failed ({}); retry {} in {:.2f} s", ep.method, ep.path,
+                            exc, attempt + 1, delay)
+            attempt += 1
+            self.retries += 1
+            if delay:
+                await self._sleep(delay)
+
+    def _build_query(self, ep: Endpoint, params: Params) -> str:
+        if not ep.signed:
+            return encode_params(params)
+        if self._creds is None:
+            raise AuthError(f"{ep.method} {ep.path} needs API credentials; none configured")
+        # recvWindow then timestamp: the order of the documented vectors (PROTOCOL.md 1.1)
+        signed = [*params, ("recvWindow", str(self._settings.recv_window_ms)),
+                  ("timestamp", str(self.timestamp_ms()))]
+        query = encode_params(signed)
+        signature = sign(self._creds.api_secret.get_secret_value(), query)
+        return f"{query}&signature={signature}"
+
+    async def _send(self, ep: Endpoint, params: Params) -> Any:
+        if self._session is None:
+            raise RuntimeError("MexcRest.start() was not called")
+        await self.limiter.acquire(ep.weight, ep.bucket)
+        query = self._build_query(ep, params)
+        url = URL(f"{self._base}{ep.path}{'?' + query if query else ''}", encoded=True)
+        headers = {"Content-Type": "application/json"}
+        if self._creds is not None:
+            headers["X-MEXC-APIKEY"] = self._creds.api_key.get_secret_value()
+        what = f"{ep.method} {ep.path}"
+        self.requests_sent += 1
+        try:
+            async with self._session.request(ep.method, url, headers=headers,
+                                             timeout=self._timeout) as resp:
+                body = await resp.read()
+                status = resp.status
+                retry_after = _retry_after(resp.headers.get("Retry-After"))
+        except aiohttp.ClientConnectorError as exc:  # never reached the server
+            raise ExchangeUnavailable(f"{what}: cannot connect: {exc}") from None
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            reason = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
+            if ep.effect:
+                raise OutcomeUnknown(f"{what}: {reason}; the outcome is unknown") from None
+            raise ExchangeUnavailable(f"{what}: {reason}") from None
+        return self._decode(ep, status, body, retry_after)
+
+    def _decode(self, ep: Endpoint, status: int, body: bytes,
+                retry_after: float | None) -> Any:
+        what = f"{ep.method} {ep.path}"
+        try:
+            payload = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            payload = None
+            if status == 200:
+                raise ProtocolError(f"{what}: response is not JSON: {body[:120]!r}") from None
+        code, msg = _error_fields(payload)
+        if status == 200 and (code is None or code in (0, 200)):
+            return payload
+        error = classify_error(status, code, msg or body[:120].decode(errors="replace"),
+                               retry_after_s=retry_after)
+        if ep.effect and isinstance(error, ExchangeUnavailable):
+            raise OutcomeUnknown(f"{what}: {error}; the outcome is unknown", code=code,
+                                 http_status=status)
+        raise error
+
+
+def _error_fields(payload: object) -> tuple[int | None, str]:
+    if not isinstance(payload, dict) or "code" not in payload:
+        return None, ""
+    raw = payload.get("code")
+    try:
+        code = int(raw) if raw is not None and not isinstance(raw, bool) else None
+    except (TypeError, ValueError):
+        code = None
+    msg = payload.get("msg")
+    return code, msg if isinstance(msg, str) else ""
+
+
+def _array(payload: object, what: str) -> list[Any]:
+    if not isinstance(payload, list):
+        raise ProtocolError(f"{what}: expected a JSON array, got {type(payload).__name__}")
+    return payload
