@@ -1,0 +1,155 @@
+"""Records read from and written to the Redis state store, and their JSON encoding.
+
+JSON values keep decimals as strings: ``encode_json`` turns Decimal into str and refuses
+floats (a float has already lost the exact value). Decoding errors name the key and field.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from daemon.domain.json_fields import Reader
+from daemon.domain.orders import Order
+from daemon.errors import InputError, StateError
+
+
+def _jsonable(value: object, path: str) -> object:
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    if isinstance(value, Decimal):
+        if not value.is_finite():
+            raise InputError(f"{path}: not a finite decimal: {value}")
+        return str(value)
+    if isinstance(value, dict):
+        out: dict[str, object] = {}
+        for k, v in value.items():
+            if not isinstance(k, str):
+                raise InputError(f"{path}: keys must be strings, got {k!r}")
+            out[k] = _jsonable(v, f"{path}.{k}")
+        return out
+    if isinstance(value, list | tuple):
+        return [_jsonable(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, float):
+        raise InputError(f"{path}: float {value!r} not allowed; pass a Decimal or a string")
+    raise InputError(f"{path}: cannot store {type(value).__name__} {value!r} as JSON")
+
+
+def encode_json(value: object, what: str) -> str:
+    """Compact JSON of ``value`` (mappings, sequences, str, int, bool, None, Decimal)."""
+    if hasattr(value, "items") and not isinstance(value, dict):
+        value = dict(value.items())
+    return json.dumps(_jsonable(value, what), separators=(",", ":"), sort_keys=True)
+
+
+def decode_json(raw: object, where: str) -> Any:
+    """Parse a stored value; StateError naming ``where`` when it is not JSON."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    try:
+        return json.loads(text, parse_float=Decimal, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        shown = text if len(text) <= 60 else text[:57] + "..."
+        raise StateError(f"{where}: not valid JSON ({exc.msg} at {exc.pos}): {shown!r}") from None
+
+
+def _no_constant(name: str) -> object:
+    raise json.JSONDecodeError(f"{name} is not allowed", name, 0)
+
+
+def utc_day(time_ms: int) -> str:
+    return datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class TradeCounters:
+    """Trades per UTC day (the day is stored with its count) and the last trade time."""
+
+    day: str = ""
+    trades_today: int = 0
+    last_trade_ms: int | None = None
+    trades_total: int = 0
+
+    def trades_on(self, now_ms: int) -> int:
+        """Trades counted on the UTC day of ``now_ms`` (0 once the day has rolled over)."""
+        return self.trades_today if self.day == utc_day(now_ms) else 0
+
+    def after_trade(self, time_ms: int) -> TradeCounters:
+        """Counters after one more trade at ``time_ms`` (a late trade of an earlier day only
+        adds to the total)."""
+        day = utc_day(time_ms)
+        last = time_ms if self.last_trade_ms is None else max(self.last_trade_ms, time_ms)
+        if day == self.day:
+            today, d = self.trades_today + 1, day
+        elif day > self.day:
+            today, d = 1, day
+        else:
+            today, d = self.trades_today, self.day
+        return TradeCounters(d, today, last, self.trades_total + 1)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"day": self.day, "trades_today": self.trades_today,
+                "last_trade_ms": self.last_trade_ms, "trades_total": self.trades_total}
+
+    @staticmethod
+    def parse(raw: object, key: str) -> TradeCounters:
+        if raw is None:
+            return TradeCounters()
+        r = Reader(decode_json(raw, key), key)
+        counters = TradeCounters(day=r.text("day"), trades_today=r.integer("trades_today"),
+                                 last_trade_ms=r.integer("last_trade_ms", True),
+                                 trades_total=r.integer("trades_total"))
+        if counters.trades_today < 0 or counters.trades_total < counters.trades_today:
+            raise StateError(f"{key}: field 'trades_today' {counters.trades_today} is negative"
+                             f" or above 'trades_total' {counters.trades_total}")
+        return counters
+
+
+@dataclass(frozen=True, slots=True)
+class Halt:
+    reason: str
+    time_ms: int
+
+
+def parse_halt(raw: object, key: str) -> Halt | None:
+    if raw is None:
+        return None
+    r = Reader(decode_json(raw, key), key)
+    return Halt(reason=r.text("reason"), time_ms=r.integer("time_ms"))
+
+
+def parse_core_floor(raw: object, key: str) -> Decimal | None:
+    if raw is None:
+        return None
+    r = Reader(decode_json(raw, key), key)
+    qty: Decimal = r.decimal("qty")
+    if qty < 0:
+        raise StateError(f"{key}: field 'qty' must be >= 0, got {qty}")
+    return qty
+
+
+@dataclass(frozen=True, slots=True)
+class StoredState:
+    """What load_state read. ``orders`` holds the open ones and the recent closed/LOST ones."""
+
+    schema_version: int
+    cost_basis: dict[str, Any] | None
+    core_floor: Decimal | None
+    counters: TradeCounters
+    balances: dict[str, Any] | None
+    last_plan: dict[str, Any] | None
+    halt: Halt | None
+    orders: dict[str, Order] = field(default_factory=dict)
+    open_order_ids: frozenset[str] = frozenset()
+    booked_trade_ids: frozenset[str] = frozenset()
+
+    @property
+    def open_orders(self) -> list[Order]:
+        return sorted((self.orders[c] for c in self.open_order_ids),
+                      key=lambda o: (o.created_ms, o.client_order_id))
+
+    @property
+    def lost_orders(self) -> list[Order]:
+        return [o for o in self.orders.values() if o.status.value == "LOST"]
