@@ -144,13 +144,13 @@ class CostBasis:
         return replace(self, avg_cost=avg_cost)
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-able (decimals as strings), for Redis."""
+        """JSON-able (decimals as exact strings), for Redis."""
         return {
             "v": SCHEMA_VERSION,
-            "avg_cost": None if self.avg_cost is None else fmt(self.avg_cost),
-            "qty": fmt(self.qty),
-            "realized_pnl": fmt(self.realized_pnl),
-            "fees_other": {asset: fmt(amount) for asset, amount in self.fees_other},
+            "avg_cost": None if self.avg_cost is None else _exact(self.avg_cost),
+            "qty": _exact(self.qty),
+            "realized_pnl": _exact(self.realized_pnl),
+            "fees_other": {asset: _exact(amount) for asset, amount in self.fees_other},
             "trade_ids": sorted(self.trade_ids),
         }
 
@@ -179,6 +179,13 @@ class CostBasis:
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise StateError("cost basis.trade_ids: expected a list of strings")
         return cls(avg, qty, realized or ZERO, fees, frozenset(ids))
+
+
+def _exact(value: Decimal) -> str:
+    """fmt() without its rounding to the context precision (normalize() rounds)."""
+    with localcontext() as ctx:
+        ctx.prec = max(PRECISION_DIGITS, len(value.as_tuple().digits))
+        return fmt(value)
 
 
 def _state_decimal(
