@@ -1,0 +1,155 @@
+"""Simulator configuration: SimConfig (frozen), Faults (mutable at runtime), Hooks (test
+callbacks), extra symbols. Demo credentials are documented defaults, not secrets."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from daemon.domain.money import parse_decimal
+from daemon.sim.market import MarketSpec, RandomWalkMarket
+
+DEMO_API_KEY = "mx0vglDEMOKEY0000000"
+DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
+
+
+@dataclass
+class Faults:
+    """Fault rates (0..1) and delays; mutable while the simulator runs. Draws come from one
+    RNG seeded by SimConfig.seed, so a run is reproducible for a given request sequence.
+
+    - http_5xx_rate: any REST request answers 503 BEFORE it is processed (no effect).
+    - lost_reply_rate: an order or cancel IS processed, then the connection is dropped
+      without a reply (the client times out or sees a reset).
+    - rate_limit_rate: any REST request answers 429 with Retry-After (no effect).
+    - push_delay_ms: every websocket push is delayed by this many real milliseconds.
+    - push_duplicate_rate: a websocket push is sent twice."""
+
+    http_5xx_rate: float = 0.0
+    lost_reply_rate: float = 0.0
+    rate_limit_rate: float = 0.0
+    push_delay_ms: int = 0
+    push_duplicate_rate: float = 0.0
+    retry_after_s: int = 1
+
+    def validate(self) -> None:
+        for name in ("http_5xx_rate", "lost_reply_rate", "rate_limit_rate",
+                     "push_duplicate_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"faults.{name} must be within 0..1, got {value}")
+        if self.push_delay_ms < 0:
+            raise ValueError(f"faults.push_delay_ms must be >= 0, got {self.push_delay_ms}")
+
+
+HookFn = Callable[[Any], Awaitable[None]]
+
+
+@dataclass
+class Hooks:
+    """Async callbacks awaited at fixed points of order handling. A hook may sleep (to hold
+    the reply) or raise (the connection is then dropped without a reply)."""
+
+    before_order: HookFn | None = None  # (params: dict[str, str]) request received
+    after_order: HookFn | None = None  # (order: dict) processed, reply not yet sent
+    before_cancel: HookFn | None = None  # (params: dict[str, str])
+    after_cancel: HookFn | None = None  # (order: dict)
+    on_fill: HookFn | None = None  # (trade: dict in myTrades shape)
+
+
+class OrderAttempt(NamedTuple):
+    """One POST /api/v3/order seen by the simulator."""
+
+    client_order_id: str | None
+    params: dict[str, str]
+    outcome: str  # accepted:<orderId> | rejected:<code> | lost_reply:<orderId> | 5xx | 429 |
+    #               killed:<orderId or ->
+
+
+@dataclass(frozen=True)
+class ExtraSymbol:
+    """A further symbol listed in exchangeInfo and tradable, with its own random-walk market."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    base_precision: int = 2
+    quote_precision: int = 4
+    min_qty: str = "0.01"
+    min_notional: str = "1"
+    start_price: str = "1"
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    seed: int = 1
+    speed: float = 60.0  # simulated seconds per real second
+    market: MarketSpec = field(default_factory=RandomWalkMarket)
+    balances: dict[str, str] = field(default_factory=lambda: {"QRL": "10000", "USDT": "500"})
+    symbol: str = "QRLUSDT"
+    base_asset: str = "QRL"
+    quote_asset: str = "USDT"
+    base_precision: int = 2
+    quote_precision: int = 5
+    min_qty: str = "0.01"
+    min_notional: str = "1"
+    maker_fee: str = "0"
+    taker_fee: str = "0.0005"
+    api_key: str = DEMO_API_KEY
+    api_secret: str = DEMO_API_SECRET
+    partial_fill_ratio: str | None = None
+    kline_push_interval_s: float = 1.0
+    max_push_hz: float = 50.0
+    faults: Faults = field(default_factory=Faults)
+    extra_symbols: tuple[ExtraSymbol, ...] = ()
+    # synthesized book
+    book_levels: int = 20
+    book_level_quote: str = "200"  # quote value at the best level (deeper levels hold more)
+    book_step_frac: str = "0.0005"  # distance between levels, as a fraction of the price
+    # limits (None disables)
+    weight_per_10s: int | None = 500  # REST weight budget per API key (or IP) per 10 s
+    orders_per_s: int | None = 12  # new order + cancel per second per API key
+    ws_max_subscriptions: int = 30
+    ws_no_sub_timeout_s: float = 30.0
+    ws_idle_timeout_s: float = 60.0
+    ws_max_msgs_per_s: int = 100
+    listen_key_ttl_s: float = 3600.0
+
+    def validate(self) -> None:
+        """Raise ValueError naming the first bad field."""
+        if not self.speed > 0:
+            raise ValueError(f"speed must be > 0, got {self.speed}")
+        for name in ("min_qty", "min_notional", "maker_fee", "taker_fee", "book_level_quote",
+                     "book_step_frac"):
+            if parse_decimal(getattr(self, name), field=name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.partial_fill_ratio is not None:
+            ratio = parse_decimal(self.partial_fill_ratio, field="partial_fill_ratio")
+            if not 0 < ratio <= 1:
+                raise ValueError(f"partial_fill_ratio must be in (0, 1], got {ratio}")
+        for asset, qty in self.balances.items():
+            if parse_decimal(qty, field=f"balance {asset}") < 0:
+                raise ValueError(f"balance {asset} must be >= 0, got {qty}")
+        if not 0 <= self.base_precision <= 18 or not 0 <= self.quote_precision <= 18:
+            raise ValueError("base_precision/quote_precision must be within 0..18")
+        if self.kline_push_interval_s <= 0 or self.max_push_hz <= 0:
+            raise ValueError("kline_push_interval_s and max_push_hz must be > 0")
+        if not self.api_key or not self.api_secret:
+            raise ValueError("api_key and api_secret must not be empty")
+        self.faults.validate()
+
+    def decimal(self, name: str) -> Decimal:
+        return parse_decimal(getattr(self, name), field=name)
+
+
+class FaultDice:
+    """The seeded source of fault decisions."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(f"faults-{seed}")
+
+    def roll(self, rate: float) -> bool:
+        return rate > 0 and self._rng.random() < rate

@@ -1,0 +1,86 @@
+"""Response bodies of the simulator's market-data and account endpoints, in MEXC's shapes
+(decimals as strings, times as integer ms)."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from daemon.domain.money import fmt
+from daemon.sim.market import window_of
+
+if TYPE_CHECKING:
+    from daemon.sim.server import Simulator
+
+
+def exchange_info(sim: Simulator, wanted: list[str] | None) -> dict[str, Any]:
+    symbols = [_symbol_info(sim, s) for s in sim.specs if wanted is None or s in wanted]
+    return {"timezone": "CST", "serverTime": int(time.time() * 1000), "rateLimits": [],
+            "exchangeFilters": [], "symbols": symbols}
+
+
+def _symbol_info(sim: Simulator, symbol: str) -> dict[str, Any]:
+    spec = sim.specs[symbol]
+    return {
+        "symbol": symbol, "status": "1", "baseAsset": spec.base_asset,
+        "baseAssetPrecision": spec.base_precision, "quoteAsset": spec.quote_asset,
+        "quotePrecision": spec.quote_precision, "quoteAssetPrecision": spec.quote_precision,
+        "baseCommissionPrecision": spec.base_precision,
+        "quoteCommissionPrecision": spec.quote_precision,
+        "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"],
+        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+        "quoteAmountPrecision": fmt(spec.min_notional), "baseSizePrecision": fmt(spec.min_qty),
+        "permissions": ["SPOT"],
+        "filters": [{"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",
+                     "askMultiplierDown": "0.2"}],
+        "maxQuoteAmount": "2000000", "makerCommission": fmt(spec.maker_fee),
+        "takerCommission": fmt(spec.taker_fee), "quoteAmountPrecisionMarket": fmt(
+            spec.min_notional), "maxQuoteAmountMarket": "100000",
+        "fullName": spec.base_asset, "tradeSideType": "1", "contractAddress": "",
+        "st": False,
+    }
+
+
+def kline_rows(sim: Simulator, symbol: str, interval: str, start: int | None, end: int | None,
+               limit: int) -> list[list[Any]]:
+    now = sim.now_ms()
+    bars = sim.markets[symbol].klines(interval, now, start_ms=start, end_ms=end, limit=limit)
+    return [[b.open_ms, fmt(b.open), fmt(b.high), fmt(b.low), fmt(b.close), fmt(b.volume),
+             window_of(interval, b.open_ms)[1], fmt(b.quote_volume)] for b in bars]
+
+
+def depth(sim: Simulator, symbol: str, limit: int) -> dict[str, Any]:
+    bids, asks = sim.book(symbol)
+    consumed = sim.engine.consumed(symbol)
+    now = sim.now_ms()
+
+    def rows(levels: list[tuple[Any, Any]], side: str) -> list[list[str]]:
+        out = []
+        for price, qty in levels[:limit]:
+            left = qty - consumed.get((side, price), 0)
+            if left > 0:
+                out.append([fmt(price), fmt(left)])
+        return out
+
+    return {"lastUpdateId": now, "bids": rows(bids, "SELL"), "asks": rows(asks, "BUY"),
+            "timestamp": now}
+
+
+def ticker_price(sim: Simulator, symbol: str) -> dict[str, Any]:
+    return {"symbol": symbol, "price": fmt(sim.markets[symbol].price_at(sim.now_ms()))}
+
+
+def book_ticker(sim: Simulator, symbol: str) -> dict[str, Any]:
+    bids, asks = sim.book(symbol)
+    bid, ask = bids[0], asks[0]
+    return {"symbol": symbol, "bidPrice": fmt(bid[0]), "bidQty": fmt(bid[1]),
+            "askPrice": fmt(ask[0]), "askQty": fmt(ask[1])}
+
+
+def account(sim: Simulator) -> dict[str, Any]:
+    balances = [{"asset": a, "free": fmt(f), "locked": fmt(lk), "available": fmt(f)}
+                for a, (f, lk) in sim.balances().items()]
+    return {"makerCommission": None, "takerCommission": None, "buyerCommission": None,
+            "sellerCommission": None, "canTrade": True, "canWithdraw": True, "canDeposit": True,
+            "updateTime": None, "accountType": "SPOT", "balances": balances,
+            "permissions": ["SPOT"]}

@@ -1,0 +1,254 @@
+"""The Simulator: one aiohttp server with MEXC's REST API under /api/v3 and the websocket at /ws,
+a market (replay or random walk), a matching engine, faults and test hooks.
+
+Clock rule: MARKET time (klines, pushes, order and trade times) is simulated and runs at
+``speed`` simulated seconds per real second; the SIGNING window (timestamp vs recvWindow), the
+listenKey expiry, rate limits and GET /api/v3/time use the real wall clock, because a real
+client's clock is real and the simulator only accelerates the market.
+
+Usage::
+
+    async with Simulator(SimConfig(seed=1), host="127.0.0.1", port=0) as sim:
+        sim.rest_url, sim.ws_url, sim.api_key, sim.api_secret, sim.now_ms()
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+from aiohttp import web
+
+from daemon.sim.config import FaultDice, Faults, Hooks, OrderAttempt, SimConfig
+from daemon.sim.engine import DealEvent, Engine, Level, SymbolSpec
+from daemon.sim.market import MarketModel, RandomWalkMarket, synth_book
+
+
+class SimClock:
+    """Simulated market time: ``start_ms`` plus real elapsed time times ``speed``."""
+
+    def __init__(self, start_ms: int, speed: float) -> None:
+        self.speed = speed
+        self._base_ms = start_ms
+        self._anchor = time.monotonic()
+        self._paused_at: int | None = None
+
+    def now_ms(self) -> int:
+        if self._paused_at is not None:
+            return self._paused_at
+        return self._base_ms + int((time.monotonic() - self._anchor) * self.speed * 1000)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused_at is not None
+
+    def pause(self) -> None:
+        if self._paused_at is None:
+            self._paused_at = self.now_ms()
+
+    def resume(self) -> None:
+        if self._paused_at is not None:
+            self._base_ms, self._anchor, self._paused_at = self._paused_at, time.monotonic(), None
+
+    def advance(self, ms: int) -> None:
+        """Jump simulated time forward (tests)."""
+        if self._paused_at is not None:
+            self._paused_at += ms
+        else:
+            self._base_ms += ms
+
+
+def _specs(cfg: SimConfig) -> dict[str, SymbolSpec]:
+    specs = {cfg.symbol: SymbolSpec(
+        cfg.symbol, cfg.base_asset, cfg.quote_asset, cfg.base_precision, cfg.quote_precision,
+        cfg.decimal("min_qty"), cfg.decimal("min_notional"), cfg.decimal("maker_fee"),
+        cfg.decimal("taker_fee"))}
+    for x in cfg.extra_symbols:
+        specs[x.symbol] = SymbolSpec(x.symbol, x.base_asset, x.quote_asset, x.base_precision,
+                                     x.quote_precision, Decimal(x.min_qty),
+                                     Decimal(x.min_notional), cfg.decimal("maker_fee"),
+                                     cfg.decimal("taker_fee"))
+    return specs
+
+
+class Simulator:
+    """In-process MEXC Spot v3 simulator; an async context manager on host:port (0 = free)."""
+
+    def __init__(self, cfg: SimConfig | None = None, *, host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        from daemon.sim.ws import WsHub  # local: ws imports this module for typing
+
+        self.cfg = cfg or SimConfig()
+        self.cfg.validate()
+        self.host, self.port = host, port
+        self.faults: Faults = self.cfg.faults
+        self.hooks = Hooks()
+        self.order_requests: list[OrderAttempt] = []
+        self.dice = FaultDice(self.cfg.seed)
+        self.specs = _specs(self.cfg)
+        real_now = int(time.time() * 1000)
+        self.markets: dict[str, MarketModel] = {
+            self.cfg.symbol: MarketModel.build(self.cfg.market, seed=self.cfg.seed,
+                                               price_decimals=self.cfg.quote_precision,
+                                               real_now_ms=real_now)}
+        for i, x in enumerate(self.cfg.extra_symbols):
+            self.markets[x.symbol] = MarketModel.build(
+                RandomWalkMarket(start_price=x.start_price), seed=self.cfg.seed * 1000 + i + 1,
+                price_decimals=x.quote_precision, real_now_ms=real_now)
+        self.clock = SimClock(self.markets[self.cfg.symbol].start_ms, self.cfg.speed)
+        ratio = self.cfg.partial_fill_ratio
+        self.engine = Engine(self.specs, {a: Decimal(q) for a, q in self.cfg.balances.items()},
+                             self.book, Decimal(ratio) if ratio is not None else None,
+                             id_base=500_000_000_000_000_000_000 + real_now % 10**12 * 1000)
+        self.listen_keys: dict[str, float] = {}  # key -> real expiry (time.time())
+        self.hub = WsHub(self)
+        self._book_cache: dict[str, tuple[int, tuple[list[Level], list[Level]]]] = {}
+        self._runner: web.AppRunner | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        self._last_step_ms = self.clock.now_ms()
+        self.stats: dict[str, int] = {"requests": 0, "pushes": 0, "steps": 0}
+
+    # -- lifecycle ------------------------------------------------------------------------
+    async def start(self) -> None:
+        from daemon.sim.rest import setup_routes
+
+        app = web.Application()
+        setup_routes(app, self)
+        self.hub.setup_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        if sockets:
+            self.port = sockets[0].getsockname()[1]
+        self._ticker = asyncio.create_task(self._tick_loop(), name="sim-ticker")
+
+    async def stop(self) -> None:
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+            self._ticker = None
+        await self.hub.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Simulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.stop()
+
+    # -- public API -----------------------------------------------------------------------
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws"
+
+    @property
+    def api_key(self) -> str:
+        return self.cfg.api_key
+
+    @property
+    def api_secret(self) -> str:
+        return self.cfg.api_secret
+
+    def now_ms(self) -> int:
+        return self.clock.now_ms()
+
+    def pause(self) -> None:
+        self.clock.pause()
+
+    def resume(self) -> None:
+        self.clock.resume()
+
+    def advance(self, seconds: float) -> None:
+        """Jump simulated time forward by ``seconds`` (tests); the next step sees the range."""
+        self.clock.advance(int(seconds * 1000))
+
+    def drop_websockets(self) -> None:
+        self.hub.drop_all()
+
+    def stall_websockets(self, seconds: float) -> None:
+        self.hub.stall(seconds)
+
+    def orders(self) -> list[dict[str, Any]]:
+        return [o.to_mexc() for o in self.engine.orders.values()]
+
+    def my_trades(self, symbol: str) -> list[dict[str, Any]]:
+        return [t.to_mexc() for t in self.engine.trades if t.symbol == symbol]
+
+    def balances(self) -> dict[str, tuple[Decimal, Decimal]]:
+        return self.engine.balances()
+
+    def price(self, symbol: str | None = None) -> Decimal:
+        """Current market (path) price of ``symbol`` (default: the main symbol)."""
+        return self.markets[symbol or self.cfg.symbol].price_at(self.now_ms())
+
+    # -- market plumbing ------------------------------------------------------------------
+    def book(self, symbol: str) -> tuple[list[Level], list[Level]]:
+        now = self.now_ms()
+        cached = self._book_cache.get(symbol)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        spec = self.specs[symbol]
+        book = synth_book(self.markets[symbol].price_at(now), levels=self.cfg.book_levels,
+                          level_quote=self.cfg.decimal("book_level_quote"),
+                          step_frac=self.cfg.decimal("book_step_frac"),
+                          price_decimals=spec.quote_precision, qty_decimals=spec.base_precision)
+        self._book_cache[symbol] = (now, book)
+        return book
+
+    def new_listen_key(self) -> str:
+        key = secrets.token_hex(32)
+        self.listen_keys[key] = time.time() + self.cfg.listen_key_ttl_s
+        return key
+
+    def listen_key_valid(self, key: str) -> bool:
+        expiry = self.listen_keys.get(key)
+        return expiry is not None and expiry > time.time()
+
+    def step(self) -> None:
+        """One matching step: resting orders against the market since the previous step."""
+        now = self.clock.now_ms()
+        if now <= self._last_step_ms:
+            return
+        elapsed = Decimal(now - self._last_step_ms) / 1000
+        self.engine.new_step()
+        for symbol, market in self.markets.items():
+            if self.engine.open_orders(symbol):
+                low, high = market.range_between(self._last_step_ms, now)
+                self.engine.step(symbol, now, low, high, elapsed)
+        self._last_step_ms = now
+        self.stats["steps"] += 1
+
+    async def flush_events(self) -> None:
+        """Turn engine events into private pushes; await the on_fill hook for each fill."""
+        events = self.engine.drain_events()
+        if not events:
+            return
+        self.hub.publish_private(events)
+        if self.hooks.on_fill is not None:
+            for ev in events:
+                if isinstance(ev, DealEvent):
+                    await self.hooks.on_fill(ev.trade.to_mexc())
+
+    async def _tick_loop(self) -> None:
+        period = max(1.0 / self.cfg.max_push_hz, self.cfg.kline_push_interval_s / self.cfg.speed)
+        while True:
+            await asyncio.sleep(period)
+            self.step()
+            await self.flush_events()
+            self.hub.kline_tick(self.clock.now_ms())
