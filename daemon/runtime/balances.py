@@ -1,0 +1,184 @@
+"""The private stream: balances, order updates and own fills.
+
+Balances come from REST at start, after every reconnect and every ``balance_refresh_s``; the
+private account pushes keep them current in between (the stream is a feed, not the truth).
+The listenKey is created here, kept alive every ``listen_key_keepalive_s`` and replaced (new key,
+reconnect, old key deleted) when a keepalive fails or the server calls it invalid."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from decimal import Decimal
+
+from loguru import logger
+
+from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.mexc.ws import InvalidListenKey, WsStream, WsTimings
+from daemon.config import Settings
+from daemon.domain.models import Balance, Fill, OrderReport
+from daemon.errors import ExchangeError, ProtocolError
+
+PRIVATE_CHANNELS = ("spot@private.account.v3.api.pb", "spot@private.orders.v3.api.pb",
+                    "spot@private.deals.v3.api.pb")
+_SEEN_FILLS_MAX = 5000
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class UserFeed:
+    def __init__(self, settings: Settings, rest: MexcRest, *,
+                 on_order: Callable[[OrderReport], Awaitable[None]] | None = None,
+                 on_fill: Callable[[Fill], Awaitable[None]] | None = None,
+                 on_balances: Callable[[dict[str, Balance]], Awaitable[None]] | None = None,
+                 wall_ms: Callable[[], int] = _wall_ms, timings: WsTimings | None = None,
+                 keepalive_s: float | None = None,
+                 refresh_s: float | None = None) -> None:
+        ex = settings.exchange
+        self.symbol = settings.symbol
+        self._rest = rest
+        self._on_order = on_order
+        self._on_fill = on_fill
+        self._on_balances = on_balances
+        self._wall_ms = wall_ms
+        self._ws_url = ex.ws_url
+        self._keepalive_s = keepalive_s or ex.listen_key_keepalive_s
+        self._refresh_s = refresh_s or ex.balance_refresh_s
+        self.stream = WsStream("user stream", self._url, PRIVATE_CHANNELS, self._on_push,
+                               on_connected=self._on_connected,
+                               timings=timings or WsTimings.from_settings(ex))
+        self.balances: dict[str, Balance] = {}
+        self.balances_ms: int | None = None  # wall ms of the last REST snapshot
+        self.listen_key: str | None = None
+        self._key_ok = False
+        self._seen_fills: OrderedDict[str, None] = OrderedDict()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.keys_created = 0
+        self.keepalives = 0
+        self.refreshes = 0
+        self.bad_frames = 0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.refresh_balances()
+        await self._new_key()
+        self._tasks = [asyncio.create_task(self.stream.run(), name="user-ws"),
+                       asyncio.create_task(self._keepalive_loop(), name="listen-key"),
+                       asyncio.create_task(self._refresh_loop(), name="balance-refresh")]
+
+    async def stop(self) -> None:
+        await self.stream.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+        if self.listen_key is not None:
+            await self._delete_key(self.listen_key)
+            self.listen_key = None
+
+    def balance(self, asset: str) -> Balance:
+        return self.balances.get(asset) or Balance(asset, Decimal(0), Decimal(0))
+
+    # --- balances --------------------------------------------------------------------------
+    async def refresh_balances(self) -> dict[str, Balance]:
+        snapshot = await self._rest.account()
+        self.balances = snapshot
+        self.balances_ms = self._wall_ms()
+        self.refreshes += 1
+        if self._on_balances is not None:
+            await self._on_balances(dict(snapshot))
+        return snapshot
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_s)
+            try:
+                await self.refresh_balances()
+            except ExchangeError as exc:
+                logger.warning("user stream: balance refresh failed: {}", exc)
+
+    async def _on_connected(self, reason: str) -> None:
+        if reason != "connect":
+            await self.refresh_balances()
+
+    # --- listenKey -------------------------------------------------------------------------
+    async def _url(self) -> str:
+        if isinstance(self.stream.last_failure, InvalidListenKey):
+            self._key_ok = False
+        if self.listen_key is None or not self._key_ok:
+            await self._new_key()
+        return f"{self._ws_url}?listenKey={self.listen_key}"
+
+    async def _new_key(self) -> None:
+        old = self.listen_key
+        self.listen_key = await self._rest.create_listen_key()
+        self._key_ok = True
+        self.keys_created += 1
+        self.stream.last_failure = None
+        logger.info("user stream: new listenKey {}…", self.listen_key[:6])
+        if old is not None:
+            await self._delete_key(old)
+
+    async def _delete_key(self, key: str) -> None:
+        try:
+            await self._rest.delete_listen_key(key)
+        except ExchangeError as exc:
+            logger.info("user stream: deleting an old listenKey failed: {}", exc)
+
+    async def _keepalive_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._keepalive_s)
+            await self.keepalive()
+
+    async def keepalive(self) -> None:
+        """PUT the key; on failure replace it and reconnect the stream with the new one."""
+        key = self.listen_key
+        if key is None:
+            return
+        try:
+            await self._rest.keepalive_listen_key(key)
+            self.keepalives += 1
+            return
+        except ExchangeError as exc:
+            logger.warning("user stream: listenKey keepalive failed ({}); replacing it", exc)
+        try:
+            await self._new_key()
+        except ExchangeError as exc:
+            self._key_ok = False  # the reconnect will try again
+            logger.warning("user stream: creating a new listenKey failed: {}", exc)
+        self.stream.drop("listenKey replaced")
+
+    # --- pushes ----------------------------------------------------------------------------
+    async def _on_push(self, frame: bytes) -> None:
+        try:
+            msg = parsing.decode_wrapper(frame)
+            kind = parsing.body_kind(msg)
+            if kind == "privateAccount":
+                update = parsing.account_update(msg)
+                self.balances[update.asset] = update.balance()
+                if self._on_balances is not None:
+                    await self._on_balances(dict(self.balances))
+            elif kind == "privateOrders":
+                report = parsing.order_push(msg)
+                if self._on_order is not None:
+                    await self._on_order(report)
+            elif kind == "privateDeals":
+                fill = parsing.deal_push(msg)
+                if fill.trade_id in self._seen_fills:
+                    return
+                self._seen_fills[fill.trade_id] = None
+                if len(self._seen_fills) > _SEEN_FILLS_MAX:
+                    self._seen_fills.popitem(last=False)
+                if self._on_fill is not None:
+                    await self._on_fill(fill)
+        except ProtocolError as exc:
+            self.bad_frames += 1
+            logger.error("user stream: dropped a push: {}", exc)

@@ -1,0 +1,227 @@
+"""Kline stream + REST backfill/repair -> CandleWindow -> crossover events.
+
+At start the window is backfilled from REST klines. Every closed candle after that comes from
+the stream (a push with a later windowStart) or from REST; after every reconnect, every stream
+gap and every ``poll_interval_s`` (the fallback for quiet markets where no push closes a
+candle) the recent candles are re-read from REST and merged, so the window always equals what
+REST klines return. Candle timing is taken from the data (windowStart, REST open times), never
+from the local clock."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from loguru import logger
+
+from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.mexc.ws import WsStream, WsTimings
+from daemon.config import Settings
+from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, WindowUpdate
+from daemon.errors import ExchangeError, ProtocolError
+from daemon.runtime.balances import UserFeed
+
+__all__ = ["FeedStats", "MarketFeed", "UserFeed"]
+
+_KLINE = "publicSpotKline"
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(slots=True)
+class FeedStats:
+    ticks: int = 0
+    closed_from_stream: int = 0
+    closed_from_rest: int = 0
+    repairs: int = 0
+    gaps: int = 0
+    corrections: int = 0
+    bad_frames: int = 0
+    events: int = 0
+
+
+class MarketFeed:
+    def __init__(self, settings: Settings, rest: MexcRest, *,
+                 on_crossover: Callable[[CrossoverEvent], Awaitable[None]] | None = None,
+                 on_candle: Callable[[ClosedCandle], Awaitable[None]] | None = None,
+                 wall_ms: Callable[[], int] = _wall_ms, timings: WsTimings | None = None,
+                 backfill: int = 200, poll_interval_s: float = 60.0,
+                 verify_last: int = 3) -> None:
+        ex = settings.exchange
+        self.symbol = settings.symbol
+        self.interval = ex.kline_interval
+        self.rest_interval = parsing.rest_interval(self.interval)
+        step = parsing.interval_ms(self.interval)
+        st = settings.strategy
+        self.window = CandleWindow(step, st.ma_short, st.ma_long, deadband=st.deadband,
+                                   capacity=backfill)
+        self._rest = rest
+        self._on_crossover = on_crossover
+        self._on_candle = on_candle
+        self._wall_ms = wall_ms
+        self._backfill = max(min(backfill, 1000), st.ma_long + 2)
+        self._poll_interval_s = poll_interval_s
+        self._verify_last = verify_last
+        self.stream = WsStream(
+            f"market {self.symbol}",
+            self._url, [parsing.kline_channel(self.symbol, self.interval)], self._on_push,
+            on_connected=self._on_connected, on_disconnected=self._on_disconnected,
+            timings=timings or WsTimings.from_settings(ex))
+        self._ws_url = ex.ws_url
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self.last_price: Decimal | None = None
+        self.last_price_ms: int | None = None
+        self.stats = FeedStats()
+
+    async def _url(self) -> str:
+        return self._ws_url
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Backfill from REST, then run the stream (and the REST poll) in the background."""
+        await self.backfill()
+        self._tasks = [asyncio.create_task(self.stream.run(), name="market-ws"),
+                       asyncio.create_task(self._poll(), name="market-poll")]
+
+    async def stop(self) -> None:
+        await self.stream.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks = []
+
+    @property
+    def running(self) -> bool:
+        return any(not t.done() for t in self._tasks)
+
+    async def backfill(self) -> None:
+        rows = await self._rest.klines(self.symbol, self.rest_interval, limit=self._backfill)
+        async with self._lock:
+            self.window.apply_rest(rows, emit=False)
+        w = self.window
+        if rows and self.last_price is None:
+            self._set_price(rows[-1].close)
+        if not w.ready:
+            logger.warning("market {}: only {} closed candles, {} needed for MA_{}: NO SIGNAL "
+                           "(insufficient_data) until more candles close", self.symbol, len(w),
+                           w.long, w.long)
+        else:
+            logger.info("market {}: backfilled {} candles, MA_{}={} MA_{}={} trend {}",
+                        self.symbol, len(w), w.short, w.ma_short, w.long, w.ma_long, w.trend)
+
+    # --- stream ----------------------------------------------------------------------------
+    def ingest(self, frame: bytes) -> WindowUpdate | None:
+        """Decode one push and feed it to the window (the synchronous hot path)."""
+        msg = parsing.decode_wrapper(frame)
+        if msg.WhichOneof("body") != _KLINE:
+            return None
+        tick = parsing.kline_tick(msg)
+        if tick.interval != self.interval:
+            raise ProtocolError(f"publicSpotKline.interval: got {tick.interval!r}, "
+                                f"subscribed {self.interval!r}")
+        self.stats.ticks += 1
+        self.last_price = tick.close
+        self.last_price_ms = self._wall_ms()
+        return self.window.on_tick(tick)
+
+    async def _on_push(self, frame: bytes) -> None:
+        if self._lock.locked():  # a repair is reporting: keep the candles in order
+            async with self._lock:
+                update = self._ingest_logged(frame)
+                if update is not None:
+                    await self._report(update)
+        else:
+            update = self._ingest_logged(frame)
+            if update is None:
+                return  # the hot path: only the forming candle changed
+            async with self._lock:  # free, so taken without yielding: nothing can cut in
+                await self._report(update)
+        if update is not None and update.gap is not None:
+            self.stats.gaps += 1
+            logger.info("market {}: stream skipped windows {}..{}; repairing from REST",
+                        self.symbol, update.gap[0], update.gap[1])
+            await self.repair(update.gap[0])
+
+    def _ingest_logged(self, frame: bytes) -> WindowUpdate | None:
+        try:
+            update = self.ingest(frame)
+        except ProtocolError as exc:
+            self.stats.bad_frames += 1
+            logger.error("market {}: dropped a push: {}", self.symbol, exc)
+            return None
+        if update is not None:
+            self.stats.closed_from_stream += len(update.closed)
+        return update
+
+    async def _on_connected(self, reason: str) -> None:
+        if reason != "connect":
+            await self.repair(None)
+
+    async def _on_disconnected(self, reason: str) -> None:
+        self.window.stream_interrupted()
+
+    # --- REST repair -----------------------------------------------------------------------
+    async def repair(self, from_ms: int | None) -> WindowUpdate:
+        """Re-read closed candles from ``from_ms`` (default: the last few closed ones) and
+        merge them. Transient REST failures propagate to the caller (the stream reconnects)."""
+        w = self.window
+        last = w.last_closed
+        if from_ms is None:
+            if last is None:
+                await self.backfill()
+                return WindowUpdate()
+            from_ms = last.open_time_ms - self._verify_last * w.interval_ms
+        self.stats.repairs += 1
+        total = WindowUpdate()
+        start = from_ms
+        while True:
+            rows = await self._rest.klines(self.symbol, self.rest_interval, start_ms=start,
+                                           limit=1000)
+            async with self._lock:
+                update = w.apply_rest(rows)
+                self.stats.closed_from_rest += len(update.closed)
+                await self._report(update)
+            total.closed.extend(update.closed)
+            total.corrected.extend(update.corrected)
+            if len(rows) < 1000:
+                return total
+            start = rows[-1].open_time_ms + 1
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self._poll_interval_s)
+            try:
+                await self.repair(None)
+            except ExchangeError as exc:
+                logger.warning("market {}: REST poll failed: {}", self.symbol, exc)
+
+    async def _report(self, update: WindowUpdate) -> None:
+        if update.corrected:
+            self.stats.corrections += len(update.corrected)
+            logger.warning("market {}: REST corrected {} already evaluated candle(s): {}",
+                           self.symbol, len(update.corrected), update.corrected)
+        for closed in update.closed:
+            if self._on_candle is not None:
+                await self._on_candle(closed)
+            event = closed.crossover
+            if event is not None:
+                self.stats.events += 1
+                logger.info("market {}: {} crossover at {} (MA_{}={} MA_{}={})", self.symbol,
+                            event.trend.value, event.open_time_ms, self.window.short,
+                            event.ma_short, self.window.long, event.ma_long)
+                if self._on_crossover is not None:
+                    await self._on_crossover(event)
+
+    def _set_price(self, price: Decimal) -> None:
+        self.last_price = price
+        self.last_price_ms = self._wall_ms()
