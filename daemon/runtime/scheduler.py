@@ -94,14 +94,16 @@ class EvaluationScheduler:
                 self._idle.set()
                 self.evaluations += 1
 
-    async def stop(self) -> None:
-        """Stop triggering; wait for a running evaluation to end (the caller bounds this)."""
+    async def stop(self, *, abandon: bool = False) -> None:
+        """Stop triggering; wait for a running evaluation to end (the caller bounds this),
+        or with ``abandon`` cancel it (its order state is in Redis for the next start)."""
         if self._scheduler is not None:
             self._scheduler.shutdown(wait=False)
             self._scheduler = None
         self._pending = None
         if self._worker is not None:
-            await self._idle.wait()
+            if not abandon:
+                await self._idle.wait()
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
             self._worker = None

@@ -1,0 +1,283 @@
+"""The one orchestrator. Data flows one way:
+
+    streams -> candle window / balances -> Snapshot -> planner -> Plan -> (live) executor
+            -> exchange -> fills -> ledger (Redis, atomically) -> next Snapshot
+
+It owns the adapters (REST, websockets, Redis), the trading lease, the scheduler and the
+heartbeat. Startup: Redis state, exchange rules, market backfill and streams, lease, then
+reconciliation with the exchange; only then does it decide.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.redis_store import RedisLease, RedisStore
+from daemon.config import Credentials, Mode, Settings
+from daemon.domain.candles import CrossoverEvent
+from daemon.domain.client_ids import cycle_id_for
+from daemon.domain.cost_basis import CostBasis
+from daemon.domain.models import Balance, ExchangeRules
+from daemon.domain.planner import Plan, Snapshot, evaluate
+from daemon.errors import StoreUnavailable
+from daemon.runtime.executor import Executor
+from daemon.runtime.ledger import Ledger
+from daemon.runtime.market_feed import MarketFeed, UserFeed
+from daemon.runtime.recovery import reconcile
+from daemon.runtime.scheduler import EvaluationScheduler
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class RebalancerEngine:
+    def __init__(self, settings: Settings, creds: Credentials | None) -> None:
+        self.settings = settings
+        self.creds = creds
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.store = RedisStore(settings.redis.url, settings.key_prefix,
+                                plan_history_max=settings.redis.plan_history_max,
+                                recent_orders_max=settings.redis.recent_orders_max)
+        self.lease = RedisLease(self.store)
+        self.rest = MexcRest(settings.exchange, creds)
+        self.rules: ExchangeRules | None = None
+        self.ledger: Ledger | None = None
+        self.executor: Executor | None = None
+        self.market: MarketFeed | None = None
+        self.user: UserFeed | None = None
+        self.scheduler = EvaluationScheduler(self.evaluate, settings.schedule.interval_s)
+        self.lease_held = False
+        self.last_plan: Plan | None = None
+        self.evaluations = 0
+        self._settings_lock = asyncio.Lock()
+        self._adopted: list[asyncio.Task[Any]] = []
+
+    @classmethod
+    def create(cls, settings: Settings, creds: Credentials | None) -> RebalancerEngine:
+        return cls(settings, creds)
+
+    # -- startup ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        try:
+            await self.store.connect()
+        except StoreUnavailable:
+            await self.store.wait_available(s.redis.retry_interval_s)
+        await self.store.check_schema()
+        state = await self.store.load_state()
+        await self.rest.start()
+        self.rules = await self.rest.exchange_rules(s.symbol)
+        self.ledger = Ledger(self.store, s, self.rules, state, wall_ms, lease_owner=self.owner)
+        self.executor = Executor(s, self.rest, self.ledger, wall_ms)
+        self.market = MarketFeed(s, self.rest, on_crossover=self._on_crossover)
+        await self.market.start()
+        if self.creds is not None:
+            self.user = UserFeed(s, self.rest, on_order=self.executor.on_report,
+                                 on_fill=self.executor.on_fill)
+            await self.user.start()
+            self.ledger.update_balances(self.user.balances)
+        else:
+            logger.warning("no API keys: balances are unknown, plans will say so (dry_run)")
+        await self._take_lease()
+        self.scheduler.start()
+
+    async def _take_lease(self) -> None:
+        ttl = self.settings.redis.lease_ttl_s
+        self.lease_held = await self.lease.acquire(self.owner, ttl)
+        if not self.lease_held:
+            holder = await self.lease.holder()
+            logger.warning("standby: another instance ({}) holds the trading lease", holder)
+            return
+        logger.info("trading lease acquired ({})", self.owner)
+        await self._recover()
+
+    async def _recover(self) -> None:
+        assert self.ledger is not None and self.executor is not None
+        if self.ledger.cost.avg_cost is None and not self.ledger.cost.trade_ids:
+            await self._init_cost_basis()
+        still_open = await reconcile(self.rest, self.ledger, self.settings, wall_ms())
+        for order in still_open:
+            self._adopted.append(asyncio.create_task(self.executor.follow_existing(order)))
+
+    async def _init_cost_basis(self) -> None:
+        """First start: config initial_cost_basis, else the account's recent trades."""
+        assert self.ledger is not None and self.rules is not None
+        base = self.ledger.balances.get(self.rules.base_asset)
+        held = base.total if base else Decimal(0)
+        initial = self.settings.strategy.initial_cost_basis
+        if initial is not None:
+            cost = CostBasis.initial(initial, held)
+            source = "config strategy.initial_cost_basis"
+        elif self.creds is not None:
+            fills = await self.rest.my_trades(self.settings.symbol, limit=100)
+            cost = CostBasis().apply_all(fills, base_asset=self.rules.base_asset,
+                                         quote_asset=self.rules.quote_asset)
+            if cost.avg_cost is None:
+                return
+            source = f"{len(fills)} recent trade(s) on the exchange"
+        else:
+            return
+        await self.ledger.set_cost_basis(cost)
+        logger.info("cost basis initialised from {}: {}", source, cost.avg_cost)
+
+    # -- running ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        interval = self.settings.health.heartbeat_interval_s
+        while True:
+            await self._tick()
+            await asyncio.sleep(interval)
+
+    async def _tick(self) -> None:
+        try:
+            if self.lease_held:
+                self.lease_held = await self.lease.renew(self.owner,
+                                                         self.settings.redis.lease_ttl_s)
+                if not self.lease_held:
+                    logger.error("trading lease lost: another instance took over; standby")
+            else:
+                await self._take_lease()
+            await self.store.heartbeat(self.settings.redis.heartbeat_ttl_s, self.checkpoint())
+        except StoreUnavailable:
+            pass  # the store logs the outage once; trading waits for it
+        if self.user is not None and self.ledger is not None:
+            self.ledger.update_balances(self.user.balances)
+
+    async def _on_crossover(self, event: CrossoverEvent) -> None:
+        logger.info("crossover into {} at candle {}: MA short {} long {}",
+                    event.trend.value, event.open_time_ms, event.ma_short, event.ma_long)
+        if self.settings.schedule.evaluate_on_crossover:
+            self.scheduler.trigger("crossover")
+
+    async def evaluate(self, trigger: str) -> None:
+        """One evaluation (the scheduler runs one at a time)."""
+        async with self._settings_lock:
+            await self._evaluate(trigger)
+
+    async def _evaluate(self, trigger: str) -> None:
+        assert self.ledger is not None and self.executor is not None and self.rules
+        if not self.lease_held:
+            logger.info("standby: not deciding ({})", trigger)
+            return
+        if any(not t.done() for t in self._adopted) or self.executor.in_flight is not None:
+            logger.info("an order of ours is still in flight: no new decision ({})", trigger)
+            return
+        now = wall_ms()
+        cycle_id = cycle_id_for(now // 1000 * 1000)
+        log = logger.bind(cycle_id=cycle_id)
+        try:
+            halt = await self.store.get_halt()
+        except StoreUnavailable:
+            log.warning("Redis unavailable: not deciding until it is back")
+            return
+        if self.user is not None:
+            self.ledger.update_balances(self.user.balances)
+        plan = evaluate(self._snapshot(now, halt is not None), self.settings.strategy,
+                        self.settings.risk)
+        if plan.core_floor_init is not None:
+            await self.ledger.set_core_floor(plan.core_floor_init, "init")
+        live = self.settings.mode is Mode.LIVE
+        record = {"cycle_id": cycle_id, "trigger": trigger, "time_ms": now,
+                  "mode": self.settings.mode.value, "dry_run": not live, **plan.to_dict()}
+        await self.store.record_plan(record)
+        self.last_plan, self.evaluations = plan, self.evaluations + 1
+        log.info("{} {} [{}] {}{}", plan.action, plan.quantity, plan.reason_code, plan.reason,
+                 "" if live or not plan.is_trade else " (dry_run: not sent)")
+        if halt is not None and self.settings.execution.on_halt == "cancel":
+            await self.executor.cancel_in_flight()
+        if plan.is_trade and live:
+            await self.executor.execute(plan, cycle_id, self.rules)
+
+    def _snapshot(self, now: int, halted: bool) -> Snapshot:
+        assert self.ledger is not None and self.market is not None and self.rules is not None
+        window = self.market.window
+        bal = self.ledger.balances
+        zero = Balance("", Decimal(0), Decimal(0))
+        return Snapshot(
+            price=self.market.last_price, base=bal.get(self.rules.base_asset, zero),
+            quote=bal.get(self.rules.quote_asset, zero), rules=self.rules,
+            ma_short=window.ma_short, ma_long=window.ma_long, trend=window.trend,
+            cost_basis=self.ledger.cost.avg_cost, core_floor=self.ledger.core_floor,
+            trades_today=self.ledger.counters.trades_on(now),
+            last_trade_ms=self.ledger.counters.last_trade_ms, now_ms=now,
+            last_price_ms=self.market.last_price_ms, halted=halted)
+
+    async def apply_settings(self, settings: Settings) -> None:
+        async with self._settings_lock:  # between evaluations
+            old = self.settings
+            self.settings = settings
+            for part in (self.ledger, self.executor):
+                if part is not None:
+                    part.settings = settings
+            self.scheduler.reschedule(settings.schedule.interval_s)
+            st, new = old.strategy, settings.strategy
+            if self.market is not None and (st.ma_short, st.ma_long, st.deadband) != (
+                    new.ma_short, new.ma_long, new.deadband):
+                await self.market.reconfigure(settings)
+
+    # -- stopping ---------------------------------------------------------------------------
+    async def stop(self) -> None:
+        if self.executor is not None and self.settings.execution.on_shutdown == "cancel":
+            await self.executor.cancel_in_flight()
+            await self.scheduler.stop()
+        else:
+            await self.scheduler.stop(abandon=True)
+        for task in self._adopted:
+            task.cancel()
+        await asyncio.gather(*self._adopted, return_exceptions=True)
+        try:
+            await self.store.heartbeat(self.settings.redis.heartbeat_ttl_s,
+                                       self.checkpoint(stopped=True))
+            logger.info("checkpoint written")
+        except StoreUnavailable:
+            logger.error("checkpoint NOT written: Redis unavailable (state up to the last "
+                         "recorded change is safe)")
+        for feed in (self.user, self.market):
+            if feed is not None:
+                await feed.stop()
+        if self.lease_held:
+            try:
+                await self.lease.release(self.owner)
+            except StoreUnavailable:
+                pass
+        await self.rest.close()
+        await self.store.close()
+
+    # -- reporting --------------------------------------------------------------------------
+    def checkpoint(self, stopped: bool = False) -> dict[str, Any]:
+        window = self.market.window if self.market else None
+        price = self.market.last_price if self.market else None
+        return {
+            "time_ms": wall_ms(), "owner": self.owner, "state": "stopped" if stopped else
+            ("trading" if self.lease_held else "standby"), "mode": self.settings.mode.value,
+            "symbol": self.settings.symbol, "price": None if price is None else str(price),
+            "ma_short": _s(window.ma_short if window else None),
+            "ma_long": _s(window.ma_long if window else None),
+            "trend": window.trend.value if window and window.trend else None,
+            "candles": len(window) if window else 0, "evaluations": self.evaluations,
+            "in_flight": self.executor.in_flight.client_order_id
+            if self.executor and self.executor.in_flight else None,
+            "books": self.ledger.summary(price) if self.ledger else None,
+        }
+
+    def status_line(self) -> str:
+        window = self.market.window if self.market else None
+        plan = self.last_plan
+        return (f"{self.settings.symbol} {self.settings.mode.value} "
+                f"{'trading' if self.lease_held else 'standby'} "
+                f"price={self.market.last_price if self.market else None} "
+                f"trend={window.trend.value if window and window.trend else 'n/a'} "
+                f"last={plan.action + ':' + plan.reason_code if plan else 'none'}")
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,164 @@
+"""The books: known orders, cost basis and PnL, core floor, trade counters, balances.
+
+Every change is written to Redis first (orders by version, fills with the new cost basis,
+core floor and counters in ONE atomic script) and only then adopted in memory, so memory never
+runs ahead of what a restart would load. While Redis is down a write waits (logged once by the
+store) instead of being dropped: nothing that cannot be recorded goes ahead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from decimal import Decimal
+from typing import Any
+
+from loguru import logger
+
+from daemon.adapters.redis_records import StoredState, TradeCounters
+from daemon.adapters.redis_store import RedisStore
+from daemon.config import Settings
+from daemon.domain.client_ids import parse_client_order_id
+from daemon.domain.cost_basis import CostBasis, next_core_floor
+from daemon.domain.models import Balance, ExchangeRules, Fill
+from daemon.domain.orders import Order, OrderFilled, OrderStatusReported
+from daemon.errors import InputError, StoreUnavailable
+
+NowMs = Callable[[], int]
+
+
+class Ledger:
+    def __init__(self, store: RedisStore, settings: Settings, rules: ExchangeRules,
+                 state: StoredState, now_ms: NowMs, *, lease_owner: str | None = None) -> None:
+        self.store = store
+        self.settings = settings
+        self.rules = rules
+        self.now_ms = now_ms
+        self.lease_owner = lease_owner
+        self.orders: dict[str, Order] = dict(state.orders)
+        self.cost = (CostBasis.from_dict(state.cost_basis) if state.cost_basis is not None
+                     else CostBasis())
+        self.core_floor: Decimal | None = state.core_floor
+        self.counters: TradeCounters = state.counters
+        self.booked: set[str] = set(state.booked_trade_ids)
+        self.balances: dict[str, Balance] = {}
+
+    # -- reads ------------------------------------------------------------------------------
+    def free_quote(self) -> Decimal:
+        bal = self.balances.get(self.rules.quote_asset)
+        return bal.free if bal else Decimal(0)
+
+    def open_orders(self) -> list[Order]:
+        return sorted((o for o in self.orders.values() if o.is_open),
+                      key=lambda o: o.created_ms)
+
+    async def next_attempt(self, cycle_id: str) -> int:
+        attempts = []
+        for coid in self.orders:
+            try:
+                parsed = parse_client_order_id(coid)
+            except InputError:
+                continue
+            if parsed.cycle_id == cycle_id:
+                attempts.append(parsed.attempt)
+        return max(attempts) + 1 if attempts else 0
+
+    def balances_dict(self) -> dict[str, Any]:
+        return {a: {"free": str(b.free), "locked": str(b.locked)} for a, b in
+                sorted(self.balances.items())}
+
+    # -- writes -----------------------------------------------------------------------------
+    async def write_intent(self, order: Order) -> None:
+        """Write-ahead; raises StoreUnavailable (then nothing may be sent)."""
+        await self.store.write_intent(order, lease_owner=self.lease_owner)
+        self.orders[order.client_order_id] = order
+
+    async def record(self, order: Order) -> Order:
+        """Persist ``order``'s new state; book its fills not booked yet, atomically with the
+        cost basis, core floor and counters. Waits through a Redis outage."""
+        while True:
+            try:
+                await self._record_once(order)
+                return order
+            except StoreUnavailable:
+                await self.store.wait_available(self.settings.redis.retry_interval_s)
+
+    async def _record_once(self, order: Order) -> None:
+        new = [f for f in order.fills if f.trade_id not in self.booked]
+        if not new:
+            await self.store.save_order(order)
+            self._adopt_order(order)
+            return
+        cost, floor, counters = self._after(order, new)
+        result = await self.store.book_fills(
+            order, new, cost_basis=cost.to_dict(), counters=counters, core_floor=floor,
+            balances=self.balances_dict() or None, now_ms=self.now_ms())
+        if result.already:
+            # Booked by an earlier run of ours: learn it, recompute without them, retry.
+            logger.warning("fills {} were already booked; recomputing", list(result.already))
+            self.booked.update(result.already)
+            await self._record_once(order)
+            return
+        self.cost, self.core_floor, self.counters = cost, floor, counters
+        self.booked.update(result.booked)
+        self._adopt_order(order)
+        for fill in new:
+            logger.bind(client_order_id=order.client_order_id, trade_id=fill.trade_id).info(
+                "fill booked: {} {} @ {} fee {} {}; avg cost {} realized {}", fill.side.value,
+                fill.qty, fill.price, fill.fee, fill.fee_asset, cost.avg_cost, cost.realized_pnl)
+
+    def _after(self, order: Order, new: list[Fill]) -> tuple[CostBasis, Decimal | None,
+                                                              TradeCounters]:
+        cost = self.cost
+        floor = self.core_floor
+        pct = self.settings.strategy.core_pct
+        for fill in sorted(new, key=lambda f: (f.time_ms, f.trade_id)):
+            cost = cost.apply(fill, base_asset=self.rules.base_asset,
+                              quote_asset=self.rules.quote_asset)
+            floor = next_core_floor(floor, fill, pct)
+        counters = self.counters
+        first_fill_of_order = not any(f.trade_id in self.booked for f in order.fills)
+        if first_fill_of_order:
+            # The daemon's own clock, the one the cooldown and daily limit are checked with
+            # (a venue's trade time can differ, and a simulator's runs accelerated).
+            counters = counters.after_trade(self.now_ms())
+        return cost, floor, counters
+
+    def _adopt_order(self, order: Order) -> None:
+        known = self.orders.get(order.client_order_id)
+        if known is None or order.version >= known.version:
+            self.orders[order.client_order_id] = order
+
+    async def apply_to_known(self, client_id: str,
+                             event: OrderStatusReported | OrderFilled) -> None:
+        """A stream update for an order of ours that is not in flight (recent, LOST)."""
+        order = self.orders.get(client_id)
+        if order is None:
+            return
+        new = order.apply(event)
+        if new is not order:
+            await self.record(new)
+
+    async def set_core_floor(self, qty: Decimal, source: str) -> None:
+        await self.store.set_core_floor(qty, self.now_ms(), source=source)
+        self.core_floor = qty
+
+    async def set_cost_basis(self, cost: CostBasis) -> None:
+        """First start only: the initial cost basis (from config or trade history)."""
+        await self.store.set_cost_basis(cost.to_dict())
+        self.cost = cost
+
+    def update_balances(self, balances: Mapping[str, Balance]) -> None:
+        self.balances = dict(balances)
+
+    def summary(self, price: Decimal | None) -> dict[str, Any]:
+        unrealized = self.cost.unrealized(price) if price is not None else None
+        return {
+            "avg_cost": None if self.cost.avg_cost is None else str(self.cost.avg_cost),
+            "qty_covered": str(self.cost.qty),
+            "realized_pnl": str(self.cost.realized_pnl),
+            "unrealized_pnl": None if unrealized is None else str(unrealized),
+            "core_floor": None if self.core_floor is None else str(self.core_floor),
+            "counters": self.counters.to_dict(),
+            "balances": self.balances_dict(),
+        }
+
