@@ -39,6 +39,7 @@ WS_INTERVALS: dict[str, str] = {
 }
 _FIXED_MS: dict[str, int] = {**{k: v for k, v in REST_INTERVALS.items() if v},
                              "8h": 480 * MINUTE_MS}
+_ALIGN_MS = 5 * MINUTE_MS  # a random walk starts at a 5m boundary of the real clock
 _MONDAY_OFFSET_MS = 4 * 1440 * MINUTE_MS  # 1970-01-01 was a Thursday; weeks start on Monday
 
 
@@ -156,7 +157,7 @@ class MarketModel:
             raise ValueError(f"start_price must be > 0, got {spec.start_price}")
         if spec.history_candles < 1:
             raise ValueError(f"history_candles must be >= 1, got {spec.history_candles}")
-        start_ms = now_ms // MINUTE_MS * MINUTE_MS
+        start_ms = now_ms // _ALIGN_MS * _ALIGN_MS
         walk = _Walk(rng=random.Random(seed))
         first = start_ms - spec.history_candles * MINUTE_MS
         raw = [_walk_step(walk, spec) for _ in range(spec.history_candles)]

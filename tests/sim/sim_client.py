@@ -1,0 +1,50 @@
+"""A small signing HTTP client that talks to the simulator over real HTTP, as a real MEXC
+client does: params in the query string, signature last."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiohttp
+from yarl import URL
+
+from daemon.adapters.mexc.auth import encode_params, sign
+from daemon.sim import Simulator
+
+
+class Client:
+    """Signs like a real MEXC client: params in the query string, signature last."""
+
+    def __init__(self, sim: Simulator, session: aiohttp.ClientSession) -> None:
+        self.sim, self.session = sim, session
+
+    async def public(self, path: str, **params: Any) -> tuple[int, Any]:
+        async with self.session.get(f"{self.sim.rest_url}/api/v3/{path}",
+                                    params={k: str(v) for k, v in params.items()}) as r:
+            return r.status, await r.json(content_type=None)
+
+    def query(self, params: dict[str, Any], *, ts_ms: int | None = None,
+              secret: str | None = None, recv_window: int | None = None) -> str:
+        pairs = [(k, str(v)) for k, v in params.items()]
+        pairs.append(("timestamp", str(ts_ms if ts_ms is not None else int(time.time() * 1000))))
+        if recv_window is not None:
+            pairs.append(("recvWindow", str(recv_window)))
+        q = encode_params(pairs)
+        return q + "&signature=" + sign(secret or self.sim.api_secret, q)
+
+    async def signed(self, method: str, path: str, *, key: str | None = None,
+                     headers: dict[str, str] | None = None, raw_query: str | None = None,
+                     **kw: Any) -> tuple[int, Any]:
+        params = {k: v for k, v in kw.items() if k not in ("ts_ms", "secret", "recv_window")}
+        q = raw_query if raw_query is not None else self.query(
+            params, ts_ms=kw.get("ts_ms"), secret=kw.get("secret"),
+            recv_window=kw.get("recv_window"))
+        h = {"X-MEXC-APIKEY": key if key is not None else self.sim.api_key,
+             "Content-Type": "application/json", **(headers or {})}
+        url = URL(f"{self.sim.rest_url}/api/v3/{path}?{q}", encoded=True)  # bytes as signed
+        async with self.session.request(method, url, headers=h) as r:
+            return r.status, await r.json(content_type=None)
+
+    async def order(self, **params: Any) -> tuple[int, Any]:
+        return await self.signed("POST", "order", **params)
