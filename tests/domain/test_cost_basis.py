@@ -136,7 +136,8 @@ fee_assets = st.sampled_from(["USDT", "QRL", "MX", "BNB"])
 
 @st.composite
 def fill_plans(draw: st.DrawFn) -> list[tuple[str, str, Decimal, Decimal, Decimal, str]]:
-    """(trade id, side, qty or sell fraction, price, fee, fee asset); ids repeat on purpose."""
+    """(trade id, side, qty or sell fraction, price, fee rate, fee asset); ids repeat on
+    purpose."""
     n = draw(st.integers(1, 25))
     out = []
     for i in range(n):
@@ -145,7 +146,7 @@ def fill_plans(draw: st.DrawFn) -> list[tuple[str, str, Decimal, Decimal, Decima
         amount = D(draw(st.integers(1, 10**7))) / 100
         frac = D(draw(st.integers(0, 90))) / 100
         price = D(draw(st.integers(1, 10**6))) / 10**4
-        fee = D(draw(st.integers(0, 1000))) / 10**4
+        fee = D(draw(st.integers(0, 100))) / 10**4
         out.append((tid, side, amount if side == "BUY" else frac, price, fee, draw(fee_assets)))
     return out
 
@@ -159,21 +160,21 @@ def reference(plan: list[tuple[str, str, Decimal, Decimal, Decimal, str]]
     fills: list[Fill] = []
     avg: Decimal | None = None
     q, realized, other = D(0), D(0), {}
-    for tid, side, amount, px, fee, asset in plan:
+    for tid, side, amount, px, rate, asset in plan:
         if tid in seen:
             fills.append(fill(tid, Side(side), "1", "1", "0"))  # a duplicate: must be ignored
             continue
         seen.add(tid)
+        qty = amount if side == "BUY" else max(D("0.01"), (q * amount).quantize(D("0.01")))
+        fee = (qty * (1 if asset == "QRL" else px) * rate).quantize(D("1e-8"))
         fee_q = fee if asset == "USDT" else fee * mx_price if asset == "MX" else D(0)
         fee_b = fee if asset == "QRL" else D(0)
         if asset == "BNB":
             other[asset] = other.get(asset, D(0)) + fee
         if side == "BUY":
-            qty = amount
             avg = ((avg or D(0)) * q + qty * px + fee_q) / (q + qty - fee_b)
             q = q + qty - fee_b
         else:
-            qty = max(D("0.01"), (q * amount).quantize(D("0.01")) - fee_b)
             assert avg is not None
             realized += (px - avg) * qty - fee_q
             q = q - qty - fee_b
