@@ -70,7 +70,7 @@ def test_late_rest_new_after_ws_filled_is_ignored() -> None:
     assert late is o
     assert o.unbooked_qty == Decimal("100")  # the fills are still owed by the deals stream
     o = o.apply(OrderFilled(fill("t1", "100")))
-    assert (o.status, o.filled_qty, o.unbooked_qty) == (S.FILLED, Decimal("100"), 0)
+    assert (o.status, o.filled_qty, o.unbooked_qty) == (S.FILLED, Decimal("100"), Decimal(0))
 
 
 def test_duplicate_fill_is_ignored_and_a_changed_one_is_a_conflict() -> None:
@@ -159,7 +159,8 @@ def test_known_orders_are_not_marked_lost() -> None:
 
 def test_intent_can_jump_straight_to_a_venue_status_after_a_crash() -> None:
     o = intent().apply(OrderStatusReported(report(OrderStatus.PARTIALLY_FILLED, "10")))
-    assert (o.status, o.order_id, o.venue_executed_qty) == (S.PARTIALLY_FILLED, VENUE_ID, 10)
+    assert (o.status, o.order_id) == (S.PARTIALLY_FILLED, VENUE_ID)
+    assert o.venue_executed_qty == Decimal(10)
     assert o.leaves_qty == Decimal("90")
 
 

@@ -269,7 +269,8 @@ async def test_plan_history_is_capped_newest_first(store: RedisStore) -> None:
 async def test_heartbeat_has_a_ttl(store: RedisStore, redis_client: aioredis.Redis) -> None:
     await store.heartbeat(30, {"pid": 1, "state": "running"})
     assert 0 < await redis_client.ttl(P + "heartbeat") <= 30
-    assert json.loads(await redis_client.get(P + "heartbeat")) == {"pid": 1, "state": "running"}
+    raw = await redis_client.get(P + "heartbeat")
+    assert raw is not None and json.loads(raw) == {"pid": 1, "state": "running"}
 
 
 async def test_halt_and_core_floor(store: RedisStore) -> None:
