@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
+import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -49,6 +52,7 @@ from daemon.adapters.redis_records import (
     parse_core_floor,
     parse_halt,
 )
+from daemon.config import Settings
 from daemon.domain.models import Fill
 from daemon.domain.orders import Order, OrderState, fill_to_dict
 from daemon.errors import LeaseLost, RebalancerError, StateError, StoreUnavailable
@@ -97,6 +101,12 @@ class RedisStore:
         self._available = True
         self._down_since: float | None = None
         self._scripts: dict[str, Any] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisStore:
+        r = settings.redis
+        return cls(r.url, settings.key_prefix, plan_history_max=r.plan_history_max,
+                   recent_orders_max=r.recent_orders_max)
 
     # ------------------------------------------------------------------ keys, lifecycle
     def key(self, name: str) -> str:
@@ -384,6 +394,11 @@ class RedisStore:
                            "core_floor")
         await self._call("set_core_floor", self.client.set(self.key("core_floor"), body))
 
+    async def set_cost_basis(self, cost_basis: Mapping[str, Any]) -> None:
+        """The initial cost basis (first start); later changes go through book_fills."""
+        body = encode_json(cost_basis, "cost_basis")
+        await self._call("set_cost_basis", self.client.set(self.key("cost_basis"), body))
+
     async def get_core_floor(self) -> Decimal | None:
         raw = await self._call("GET core_floor", self.client.get(self.key("core_floor")))
         return parse_core_floor(raw, self.key("core_floor"))
@@ -446,6 +461,14 @@ async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+Lease = RedisLease
+
+
+def new_owner_token() -> str:
+    """A lease owner token unique to this process: host:pid:random."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _ttl_ms(ttl_s: float) -> int:

@@ -200,15 +200,17 @@ class Order:
     reject_reason: str | None = None
     version: int = 0  # +1 on every change; the store never overwrites a newer version
     tag: str = ""  # free text from the caller (e.g. plan reason code)
-    _trade_ids: frozenset[str] = field(default=frozenset(), repr=False, compare=False)
+    _trade_ids: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.qty <= 0:
             raise ValueError(f"order {self.client_order_id}: qty must be > 0, got {self.qty}")
         if self.price is not None and self.price <= 0:
             raise ValueError(f"order {self.client_order_id}: price must be > 0, got {self.price}")
-        if len(self._trade_ids) != len(self.fills):
-            object.__setattr__(self, "_trade_ids", frozenset(f.trade_id for f in self.fills))
+        ids = frozenset(f.trade_id for f in self.fills)
+        if len(ids) != len(self.fills):
+            raise ValueError(f"order {self.client_order_id}: fills repeat a trade id")
+        object.__setattr__(self, "_trade_ids", ids)
 
     # ------------------------------------------------------------------ derived figures
     @property

@@ -314,3 +314,21 @@ def test_encode_json_keeps_decimals_as_strings() -> None:
         '{"a":["0.10"],"b":"1E+2"}')
     with pytest.raises(InputError, match=r"x.s: cannot store set"):
         encode_json({"s": {1}}, "x")
+
+
+async def test_set_cost_basis_and_from_settings(redis_url: str) -> None:
+    from daemon.adapters.redis_store import new_owner_token
+    from daemon.config import parse_settings
+
+    settings = parse_settings({"redis": {"url": redis_url, "plan_history_max": 2}})
+    s = RedisStore.from_settings(settings)
+    assert (s.prefix, s.plan_history_max, s.recent_orders_max) == (P, 2, 500)
+    await s.connect()
+    try:
+        await s.check_schema()
+        await s.set_cost_basis({"avg_cost": Decimal("0.25"), "qty": "10"})
+        assert (await s.load_state()).cost_basis == {"avg_cost": "0.25", "qty": "10"}
+    finally:
+        await s.close()
+    a, b = new_owner_token(), new_owner_token()
+    assert a != b and a.count(":") == 2
