@@ -126,7 +126,8 @@ class MexcRest:
                  session: aiohttp.ClientSession | None = None,
                  wall_ms: Callable[[], int] = _wall_ms,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 max_retries: int = 3, limiter: RateLimiter | None = None) -> None:
+                 max_retries: int = 3, backoff_s: tuple[float, ...] = BACKOFF_S,
+                 limiter: RateLimiter | None = None) -> None:
         self._settings = settings
         self._base = settings.rest_url
         self._creds = creds
@@ -135,6 +136,7 @@ class MexcRest:
         self._wall_ms = wall_ms
         self._sleep = sleep
         self._max_retries = max_retries
+        self._backoff_s = backoff_s or BACKOFF_S
         self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout_ms / 1000)
         self.limiter = limiter or RateLimiter(settings.rate_limit_weight_per_10s, sleep=sleep)
         self.time_offset_ms = 0
@@ -334,7 +336,8 @@ class MexcRest:
             except ExchangeUnavailable as exc:
                 if ep.effect or attempt >= self._max_retries:
                     raise
-                delay = BACKOFF_S[min(attempt, len(BACKOFF_S) - 1)] * (0.5 + random.random())
+                steps = self._backoff_s
+                delay = steps[min(attempt, len(steps) - 1)] * (0.5 + random.random())
                 logger.info("MEXC {} {} failed ({}); retry {} in {:.2f} s", ep.method, ep.path,
                             exc, attempt + 1, delay)
             attempt += 1

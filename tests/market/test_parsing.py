@@ -1,0 +1,235 @@
+"""Payload parsing (lenient on MEXC's real quirks, ProtocolError naming the field on garbage),
+the protobuf known-answer vectors, the signing vectors and the error classifier."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from aiohttp import web
+from pydantic import SecretStr
+
+from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc.rest import MexcRest, classify_error
+from daemon.config import Credentials, ExchangeSettings
+from daemon.domain.models import OrderStatus, Side
+from daemon.errors import (
+    AuthError,
+    ExchangeUnavailable,
+    FatalExchangeError,
+    OrderRejected,
+    ProtocolError,
+    RateLimited,
+    SymbolNotTradable,
+    TimestampOutOfWindow,
+    UnknownOrder,
+)
+
+KLINE_HEX = (
+    "0a2873706f74407075626c69632e6b6c696e652e76332e6170692e70624042544355534454404d696e311a0742"
+    "5443555344542220326662393432313534656634346134616232656639386338616662366134613728c6b4a0f4"
+    "8833a213510a044d696e311080dadcc4061a093131373331372e333122093131373332352e32362a0631313733"
+    "343132083131373331372e333a0a332e313235393938353442093336363830342e343348bcdadcc406")
+ORDER_HEX = (
+    "0a1d73706f7440707269766174652e6f72646572732e76332e6170692e70621a064d585553445430a98095d4c4"
+    "328213540a1a4330325f5f3530353937393031373433393030323632343131351a06332e353132312201312a01"
+    "303206332e36393632380540025201305a01306201316a01317206332e3639363278028001938095d4c432")
+DEAL_HEX = (
+    "0a1c73706f7440707269766174652e6465616c732e76332e6170692e70621a064d585553445430dc8095d4c432"
+    "9213690a06332e363936321201311a06332e3639363220023a1435303539373930313734333930303236323458"
+    "314a1a4330325f5f3530353937393031373433393030323632343131355215302e30303033393938333737333639"
+    "3639383137315a024d5860a88095d4c432")
+ACCOUNT_HEX = (
+    "0a1e73706f7440707269766174652e6163636f756e742e76332e6170692e706228c18095d4c43230c38095d4c4"
+    "329a135f0a0455534454122031323866353839323731636234393531623033653731653633323365623762651a"
+    "1132312e3934323130333536303034333834220231302a01303201303a11434f4e54524143545f5452414e5346"
+    "455240b0b58dd4c432")
+
+
+def test_kline_vector() -> None:
+    msg = parsing.decode_wrapper(bytes.fromhex(KLINE_HEX))
+    assert parsing.body_kind(msg) == "publicSpotKline" and msg.symbol == "BTCUSDT"
+    tick = parsing.kline_tick(msg)
+    assert (tick.interval, tick.window_start_s, tick.window_end_s) == \
+           ("Min1", 1754737920, 1754737980)
+    assert (tick.open, tick.close, tick.high, tick.low) == \
+           (Decimal("117317.31"), Decimal("117325.26"), Decimal("117341"), Decimal("117317.3"))
+    assert (tick.volume, tick.quote_volume) == (Decimal("3.12599854"), Decimal("366804.43"))
+
+
+def test_private_vectors() -> None:
+    order = parsing.order_push(parsing.decode_wrapper(bytes.fromhex(ORDER_HEX)))
+    assert (order.order_id, order.symbol, order.side, order.order_type, order.status) == \
+           ("C02__505979017439002624115", "MXUSDT", Side.SELL, "MARKET", OrderStatus.FILLED)
+    assert (order.executed_qty, order.cum_quote_qty, order.source) == \
+           (Decimal(1), Decimal("3.6962"), "ws")
+    deal = parsing.deal_push(parsing.decode_wrapper(bytes.fromhex(DEAL_HEX)))
+    assert (deal.trade_id, deal.side, deal.price, deal.qty, deal.fee_asset) == \
+           ("505979017439002624X1", Side.SELL, Decimal("3.6962"), Decimal(1), "MX")
+    assert deal.fee == Decimal("0.0003998377369698171") and deal.time_ms == 1736417034280
+    acc = parsing.account_update(parsing.decode_wrapper(bytes.fromhex(ACCOUNT_HEX)))
+    assert (acc.asset, acc.free, acc.locked, acc.change_type) == \
+           ("USDT", Decimal("21.94210356004384"), Decimal(0), "CONTRACT_TRANSFER")
+
+
+def test_garbage_frame_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="PushDataV3ApiWrapper"):
+        parsing.decode_wrapper(b"\xff\xff\xff")
+
+
+def test_kline_rows_lenient_and_strict() -> None:
+    row = [1640804880000, "0.1", 0.2, "1E-1", "1.5e-1", None, "1640804940000", "3.9935754907E8"]
+    c = parsing.parse_kline_row(row)
+    assert (c.high, c.low, c.close, c.volume, c.close_time_ms, c.quote_volume) == \
+           (Decimal("0.2"), Decimal("0.1"), Decimal("0.15"), Decimal(0), 1640804940000,
+            Decimal("399357549.07"))
+    with pytest.raises(ProtocolError, match=r"klines\[0\]\.close"):
+        parsing.parse_kline_row([1, "1", "1", "1", "abc", "1", 2, "1"])
+    with pytest.raises(ProtocolError, match=r"klines\[3\]"):
+        parsing.parse_kline_row("nope", 3)
+    with pytest.raises(ProtocolError, match="closeTime"):
+        parsing.parse_kline_row([5, "1", "1", "1", "1", "1", 5, "1"])
+
+
+def _info(**over: object) -> dict[str, object]:
+    sym: dict[str, object] = {
+        "symbol": "QRLUSDT", "status": "1", "baseAsset": "QRL", "quoteAsset": "USDT",
+        "baseAssetPrecision": 2, "quotePrecision": 5, "quoteAssetPrecision": "5",
+        "baseSizePrecision": "0.1", "quoteAmountPrecision": "1", "takerCommission": "0.0005",
+        "makerCommission": None, "isSpotTradingAllowed": True,
+        "quoteAmountPrecisionMarket": "1", "orderTypes": ["LIMIT", "MARKET"]}
+    sym.update(over)
+    return {"timezone": "CST", "serverTime": 1, "symbols": [sym]}
+
+
+def test_exchange_rules_and_reasons() -> None:
+    r = parsing.parse_exchange_rules(_info(), "QRLUSDT")
+    assert (r.base_precision, r.quote_precision, r.min_qty, r.min_notional, r.maker_fee) == \
+           (2, 5, Decimal("0.1"), Decimal(1), Decimal(0))
+    assert r.order_types == ("LIMIT", "MARKET")
+    assert parsing.parse_exchange_rules(_info(status="ENABLED"), "QRLUSDT").tradable
+    with pytest.raises(SymbolNotTradable, match="paused"):
+        parsing.parse_exchange_rules(_info(status="2"), "QRLUSDT")
+    with pytest.raises(SymbolNotTradable, match="isSpotTradingAllowed"):
+        parsing.parse_exchange_rules(_info(isSpotTradingAllowed=False), "QRLUSDT")
+    with pytest.raises(SymbolNotTradable, match="not listed"):
+        parsing.parse_exchange_rules(_info(), "BTCUSDT")
+    with pytest.raises(ProtocolError, match="baseAssetPrecision"):
+        parsing.parse_exchange_rules(_info(baseAssetPrecision="two"), "QRLUSDT")
+
+
+def test_order_object_with_real_quirks() -> None:
+    o = parsing.parse_order({
+        "symbol": "LTCBTC", "orderId": "C02__1", "orderListId": "-1", "clientOrderId": None,
+        "price": "0.1", "origQty": "1.0", "executedQty": "0.5", "cummulativeQuoteQty": 0.05,
+        "status": "PARTIALLY_CANCELED", "timeInForce": None, "type": "LIMIT", "side": "BUY",
+        "stopPrice": None, "time": "1647667102000", "updateTime": None})
+    assert (o.client_order_id, o.status, o.cum_quote_qty, o.time_ms, o.update_time_ms) == \
+           (None, OrderStatus.PARTIALLY_CANCELED, Decimal("0.05"), 1647667102000,
+            1647667102000)
+    with pytest.raises(ProtocolError, match=r"order\.status"):
+        parsing.parse_order({"orderId": "1", "status": "WEIRD", "side": "BUY"})
+    with pytest.raises(ProtocolError, match=r"order\.side"):
+        parsing.parse_order({"orderId": "1", "status": "NEW", "side": "HOLD"})
+
+
+def test_trade_and_account_rows() -> None:
+    t = parsing.parse_trade({"symbol": "BNBBTC", "id": "fad2", "orderId": "bb41",
+                             "price": "4.00000100", "qty": "12.00000000", "quoteQty": "48.000012",
+                             "commission": "10.1", "commissionAsset": "BNB", "time": 1499865549590,
+                             "isBuyer": True, "isMaker": False, "clientOrderId": None})
+    assert (t.side, t.qty, t.fee, t.fee_asset) == (Side.BUY, Decimal(12), Decimal("10.1"), "BNB")
+    with pytest.raises(ProtocolError, match=r"myTrades\[0\]\.isBuyer"):
+        parsing.parse_trade({"id": "1", "orderId": "2", "isBuyer": "yes"})
+    acc = parsing.parse_account({"balances": [{"asset": "QRL", "free": "1111078",
+                                               "locked": None, "available": "1"}]})
+    assert acc["QRL"].free == Decimal(1111078) and acc["QRL"].locked == 0
+    with pytest.raises(ProtocolError, match=r"account.balances\[0\].free"):
+        parsing.parse_account({"balances": [{"asset": "QRL", "free": "x"}]})
+
+
+def test_intervals() -> None:
+    assert parsing.rest_interval("Min5") == "5m" and parsing.rest_interval("60m") == "60m"
+    assert parsing.ws_interval("5m") == "Min5" and parsing.interval_ms("Min60") == 3_600_000
+    assert parsing.kline_channel("qrlusdt", "5m") == "spot@public.kline.v3.api.pb@QRLUSDT@Min5"
+    with pytest.raises(ValueError, match="1h"):
+        parsing.rest_interval("1h")
+
+
+@pytest.mark.parametrize(("status", "code", "msg", "kind"), [
+    (429, 429, "Too Many Requests", RateLimited),
+    (418, None, "", RateLimited),
+    (503, None, "", ExchangeUnavailable),
+    (400, 700003, "Timestamp for this request is outside of the recvWindow.",
+     TimestampOutOfWindow),
+    (400, 700002, "Signature for this request is not valid.", AuthError),
+    (403, None, "Access Denied", AuthError),
+    (400, -2013, "Order does not exist.", UnknownOrder),
+    (400, -2011, "Unknown order sent.", UnknownOrder),
+    (400, 10007, "symbol not support api", SymbolNotTradable),
+    (400, 30004, "Insufficient position", OrderRejected),
+    (400, 400, " quantity scale is invalid", OrderRejected),
+    (400, 33333, "param is error", FatalExchangeError),
+])
+def test_classifier(status: int, code: int | None, msg: str, kind: type[Exception]) -> None:
+    err = classify_error(status, code, msg, retry_after_s=3)
+    assert type(err) is kind
+    assert err.code == code and err.http_status == status
+    if isinstance(err, RateLimited):
+        assert err.retry_after_s == 3
+
+
+def _client(wall: int, recv_window: int = 5000) -> MexcRest:
+    settings = ExchangeSettings(rest_url="http://mexc.test", recv_window_ms=recv_window)
+    creds = Credentials(api_key=SecretStr("mx0aBYs33eIilxBWC5"),
+                        api_secret=SecretStr("45d0b3c26f2644f19bfb98b07741b2f5"))
+    return MexcRest(settings, creds, wall_ms=lambda: wall)
+
+
+def test_signing_known_vector_a() -> None:
+    from daemon.adapters.mexc.rest import NEW_ORDER
+
+    client = _client(1644489390087)
+    query = client._build_query(NEW_ORDER, [("symbol", "BTCUSDT"), ("side", "BUY"),
+                                            ("type", "LIMIT"), ("quantity", "1"),
+                                            ("price", "11")])
+    assert query == ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=11&recvWindow=5000"
+                     "&timestamp=1644489390087&signature="
+                     "fd3e4e8543c5188531eb7279d68ae7d26a573d0fc5ab0d18eb692451654d837a")
+
+
+async def test_scientific_notation_and_nulls_over_http() -> None:
+    """Canned real-MEXC shapes the simulator never sends, over a real local HTTP server
+    (aioresponses does not support this aiohttp version)."""
+    routes = {
+        "/api/v3/time": b'{"serverTime":"1"}',
+        "/api/v3/klines": b'[[0,"1E-5","2e-5","1E-5","1.5E-5",null,300000,"3.9935754907E8"]]',
+        "/api/v3/ticker/price": b"<html>oops</html>",
+        "/api/v3/account": b'{"msg":"Api key info invalid","code":10072,"_extend":null}',
+    }
+
+    async def handler(request: web.Request) -> web.Response:
+        status = 400 if request.path == "/api/v3/account" else 200
+        return web.Response(body=routes[request.path], status=status,
+                            content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    settings = ExchangeSettings(rest_url=f"http://127.0.0.1:{port}")
+    creds = Credentials(api_key=SecretStr("k"), api_secret=SecretStr("s"))
+    try:
+        async with MexcRest(settings, creds) as client:
+            rows = await client.klines("X", "Min5", limit=2)
+            assert rows[0].close == Decimal("0.000015") and rows[0].volume == 0
+            assert rows[0].quote_volume == Decimal("399357549.07")
+            with pytest.raises(ProtocolError, match="not JSON"):
+                await client.ticker_price("X")
+            with pytest.raises(AuthError, match="10072"):
+                await client.account()
+    finally:
+        await runner.cleanup()
