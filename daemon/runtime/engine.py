@@ -11,6 +11,7 @@ reconciliation with the exchange; only then does it decide.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import secrets
 import socket
@@ -222,7 +223,11 @@ class RebalancerEngine:
             st, new = old.strategy, settings.strategy
             if self.market is not None and (st.ma_short, st.ma_long, st.deadband) != (
                     new.ma_short, new.ma_long, new.deadband):
-                await self.market.reconfigure(settings)
+                # New averages need a new window: rebuild the feed from a fresh backfill.
+                logger.info("reload: MA settings changed; rebuilding the candle window")
+                await self.market.stop()
+                self.market = MarketFeed(settings, self.rest, on_crossover=self._on_crossover)
+                await self.market.start()
 
     # -- stopping ---------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -245,10 +250,8 @@ class RebalancerEngine:
             if feed is not None:
                 await feed.stop()
         if self.lease_held:
-            try:
+            with contextlib.suppress(StoreUnavailable):
                 await self.lease.release(self.owner)
-            except StoreUnavailable:
-                pass
         await self.rest.close()
         await self.store.close()
 

@@ -21,7 +21,7 @@ from loguru import logger
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.config import Settings
 from daemon.domain.client_ids import make_client_order_id
-from daemon.domain.models import ExchangeRules, Fill, OrderReport, Side
+from daemon.domain.models import ExchangeRules, Fill, OrderReport
 from daemon.domain.orders import (
     Order,
     OrderAccepted,
@@ -57,6 +57,9 @@ class Executor:
         self.now_ms = now_ms
         self.in_flight: Order | None = None
         self._changed = asyncio.Event()
+        # Every change of the in-flight order (REST replies, stream pushes) goes through this
+        # lock, so an update that awaits its Redis write cannot overwrite a newer one.
+        self._lock = asyncio.Lock()
         self.sent = 0
 
     # -- stream input -------------------------------------------------------------------
@@ -69,19 +72,25 @@ class Executor:
 
     async def _feed(self, client_id: str | None,
                     event: OrderStatusReported | OrderFilled) -> None:
-        order = self.in_flight
-        if order is not None and client_id == order.client_order_id:
-            await self._apply(event)
-            self._changed.set()
-        elif client_id is not None:
-            await self.ledger.apply_to_known(client_id, event)
+        if client_id is None:
+            return
+        async with self._lock:
+            order = self.in_flight
+            if order is not None and client_id == order.client_order_id:
+                new = order.apply(event)
+                if new is not order:
+                    self.in_flight = await self.ledger.record(new)
+                self._changed.set()
+                return
+        await self.ledger.apply_to_known(client_id, event)
 
     async def _apply(self, event: object) -> Order:
-        assert self.in_flight is not None
-        new = self.in_flight.apply(event)  # type: ignore[arg-type]
-        if new is not self.in_flight:
-            self.in_flight = await self.ledger.record(new)
-        return self.in_flight
+        async with self._lock:
+            assert self.in_flight is not None
+            new = self.in_flight.apply(event)  # type: ignore[arg-type]
+            if new is not self.in_flight:
+                self.in_flight = await self.ledger.record(new)
+            return self.in_flight
 
     # -- main path ------------------------------------------------------------------------
     async def execute(self, plan: Plan, cycle_id: str, rules: ExchangeRules) -> Order | None:
@@ -116,8 +125,9 @@ class Executor:
             await self._submit(priced)
             await self._follow()
         finally:
-            final = self.in_flight
-            self.in_flight = None
+            async with self._lock:
+                final = self.in_flight
+                self.in_flight = None
         log.info("order done: {} filled {} of {} avg {}", final.status.value, final.filled_qty,
                  final.qty, final.avg_px)
         return final
@@ -128,8 +138,9 @@ class Executor:
         try:
             await self._follow()
         finally:
-            final = self.in_flight
-            self.in_flight = None
+            async with self._lock:
+                final = self.in_flight
+                self.in_flight = None
         return final
 
     async def _submit(self, priced: PricedOrder) -> None:
