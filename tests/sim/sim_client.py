@@ -3,6 +3,7 @@ client does: params in the query string, signature last."""
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
@@ -48,3 +49,35 @@ class Client:
 
     async def order(self, **params: Any) -> tuple[int, Any]:
         return await self.signed("POST", "order", **params)
+
+
+async def next_frame(ws: aiohttp.ClientWebSocketResponse, wait_s: float = 3.0
+                     ) -> dict[str, Any] | Any:
+    """The next message: JSON text as a dict, a binary push as a decoded wrapper."""
+    from daemon.adapters.mexc.proto import mexc_push_pb2 as pb
+
+    msg = await ws.receive(timeout=wait_s)
+    if msg.type == aiohttp.WSMsgType.TEXT:
+        try:
+            return json.loads(msg.data)
+        except ValueError:
+            return msg.data
+    if msg.type == aiohttp.WSMsgType.BINARY:
+        return pb.PushDataV3ApiWrapper.FromString(msg.data)
+    return msg
+
+
+async def collect(ws: aiohttp.ClientWebSocketResponse, seconds: float) -> list[Any]:
+    """Everything received within ``seconds`` (stops early if the connection closes)."""
+    out: list[Any] = []
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            item = await next_frame(ws, left)
+        except TimeoutError:
+            break
+        if isinstance(item, aiohttp.WSMessage):
+            out.append(item)
+            break
+        out.append(item)
+    return out
