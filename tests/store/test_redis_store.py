@@ -10,11 +10,19 @@ from decimal import Decimal
 
 import pytest
 import redis.asyncio as aioredis
-from store_builders import COID, VENUE_ID, fill, intent
+from store_builders import COID, VENUE_ID, fill, intent, report
 
 from daemon.adapters.redis_records import TradeCounters, encode_json
 from daemon.adapters.redis_store import IntentExists, RedisLease, RedisStore, TradingHalted
-from daemon.domain.orders import Order, OrderAccepted, OrderFilled, OrderState, OrderSubmitted
+from daemon.domain.models import OrderStatus
+from daemon.domain.orders import (
+    Order,
+    OrderAccepted,
+    OrderFilled,
+    OrderState,
+    OrderStatusReported,
+    OrderSubmitted,
+)
 from daemon.errors import InputError, LeaseLost, StateError
 
 P = "bot:QRLUSDT:"
@@ -332,3 +340,16 @@ async def test_set_cost_basis_and_from_settings(redis_url: str) -> None:
         await s.close()
     a, b = new_owner_token(), new_owner_token()
     assert a != b and a.count(":") == 2
+
+
+async def test_book_fills_with_a_stale_order_books_the_fills_but_keeps_the_newer_order(
+        store: RedisStore) -> None:
+    o = filled(sent(), ("t1", "10"))
+    newer = o.apply(OrderStatusReported(report(OrderStatus.PARTIALLY_FILLED, "30")))
+    newer = newer.apply(OrderStatusReported(report(OrderStatus.PARTIALLY_FILLED, "40")))
+    assert await store.save_order(newer)
+    result = await store.book_fills(o, o.fills, cost_basis={"v": "1"},
+                                    counters=TradeCounters())
+    assert (result.booked, result.order_saved) == (("t1",), False)
+    assert (await store.get_order(COID)) == newer
+    assert (await store.load_state()).booked_trade_ids == {"t1"}
