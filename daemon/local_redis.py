@@ -75,6 +75,7 @@ class LocalRedis:
         if self._tmp is not None:
             self._tmp.cleanup()
             self._tmp = None
+            self.data_dir = None  # a later start() makes a fresh temporary dir
 
     def __enter__(self) -> LocalRedis:
         self.start()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
 import pytest
 from loguru import logger
@@ -88,9 +87,8 @@ async def test_wait_acquire_stops_on_request(store: RedisStore) -> None:
     assert await asyncio.wait_for(task, 1.0) is False
 
 
-async def test_redis_killed_mid_run_then_back(log_lines: list[str], tmp_path: Path) -> None:
-    # an explicit data_dir: LocalRedis deletes its own temporary dir on stop()
-    server = LocalRedis(data_dir=tmp_path)
+async def test_redis_killed_mid_run_then_back(log_lines: list[str]) -> None:
+    server = LocalRedis()
     server.start()
     store = RedisStore(server.url, P, socket_timeout_s=1.0)
     try:
