@@ -1,0 +1,94 @@
+"""Shared pieces of the end-to-end tests: settings pointing at a simulator and a Redis, the
+engine run in-process, and the comparison of our books with the exchange's."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from decimal import Decimal
+from typing import Any
+
+from pydantic import SecretStr
+
+from daemon.adapters.redis_store import RedisStore
+from daemon.config import Credentials, Settings, parse_settings
+from daemon.domain.cost_basis import CostBasis
+from daemon.domain.models import Fill
+from daemon.runtime.engine import RebalancerEngine
+from daemon.sim import Simulator
+
+
+def e2e_settings(sim: Simulator, redis_url: str, **sections: dict[str, Any]) -> Settings:
+    data: dict[str, Any] = {
+        "mode": "live",
+        "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "request_timeout_ms": 2000},
+        "redis": {"url": redis_url, "lease_ttl_s": 3},
+        "schedule": {"interval_s": 1},
+        "strategy": {"name": "symmetric", "threshold": 0.002},
+        "risk": {"min_trade_interval_s": 0, "max_trades_per_day": 10000,
+                 "max_price_deviation_pct": 100, "stale_after_s": 30, "min_notional": 1},
+        "execution": {"order_timeout_s": 2, "poll_max_interval_s": 0.5},
+        "health": {"heartbeat_interval_s": 0.5},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return parse_settings(data)
+
+
+def sim_creds(sim: Simulator) -> Credentials:
+    return Credentials(api_key=SecretStr(sim.api_key), api_secret=SecretStr(sim.api_secret))
+
+
+@asynccontextmanager
+async def running_engine(settings: Settings, creds: Credentials) -> AsyncIterator[
+        RebalancerEngine]:
+    engine = RebalancerEngine(settings, creds)
+    await engine.start()
+    task = asyncio.create_task(engine.run())
+    try:
+        yield engine
+    finally:
+        await asyncio.wait_for(engine.stop(), 30)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def wait_for(cond: Callable[[], bool], limit_s: float, what: str) -> None:
+    deadline = time.monotonic() + limit_s
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {limit_s}s waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+FillKey = tuple[str, str, Decimal, Decimal, Decimal, str, str]
+
+
+def exchange_fill_keys(sim: Simulator, symbol: str = "QRLUSDT") -> list[FillKey]:
+    """The simulator's own myTrades rows, read straight from its dicts (not through our
+    parser)."""
+    return sorted((str(t["id"]), "BUY" if t["isBuyer"] else "SELL", Decimal(t["price"]),
+                   Decimal(t["qty"]), Decimal(t["commission"]), str(t["commissionAsset"]),
+                   str(t["orderId"])) for t in sim.my_trades(symbol))
+
+
+async def stored_fills(redis_url: str, prefix: str = "bot:QRLUSDT:") -> tuple[
+        list[Fill], dict[str, Any] | None]:
+    store = RedisStore(redis_url, prefix)
+    await store.connect()
+    try:
+        state = await store.load_state()
+        return await store.get_fills(), state.cost_basis
+    finally:
+        await store.close()
+
+
+def recompute(fills: list[Fill]) -> CostBasis:
+    return CostBasis().apply_all(sorted(fills, key=lambda f: (f.time_ms, f.trade_id)),
+                                 base_asset="QRL", quote_asset="USDT")
+
+
+def fill_key(f: Fill) -> FillKey:
+    return (f.trade_id, f.side.value, f.price, f.qty, f.fee, f.fee_asset, f.order_id)
