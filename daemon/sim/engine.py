@@ -343,6 +343,10 @@ class Engine:
             self._move(spec.quote_asset, ZERO, -quote)
             self._move(spec.base_asset, qty - fee, ZERO)
             order.locked -= quote
+            if order.type != "MARKET" and price < order.price:
+                improvement = (order.price - price) * qty  # locked at the limit, paid less
+                self._move(spec.quote_asset, improvement, -improvement)
+                order.locked -= improvement
         else:
             fee, fee_asset = quote * rate, spec.quote_asset
             self._move(spec.base_asset, ZERO, -qty)
