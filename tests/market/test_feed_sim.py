@@ -1,0 +1,103 @@
+"""MarketFeed against the simulator replaying real series (with their real gaps), while the
+websockets are dropped, stalled and rotated: at every closed candle the averages equal a
+recomputation from REST klines, and the crossover events equal the offline ones."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from pathlib import Path
+
+import pytest
+from conftest import creds_for, settings_for
+
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.mexc.ws import WsTimings
+from daemon.domain.candles import ClosedCandle, CrossoverEvent, offline_series
+from daemon.runtime.market_feed import MarketFeed
+from daemon.sim import ReplayMarket, SimConfig, Simulator
+
+FAST = WsTimings(ping_interval_s=0.05, stale_after_s=0.3, max_age_s=1.5,
+                 backoff_initial_s=0.02, backoff_max_s=0.2, ack_timeout_s=0.3,
+                 open_timeout_s=1.0)
+
+
+async def _wait_until(predicate: object, timeout_s: float) -> None:
+    assert callable(predicate)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"condition not met within {timeout_s} s")
+        await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize(("name", "start", "end"), [("TRX_BTC", 4690, 4850),
+                                                    ("ADA_BTC", 1440, 1600)])
+async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, start: int,
+                                               end: int) -> None:
+    market = ReplayMarket(path=shared_data / f"{name}-5m.csv", rescale="500",
+                          start_index=start, end_index=end)
+    cfg = SimConfig(seed=3, speed=6000.0, market=market, quote_precision=8)
+    async with Simulator(cfg, port=0) as sim:
+        settings = settings_for(sim)
+        rest = MexcRest(settings.exchange, creds_for(sim), backoff_s=(0.01, 0.02))
+        await rest.start()
+        candles: list[ClosedCandle] = []
+        events: list[CrossoverEvent] = []
+
+        async def on_candle(c: ClosedCandle) -> None:
+            candles.append(c)
+
+        async def on_crossover(e: CrossoverEvent) -> None:
+            events.append(e)
+
+        feed = MarketFeed(settings, rest, on_candle=on_candle, on_crossover=on_crossover,
+                          timings=FAST, backfill=60, poll_interval_s=3600)
+        await feed.start()
+        first_ms = feed.window.candles[0].open_time_ms
+        backfilled_until = feed.window.last_closed
+        assert backfilled_until is not None and feed.window.ready
+        span = end - start
+        try:
+            await _wait_until(lambda: len(candles) > span // 5, 20)
+            sim.drop_websockets()
+            await _wait_until(lambda: len(candles) > span * 2 // 5, 20)
+            sim.stall_websockets(0.8)
+            await _wait_until(lambda: len(candles) > span * 3 // 5, 20)
+            sim.drop_websockets()
+            await _wait_until(lambda: sim.now_ms() > backfilled_until.open_time_ms
+                              + (span + 2) * 300_000, 30)
+            await asyncio.sleep(0.3)
+        finally:
+            await feed.stop()
+        rows = []
+        cursor = first_ms
+        while True:
+            page = await rest.klines(sim.cfg.symbol, "5m", start_ms=cursor, limit=1000)
+            rows.extend(page)
+            if len(page) < 1000:
+                break
+            cursor = page[-1].open_time_ms + 1
+        await rest.close()
+
+    ref = offline_series(rows[:-1], 7, 25)  # the replay's last candle never closes
+    reported = [c.candle.open_time_ms for c in candles]
+    expected = [r.candle.open_time_ms for r in ref
+                if r.candle.open_time_ms > backfilled_until.open_time_ms]
+    assert reported == expected  # every closed candle once, in order, nothing invented
+    by_time = {r.candle.open_time_ms: r for r in ref}
+    for c in candles:
+        r = by_time[c.candle.open_time_ms]
+        assert (c.candle, c.ma_short, c.ma_long, c.trend) == \
+               (r.candle, r.ma_short, r.ma_long, r.trend), c.candle.open_time_ms
+    offline_events = [r.crossover for r in ref if r.crossover is not None
+                      and r.candle.open_time_ms > backfilled_until.open_time_ms]
+    assert events == offline_events and len(events) >= 2
+    # the faults really happened and were repaired
+    gaps_in_data = sum(1 for a, b in itertools.pairwise(rows)
+                       if b.open_time_ms - a.open_time_ms > 300_000)
+    assert gaps_in_data >= 1
+    stats = feed.stream.stats
+    assert stats.reconnects >= 3 and stats.stale_drops >= 1 and stats.rotations >= 1
+    assert feed.stats.repairs >= 3 and feed.stats.gaps >= 1  # others fell in reconnects
+    assert feed.last_price is not None and feed.last_price_ms is not None
