@@ -33,7 +33,7 @@ from daemon.errors import StoreUnavailable
 from daemon.runtime.executor import Executor
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
-from daemon.runtime.recovery import reconcile
+from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 
 
@@ -106,7 +106,7 @@ class RebalancerEngine:
         assert self.ledger is not None and self.executor is not None
         if self.ledger.cost.avg_cost is None and not self.ledger.cost.trade_ids:
             await self._init_cost_basis()
-        still_open = await reconcile(self.rest, self.ledger, self.settings, wall_ms())
+        still_open = await reconcile_with_venue(self.rest, self.ledger, self.settings, wall_ms())
         for order in still_open:
             self._adopted.append(asyncio.create_task(self.executor.follow_existing(order)))
 

@@ -19,6 +19,7 @@ from decimal import Decimal
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.redis_store import IntentExists, TradingHalted
 from daemon.config import Settings
 from daemon.domain.client_ids import make_client_order_id
 from daemon.domain.models import ExchangeRules, Fill, OrderReport
@@ -38,6 +39,7 @@ from daemon.domain.planner import Plan, min_notional_eff
 from daemon.domain.pricing import PricedOrder, price_order
 from daemon.errors import (
     ExchangeError,
+    LeaseLost,
     OrderRejected,
     OutcomeUnknown,
     StoreUnavailable,
@@ -117,9 +119,14 @@ class Executor:
                             priced.price, self.now_ms(), tag=plan.reason_code)
         try:
             await self.ledger.write_intent(intent)
-        except StoreUnavailable as exc:
-            log.error("order NOT sent: the intent could not be written to Redis ({})", exc)
+        except (StoreUnavailable, TradingHalted, LeaseLost) as exc:
+            log.error("order NOT sent: the intent was not written ({})", exc)
             return None
+        except IntentExists:
+            # Written before (e.g. a reply lost after the write): never send it again; find
+            # out from the venue what became of it.
+            log.warning("intent already stored: resolving it with the exchange, not resending")
+            return await self._resume_stored(client_id)
         self.in_flight = intent
         try:
             await self._submit(priced)
@@ -130,6 +137,19 @@ class Executor:
                 self.in_flight = None
         log.info("order done: {} filled {} of {} avg {}", final.status.value, final.filled_qty,
                  final.qty, final.avg_px)
+        return final
+
+    async def _resume_stored(self, client_id: str) -> Order | None:
+        stored = await self.ledger.store.get_order(client_id)
+        if stored is None:
+            return None
+        self.in_flight = stored
+        try:
+            await self.resolve_unknown()
+            await self._follow()
+        finally:
+            async with self._lock:
+                final, self.in_flight = self.in_flight, None
         return final
 
     async def follow_existing(self, order: Order) -> Order:

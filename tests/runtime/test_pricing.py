@@ -1,16 +1,12 @@
-"""Order pricing from the top of the book, and the per-UTC-day trade counters."""
+"""Order pricing from the top of the book."""
 
 from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal as D
 
-import pytest
-
-from daemon.domain.counters import TradeCounters, utc_day
 from daemon.domain.models import BookTop, ExchangeRules, Side
 from daemon.domain.pricing import PricedOrder, price_order
-from daemon.errors import StateError
 
 RULES = ExchangeRules(symbol="QRLUSDT", base_asset="QRL", quote_asset="USDT", base_precision=2,
                       quote_precision=5, min_qty=D("0.01"), min_notional=D("1"),
@@ -68,23 +64,3 @@ def test_market_falls_back_when_disabled_and_uses_quote_amount_when_allowed() ->
     sell = priced(Side.SELL, "200", "market", rules=rules)
     assert sell is not None
     assert (sell.order_type, sell.qty, sell.price) == ("MARKET", D("200"), None)
-
-
-def test_counters_roll_over_at_utc_midnight() -> None:
-    day1 = 1_700_006_399_000  # 2023-11-14 23:59:59 UTC
-    c = TradeCounters().record_trade(day1).record_trade(day1 + 500)
-    assert (c.day, c.trades_today, c.trades_total) == ("2023-11-14", 2, 2)
-    assert c.today(day1 + 1000) == 0  # 2023-11-15 00:00:00
-    c2 = c.record_trade(day1 + 1000)
-    assert (c2.day, c2.trades_today, c2.trades_total, c2.last_trade_ms) == \
-        ("2023-11-15", 1, 3, day1 + 1000)
-    assert utc_day(day1) == "2023-11-14"
-    assert TradeCounters.from_dict(c2.to_dict()) == c2
-
-
-@pytest.mark.parametrize("bad", [[], {"day": 1, "trades_today": 0, "last_trade_ms": None},
-                                 {"day": "x", "trades_today": -1, "last_trade_ms": None},
-                                 {"day": "x", "trades_today": 0}])
-def test_corrupt_counters_named(bad: object) -> None:
-    with pytest.raises(StateError, match="counters"):
-        TradeCounters.from_dict(bad)
