@@ -12,6 +12,11 @@ cooldown, daily_trade_limit, price_out_of_band, stale_market_data). A trade carr
 ``rebalance_buy`` or ``rebalance_sell``. A delta of exactly 0 is ``within_threshold`` even with
 threshold 0 (there is nothing to trade).
 
+Core floor: for ``intelligent``, an unset floor (``Snapshot.core_floor`` None) is initialised to
+``core_pct * (base free + locked)`` and returned in ``Plan.core_floor_init`` for the caller to
+persist, on every decision that gets past halted/no_price/empty_portfolio (so a halted daemon,
+or one whose balances are not loaded yet, never fixes a floor of 0).
+
 Divisions in sizing round toward zero, so a quantity never exceeds what its limit allows; all
 arithmetic runs with 50 significant digits.
 """
@@ -193,8 +198,8 @@ def _figures(
     )
 
 
-def _common_hold(s: Snapshot, st: StrategySettings, fig: Figures) -> tuple[str, str] | None:
-    """Checks 1-4 of STRATEGY.md; (code, reason) of the first that applies."""
+def _input_hold(s: Snapshot, fig: Figures) -> tuple[str, str] | None:
+    """Checks 1-2 of STRATEGY.md (halted, no_price, empty_portfolio)."""
     if s.halted:
         return "halted", "trading is halted by the operator's halt switch"
     if s.price is None or s.price <= 0:
@@ -202,11 +207,17 @@ def _common_hold(s: Snapshot, st: StrategySettings, fig: Figures) -> tuple[str, 
         return "no_price", f"no usable price (got {shown})"
     if fig.total_value is None or fig.total_value <= 0:
         return "empty_portfolio", f"the portfolio is worth {fmt(fig.total_value or ZERO)}"
+    return None
+
+
+def _signal_hold(s: Snapshot, st: StrategySettings, fig: Figures) -> tuple[str, str] | None:
+    """Checks 3-4 of STRATEGY.md (insufficient_data, within_threshold)."""
     if st.name == "intelligent" and s.trend is None:
         return "insufficient_data", (
             f"fewer than ma_long={st.ma_long} closed candles: no trend signal yet"
         )
     assert fig.delta is not None and fig.threshold_value is not None
+    assert fig.total_value is not None
     if fig.delta == 0 or abs(fig.delta) < fig.threshold_value:
         return "within_threshold", (
             f"base is off target by {_money(fig.delta)} ({_pct(fig.delta_pct or ZERO)}% of "
@@ -357,12 +368,16 @@ def evaluate(snapshot: Snapshot, strategy: StrategySettings, risk: RiskSettings)
 
 def _evaluate(s: Snapshot, st: StrategySettings, rk: RiskSettings) -> Plan:
     intelligent = st.name == "intelligent"
-    core, core_init = s.core_floor, None
-    if intelligent and core is None:
-        core = core_init = initial_core_floor(s.base.total, st.core_pct)
-    fig = _figures(s, st, rk, core)
+    fig = _figures(s, st, rk, s.core_floor)
+    early = _input_hold(s, fig)
+    if early is not None:  # halted / no price / nothing held: leave the core floor unset
+        return _hold_factory(fig, s.price, None)(*early)
+    core_init = None
+    if intelligent and s.core_floor is None:
+        core_init = initial_core_floor(s.base.total, st.core_pct)
+        fig = _figures(s, st, rk, core_init)
     hold = _hold_factory(fig, s.price, core_init)
-    common = _common_hold(s, st, fig)
+    common = _signal_hold(s, st, fig)
     if common is not None:
         return hold(*common)
     assert s.price is not None and fig.delta is not None

@@ -249,3 +249,12 @@ def test_plan_to_dict_is_json_with_decimal_strings() -> None:
     assert data["figures"]["trend"] == "BEARISH"
     assert data["figures"]["ma_long"] == "0.0516"
     assert data["reason_code"] == "rebalance_sell"
+
+
+def test_core_floor_not_initialised_before_valuation() -> None:
+    for s in (snap("8000", "600", "0.05", trend=BEAR, halted=True),
+              snap("8000", "600", None, trend=BEAR), snap("0", "0", "0.05", trend=BEAR)):
+        plan = smart(s)
+        assert plan.action == "HOLD" and plan.core_floor_init is None, plan.reason_code
+    plan = smart(snap("8000", "600", "0.05"))
+    assert plan.reason_code == "insufficient_data" and plan.core_floor_init == D(5600)
