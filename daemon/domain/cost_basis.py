@@ -22,7 +22,7 @@ leaves no quantity changes nothing but ``Q``'s floor at 0.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 
@@ -121,7 +121,7 @@ class CostBasis:
         return self.avg_cost, new_qty, realized
 
     def apply_all(
-        self, fills: list[Fill] | tuple[Fill, ...], *, base_asset: str, quote_asset: str,
+        self, fills: Iterable[Fill], *, base_asset: str, quote_asset: str,
         fee_prices: Mapping[str, Decimal] | None = None,
     ) -> CostBasis:
         """Apply ``fills`` in the order given (callers sort by time)."""
