@@ -188,6 +188,18 @@ class WsStream:
         return conn
 
     async def _subscribe(self, conn: _Conn) -> None:
+        try:
+            await self._subscribe_all(conn)
+        except ConnectionClosed:
+            # the server may have said why before closing ("Invalid listen key")
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    frame = await conn.ws.recv()
+                    if isinstance(frame, str):
+                        self._text(frame)
+            raise
+
+    async def _subscribe_all(self, conn: _Conn) -> None:
         for channel in self.channels:
             await conn.ws.send(orjson.dumps({"method": "SUBSCRIPTION", "params": [channel]})
                                .decode())
