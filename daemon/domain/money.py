@@ -39,7 +39,10 @@ def fmt(value: Decimal) -> str:
         raise ValueError(f"cannot format non-finite decimal {value}")
     if value == 0:
         return "0"
-    text = format(value.normalize(), "f")
+    # format(..., "f") is exact (normalize() would round to the context precision).
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
     return text
 
 

@@ -46,6 +46,7 @@ from daemon.errors import (
     TransientExchangeError,
     UnknownOrder,
 )
+from daemon.runtime.crashpoints import crash_point
 from daemon.runtime.ledger import Ledger
 
 NowMs = Callable[[], int]
@@ -128,6 +129,7 @@ class Executor:
             log.warning("intent already stored: resolving it with the exchange, not resending")
             return await self._resume_stored(client_id)
         self.in_flight = intent
+        crash_point("after_intent")
         try:
             await self._submit(priced)
             await self._follow()

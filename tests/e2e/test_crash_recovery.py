@@ -1,0 +1,191 @@
+"""The daemon, a real process, is SIGKILLed at many points of an order's life and restarted each
+time: after the intent is written and before the request (a crash point in the daemon), after the
+request and before the reply, during partial fills, and during the cancel (simulator hooks that
+kill the daemon process while they hold the exchange's reply). Afterwards: no order was sent
+twice, every fill is booked exactly once, and the state agrees with the exchange."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections import Counter
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from e2e_harness import exchange_fill_keys, fill_key, recompute, stored_fills
+
+from daemon.adapters.redis_store import RedisStore
+from daemon.domain.cost_basis import CostBasis
+from daemon.domain.orders import OrderState
+from daemon.sim import Hooks, RandomWalkMarket, SimConfig, Simulator
+
+KILL_KINDS = ("after_intent", "after_request", "during_fills", "during_cancel")
+ROUNDS = 13  # 4 kinds x 13 = 52 kill points
+
+
+def daemon_config(sim: Simulator, redis_url: str, kind: str, path: Path) -> Path:
+    cfg: dict[str, Any] = {
+        "mode": "live",
+        "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "request_timeout_ms": 2000},
+        "redis": {"url": redis_url, "lease_ttl_s": 2},
+        "schedule": {"interval_s": 1},
+        "strategy": {"name": "symmetric", "threshold": 0.001},
+        "risk": {"min_trade_interval_s": 0, "max_trades_per_day": 100000, "min_notional": 1,
+                 "max_price_deviation_pct": 100, "stale_after_s": 60},
+        "execution": {"order_timeout_s": 1, "poll_max_interval_s": 0.3,
+                      "unknown_order_retries": 3,
+                      "order_type": "limit_maker" if kind == "during_cancel" else
+                      "marketable_limit"},
+        "health": {"heartbeat_interval_s": 0.5},
+        "log": {"level": "INFO"},
+    }
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+class Killer:
+    """Arms one simulator hook (or the daemon's own crash point) and SIGKILLs the daemon."""
+
+    def __init__(self, sim: Simulator) -> None:
+        self.sim = sim
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.killed = asyncio.Event()
+        self.fills_seen = 0
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.killed.set()
+
+    def arm(self, kind: str) -> None:
+        self.killed.clear()
+        self.fills_seen = 0
+        hooks = Hooks()
+
+        async def after_order(_order: dict[str, Any]) -> None:
+            self.kill()
+
+        async def on_fill(_trade: dict[str, Any]) -> None:
+            self.fills_seen += 1
+            if self.fills_seen == 2:  # in the middle of an order's partial fills
+                self.kill()
+
+        async def before_cancel(_params: dict[str, str]) -> None:
+            self.kill()
+
+        if kind == "after_request":
+            hooks.after_order = after_order
+        elif kind == "during_fills":
+            hooks.on_fill = on_fill
+        elif kind == "during_cancel":
+            hooks.before_cancel = before_cancel
+        self.sim.hooks = hooks
+
+
+def start_daemon(cfg: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "daemon", "run", "-c", str(cfg)],
+                                stdout=out, stderr=out, env=env)
+
+
+async def wait_exit(proc: subprocess.Popen[bytes], limit_s: float) -> int | None:
+    for _ in range(int(limit_s / 0.05)):
+        if proc.poll() is not None:
+            return proc.returncode
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def one_kill(sim: Simulator, killer: Killer, kind: str, cfg: Path, log: Path,
+                   base_env: dict[str, str]) -> bool:
+    env = dict(base_env)
+    if kind == "after_intent":
+        env["REBALANCER_CRASH_AT"] = "after_intent"
+    killer.arm(kind)
+    proc = start_daemon(cfg, log, env)
+    killer.proc = proc
+    code = await wait_exit(proc, 25)
+    if code is None:  # the kill point was not reached in time: stop it, report
+        proc.kill()
+        proc.wait()
+        return False
+    assert code == -signal.SIGKILL, f"daemon exited with {code}; see {log}"
+    return True
+
+
+async def final_run(cfg: Path, log: Path, env: dict[str, str], redis_url: str) -> None:
+    """A clean run that reconciles everything, then a graceful stop."""
+    proc = start_daemon(cfg, log, env)
+    store = RedisStore(redis_url, "bot:QRLUSDT:")
+    await store.connect()
+    try:
+        for _ in range(400):
+            await asyncio.sleep(0.05)
+            raw = await store.client.get(store.key("heartbeat"))
+            if raw and b'"in_flight":null' in raw and b'"state":"trading"' in raw:
+                break
+        await asyncio.sleep(1.0)
+    finally:
+        await store.close()
+    proc.send_signal(signal.SIGTERM)
+    assert await wait_exit(proc, 20) == 0, f"graceful stop failed; see {log}"
+
+
+async def test_sigkill_at_52_points_no_duplicates_fills_booked_once(
+        redis_url: str, tmp_path: Path) -> None:
+    cfg_sim = SimConfig(seed=5, speed=600.0, balances={"QRL": "20000", "USDT": "1000"},
+                        market=RandomWalkMarket(), partial_fill_ratio="0.35")
+    async with Simulator(cfg_sim) as sim:
+        env = dict(os.environ, MEXC_API_KEY=sim.api_key, MEXC_API_SECRET=sim.api_secret)
+        env.pop("NOTIFY_SOCKET", None)
+        log = tmp_path / "daemon.log"
+        killer = Killer(sim)
+        reached = Counter[str]()
+        for _ in range(ROUNDS):
+            for kind in KILL_KINDS:
+                cfg = daemon_config(sim, redis_url, kind, tmp_path / f"{kind}.yaml")
+                if await one_kill(sim, killer, kind, cfg, log, env):
+                    reached[kind] += 1
+        sim.hooks = Hooks()
+        await final_run(daemon_config(sim, redis_url, "final", tmp_path / "final.yaml"), log,
+                        env, redis_url)
+
+        assert sum(reached.values()) >= 50, (reached, log.read_text()[-3000:])
+        assert all(reached[k] >= 10 for k in KILL_KINDS), reached
+        # No order was ever sent twice.
+        sent = Counter(a.client_order_id for a in sim.order_requests)
+        assert max(sent.values()) == 1, [c for c, n in sent.items() if n > 1]
+        # Every fill booked exactly once, and only those.
+        fills, cost_json = await stored_fills(redis_url)
+        assert sorted(fill_key(f) for f in fills) == exchange_fill_keys(sim)
+        stored = CostBasis.from_dict(cost_json)
+        again = recompute(fills)
+        assert (stored.avg_cost, stored.qty, stored.realized_pnl) == \
+            (again.avg_cost, again.qty, again.realized_pnl)
+        # The state agrees with the exchange, order by order.
+        await assert_orders_agree(sim, redis_url)
+
+
+async def assert_orders_agree(sim: Simulator, redis_url: str) -> None:
+    store = RedisStore(redis_url, "bot:QRLUSDT:")
+    await store.connect()
+    try:
+        state = await store.load_state()
+    finally:
+        await store.close()
+    venue = {o["clientOrderId"]: o for o in sim.orders()}
+    assert state.open_order_ids == frozenset(), state.open_orders
+    for coid, order in state.orders.items():
+        v = venue.get(coid)
+        if v is None:  # intent written, daemon killed before the request: never placed
+            assert order.status in (OrderState.LOST, OrderState.REJECTED), (coid, order.status)
+            assert order.filled_qty == 0
+            continue
+        assert order.status.value == v["status"], (coid, order.status, v["status"])
+        assert order.filled_qty == Decimal(v["executedQty"]), coid
+    assert set(venue) <= set(state.orders), set(venue) - set(state.orders)
