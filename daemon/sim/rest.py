@@ -360,7 +360,14 @@ async def user_data_stream(sim: Simulator, p: Params, r: web.Request) -> Any:
     return {"listenKey": key}
 
 
+async def capital_config(sim: Simulator, p: Params, r: web.Request) -> Any:
+    """GET /api/v3/capital/config/getall: the coins (no deposit/withdraw networks here)."""
+    assets = sorted({a for s in sim.specs.values() for a in (s.base_asset, s.quote_asset)})
+    return [{"coin": a, "name": a, "networkList": []} for a in assets]
+
+
 ROUTES: dict[tuple[str, str], Route] = {
+    ("GET", "capital/config/getall"): Route(capital_config, True, 10),
     ("GET", "ping"): Route(ping, False, 1),
     ("GET", "time"): Route(server_time, False, 1),
     ("GET", "exchangeInfo"): Route(get_exchange_info, False, 10),
@@ -400,7 +407,13 @@ def setup_routes(app: web.Application, sim: Simulator) -> None:
                 request.transport.abort()
             return web.Response(status=500)
 
+    async def no_contracts(request: web.Request) -> web.Response:
+        # MEXC's futures API lives elsewhere; a spot-only venue lists no contracts, so spot
+        # clients that also load futures markets (ccxt) start up.
+        return _json({"success": True, "code": 0, "data": []})
+
     app.router.add_route("*", "/api/v3/{tail:.*}", dispatch)
+    app.router.add_get("/api/v1/contract/detail", no_contracts)
 
 
 async def _serve(sim: Simulator, limiter: RateLimiter, route: Route,
