@@ -228,9 +228,14 @@ class MarketModel:
         fb = Decimal(b_ms - bar.open_ms) / self.base_ms
         o, c = self._path(bar, fa), self._path(bar, fb)
         inner = [p for f, p in self._vertices(bar) if fa < f < fb]
-        frac = fb - fa
+
+        def upto(total: Decimal, f: Decimal) -> Decimal:
+            # cumulative share, so that the parts of a candle add up to it exactly
+            return total if f >= 1 else floor_to(total * f, 8)
+
         return Bar(a_ms, o, max([o, c, *inner]), min([o, c, *inner]), c,
-                   floor_to(bar.volume * frac, 8), floor_to(bar.quote_volume * frac, 8))
+                   upto(bar.volume, fb) - upto(bar.volume, fa),
+                   upto(bar.quote_volume, fb) - upto(bar.quote_volume, fa))
 
     def range_between(self, a_ms: int, b_ms: int) -> tuple[Decimal, Decimal]:
         """(low, high) of the path over [a, b]; a single price when there is no candle."""
