@@ -186,6 +186,7 @@ class Engine:
     by_client_id: dict[str, str] = field(default_factory=dict)
     trades: list[Trade] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    _open: dict[str, Order] = field(default_factory=dict)  # the not-yet-terminal orders
     _seq: int = 0
     _consumed: dict[tuple[str, str, Decimal], Decimal] = field(default_factory=dict)
 
@@ -244,6 +245,7 @@ class Engine:
         before = self.balances()
         self._lock_for(order, spec)  # raises before any state change
         self.orders[order.order_id] = order
+        self._open[order.order_id] = order
         if order.client_order_id:
             self.by_client_id[order.client_order_id] = order.order_id
         self._record_accounts(before, "ENTRUST_PLACE", now_ms)
@@ -363,6 +365,7 @@ class Engine:
         self.trades.append(trade)
         if self._complete(order, spec, price):
             order.status = "FILLED"
+            self._open.pop(order.order_id, None)
             self._release(order, spec)
         else:
             order.status = "PARTIALLY_FILLED"
@@ -390,6 +393,7 @@ class Engine:
         before = self.balances()
         self._release(order, spec)
         order.status = "PARTIALLY_CANCELED" if order.executed_qty > 0 else "CANCELED"
+        self._open.pop(order.order_id, None)
         order.update_ms = now_ms
         self._record_accounts(before, "ENTRUST_CANCEL", now_ms)
         self._emit_order(order, None, False, now_ms)
@@ -401,8 +405,7 @@ class Engine:
         return order
 
     def open_orders(self, symbol: str | None = None) -> list[Order]:
-        return [o for o in self.orders.values()
-                if o.is_open and (symbol is None or o.symbol == symbol)]
+        return [o for o in self._open.values() if symbol is None or o.symbol == symbol]
 
     def step(self, symbol: str, now_ms: int, low: Decimal, high: Decimal,
              elapsed_s: Decimal) -> None:
