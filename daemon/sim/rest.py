@@ -23,10 +23,12 @@ from daemon.sim.market import REST_INTERVALS
 from daemon.sim.orders import check_client_id, missing, parse_int, parse_order
 from daemon.sim.restdata import (
     account,
+    avg_price,
     book_ticker,
     depth,
     exchange_info,
     kline_rows,
+    ticker_24hr,
     ticker_price,
 )
 
@@ -196,6 +198,24 @@ async def get_book_ticker(sim: Simulator, p: Params, r: web.Request) -> Any:
     if symbol is None:
         return [book_ticker(sim, s) for s in sim.specs]
     return book_ticker(sim, symbol)
+
+
+async def get_ticker_24hr(sim: Simulator, p: Params, r: web.Request) -> Any:
+    symbol = _symbol(sim, p, required=False)
+    if symbol is None:
+        return [ticker_24hr(sim, s) for s in sim.specs]
+    return ticker_24hr(sim, symbol)
+
+
+async def get_avg_price(sim: Simulator, p: Params, r: web.Request) -> Any:
+    symbol = _symbol(sim, p)
+    assert symbol is not None
+    return avg_price(sim, symbol)
+
+
+async def default_symbols(sim: Simulator, p: Params, r: web.Request) -> Any:
+    """Symbols tradable through the API (legacy envelope, as MEXC sends it)."""
+    return {"code": 200, "data": list(sim.specs), "msg": None}
 
 
 # -- account and orders ----------------------------------------------------------------------
@@ -375,6 +395,10 @@ ROUTES: dict[tuple[str, str], Route] = {
     ("GET", "depth"): Route(get_depth, False, 1),
     ("GET", "ticker/price"): Route(get_ticker_price, False, 1),
     ("GET", "ticker/bookTicker"): Route(get_book_ticker, False, 1),
+    ("GET", "ticker/24hr"): Route(get_ticker_24hr, False, 1),
+    ("GET", "avgPrice"): Route(get_avg_price, False, 1),
+    ("GET", "defaultSymbols"): Route(default_symbols, False, 1),
+    ("GET", "selfSymbols"): Route(default_symbols, True, 1),
     ("GET", "account"): Route(get_account, True, 10),
     ("POST", "order"): Route(post_order, True, 1, order_rate=True),
     ("POST", "order/test"): Route(post_order_test, True, 1),
@@ -440,7 +464,13 @@ async def _serve(sim: Simulator, limiter: RateLimiter, route: Route,
                                                        params, "5xx"))
             return _json({"msg": "Service Unavailable", "code": 503}, 503)
         if route.signed:
-            _authenticate(sim, request, params, raw_query, raw_body)
+            try:
+                _authenticate(sim, request, params, raw_query, raw_body)
+            except SimError as err:
+                if is_order:
+                    sim.order_requests.append(OrderAttempt(
+                        params.get("newClientOrderId") or None, params, f"rejected:{err.code}"))
+                raise
         return _json(await route.fn(sim, params, request))
     except SimError as err:
         return _error(err)

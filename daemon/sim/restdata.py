@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import time
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from daemon.domain.money import fmt
@@ -84,3 +85,34 @@ def account(sim: Simulator) -> dict[str, Any]:
             "sellerCommission": None, "canTrade": True, "canWithdraw": True, "canDeposit": True,
             "updateTime": None, "accountType": "SPOT", "balances": balances,
             "permissions": ["SPOT"]}
+
+
+def ticker_24hr(sim: Simulator, symbol: str) -> dict[str, Any]:
+    now = sim.now_ms()
+    market = sim.markets[symbol]
+    day = market.aggregate(now - 86_400_000, now + 1, now + 1)
+    bids, asks = sim.book(symbol)
+    last = market.price_at(now)
+    open_ = day.open if day else last
+    change = last - open_
+    return {
+        "symbol": symbol, "priceChange": fmt(change),
+        "priceChangePercent": fmt((change / open_).quantize(Decimal("0.0001"))) if open_ else "0",
+        "prevClosePrice": fmt(open_), "lastPrice": fmt(last),
+        "bidPrice": fmt(bids[0][0]), "bidQty": fmt(bids[0][1]),
+        "askPrice": fmt(asks[0][0]), "askQty": fmt(asks[0][1]),
+        "openPrice": fmt(open_), "highPrice": fmt(day.high if day else last),
+        "lowPrice": fmt(day.low if day else last),
+        "volume": fmt(day.volume if day else Decimal(0)),
+        "quoteVolume": fmt(day.quote_volume if day else Decimal(0)), "openTime": now - 86_400_000,
+        "closeTime": now, "count": None,
+    }
+
+
+def avg_price(sim: Simulator, symbol: str) -> dict[str, Any]:
+    now = sim.now_ms()
+    bar = sim.markets[symbol].aggregate(now - 300_000, now + 1, now + 1)
+    if bar is None or bar.volume == 0:
+        return {"mins": 5, "price": fmt(sim.markets[symbol].price_at(now))}
+    return {"mins": 5, "price": fmt((bar.quote_volume / bar.volume).quantize(Decimal(
+        1).scaleb(-sim.specs[symbol].quote_precision)))}

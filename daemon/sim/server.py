@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+from loguru import logger
 
 from daemon.sim.config import FaultDice, Faults, Hooks, OrderAttempt, SimConfig
 from daemon.sim.engine import DealEvent, Engine, Level, SymbolSpec
@@ -249,6 +250,9 @@ class Simulator:
         period = max(1.0 / self.cfg.max_push_hz, self.cfg.kline_push_interval_s / self.cfg.speed)
         while True:
             await asyncio.sleep(period)
-            self.step()
-            await self.flush_events()
-            self.hub.kline_tick(self.clock.now_ms())
+            try:
+                self.step()
+                await self.flush_events()
+                self.hub.kline_tick(self.clock.now_ms())
+            except Exception:  # a failing test hook must not stop the market
+                logger.exception("simulator tick failed")

@@ -7,7 +7,9 @@ from decimal import Decimal
 
 import aiohttp
 from sim_client import Client
+from yarl import URL
 
+from daemon.adapters.mexc.auth import sign
 from daemon.sim import SimConfig, Simulator
 
 D = Decimal
@@ -256,3 +258,36 @@ async def test_order_rate_cap(client: Client, sim: Simulator) -> None:
                                        quantity="30", price="0.04")
         codes.append(status)
     assert codes.count(429) >= 1 and codes[:12] == [200] * 12
+
+
+async def test_more_market_endpoints(client: Client, sim: Simulator) -> None:
+    sim.pause()
+    status, t = await client.public("ticker/24hr", symbol="QRLUSDT")
+    assert status == 200 and D(t["lastPrice"]) == sim.price()
+    assert D(t["lowPrice"]) <= D(t["lastPrice"]) <= D(t["highPrice"])
+    _, avg = await client.public("avgPrice", symbol="QRLUSDT")
+    assert avg["mins"] == 5 and D(avg["price"]) > 0
+    assert (await client.public("defaultSymbols"))[1] == {"code": 200, "data": ["QRLUSDT"],
+                                                          "msg": None}
+    assert (await client.signed("GET", "selfSymbols"))[1]["data"] == ["QRLUSDT"]
+
+
+async def test_params_in_body_signed_as_query_plus_body(client: Client, sim: Simulator) -> None:
+    """DOC example 3: part of the params in the query, part in the body, the signature over
+    query + body with nothing between them."""
+    sim.pause()
+    query = "symbol=QRLUSDT&side=BUY&type=LIMIT"
+    body = f"quantity=100&price=0.04&recvWindow=5000&timestamp={int(time.time() * 1000)}"
+    signature = sign(sim.api_secret, query + body)
+    url = URL(f"{sim.rest_url}/api/v3/order?{query}", encoded=True)
+    headers = {"X-MEXC-APIKEY": sim.api_key,
+               "Content-Type": "application/x-www-form-urlencoded"}
+    async with client.session.post(url, data=body + "&signature=" + signature,
+                                   headers=headers) as r:
+        placed = await r.json()
+        assert r.status == 200, placed
+    assert placed["origQty"] == "100" and placed["price"] == "0.04"
+    async with client.session.post(url, data=body + "&signature=" + "0" * 64,
+                                   headers=headers) as r:
+        assert (await r.json())["code"] == 700002
+    assert sim.order_requests[-1].outcome == "rejected:700002"

@@ -168,3 +168,30 @@ async def test_replay_gap_has_no_row_and_no_push(shared_data: Path) -> None:
     assert 1516641300 in starts and gap_s + 300 in starts and gap_s not in starts
     assert [r[0] // 1000 for r in rows][-3:] == [1516641000, 1516641300, gap_s + 300]
     assert Decimal(rows[-2][4]) == Decimal("0.00009") * 500  # the file's close, rescaled
+
+
+async def test_listen_key_expiry_closes_private_stream() -> None:
+    cfg = SimConfig(seed=1, listen_key_ttl_s=0.6)
+    async with Simulator(cfg) as sim, aiohttp.ClientSession() as s:
+        client = Client(sim, s)
+        key = (await client.signed("POST", "userDataStream"))[1]["listenKey"]
+        async with s.ws_connect(f"{sim.ws_url}?listenKey={key}") as ws:
+            await ws.send_json({"method": "SUBSCRIPTION", "params": PRIVATE})
+            assert (await next_frame(ws))["msg"] == ",".join(PRIVATE)
+            await ws.send_json({"method": "PING"})  # keep-alive traffic is not enough
+            items = await collect(ws, 3)
+            assert isinstance(items[-1], aiohttp.WSMessage)
+        status, err = await client.signed("PUT", "userDataStream", listenKey=key)
+        assert status == 400 and "expired" in err["msg"]
+        async with s.ws_connect(f"{sim.ws_url}?listenKey={key}") as ws:
+            assert await next_frame(ws) == "Invalid listen key"
+
+
+async def test_too_many_client_messages_disconnects() -> None:
+    async with Simulator(SimConfig(seed=1, ws_max_msgs_per_s=5)) as sim, \
+            aiohttp.ClientSession() as s, s.ws_connect(sim.ws_url) as ws:
+        for _ in range(8):
+            await ws.send_json({"method": "PING"})
+        items = await collect(ws, 2)
+        assert items.count({"id": 0, "code": 0, "msg": "PONG"}) <= 5
+        assert isinstance(items[-1], aiohttp.WSMessage)
