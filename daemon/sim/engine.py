@@ -408,14 +408,20 @@ class Engine:
         return [o for o in self._open.values() if symbol is None or o.symbol == symbol]
 
     def step(self, symbol: str, now_ms: int, low: Decimal, high: Decimal,
-             elapsed_s: Decimal) -> None:
+             elapsed_s: Decimal, *, start_ms: int | None = None,
+             range_since: Callable[[int], tuple[Decimal, Decimal]] | None = None) -> None:
         """A matching step for resting orders: the market traded between low and high over the
-        last ``elapsed_s`` simulated seconds."""
+        last ``elapsed_s`` simulated seconds (since ``start_ms``). An order placed after
+        ``start_ms`` only sees the market since its placement (``range_since``)."""
         spec = self.specs[symbol]
         for order in self.open_orders(symbol):
-            if order.side == "BUY" and low > order.price:
-                continue
-            if order.side == "SELL" and high < order.price:
+            lo, hi = low, high
+            if range_since is not None and start_ms is not None and order.time_ms > start_ms:
+                if order.time_ms >= now_ms:
+                    continue
+                lo, hi = range_since(order.time_ms)
+            if (order.side == "BUY" and lo > order.price) or (
+                    order.side == "SELL" and hi < order.price):
                 continue
             level_quote = self._level_quote(symbol)
             cap = floor_to(level_quote * max(Decimal(1), elapsed_s) / order.price,

@@ -20,7 +20,7 @@ from daemon.adapters.mexc.auth import verify
 from daemon.sim.config import OrderAttempt
 from daemon.sim.engine import Order, SimError
 from daemon.sim.market import REST_INTERVALS
-from daemon.sim.orders import check_client_id, missing, parse_int, parse_order
+from daemon.sim.orders import check_client_id, invalid, missing, parse_int, parse_order
 from daemon.sim.restdata import (
     account,
     avg_price,
@@ -171,8 +171,7 @@ async def get_klines(sim: Simulator, p: Params, r: web.Request) -> Any:
     if not interval:
         raise missing("interval")
     if interval not in REST_INTERVALS:
-        raise SimError(-1121, f"Invalid interval: {interval!r} (one of "
-                              + ", ".join(REST_INTERVALS) + ")")
+        raise invalid("interval", interval, "one of " + ", ".join(REST_INTERVALS))
     limit = parse_int(p, "limit", 500, lo=1, hi=1000) or 500
     start = parse_int(p, "startTime", None)
     end = parse_int(p, "endTime", None)

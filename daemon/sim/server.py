@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import functools
 import secrets
 import time
 from decimal import Decimal
@@ -87,7 +89,7 @@ class Simulator:
         self.cfg = cfg or SimConfig()
         self.cfg.validate()
         self.host, self.port = host, port
-        self.faults: Faults = self.cfg.faults
+        self.faults: Faults = dataclasses.replace(self.cfg.faults)  # mutable, per simulator
         self.hooks = Hooks()
         self.order_requests: list[OrderAttempt] = []
         self.dice = FaultDice(self.cfg.seed)
@@ -228,10 +230,13 @@ class Simulator:
             return
         elapsed = Decimal(now - self._last_step_ms) / 1000
         self.engine.new_step()
+        start = self._last_step_ms
         for symbol, market in self.markets.items():
             if self.engine.open_orders(symbol):
-                low, high = market.range_between(self._last_step_ms, now)
-                self.engine.step(symbol, now, low, high, elapsed)
+                low, high = market.range_between(start, now)
+                self.engine.step(symbol, now, low, high, elapsed, start_ms=start,
+                                 range_since=functools.partial(market.range_between,
+                                                               b_ms=now))
         self._last_step_ms = now
         self.stats["steps"] += 1
 

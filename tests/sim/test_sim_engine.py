@@ -129,3 +129,22 @@ def test_events_describe_every_change() -> None:
     assert kinds == ["AccountEvent", "OrderEvent", "AccountEvent", "AccountEvent",
                      "DealEvent", "OrderEvent"]
     assert e.drain_events() == []
+
+
+def test_an_order_only_sees_the_market_after_its_placement() -> None:
+    e = _engine()
+    order = e.place(_req("BUY", "LIMIT", "1000", "0.049"), 5000)
+    since: list[int] = []
+
+    def range_since(t: int) -> tuple[Decimal, Decimal]:
+        since.append(t)
+        return D("0.0495"), D("0.05")  # after placement the market stayed above the limit
+
+    e.new_step()
+    e.step("QRLUSDT", 6000, low=D("0.048"), high=D("0.05"), elapsed_s=D(6), start_ms=0,
+           range_since=range_since)
+    assert since == [5000] and order.status == "NEW"
+    e.new_step()
+    e.step("QRLUSDT", 7000, low=D("0.0489"), high=D("0.05"), elapsed_s=D(1), start_ms=6000,
+           range_since=range_since)
+    assert order.status == "FILLED" and since == [5000]

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from decimal import Decimal
+from pathlib import Path
 
 import aiohttp
 from sim_client import Client
 from yarl import URL
 
 from daemon.adapters.mexc.auth import sign
-from daemon.sim import SimConfig, Simulator
+from daemon.sim import ReplayMarket, SimConfig, Simulator
 
 D = Decimal
 
@@ -291,3 +293,29 @@ async def test_params_in_body_signed_as_query_plus_body(client: Client, sim: Sim
                                    headers=headers) as r:
         assert (await r.json())["code"] == 700002
     assert sim.order_requests[-1].outcome == "rejected:700002"
+
+
+async def test_resting_limit_fills_as_maker_when_the_replay_crosses_it(
+        shared_data: Path) -> None:
+    market = ReplayMarket(path=shared_data / "ETH_BTC-5m.csv", rescale="0.5", start_index=100)
+    cfg = SimConfig(seed=1, market=market, maker_fee="0.001",
+                    balances={"QRL": "0", "USDT": "1000"})
+    async with Simulator(cfg) as sim, aiohttp.ClientSession() as s:
+        client = Client(sim, s)
+        sim.pause()
+        model = sim.markets["QRLUSDT"]
+        i = next(i for i in range(100, 200) if model.bars[i].low < model.bars[i - 1].close
+                 and model.bars[i].open_ms == model.bars[100].open_ms + (i - 100) * 300_000)
+        sim.advance((model.bars[i].open_ms - sim.now_ms()) / 1000)
+        low = model.bars[i].low
+        status, placed = await client.order(symbol="QRLUSDT", side="BUY", type="LIMIT",
+                                            quantity="100", price=str(low))
+        assert status == 200 and sim.orders()[0]["status"] == "NEW"
+        sim.advance(300)  # the candle runs its course through its low
+        await asyncio.sleep(0.2)
+        _, order = await client.signed("GET", "order", symbol="QRLUSDT",
+                                       orderId=placed["orderId"])
+        _, trades = await client.signed("GET", "myTrades", symbol="QRLUSDT")
+    assert order["status"] == "FILLED" and order["executedQty"] == "100"
+    assert [(t["price"], t["qty"], t["isMaker"], t["commission"], t["commissionAsset"])
+            for t in trades] == [(str(low), "100", True, "0.1", "QRL")]
