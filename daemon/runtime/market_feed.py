@@ -19,25 +19,23 @@ from decimal import Decimal
 from loguru import logger
 
 from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, WindowUpdate
+from daemon.domain.models import Candle
 from daemon.errors import ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
 
 __all__ = ["FeedStats", "MarketFeed", "UserFeed"]
 
 _KLINE = "publicSpotKline"
-
-
-def _wall_ms() -> int:
-    return time.time_ns() // 1_000_000
+_from_string = PushDataV3ApiWrapper.FromString
 
 
 @dataclass(slots=True)
 class FeedStats:
-    ticks: int = 0
     closed_from_stream: int = 0
     closed_from_rest: int = 0
     repairs: int = 0
@@ -51,7 +49,7 @@ class MarketFeed:
     def __init__(self, settings: Settings, rest: MexcRest, *,
                  on_crossover: Callable[[CrossoverEvent], Awaitable[None]] | None = None,
                  on_candle: Callable[[ClosedCandle], Awaitable[None]] | None = None,
-                 wall_ms: Callable[[], int] = _wall_ms, timings: WsTimings | None = None,
+                 wall_ms: Callable[[], int] | None = None, timings: WsTimings | None = None,
                  backfill: int = 200, poll_interval_s: float = 60.0,
                  verify_last: int = 3) -> None:
         ex = settings.exchange
@@ -65,7 +63,6 @@ class MarketFeed:
         self._rest = rest
         self._on_crossover = on_crossover
         self._on_candle = on_candle
-        self._wall_ms = wall_ms
         self._backfill = max(min(backfill, 1000), st.ma_long + 2)
         self._poll_interval_s = poll_interval_s
         self._verify_last = verify_last
@@ -77,8 +74,12 @@ class MarketFeed:
         self._ws_url = ex.ws_url
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self.last_price: Decimal | None = None
-        self.last_price_ms: int | None = None
+        self._price: Decimal | PublicSpotKlineV3Api | None = None
+        self._price_ns: int | None = None
+        self._clock_ns: Callable[[], int] = (
+            time.time_ns if wall_ms is None else (lambda: wall_ms() * 1_000_000))
+        self._hot: PublicSpotKlineV3Api | None = None  # latest push of the forming window
+        self._hot_start: int | None = None  # its windowStart (s)
         self.stats = FeedStats()
 
     async def _url(self) -> str:
@@ -109,7 +110,7 @@ class MarketFeed:
         async with self._lock:
             self.window.apply_rest(rows, emit=False)
         w = self.window
-        if rows and self.last_price is None:
+        if rows and self._price is None:
             self._set_price(rows[-1].close)
         if not w.ready:
             logger.warning("market {}: only {} closed candles, {} needed for MA_{}: NO SIGNAL "
@@ -121,18 +122,60 @@ class MarketFeed:
 
     # --- stream ----------------------------------------------------------------------------
     def ingest(self, frame: bytes) -> WindowUpdate | None:
-        """Decode one push and feed it to the window (the synchronous hot path)."""
-        msg = parsing.decode_wrapper(frame)
-        if msg.WhichOneof("body") != _KLINE:
+        """Decode one push and feed it to the window (the synchronous hot path). A push of the
+        forming window is only remembered (no Decimal, no model object); the work is done once
+        per window, when a push of a later window arrives."""
+        try:
+            msg = _from_string(frame)
+        except Exception as exc:  # protobuf's DecodeError
+            raise ProtocolError(f"push frame: not a PushDataV3ApiWrapper ({exc})") from None
+        if not msg.HasField(_KLINE):
             return None
-        tick = parsing.kline_tick(msg)
-        if tick.interval != self.interval:
-            raise ProtocolError(f"publicSpotKline.interval: got {tick.interval!r}, "
+        k = msg.publicSpotKline
+        start = k.windowStart
+        self._price = k  # its closingPrice is parsed when last_price is read
+        self._price_ns = self._clock_ns()
+        if start == self._hot_start:
+            self._hot = k
+            return None
+        return self._next_window(k, start)
+
+    def _next_window(self, k: PublicSpotKlineV3Api, start: int) -> WindowUpdate:
+        if k.interval != self.interval:
+            raise ProtocolError(f"publicSpotKline.interval: got {k.interval!r}, "
                                 f"subscribed {self.interval!r}")
-        self.stats.ticks += 1
-        self.last_price = tick.close
-        self.last_price_ms = self._wall_ms()
-        return self.window.on_tick(tick)
+        if self._hot_start is not None and start < self._hot_start:
+            return WindowUpdate(ignored_ticks=1)  # a late push of an older window
+        previous: Candle | None = None
+        if self._hot is not None:
+            try:
+                previous = parsing.kline_candle(self._hot)
+            except ProtocolError as exc:  # REST fills it in: the window reports a gap
+                self.stats.bad_frames += 1
+                logger.error("market {}: unusable final push: {}", self.symbol, exc)
+        self._hot, self._hot_start = k, start
+        return self.window.on_window_start(start * 1000, previous)
+
+    @property
+    def last_price(self) -> Decimal | None:
+        """The forming candle's close from the latest push (or REST at startup)."""
+        held = self._price
+        if held is None or isinstance(held, Decimal):
+            return held
+        raw = held.closingPrice
+        try:
+            value: Decimal | None = Decimal(raw)
+        except ArithmeticError:
+            value = None
+        if value is None or not value.is_finite() or value <= 0:
+            raise ProtocolError(f"publicSpotKline.closingPrice: not a price: {raw!r}")
+        self._price = value
+        return value
+
+    @property
+    def last_price_ms(self) -> int | None:
+        """Wall-clock ms when ``last_price`` was last updated."""
+        return None if self._price_ns is None else self._price_ns // 1_000_000
 
     async def _on_push(self, frame: bytes) -> None:
         if self._lock.locked():  # a repair is reporting: keep the candles in order
@@ -168,6 +211,7 @@ class MarketFeed:
             await self.repair(None)
 
     async def _on_disconnected(self, reason: str) -> None:
+        self._hot = self._hot_start = None  # its last update may be lost: REST repairs it
         self.window.stream_interrupted()
 
     # --- REST repair -----------------------------------------------------------------------
@@ -223,5 +267,5 @@ class MarketFeed:
                     await self._on_crossover(event)
 
     def _set_price(self, price: Decimal) -> None:
-        self.last_price = price
-        self.last_price_ms = self._wall_ms()
+        self._price = price
+        self._price_ns = self._clock_ns()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import creds_for, settings_for
+from market_series import load_csv
 
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsTimings
@@ -37,6 +38,7 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
                                                end: int) -> None:
     market = ReplayMarket(path=shared_data / f"{name}-5m.csv", rescale="500",
                           start_index=start, end_index=end)
+    csv_rows = load_csv(shared_data / f"{name}-5m.csv", start, end)
     cfg = SimConfig(seed=3, speed=6000.0, market=market, quote_precision=8)
     async with Simulator(cfg, port=0) as sim:
         settings = settings_for(sim)
@@ -65,9 +67,11 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
             sim.stall_websockets(0.8)
             await _wait_until(lambda: len(candles) > span * 3 // 5, 20)
             sim.drop_websockets()
-            await _wait_until(lambda: sim.now_ms() > backfilled_until.open_time_ms
-                              + (span + 2) * 300_000, 30)
-            await asyncio.sleep(0.3)
+            # the replay's last candle never closes; the one before it is the last to report
+            last_to_close = csv_rows[-2].open_time_ms
+            await _wait_until(lambda: sim.now_ms() > csv_rows[-1].close_time_ms, 30)
+            await _wait_until(lambda: feed.window.last_closed is not None
+                              and feed.window.last_closed.open_time_ms >= last_to_close, 5)
         finally:
             await feed.stop()
         rows = []
@@ -85,6 +89,7 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
     expected = [r.candle.open_time_ms for r in ref
                 if r.candle.open_time_ms > backfilled_until.open_time_ms]
     assert reported == expected  # every closed candle once, in order, nothing invented
+    assert rows[-1].open_time_ms == csv_rows[-1].open_time_ms
     by_time = {r.candle.open_time_ms: r for r in ref}
     for c in candles:
         r = by_time[c.candle.open_time_ms]

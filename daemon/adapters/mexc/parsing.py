@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from daemon.adapters.mexc.proto.mexc_push_pb2 import PushDataV3ApiWrapper
+from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
 from daemon.domain.models import (
     WS_ORDER_STATUS,
     Balance,
@@ -369,6 +369,30 @@ def kline_tick(msg: PushDataV3ApiWrapper) -> KlineTick:
         volume=dec(k.volume, "publicSpotKline.volume", allow_none=True),
         quote_volume=dec(k.amount, "publicSpotKline.amount", allow_none=True),
     )
+
+
+_KLINE_FIELDS = ("openingPrice", "highestPrice", "lowestPrice", "closingPrice", "volume", "amount")
+
+
+def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
+    """The candle state a kline push carries (the ingest hot path: plain Decimal() with one
+    try; on failure the slow path names the bad field)."""
+    start, end = k.windowStart, k.windowEnd
+    try:
+        o, h, lo, c = (Decimal(k.openingPrice), Decimal(k.highestPrice),
+                       Decimal(k.lowestPrice), Decimal(k.closingPrice))
+        vol = Decimal(k.volume or 0)
+        amount = Decimal(k.amount or 0)
+        ok = (o + h + lo + c + vol + amount).is_finite() and end > start
+    except ArithmeticError:
+        ok = False
+    if not ok:
+        for name in _KLINE_FIELDS:
+            dec(getattr(k, name), f"publicSpotKline.{name}", allow_none=name in ("volume",
+                                                                                  "amount"))
+        raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart "
+                            f"{start}")
+    return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
 
 
 def account_update(msg: PushDataV3ApiWrapper) -> AccountUpdate:
