@@ -63,6 +63,7 @@ class UserFeed:
         self.keepalives = 0
         self.refreshes = 0
         self.bad_frames = 0
+        self.failure: BaseException | None = None  # why a background task died (fatal)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -71,6 +72,13 @@ class UserFeed:
         self._tasks = [asyncio.create_task(self.stream.run(), name="user-ws"),
                        asyncio.create_task(self._keepalive_loop(), name="listen-key"),
                        asyncio.create_task(self._refresh_loop(), name="balance-refresh")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.failure = task.exception()
+            logger.error("user stream: {} stopped: {!r}", task.get_name(), self.failure)
 
     async def stop(self) -> None:
         await self.stream.stop()

@@ -81,6 +81,7 @@ class MarketFeed:
         self._hot: PublicSpotKlineV3Api | None = None  # latest push of the forming window
         self._hot_start: int | None = None  # its windowStart (s)
         self.stats = FeedStats()
+        self.failure: BaseException | None = None  # why a background task died (fatal)
 
     async def _url(self) -> str:
         return self._ws_url
@@ -91,6 +92,14 @@ class MarketFeed:
         await self.backfill()
         self._tasks = [asyncio.create_task(self.stream.run(), name="market-ws"),
                        asyncio.create_task(self._poll(), name="market-poll")]
+        for task in self._tasks:
+            task.add_done_callback(self._task_ended)
+
+    def _task_ended(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            self.failure = task.exception()
+            logger.error("market {}: {} stopped: {!r}; no more candles until restarted",
+                         self.symbol, task.get_name(), self.failure)
 
     async def stop(self) -> None:
         await self.stream.stop()

@@ -106,3 +106,35 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
     assert stats.reconnects >= 3 and stats.stale_drops >= 1 and stats.rotations >= 1
     assert feed.stats.repairs >= 3 and feed.stats.gaps >= 1  # others fell in reconnects
     assert feed.last_price is not None and feed.last_price_ms is not None
+
+
+async def test_rest_poll_closes_candles_when_the_stream_is_down() -> None:
+    """No push ever arrives (quiet market, or the stream cannot connect): the REST poll still
+    closes every candle, with the same averages."""
+    async with Simulator(SimConfig(seed=5, speed=3000.0), port=0) as sim:
+        settings = settings_for(sim, ws_url="ws://127.0.0.1:9/ws")  # nothing listens there
+        rest = MexcRest(settings.exchange, creds_for(sim))
+        await rest.start()
+        candles: list[ClosedCandle] = []
+
+        async def on_candle(c: ClosedCandle) -> None:
+            candles.append(c)
+
+        feed = MarketFeed(settings, rest, on_candle=on_candle, timings=FAST, backfill=40,
+                          poll_interval_s=0.1)
+        await feed.start()
+        first = feed.window.candles[0].open_time_ms
+        backfilled = feed.window.last_closed
+        assert backfilled is not None
+        await _wait_until(lambda: len(candles) >= 8, 10)
+        await feed.stop()
+        rows = await rest.klines(sim.cfg.symbol, "5m", start_ms=first, limit=1000)
+        await rest.close()
+    assert feed.stream.stats.connects == 0 and feed.stream.stats.failures
+    ref = {r.candle.open_time_ms: r for r in offline_series(rows, 7, 25)}
+    assert [c.candle.open_time_ms for c in candles] == \
+           sorted(t for t in ref if backfilled.open_time_ms < t <= candles[-1].candle.open_time_ms)
+    for c in candles:
+        r = ref[c.candle.open_time_ms]
+        assert (c.candle, c.ma_short, c.ma_long, c.trend, c.crossover) == \
+               (r.candle, r.ma_short, r.ma_long, r.trend, r.crossover)
