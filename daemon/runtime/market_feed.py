@@ -25,7 +25,7 @@ from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, WindowUpdate
 from daemon.domain.models import Candle
-from daemon.errors import ExchangeError, ProtocolError
+from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
 
 __all__ = ["FeedStats", "MarketFeed", "UserFeed"]
@@ -55,7 +55,10 @@ class MarketFeed:
         ex = settings.exchange
         self.symbol = settings.symbol
         self.interval = ex.kline_interval
-        self.rest_interval = parsing.rest_interval(self.interval)
+        try:
+            self.rest_interval = parsing.rest_interval(self.interval)
+        except ValueError as exc:
+            raise ConfigError(f"exchange.kline_interval: {exc}") from None
         step = parsing.interval_ms(self.interval)
         st = settings.strategy
         self.window = CandleWindow(step, st.ma_short, st.ma_long, deadband=st.deadband,

@@ -49,12 +49,16 @@ _ONLINE_STATUSES = ("1", "ENABLED")
 
 
 def rest_interval(interval: str) -> str:
-    """'Min5' or '5m' -> '5m' (REST form). ProtocolError-free: ValueError on unknown names."""
+    """'Min5' or '5m' -> '5m' (REST form); ValueError naming the interval otherwise."""
     if interval in _REST_TO_WS:
         return interval
     try:
         return INTERVALS[interval][0]
     except KeyError:
+        if interval == "Hour8":
+            raise ValueError("interval: Hour8 exists on the websocket but MEXC REST klines "
+                             "have no 8h interval, so the window cannot be backfilled; "
+                             "use Min60 or Hour4") from None
         raise ValueError(f"interval: unknown kline interval {interval!r}") from None
 
 

@@ -210,23 +210,26 @@ class WsStream:
                     conn.early.append(frame)
                     continue
                 msg = self._text(frame)
-                if msg == "PONG":
+                if msg == "PONG" or msg is None:
                     continue
                 if msg != channel:
                     raise SubscriptionRejected(f"{self.name}: subscription to {channel} "
                                                f"refused: {msg!r}")
                 break
 
-    def _text(self, frame: str) -> str:
+    def _text(self, frame: str) -> str | None:
+        """The ``msg`` of a JSON text frame (acks, PONG); None for anything else. Raises
+        InvalidListenKey for the private stream's refusal."""
         if frame.strip() == INVALID_LISTEN_KEY:
             raise InvalidListenKey(f"{self.name}: server says {INVALID_LISTEN_KEY!r}")
         try:
             data = orjson.loads(frame)
         except orjson.JSONDecodeError:
-            raise ProtocolError(f"{self.name}: unexpected text frame {frame[:200]!r}") from None
+            data = None
         msg = data.get("msg") if isinstance(data, dict) else None
         if not isinstance(msg, str):
-            raise ProtocolError(f"{self.name}: text frame without msg: {frame[:200]!r}")
+            logger.warning("{}: unexpected text frame {!r}", self.name, frame[:200])
+            return None
         return msg
 
     async def _serve(self, conn: _Conn, reason: str) -> str:
@@ -280,8 +283,8 @@ class WsStream:
                 conn.last_rx = self._clock()
                 if isinstance(frame, bytes):
                     await self._deliver(frame)
-                else:
-                    self._text(frame)  # PONG or a late ack; raises on an invalid listen key
+                elif self._text(frame) not in ("PONG", None):  # raises on an invalid key
+                    logger.info("{}: text frame {!r}", self.name, frame[:200])
         except ConnectionClosed:
             if self._handover is None or self._drop_reason is not None:
                 raise
