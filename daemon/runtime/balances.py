@@ -55,6 +55,7 @@ class UserFeed:
                                timings=timings or WsTimings.from_settings(ex))
         self.balances: dict[str, Balance] = {}
         self.balances_ms: int | None = None  # wall ms of the last REST snapshot
+        self._in_flight: list[dict[str, Balance]] = []  # pushes seen during a REST refresh
         self.listen_key: str | None = None
         self._key_ok = False
         self._seen_fills: OrderedDict[str, None] = OrderedDict()
@@ -97,7 +98,15 @@ class UserFeed:
 
     # --- balances --------------------------------------------------------------------------
     async def refresh_balances(self) -> dict[str, Balance]:
-        snapshot = await self._rest.account()
+        """Replace the balances with a REST snapshot; account pushes that arrive while the
+        request is in flight are newer than the snapshot and are applied over it."""
+        during: dict[str, Balance] = {}
+        self._in_flight.append(during)
+        try:
+            snapshot = await self._rest.account()
+        finally:
+            self._in_flight.remove(during)
+        snapshot.update(during)
         self.balances = snapshot
         self.balances_ms = self._wall_ms()
         self.refreshes += 1
@@ -171,7 +180,10 @@ class UserFeed:
             kind = parsing.body_kind(msg)
             if kind == "privateAccount":
                 update = parsing.account_update(msg)
-                self.balances[update.asset] = update.balance()
+                balance = update.balance()
+                self.balances[update.asset] = balance
+                for during in self._in_flight:
+                    during[update.asset] = balance
                 if self._on_balances is not None:
                     await self._on_balances(dict(self.balances))
             elif kind == "privateOrders":
