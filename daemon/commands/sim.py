@@ -50,6 +50,14 @@ def register(sub: Any) -> None:
                        ("--fault-push-dup", "duplicated websocket pushes")):
         p.add_argument(flag, type=float, default=0.0, metavar="RATE", help=f"rate of {what}")
     p.add_argument("--fault-push-delay-ms", type=int, default=0, metavar="N")
+    p.add_argument("--fault-lost-reply-hang-s", type=float, default=0.0, metavar="S",
+                   help="hold a lost reply's connection S seconds before dropping it")
+    p.add_argument("--fault-ws-drop", type=float, default=0.0, metavar="RATE",
+                   help="chance per second that all websockets are dropped")
+    p.add_argument("--fault-ws-stall", type=float, default=0.0, metavar="RATE",
+                   help="chance per second that all websockets go silent")
+    p.add_argument("--fault-ws-stall-s", type=float, default=2.0, metavar="S",
+                   help="how long a websocket stall lasts (default 2)")
     p.set_defaults(handler=handle)
 
 
@@ -99,7 +107,10 @@ def build_config(args: argparse.Namespace) -> Any:
         partial_fill_ratio=args.partial_fill,
         faults=Faults(http_5xx_rate=args.fault_5xx, lost_reply_rate=args.fault_lost_reply,
                       rate_limit_rate=args.fault_429, push_duplicate_rate=args.fault_push_dup,
-                      push_delay_ms=args.fault_push_delay_ms),
+                      push_delay_ms=args.fault_push_delay_ms,
+                      lost_reply_hang_s=args.fault_lost_reply_hang_s,
+                      ws_drop_rate_per_s=args.fault_ws_drop,
+                      ws_stall_rate_per_s=args.fault_ws_stall, ws_stall_s=args.fault_ws_stall_s),
     )
     try:
         cfg.validate()

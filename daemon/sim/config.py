@@ -25,8 +25,14 @@ class Faults:
     - lost_reply_rate: an order or cancel IS processed, then the connection is dropped
       without a reply (the client times out or sees a reset).
     - rate_limit_rate: any REST request answers 429 with Retry-After (no effect).
+    - lost_reply_hang_s: with a lost reply, hold the connection this long (real seconds)
+      before dropping it, so that a client with a shorter timeout times out instead.
     - push_delay_ms: every websocket push is delayed by this many real milliseconds.
-    - push_duplicate_rate: a websocket push is sent twice."""
+    - push_duplicate_rate: a websocket push is sent twice.
+    - ws_drop_rate_per_s: chance per real second that every websocket is dropped (abnormal
+      close, as drop_websockets()).
+    - ws_stall_rate_per_s / ws_stall_s: chance per real second that every websocket goes
+      silent for ws_stall_s seconds (as stall_websockets())."""
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -34,6 +40,10 @@ class Faults:
     push_delay_ms: int = 0
     push_duplicate_rate: float = 0.0
     retry_after_s: int = 1
+    lost_reply_hang_s: float = 0.0
+    ws_drop_rate_per_s: float = 0.0
+    ws_stall_rate_per_s: float = 0.0
+    ws_stall_s: float = 2.0
 
     def validate(self) -> None:
         for name in ("http_5xx_rate", "lost_reply_rate", "rate_limit_rate",
@@ -41,8 +51,10 @@ class Faults:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"faults.{name} must be within 0..1, got {value}")
-        if self.push_delay_ms < 0:
-            raise ValueError(f"faults.push_delay_ms must be >= 0, got {self.push_delay_ms}")
+        for name in ("push_delay_ms", "retry_after_s", "lost_reply_hang_s", "ws_drop_rate_per_s",
+                     "ws_stall_rate_per_s", "ws_stall_s"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"faults.{name} must be >= 0, got {getattr(self, name)}")
 
 
 HookFn = Callable[[Any], Awaitable[None]]
@@ -146,10 +158,17 @@ class SimConfig:
 
 
 class FaultDice:
-    """The seeded source of fault decisions."""
+    """The seeded source of fault decisions: one random stream per fault kind, so each kind's
+    decisions depend only on the seed and how many times that kind was rolled."""
 
     def __init__(self, seed: int) -> None:
-        self._rng = random.Random(f"faults-{seed}")
+        self._seed = seed
+        self._rngs: dict[str, random.Random] = {}
 
-    def roll(self, rate: float) -> bool:
-        return rate > 0 and self._rng.random() < rate
+    def roll(self, kind: str, rate: float) -> bool:
+        if rate <= 0:
+            return False
+        rng = self._rngs.get(kind)
+        if rng is None:
+            rng = self._rngs[kind] = random.Random(f"faults-{self._seed}-{kind}")
+        return rng.random() < rate

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-from decimal import Decimal
 
 from daemon.adapters.mexc.proto import mexc_push_pb2 as pb
 from daemon.domain.money import ZERO, fmt
@@ -91,6 +90,3 @@ def deal_frame(ev: DealEvent, send_ms: int) -> bytes:
     d.time = t.time_ms
     return msg.SerializeToString()
 
-
-def avg_price(cum_quote: Decimal, qty: Decimal) -> Decimal:
-    return cum_quote / qty if qty else ZERO

@@ -242,9 +242,10 @@ async def post_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     await sim.flush_events()
     if sim.hooks.after_order is not None:
         await _hook(sim, client_id, p, sim.hooks.after_order, order.to_mexc(), order.order_id)
-    if sim.dice.roll(sim.faults.lost_reply_rate):
+    if sim.dice.roll("lost_reply", sim.faults.lost_reply_rate):
         sim.order_requests.append(OrderAttempt(client_id, dict(p),
                                                f"lost_reply:{order.order_id}"))
+        await _hang(sim)
         raise DropConnection
     sim.order_requests.append(OrderAttempt(client_id, dict(p), f"accepted:{order.order_id}"))
     return _order_reply(order)
@@ -259,6 +260,11 @@ async def _hook(sim: Simulator, client_id: str | None, p: Params,
     except Exception:
         sim.order_requests.append(OrderAttempt(client_id, dict(p), f"killed:{oid}"))
         raise DropConnection from None
+
+
+async def _hang(sim: Simulator) -> None:
+    if sim.faults.lost_reply_hang_s > 0:
+        await asyncio.sleep(sim.faults.lost_reply_hang_s)
 
 
 def _mid(sim: Simulator, p: Params) -> Any:
@@ -306,7 +312,8 @@ async def delete_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     await sim.flush_events()
     if sim.hooks.after_cancel is not None:
         await _hook(sim, None, p, sim.hooks.after_cancel, order.to_mexc())
-    if sim.dice.roll(sim.faults.lost_reply_rate):
+    if sim.dice.roll("lost_reply", sim.faults.lost_reply_rate):
+        await _hang(sim)
         raise DropConnection
     return _cancel_reply(order)
 
@@ -447,7 +454,7 @@ async def _serve(sim: Simulator, limiter: RateLimiter, route: Route,
     try:
         params = _parse_params(raw_query, raw_body)
         who = request.headers.get("X-MEXC-APIKEY") or (request.remote or "?")
-        if sim.dice.roll(sim.faults.rate_limit_rate):
+        if sim.dice.roll("429", sim.faults.rate_limit_rate):
             wait: float | None = float(sim.faults.retry_after_s)
         else:
             wait = limiter.admit(who, route.weight, route.order_rate)
@@ -457,7 +464,7 @@ async def _serve(sim: Simulator, limiter: RateLimiter, route: Route,
                                                        params, "429"))
             return _error(SimError(429, "Too Many Requests", 429),
                           {"Retry-After": str(max(1, math.ceil(wait)))})
-        if sim.dice.roll(sim.faults.http_5xx_rate):
+        if sim.dice.roll("5xx", sim.faults.http_5xx_rate):
             if is_order:
                 sim.order_requests.append(OrderAttempt(params.get("newClientOrderId") or None,
                                                        params, "5xx"))

@@ -259,5 +259,12 @@ class Simulator:
                 self.step()
                 await self.flush_events()
                 self.hub.kline_tick(self.clock.now_ms())
+                self._ws_faults(period)
             except Exception:  # a failing test hook must not stop the market
                 logger.exception("simulator tick failed")
+
+    def _ws_faults(self, period_s: float) -> None:
+        if self.dice.roll("ws_drop", min(1.0, self.faults.ws_drop_rate_per_s * period_s)):
+            self.hub.drop_all()
+        if self.dice.roll("ws_stall", min(1.0, self.faults.ws_stall_rate_per_s * period_s)):
+            self.hub.stall(self.faults.ws_stall_s)

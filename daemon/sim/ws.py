@@ -169,7 +169,7 @@ class WsHub:
         if push and faults.push_delay_ms:
             due += faults.push_delay_ms / 1000
         conn.queue.put_nowait((due, data))
-        if push and self.sim.dice.roll(faults.push_duplicate_rate):
+        if push and self.sim.dice.roll("push_dup", faults.push_duplicate_rate):
             conn.queue.put_nowait((due, data))
 
     def _reply(self, conn: Conn, msg: str, msg_id: Any = 0) -> None:

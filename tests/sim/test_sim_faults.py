@@ -147,3 +147,34 @@ async def test_drop_and_stall_websockets(sim: Simulator) -> None:
         items = await collect(ws, 0.5)
         assert {"id": 0, "code": 0, "msg": "PONG"} in items
         await ws.close()
+
+
+async def test_lost_reply_can_hang_until_the_client_times_out(client: Client,
+                                                              sim: Simulator) -> None:
+    sim.faults.lost_reply_rate, sim.faults.lost_reply_hang_s = 1.0, 1.0
+    with pytest.raises(asyncio.TimeoutError):
+        async with asyncio.timeout(0.3):
+            await client.order(**ORDER, newClientOrderId="hang-1")
+    (order,) = sim.orders()
+    assert order["clientOrderId"] == "hang-1" and order["status"] == "NEW"
+
+
+async def test_websocket_drop_and_stall_rates() -> None:
+    faults = Faults(ws_drop_rate_per_s=5.0)  # about every 0.2 s
+    async with Simulator(SimConfig(seed=1, faults=faults)) as sim, \
+            aiohttp.ClientSession() as s:
+        ws = await _subscribed(sim, s)
+        items = await collect(ws, 3)
+        assert isinstance(items[-1], aiohttp.WSMessage)
+        sim.faults.ws_drop_rate_per_s = 0.0
+        sim.faults.ws_stall_rate_per_s, sim.faults.ws_stall_s = 50.0, 0.5
+        ws = await _subscribed(sim, s)
+        await asyncio.sleep(0.2)
+        sim.faults.ws_stall_rate_per_s = 0.0
+        await ws.send_json({"method": "PING"})
+        items = await collect(ws, 0.3)
+        assert {"id": 0, "code": 0, "msg": "PONG"} not in items  # stalled
+        await asyncio.sleep(0.5)
+        await ws.send_json({"method": "PING"})
+        assert {"id": 0, "code": 0, "msg": "PONG"} in await collect(ws, 0.5)
+        await ws.close()
