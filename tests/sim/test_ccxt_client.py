@@ -118,8 +118,9 @@ async def test_websocket_klines_orders_trades_balance(venue: tuple[Simulator, An
     last = candles[-1]
     assert last[0] % 60_000 == 0 and last[2] >= max(last[1], last[4]) >= last[3]
 
-    balance_task = asyncio.create_task(_until(
-        ex.watch_balance, lambda b: b.get("QRL", {}).get("free") not in (None, 10000.0)))
+    balance_task = asyncio.create_task(_until(  # after the fill: nothing locked, USDT in
+        ex.watch_balance, lambda b: b.get("QRL", {}).get("used") == 0.0
+        and b.get("USDT", {}).get("free") not in (None, 500.0)))
     orders_task = asyncio.create_task(_until(
         lambda: ex.watch_orders(SYMBOL), lambda os: any(o["status"] == "closed" for o in os)))
     trades_task = asyncio.create_task(_until(lambda: ex.watch_my_trades(SYMBOL),
@@ -144,3 +145,5 @@ async def test_websocket_klines_orders_trades_balance(venue: tuple[Simulator, An
     assert trades[0]["fee"]["currency"] == "USDT"
     assert abs(_dec(trades[0]["fee"]["cost"]) - D(t0["commission"])) < D("1e-9")
     assert _dec(balance["QRL"]["free"]) == sim.balances()["QRL"][0] == D(8500)
+    fee = sum(D(t["commission"]) for t in engine_trades)
+    assert _dec(balance["USDT"]["free"]) == sim.balances()["USDT"][0] == D(500) + cost - fee
