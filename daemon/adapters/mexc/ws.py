@@ -262,6 +262,9 @@ class WsStream:
 
     async def _after(self, failure: BaseException | None) -> str:
         if self._stopping:
+            if self._handover is not None:
+                _abort(self._handover.ws)
+                self._handover = None
             return "stopped"
         if self._handover is not None and failure is None:
             self.stats.rotations += 1
