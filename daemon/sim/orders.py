@@ -98,13 +98,31 @@ def parse_order(params: dict[str, str], specs: dict[str, SymbolSpec],
         if price is None:
             raise missing("price")
         quote = None
-    _check_minimums(spec, qty, quote, price if price is not None else mid)
+    _check_minimums(spec, qty, quote, price if price is not None else mid,
+                    market=otype == "MARKET")
+    _check_price_band(side, price, mid)
     client_id = check_client_id(params.get("newClientOrderId"), "newClientOrderId")
     return OrderRequest(symbol, side, otype, qty, quote, price, client_id)
 
 
+MAX_QUOTE = Decimal(2_000_000)  # exchangeInfo maxQuoteAmount (limit orders)
+MAX_QUOTE_MARKET = Decimal(100_000)  # maxQuoteAmountMarket
+BID_MULTIPLIER_UP = Decimal(5)  # PERCENT_PRICE_BY_SIDE filter
+ASK_MULTIPLIER_DOWN = Decimal("0.2")
+
+
+def _check_price_band(side: str, price: Decimal | None, mid: Decimal | None) -> None:
+    """PERCENT_PRICE_BY_SIDE: a BUY at most 5x, a SELL at least 0.2x the last price (the
+    error code for a violation is UNSURE; 30087 is what ccxt knows for this text)."""
+    if price is None or mid is None:
+        return
+    if (side == "BUY" and price > mid * BID_MULTIPLIER_UP) or (
+            side == "SELL" and price < mid * ASK_MULTIPLIER_DOWN):
+        raise SimError(30087, "Order price exceeds allowed range")
+
+
 def _check_minimums(spec: SymbolSpec, qty: Decimal | None, quote: Decimal | None,
-                    price: Decimal | None) -> None:
+                    price: Decimal | None, *, market: bool) -> None:
     if qty is not None and qty < spec.min_qty:
         raise SimError(30002, "The minimum transaction volume cannot be less than:"
                               f"{fmt(spec.min_qty)}{spec.base_asset}")
@@ -113,3 +131,7 @@ def _check_minimums(spec: SymbolSpec, qty: Decimal | None, quote: Decimal | None
     if value is not None and value < spec.min_notional:
         raise SimError(30002, "The minimum transaction volume cannot be less than:"
                               f"{fmt(spec.min_notional)}{spec.quote_asset}")
+    cap = MAX_QUOTE_MARKET if market else MAX_QUOTE
+    if value is not None and value > cap:
+        raise SimError(30003, "The maximum transaction volume cannot be greater than:"
+                              f"{fmt(cap)}{spec.quote_asset}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from aiohttp import web
 from daemon.adapters.mexc.auth import verify
 from daemon.sim.config import OrderAttempt
 from daemon.sim.engine import Order, SimError
+from daemon.sim.limits import RateLimiter
 from daemon.sim.market import REST_INTERVALS
 from daemon.sim.orders import check_client_id, invalid, missing, parse_int, parse_order
 from daemon.sim.restdata import (
@@ -49,35 +49,6 @@ class Route:
     signed: bool
     weight: int
     order_rate: bool = False  # counts toward the new order + cancel per-second cap
-
-
-class RateLimiter:
-    """Sliding-window budgets on the real clock: weight per 10 s, orders+cancels per second."""
-
-    def __init__(self, weight_per_10s: int | None, orders_per_s: int | None) -> None:
-        self.weight_per_10s, self.orders_per_s = weight_per_10s, orders_per_s
-        self._weights: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
-        self._orders: dict[str, deque[float]] = defaultdict(deque)
-
-    def admit(self, who: str, weight: int, order_rate: bool) -> float | None:
-        """None if admitted, else the seconds to wait (Retry-After)."""
-        now = time.monotonic()
-        if self.weight_per_10s is not None:
-            q = self._weights[who]
-            while q and q[0][0] <= now - 10:
-                q.popleft()
-            if sum(w for _, w in q) + weight > self.weight_per_10s:
-                return q[0][0] + 10 - now
-        if order_rate and self.orders_per_s is not None:
-            oq = self._orders[who]
-            while oq and oq[0] <= now - 1:
-                oq.popleft()
-            if len(oq) >= self.orders_per_s:
-                return oq[0] + 1 - now
-            oq.append(now)
-        if self.weight_per_10s is not None:
-            self._weights[who].append((now, weight))
-        return None
 
 
 def _json(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -422,7 +393,7 @@ ROUTES: dict[tuple[str, str], Route] = {
 
 
 def setup_routes(app: web.Application, sim: Simulator) -> None:
-    limiter = RateLimiter(sim.cfg.weight_per_10s, sim.cfg.orders_per_s)
+    limiter = sim.limiter
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         sim.stats["requests"] += 1

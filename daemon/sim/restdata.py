@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from daemon.domain.money import fmt
 from daemon.sim.market import window_of
+from daemon.sim.orders import MAX_QUOTE, MAX_QUOTE_MARKET
 
 if TYPE_CHECKING:
     from daemon.sim.server import Simulator
@@ -34,9 +35,9 @@ def _symbol_info(sim: Simulator, symbol: str) -> dict[str, Any]:
         "permissions": ["SPOT"],
         "filters": [{"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",
                      "askMultiplierDown": "0.2"}],
-        "maxQuoteAmount": "2000000", "makerCommission": fmt(spec.maker_fee),
+        "maxQuoteAmount": fmt(MAX_QUOTE), "makerCommission": fmt(spec.maker_fee),
         "takerCommission": fmt(spec.taker_fee), "quoteAmountPrecisionMarket": fmt(
-            spec.min_notional), "maxQuoteAmountMarket": "100000",
+            spec.min_notional), "maxQuoteAmountMarket": fmt(MAX_QUOTE_MARKET),
         "fullName": spec.base_asset, "tradeSideType": "1", "contractAddress": "",
         "st": False,
     }

@@ -29,6 +29,7 @@ from loguru import logger
 
 from daemon.sim.config import FaultDice, Faults, Hooks, OrderAttempt, SimConfig
 from daemon.sim.engine import DealEvent, Engine, Level, SymbolSpec
+from daemon.sim.limits import RateLimiter
 from daemon.sim.market import MarketModel, RandomWalkMarket, synth_book
 
 
@@ -108,6 +109,7 @@ class Simulator:
         self.engine = Engine(self.specs, {a: Decimal(q) for a, q in self.cfg.balances.items()},
                              self.book, Decimal(ratio) if ratio is not None else None,
                              id_base=500_000_000_000_000_000_000 + real_now % 10**12 * 1000)
+        self.limiter = RateLimiter(self.cfg.weight_per_10s, self.cfg.orders_per_s)
         self.listen_keys: dict[str, float] = {}  # key -> real expiry (time.time())
         self.hub = WsHub(self)
         self._book_cache: dict[str, tuple[int, tuple[list[Level], list[Level]]]] = {}

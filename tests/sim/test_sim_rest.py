@@ -166,6 +166,7 @@ async def test_signature_over_raw_query_with_odd_client_id(client: Client,
 
 async def test_order_rejections(client: Client, sim: Simulator) -> None:
     sim.pause()
+    sim.limiter.orders_per_s = None  # more than 12 orders in a second here
     base = {"symbol": "QRLUSDT", "side": "BUY", "type": "LIMIT", "price": "0.04"}
     cases = [
         ({**base, "quantity": "100.001"}, 400, " quantity scale is invalid"),
@@ -183,6 +184,12 @@ async def test_order_rejections(client: Client, sim: Simulator) -> None:
         ({**base, "type": "STOP", "quantity": "100"}, 400, None),
         ({"symbol": "QRLUSDT", "side": "BUY", "type": "LIMIT", "quantity": "100"}, 44444,
          "param cannot be null: price"),
+        ({**base, "quantity": "100", "price": "1"}, 30087, "Order price exceeds allowed range"),
+        ({**base, "side": "SELL", "quantity": "2000", "price": "0.001"}, 30087, None),
+        ({**base, "quantity": "60000000"}, 30003, "The maximum transaction volume cannot be "
+                                                  "greater than:2000000USDT"),
+        ({"symbol": "QRLUSDT", "side": "BUY", "type": "MARKET", "quoteOrderQty": "100001"},
+         30003, None),
     ]
     for params, code, msg in cases:
         status, err = await client.order(**params)
