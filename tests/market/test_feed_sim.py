@@ -39,7 +39,7 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
     market = ReplayMarket(path=shared_data / f"{name}-5m.csv", rescale="500",
                           start_index=start, end_index=end)
     csv_rows = load_csv(shared_data / f"{name}-5m.csv", start, end)
-    cfg = SimConfig(seed=3, speed=6000.0, market=market, quote_precision=8)
+    cfg = SimConfig(seed=3, speed=10000.0, market=market, quote_precision=8)
     async with Simulator(cfg, port=0) as sim:
         settings = settings_for(sim)
         rest = MexcRest(settings.exchange, creds_for(sim), backoff_s=(0.01, 0.02))
