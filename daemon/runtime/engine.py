@@ -41,6 +41,26 @@ def wall_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
+def holder_is_dead(owner: str) -> bool:
+    """True when a lease owner token (``host:pid:random``) names a process of THIS host that no
+    longer exists: a crashed predecessor, whose lease need not be waited out. A holder on
+    another host is never judged dead (only its TTL can tell)."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 class RebalancerEngine:
     def __init__(self, settings: Settings, creds: Credentials | None) -> None:
         self.settings = settings
@@ -97,6 +117,12 @@ class RebalancerEngine:
         self.lease_held = await self.lease.acquire(self.owner, ttl)
         if not self.lease_held:
             holder = await self.lease.holder()
+            if holder is not None and holder_is_dead(holder) \
+                    and await self.lease.release(holder):
+                logger.warning("lease holder {} is a dead process on this host; taking over",
+                               holder)
+                self.lease_held = await self.lease.acquire(self.owner, ttl)
+        if not self.lease_held:
             logger.warning("standby: another instance ({}) holds the trading lease", holder)
             return
         logger.info("trading lease acquired ({})", self.owner)

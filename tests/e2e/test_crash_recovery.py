@@ -28,13 +28,15 @@ KILL_KINDS = ("after_intent", "after_request", "during_fills", "during_cancel")
 ROUNDS = 13  # 4 kinds x 13 = 52 kill points
 
 
-def daemon_config(sim: Simulator, redis_url: str, kind: str, path: Path) -> Path:
+def daemon_config(sim: Simulator, redis_url: str, kind: str, path: Path,
+                  ratio: str = "0.5") -> Path:
     cfg: dict[str, Any] = {
         "mode": "live",
         "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "request_timeout_ms": 2000},
         "redis": {"url": redis_url, "lease_ttl_s": 2},
         "schedule": {"interval_s": 1},
-        "strategy": {"name": "symmetric", "threshold": 0.001},
+        # Each episode moves the target ratio, so it trades at once.
+        "strategy": {"name": "symmetric", "threshold": 0.001, "ratio": ratio},
         "risk": {"min_trade_interval_s": 0, "max_trades_per_day": 100000, "min_notional": 1,
                  "max_price_deviation_pct": 100, "stale_after_s": 60},
         "execution": {"order_timeout_s": 1, "poll_max_interval_s": 0.3,
@@ -107,9 +109,12 @@ async def one_kill(sim: Simulator, killer: Killer, kind: str, cfg: Path, log: Pa
     if kind == "after_intent":
         env["REBALANCER_CRASH_AT"] = "after_intent"
     killer.arm(kind)
+    if kind == "during_cancel":
+        sim.pause()  # a frozen market: the maker order rests until the timeout cancel
     proc = start_daemon(cfg, log, env)
     killer.proc = proc
     code = await wait_exit(proc, 25)
+    sim.resume()
     if code is None:  # the kill point was not reached in time: stop it, report
         proc.kill()
         proc.wait()
@@ -146,9 +151,10 @@ async def test_sigkill_at_52_points_no_duplicates_fills_booked_once(
         log = tmp_path / "daemon.log"
         killer = Killer(sim)
         reached = Counter[str]()
-        for _ in range(ROUNDS):
-            for kind in KILL_KINDS:
-                cfg = daemon_config(sim, redis_url, kind, tmp_path / f"{kind}.yaml")
+        for n in range(ROUNDS):
+            for i, kind in enumerate(KILL_KINDS):
+                ratio = "0.45" if (n * len(KILL_KINDS) + i) % 2 else "0.55"
+                cfg = daemon_config(sim, redis_url, kind, tmp_path / f"{kind}.yaml", ratio)
                 if await one_kill(sim, killer, kind, cfg, log, env):
                     reached[kind] += 1
         sim.hooks = Hooks()
