@@ -111,3 +111,26 @@ async def test_duplicate_deal_pushes_reach_on_fill_once(msim: Simulator, rest: M
         await feed.stop()
     trades = await rest.my_trades("QRLUSDT")
     assert sorted(f.trade_id for f in fills) == sorted(t.trade_id for t in trades)
+
+
+async def test_push_during_a_rest_refresh_wins_over_the_older_snapshot(
+        msim: Simulator, rest: MexcRest) -> None:
+    from daemon.adapters.mexc.proto.mexc_push_pb2 import PushDataV3ApiWrapper
+
+    feed = UserFeed(settings_for(msim), rest, timings=FAST, keepalive_s=3600, refresh_s=3600)
+    await feed.refresh_balances()
+    assert feed.balances["USDT"].free == Decimal(500)
+    push = PushDataV3ApiWrapper(channel="spot@private.account.v3.api.pb", sendTime=1)
+    push.privateAccount.vcoinName = "USDT"
+    push.privateAccount.balanceAmount = "123.5"
+    push.privateAccount.frozenAmount = "7"
+    push.privateAccount.type = "ENTRUST_PLACE"
+    refresh = asyncio.create_task(feed.refresh_balances())
+    await asyncio.sleep(0)  # the REST request is in flight
+    await feed._on_push(push.SerializeToString())
+    await refresh
+    assert (feed.balances["USDT"].free, feed.balances["USDT"].locked) == \
+           (Decimal("123.5"), Decimal(7))
+    assert feed.balances["QRL"].free == Decimal(10000)  # the rest of the snapshot applies
+    await feed.refresh_balances()  # a later snapshot is the truth again
+    assert feed.balances["USDT"].free == Decimal(500)
