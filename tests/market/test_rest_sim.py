@@ -86,6 +86,9 @@ async def test_rejections_are_mapped(rest: MexcRest) -> None:
     with pytest.raises(OrderRejected):
         await rest.place_order("QRLUSDT", Side.BUY, "MARKET", client_order_id="mkt-t3",
                                quote_order_qty=Decimal("100000"))
+    with pytest.raises(ValueError, match="client_order_id 'a b'"):
+        await rest.place_order("QRLUSDT", Side.BUY, "MARKET", client_order_id="a b",
+                               quantity=Decimal(1))
     with pytest.raises(ValueError, match="needs a price"):
         await rest.place_order("QRLUSDT", Side.BUY, "LIMIT", client_order_id="x",
                                quantity=Decimal(1))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ SYMBOL_CODES = frozenset({-1121, 10007, 30000, 30014, 30016, 30020, 30021, 70011
 REJECT_CODES = frozenset({26, 10101, 30001, 30002, 30003, 30004, 30005, 30010, 30018, 30019,
                           30029, 30032, 30041, 30051})
 DEFAULT_RETRY_AFTER_S = 10.0
+_CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # the safe rule (PROTOCOL.md 2.2.1)
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
@@ -235,6 +237,9 @@ class MexcRest:
                           price: Decimal | None = None) -> OrderReport:
         """POST /api/v3/order, never retried. OutcomeUnknown when the answer was lost: query
         the order by ``client_order_id`` to learn what happened."""
+        if not _CLIENT_ID.fullmatch(client_order_id):
+            raise ValueError(f"place_order: client_order_id {client_order_id!r} must be 1-32 "
+                             "characters of A-Z a-z 0-9 _ -")
         if quantity is None and quote_order_qty is None:
             raise ValueError("place_order: quantity or quote_order_qty is required")
         for name, value in (("quantity", quantity), ("quote_order_qty", quote_order_qty),
