@@ -267,6 +267,11 @@ class MarketFeed:
             logger.warning("market {}: REST corrected {} already evaluated candle(s): {}",
                            self.symbol, len(update.corrected), update.corrected)
         for closed in update.closed:
+            if closed.trend is None:
+                logger.warning("market {}: candle {} closed; {} of {} candles for MA_{}: NO "
+                               "SIGNAL (insufficient_data)", self.symbol,
+                               closed.candle.open_time_ms, len(self.window), self.window.long,
+                               self.window.long)
             if self._on_candle is not None:
                 await self._on_candle(closed)
             event = closed.crossover
