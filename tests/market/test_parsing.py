@@ -233,3 +233,31 @@ async def test_scientific_notation_and_nulls_over_http() -> None:
                 await client.account()
     finally:
         await runner.cleanup()
+
+
+async def test_symbol_not_enabled_for_api_trading() -> None:
+    """exchangeInfo lists the symbol but defaultSymbols does not: SymbolNotTradable."""
+    import orjson
+
+    bodies = {"/api/v3/time": {"serverTime": 1},
+              "/api/v3/exchangeInfo": _info(),
+              "/api/v3/defaultSymbols": {"code": 200, "data": ["BTCUSDT"], "msg": None}}
+
+    async def handler(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(bodies[request.path]),
+                            content_type="application/json")
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", handler)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    settings = ExchangeSettings(rest_url=f"http://127.0.0.1:{runner.addresses[0][1]}")
+    try:
+        async with MexcRest(settings, None) as client:
+            with pytest.raises(SymbolNotTradable, match="not enabled for API trading"):
+                await client.exchange_rules("QRLUSDT")
+            bodies["/api/v3/defaultSymbols"] = {"code": 200, "data": ["QRLUSDT"], "msg": None}
+            assert (await client.exchange_rules("QRLUSDT")).symbol == "QRLUSDT"
+    finally:
+        await runner.cleanup()
