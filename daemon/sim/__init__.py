@@ -1,5 +1,19 @@
 """MEXC Spot v3 simulator: REST under /api/v3, protobuf websocket at /ws, matching engine,
-replayed or random-walk market, faults. See daemon.sim.server for the clock rule."""
+replayed or random-walk market, faults. Clock rule (see daemon.sim.server): market time is
+simulated (``speed`` x), the signing window, listenKey expiry, rate limits and /api/v3/time use
+the real clock.
+
+    async with Simulator(SimConfig(seed=1), port=0) as sim:
+        sim.rest_url, sim.ws_url, sim.api_key, sim.api_secret, sim.now_ms()
+        sim.faults (mutable), sim.hooks, sim.limiter, sim.pause()/resume()/advance(seconds),
+        sim.drop_websockets(), sim.stall_websockets(s), sim.order_requests, sim.orders(),
+        sim.my_trades(symbol), sim.balances(), sim.price()
+
+Choices where MEXC's behaviour is not documented (UNSURE): a reused newClientOrderId is
+refused with 603 "Repeated request: ..."; a BUY short of quote gets 30004 "Insufficient
+position", a SELL short of base 30005 "Oversold"; a missing parameter 44444 "param cannot be
+null: <name>", a malformed one 400 "param <name> is invalid: ..."; a LIMIT_MAKER that would take
+is accepted and canceled at once; a price outside PERCENT_PRICE_BY_SIDE gets 30087."""
 
 from daemon.sim.config import (
     DEMO_API_KEY,
