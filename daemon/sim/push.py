@@ -4,10 +4,18 @@
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 
 from daemon.adapters.mexc.proto import mexc_push_pb2 as pb
 from daemon.domain.money import ZERO, fmt
-from daemon.sim.engine import WS_ORDER_TYPE, WS_STATUS, AccountEvent, DealEvent, OrderEvent
+from daemon.sim.engine import (
+    WS_ORDER_TYPE,
+    WS_STATUS,
+    AccountEvent,
+    DealEvent,
+    OrderEvent,
+    Trade,
+)
 from daemon.sim.market import Bar
 
 CH_ACCOUNT = "spot@private.account.v3.api.pb"
@@ -15,6 +23,8 @@ CH_ORDERS = "spot@private.orders.v3.api.pb"
 CH_DEALS = "spot@private.deals.v3.api.pb"
 PRIVATE_CHANNELS = (CH_ACCOUNT, CH_ORDERS, CH_DEALS)
 KLINE_PREFIX = "spot@public.kline.v3.api.pb@"
+BOOK_PREFIX = "spot@public.aggre.bookTicker.v3.api.pb@"  # + (100ms|10ms)@SYMBOL
+DEALS_PREFIX = "spot@public.aggre.deals.v3.api.pb@"  # + (100ms|10ms)@SYMBOL
 
 
 def symbol_id(symbol: str) -> str:
@@ -90,3 +100,24 @@ def deal_frame(ev: DealEvent, send_ms: int) -> bytes:
     d.time = t.time_ms
     return msg.SerializeToString()
 
+
+def book_ticker_frame(channel: str, symbol: str, bid: tuple[Decimal, Decimal],
+                      ask: tuple[Decimal, Decimal], send_ms: int) -> bytes:
+    msg = pb.PushDataV3ApiWrapper(channel=channel, symbol=symbol, sendTime=send_ms)
+    b = msg.publicAggreBookTicker
+    b.bidPrice, b.bidQuantity = fmt(bid[0]), fmt(bid[1])
+    b.askPrice, b.askQuantity = fmt(ask[0]), fmt(ask[1])
+    b.version = str(send_ms)
+    return msg.SerializeToString()
+
+
+def public_deals_frame(channel: str, symbol: str, trades: list[Trade], send_ms: int) -> bytes:
+    """The account's own fills as seen by the public tape (the taker's side)."""
+    msg = pb.PushDataV3ApiWrapper(channel=channel, symbol=symbol, sendTime=send_ms)
+    d = msg.publicAggreDeals
+    d.eventType = "spot@public.aggre.deals.v3.api.pb@100ms"
+    for t in trades:
+        taker_buys = (t.side == "BUY") != t.is_maker
+        d.deals.add(price=fmt(t.price), quantity=fmt(t.qty), tradeType=1 if taker_buys else 2,
+                    time=t.time_ms, tradeId=t.trade_id)
+    return msg.SerializeToString()

@@ -261,6 +261,7 @@ class Simulator:
                 self.step()
                 await self.flush_events()
                 self.hub.kline_tick(self.clock.now_ms())
+                self.hub.book_tick(self.clock.now_ms())
                 self._ws_faults(period)
             except Exception:  # a failing test hook must not stop the market
                 logger.exception("simulator tick failed")

@@ -20,18 +20,22 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import WSMsgType, web
 
-from daemon.sim.engine import AccountEvent, DealEvent, Event, OrderEvent
+from daemon.sim.engine import AccountEvent, DealEvent, Event, OrderEvent, Trade
 from daemon.sim.market import WS_INTERVALS, window_of
 from daemon.sim.push import (
+    BOOK_PREFIX,
     CH_ACCOUNT,
     CH_DEALS,
     CH_ORDERS,
+    DEALS_PREFIX,
     KLINE_PREFIX,
     PRIVATE_CHANNELS,
     account_frame,
+    book_ticker_frame,
     deal_frame,
     kline_frame,
     order_frame,
+    public_deals_frame,
 )
 
 if TYPE_CHECKING:
@@ -59,6 +63,7 @@ class WsHub:
         self.conns: set[Conn] = set()
         self.stall_until = 0.0
         self._kline_last: dict[str, int] = {}  # channel -> window start (ms) last pushed
+        self._book_last: dict[str, float] = {}  # bookTicker channel -> real time last pushed
 
     def setup_routes(self, app: web.Application) -> None:
         app.router.add_get("/ws", self.handle)
@@ -231,12 +236,21 @@ class WsHub:
             if interval not in WS_INTERVALS:
                 return f"unknown interval {interval!r} (one of {', '.join(WS_INTERVALS)})"
             return None
+        for prefix in (BOOK_PREFIX, DEALS_PREFIX):
+            if ch.startswith(prefix):
+                parts = ch[len(prefix):].split("@")
+                if len(parts) != 2 or parts[0] not in ("100ms", "10ms"):
+                    return f"expected {prefix}(100ms|10ms)@<SYMBOL>"
+                if parts[1] not in self.sim.markets:
+                    return f"unknown symbol {parts[1]!r} (symbols are UPPERCASE)"
+                return None
         if not ch.endswith(".pb") and ".pb@" not in ch:
             return "Blocked!"  # the JSON channels are gone on the real MEXC
         return "channel not supported by the simulator"
 
     # -- pushes ---------------------------------------------------------------------------
     def publish_private(self, events: list[Event]) -> None:
+        self._publish_deals([ev.trade for ev in events if isinstance(ev, DealEvent)])
         targets = [c for c in self.conns if c.listen_key and c.subs & set(PRIVATE_CHANNELS)]
         if not targets:
             return
@@ -251,6 +265,36 @@ class WsHub:
             else:  # pragma: no cover - exhaustive
                 continue
             for conn in targets:
+                if ch in conn.subs:
+                    self._send(conn, frame, push=True)
+
+    def _publish_deals(self, trades: list[Trade]) -> None:
+        if not trades:
+            return
+        send_ms = self.sim.now_ms()
+        for ch in {ch for c in self.conns for ch in c.subs if ch.startswith(DEALS_PREFIX)}:
+            symbol = ch.rsplit("@", 1)[1]
+            mine = [t for t in trades if t.symbol == symbol]
+            if mine:
+                frame = public_deals_frame(ch, symbol, mine, send_ms)
+                for conn in self.conns:
+                    if ch in conn.subs:
+                        self._send(conn, frame, push=True)
+
+    def book_tick(self, now_ms: int) -> None:
+        """Push the best bid/ask of every subscribed bookTicker channel (at most every 100 ms
+        of real time for the 100ms channels)."""
+        now = time.monotonic()
+        for ch in {ch for c in self.conns for ch in c.subs if ch.startswith(BOOK_PREFIX)}:
+            speed, symbol = ch[len(BOOK_PREFIX):].split("@")
+            if speed == "100ms" and now - self._book_last.get(ch, 0.0) < 0.1:
+                continue
+            self._book_last[ch] = now
+            bids, asks = self.sim.book(symbol)
+            if not bids or not asks:
+                continue
+            frame = book_ticker_frame(ch, symbol, bids[0], asks[0], now_ms)
+            for conn in self.conns:
                 if ch in conn.subs:
                     self._send(conn, frame, push=True)
 

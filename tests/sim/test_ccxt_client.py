@@ -147,3 +147,19 @@ async def test_websocket_klines_orders_trades_balance(venue: tuple[Simulator, An
     assert _dec(balance["QRL"]["free"]) == sim.balances()["QRL"][0] == D(8500)
     fee = sum(D(t["commission"]) for t in engine_trades)
     assert _dec(balance["USDT"]["free"]) == sim.balances()["USDT"][0] == D(500) + cost - fee
+
+
+async def test_websocket_ticker_and_public_trades(venue: tuple[Simulator, Any]) -> None:
+    sim, ex = venue
+    await ex.load_markets()
+    sim.pause()
+    ticker = await asyncio.wait_for(ex.watch_ticker(SYMBOL), 5)
+    top = sim.book("QRLUSDT")
+    assert (_dec(ticker["bid"]), _dec(ticker["ask"])) == (top[0][0][0], top[1][0][0])
+    tape = asyncio.create_task(ex.watch_trades(SYMBOL))
+    await asyncio.sleep(0.5)
+    await ex.create_order(SYMBOL, "market", "sell", 100)
+    trades = await asyncio.wait_for(tape, 5)
+    (mine,) = sim.my_trades("QRLUSDT")
+    assert (trades[0]["side"], _dec(trades[0]["price"]), trades[0]["amount"]) == (
+        "sell", D(mine["price"]), 100.0)

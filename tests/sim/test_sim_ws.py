@@ -195,3 +195,26 @@ async def test_too_many_client_messages_disconnects() -> None:
         items = await collect(ws, 2)
         assert items.count({"id": 0, "code": 0, "msg": "PONG"}) <= 5
         assert isinstance(items[-1], aiohttp.WSMessage)
+
+
+async def test_book_ticker_and_public_deals_channels(client: Client) -> None:
+    sim = client.sim
+    book = "spot@public.aggre.bookTicker.v3.api.pb@100ms@QRLUSDT"
+    deals = "spot@public.aggre.deals.v3.api.pb@10ms@QRLUSDT"
+    async with aiohttp.ClientSession() as s, s.ws_connect(sim.ws_url) as ws:
+        await ws.send_json({"method": "SUBSCRIPTION", "params": [book, deals]})
+        assert (await next_frame(ws))["msg"] == f"{book},{deals}"
+        sim.pause()
+        await collect(ws, 0.2)
+        _, top = await client.public("ticker/bookTicker", symbol="QRLUSDT")
+        pushes = _pushes(await collect(ws, 0.5))
+        assert 2 <= len(pushes) <= 7  # the 100ms channel: at most about 10 a second
+        b = pushes[-1].publicAggreBookTicker
+        assert (b.bidPrice, b.bidQuantity, b.askPrice, b.askQuantity) == (
+            top["bidPrice"], top["bidQty"], top["askPrice"], top["askQty"])
+        await client.order(symbol="QRLUSDT", side="BUY", type="MARKET", quoteOrderQty="20")
+        tape = [p for p in _pushes(await collect(ws, 0.3)) if p.channel == deals]
+    trades = sim.my_trades("QRLUSDT")
+    assert [(d.price, d.quantity, d.tradeType, d.tradeId) for p in tape
+            for d in p.publicAggreDeals.deals] == [
+        (t["price"], t["qty"], 1, t["id"]) for t in trades]
