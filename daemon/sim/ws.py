@@ -2,7 +2,9 @@
 
 Client messages are JSON text: SUBSCRIPTION / UNSUBSCRIPTION (acks {"id":0,"code":0,"msg":..}),
 PING or ping (answer {"id":0,"code":0,"msg":"PONG"}). Pushes are binary PushDataV3ApiWrapper
-frames. MEXC's rules: at most ``ws_max_subscriptions`` channels, closed after
+frames. Channels: kline (every Min1..Month1), aggre.bookTicker and aggre.deals (the account's
+own fills are the public tape) and, with a listenKey, private account/orders/deals.
+MEXC's rules: at most ``ws_max_subscriptions`` channels, closed after
 ``ws_no_sub_timeout_s`` without a subscription or ``ws_idle_timeout_s`` without a client message,
 more than ``ws_max_msgs_per_s`` client messages per second closes the connection, an invalid
 listenKey gets the text frame ``Invalid listen key``. Faults: delayed and duplicated pushes,
