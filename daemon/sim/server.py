@@ -125,7 +125,9 @@ class Simulator:
         app = web.Application()
         setup_routes(app, self)
         self.hub.setup_routes(app)
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # stop promptly even while a held or hanging reply is in flight
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
         await site.start()
