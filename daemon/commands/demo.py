@@ -24,6 +24,7 @@ from daemon.local_redis import LocalRedis, free_port
 
 DEMO_API_KEY = "mx0vglDEMOKEY0000000"
 DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
+DEMO_QRL, DEMO_USDT = "14000", "300"
 
 
 def register(sub: Any) -> None:
@@ -47,7 +48,10 @@ def demo_config(rest_url: str, ws_url: str, redis_url: str, interval_s: int) -> 
         "mode": "live",
         "symbol": "QRLUSDT",
         "exchange": {"rest_url": rest_url, "ws_url": ws_url, "ws_stale_after_s": 20},
-        "strategy": {"name": "intelligent", "profit_target": 0.005, "threshold": 0.01},
+        # Off balance (QRL is ~70% of the value) with a known cost below the market, so
+        # the intelligent strategy has something to do within the first minute or two.
+        "strategy": {"name": "intelligent", "profit_target": 0.01, "threshold": 0.01,
+                     "initial_cost_basis": "0.047"},
         "risk": {"min_notional": 5, "max_order_notional": 200, "min_trade_interval_s": 10,
                  "max_trades_per_day": 1000, "max_price_deviation_pct": 20,
                  "stale_after_s": 60},
@@ -107,7 +111,8 @@ def handle(args: argparse.Namespace) -> int:
         try:
             sim = subprocess.Popen(
                 [py, "-m", "daemon", "sim", "--port", str(port), "--speed", str(args.speed),
-                 "--seed", str(args.seed), "--balance", "QRL=10000", "--balance", "USDT=500"],
+                 "--seed", str(args.seed), "--balance", f"QRL={DEMO_QRL}", "--balance",
+                 f"USDT={DEMO_USDT}"],
                 env=env, start_new_session=True)
             rest_url = f"http://127.0.0.1:{port}"
             _wait_http(rest_url + "/api/v3/ping", sim)
@@ -134,7 +139,8 @@ def handle(args: argparse.Namespace) -> int:
 def _banner(rest_url: str, redis_url: str, cfg_path: Path, args: argparse.Namespace) -> None:
     print(
         f"""
-demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; QRL=10000 USDT=500)
+demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; QRL={DEMO_QRL} \
+USDT={DEMO_USDT})
 demo: redis      {redis_url}  (private, in memory, gone after the demo)
 demo: daemon     live against the simulator, evaluating every {args.interval_s}s
 demo: watch      this terminal (one line per decision and order), or in another terminal:
