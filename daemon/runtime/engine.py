@@ -170,7 +170,8 @@ class RebalancerEngine:
                 self.lease_held = await self.lease.renew(self.owner,
                                                          self.settings.redis.lease_ttl_s)
                 if not self.lease_held:
-                    logger.error("trading lease lost: another instance took over; standby")
+                    logger.error("trading lease lost (it expired, or another instance holds "
+                                 "it); standby until it can be taken again")
             else:
                 await self._take_lease()
             await self.store.heartbeat(self.settings.redis.heartbeat_ttl_s, self.checkpoint())
