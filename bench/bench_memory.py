@@ -16,12 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import yaml
 
-from daemon.commands.demo import DEMO_API_KEY, DEMO_API_SECRET
+from daemon.commands.demo import DEMO_API_KEY, DEMO_API_SECRET, wait_http
 from daemon.local_redis import LocalRedis, free_port
 
 
@@ -30,17 +29,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError("no VmRSS")
-
-
-def wait_http(url: str, limit_s: float = 20) -> None:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer")
 
 
 def main(speed: float, sim_days: float, warmup_s: float) -> None:
@@ -55,7 +43,7 @@ def main(speed: float, sim_days: float, warmup_s: float) -> None:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         daemon = None
         try:
-            wait_http(f"http://127.0.0.1:{port}/api/v3/ping")
+            wait_http(f"http://127.0.0.1:{port}/api/v3/ping", sim)
             cfg = {"mode": "live",
                    "exchange": {"rest_url": f"http://127.0.0.1:{port}",
                                 "ws_url": f"ws://127.0.0.1:{port}/ws"},

@@ -62,7 +62,8 @@ def demo_config(rest_url: str, ws_url: str, redis_url: str, interval_s: int) -> 
     }
 
 
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
+    """Until ``url`` answers; RebalancerError when ``proc`` exits or time runs out."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -115,7 +116,7 @@ def handle(args: argparse.Namespace) -> int:
                  f"USDT={DEMO_USDT}"],
                 env=env, start_new_session=True)
             rest_url = f"http://127.0.0.1:{port}"
-            _wait_http(rest_url + "/api/v3/ping", sim)
+            wait_http(rest_url + "/api/v3/ping", sim)
             cfg_path = workdir / "demo-config.yaml"
             cfg = demo_config(rest_url, f"ws://127.0.0.1:{port}/ws", redis.url, args.interval_s)
             cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from decimal import Decimal
@@ -88,6 +89,21 @@ async def stored_fills(redis_url: str, prefix: str = "bot:QRLUSDT:") -> tuple[
 def recompute(fills: list[Fill]) -> CostBasis:
     return CostBasis().apply_all(sorted(fills, key=lambda f: (f.time_ms, f.trade_id)),
                                  base_asset="QRL", quote_asset="USDT")
+
+
+async def assert_books_match_exchange(sim: Simulator, redis_url: str) -> list[Fill]:
+    """No client order id sent twice; the fills in Redis are exactly the exchange's myTrades;
+    the stored cost basis equals a recomputation from those fills. Returns the fills."""
+    sent = Counter(a.client_order_id for a in sim.order_requests)
+    assert sent and max(sent.values()) == 1, [c for c, n in sent.items() if n > 1]
+    fills, cost_json = await stored_fills(redis_url)
+    assert sorted(fill_key(f) for f in fills) == exchange_fill_keys(sim)
+    stored = CostBasis.from_dict(cost_json)
+    again = recompute(fills)
+    assert (stored.avg_cost, stored.qty, stored.realized_pnl) == \
+        (again.avg_cost, again.qty, again.realized_pnl)
+    assert stored.trade_ids == {f.trade_id for f in fills}
+    return fills
 
 
 def fill_key(f: Fill) -> FillKey:

@@ -7,17 +7,13 @@ import asyncio
 from collections import Counter
 
 from e2e_harness import (
+    assert_books_match_exchange,
     e2e_settings,
-    exchange_fill_keys,
-    fill_key,
-    recompute,
     running_engine,
     sim_creds,
-    stored_fills,
     wait_for,
 )
 
-from daemon.domain.cost_basis import CostBasis
 from daemon.sim import Faults, RandomWalkMarket, SimConfig, Simulator
 
 
@@ -46,11 +42,4 @@ async def test_faults_no_duplicates_nothing_lost(redis_url: str) -> None:
         assert outcomes["lost_reply"] >= 1, outcomes
         # A client order id reaches the exchange once, whatever its answer was (5xx, 429,
         # lost reply): an unknown outcome is resolved by querying, never by resending.
-        sent = Counter(a.client_order_id for a in sim.order_requests)
-        assert max(sent.values()) == 1, sent
-        fills, cost_json = await stored_fills(redis_url)
-        assert sorted(fill_key(f) for f in fills) == exchange_fill_keys(sim)
-        stored = CostBasis.from_dict(cost_json)
-        again = recompute(fills)
-        assert (stored.avg_cost, stored.qty, stored.realized_pnl) == \
-            (again.avg_cost, again.qty, again.realized_pnl)
+        await assert_books_match_exchange(sim, redis_url)
