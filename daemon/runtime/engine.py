@@ -28,6 +28,7 @@ from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import cycle_id_for
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, ExchangeRules
+from daemon.domain.orders import Order
 from daemon.domain.planner import Plan, Snapshot, evaluate
 from daemon.errors import StoreUnavailable
 from daemon.runtime.executor import Executor
@@ -133,8 +134,14 @@ class RebalancerEngine:
         if self.ledger.cost.avg_cost is None and not self.ledger.cost.trade_ids:
             await self._init_cost_basis()
         still_open = await reconcile_with_venue(self.rest, self.ledger, self.settings, wall_ms())
-        for order in still_open:
-            self._adopted.append(asyncio.create_task(self.executor.follow_existing(order)))
+        if still_open:
+            # One at a time: the executor follows one in-flight order.
+            self._adopted.append(asyncio.create_task(self._follow_all(still_open)))
+
+    async def _follow_all(self, orders: list[Order]) -> None:
+        assert self.executor is not None
+        for order in orders:
+            await self.executor.follow_existing(order)
 
     async def _init_cost_basis(self) -> None:
         """First start: config initial_cost_basis, else the account's recent trades."""
@@ -175,10 +182,21 @@ class RebalancerEngine:
             else:
                 await self._take_lease()
             await self.store.heartbeat(self.settings.redis.heartbeat_ttl_s, self.checkpoint())
+            await self._halt_policy()
         except StoreUnavailable:
             pass  # the store logs the outage once; trading waits for it
         if self.user is not None and self.ledger is not None:
             self.ledger.update_balances(self.user.balances)
+
+    async def _halt_policy(self) -> None:
+        """A halt cancels the order in flight at once (``execution.on_halt: cancel``), not
+        only at the next decision, which waits for that order."""
+        ex = self.executor
+        if ex is None or ex.in_flight is None or self.settings.execution.on_halt != "cancel":
+            return
+        if await self.store.get_halt() is not None:
+            logger.warning("halted: cancelling the order in flight")
+            await ex.cancel_in_flight()
 
     async def _on_crossover(self, event: CrossoverEvent) -> None:
         logger.info("crossover into {} at candle {}: MA short {} long {}",

@@ -91,3 +91,23 @@ def test_commands_report_an_unreachable_redis(tmp_path: Path,
     cfg = cli_config(tmp_path, "redis://127.0.0.1:1/0")
     assert main(["halt", "-c", cfg]) == 1
     assert "Redis at redis://127.0.0.1:1/0 is unavailable" in capsys.readouterr().err
+
+
+async def test_halt_cancels_the_order_in_flight(redis_url: str, tmp_path: Path) -> None:
+    cfg = cli_config(tmp_path, redis_url)
+    async with Simulator(SimConfig(seed=4, speed=60.0, balances=UNBALANCED)) as sim:
+        sim.pause()  # a frozen market: the maker order rests
+        settings = e2e_settings(sim, redis_url, execution={"order_type": "limit_maker",
+                                                           "order_timeout_s": 60})
+        async with running_engine(settings, sim_creds(sim)) as engine:
+            await wait_for(lambda: engine.executor is not None
+                           and engine.executor.in_flight is not None
+                           and engine.executor.in_flight.order_id is not None, 10,
+                           "a resting order")
+            assert await cli("halt", "-c", cfg, "--reason", "test") == 0
+            await wait_for(lambda: engine.executor is not None
+                           and engine.executor.in_flight is None, 5,
+                           "the halt to cancel it (long before its 60 s timeout)")
+            await wait_for(lambda: engine.last_plan is not None
+                           and engine.last_plan.reason_code == "halted", 5, "HOLD halted")
+        assert [o["status"] for o in sim.orders()] == ["CANCELED"]
