@@ -90,6 +90,13 @@ class RebalancerEngine:
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
+        try:
+            await self._start()
+        except BaseException:
+            await self._close()  # nothing half-started keeps running
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
         try:
             await self.store.connect()
@@ -131,6 +138,9 @@ class RebalancerEngine:
 
     async def _recover(self) -> None:
         assert self.ledger is not None and self.executor is not None
+        if self.creds is None:
+            logger.info("no API keys: no orders to reconcile (nothing can have been placed)")
+            return
         if self.ledger.cost.avg_cost is None and not self.ledger.cost.trade_ids:
             await self._init_cost_basis()
         still_open = await reconcile_with_venue(self.rest, self.ledger, self.settings, wall_ms())
@@ -291,12 +301,16 @@ class RebalancerEngine:
         except StoreUnavailable:
             logger.error("checkpoint NOT written: Redis unavailable (state up to the last "
                          "recorded change is safe)")
+        await self._close()
+
+    async def _close(self) -> None:
         for feed in (self.user, self.market):
             if feed is not None:
                 await feed.stop()
         if self.lease_held:
             with contextlib.suppress(StoreUnavailable):
                 await self.lease.release(self.owner)
+            self.lease_held = False
         await self.rest.close()
         await self.store.close()
 

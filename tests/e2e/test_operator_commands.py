@@ -14,6 +14,8 @@ from e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
 from daemon.cli import main
 from daemon.config import Mode
+from daemon.errors import SymbolNotTradable
+from daemon.runtime.engine import RebalancerEngine
 from daemon.sim import SimConfig, Simulator
 
 UNBALANCED = {"QRL": "20000", "USDT": "200"}
@@ -111,3 +113,32 @@ async def test_halt_cancels_the_order_in_flight(redis_url: str, tmp_path: Path) 
             await wait_for(lambda: engine.last_plan is not None
                            and engine.last_plan.reason_code == "halted", 5, "HOLD halted")
         assert [o["status"] for o in sim.orders()] == ["CANCELED"]
+
+
+async def test_dry_run_without_keys_starts_and_says_why_it_holds(redis_url: str) -> None:
+    """The shipped default (dry_run, no keys) must run: public data only, nothing to
+    reconcile, plans that say the balances are unknown."""
+    async with Simulator(SimConfig(seed=4, speed=60.0)) as sim:
+        settings = e2e_settings(sim, redis_url).model_copy(update={"mode": Mode.DRY_RUN})
+        engine = RebalancerEngine(settings, None)
+        await engine.start()
+        try:
+            await engine.evaluate("test")
+            assert engine.last_plan is not None
+            assert (engine.last_plan.action, engine.last_plan.reason_code) == \
+                ("HOLD", "empty_portfolio")
+            assert engine.market is not None and engine.market.window.ready
+        finally:
+            await engine.stop()
+        assert sim.order_requests == []
+
+
+async def test_failed_start_leaves_nothing_running(redis_url: str) -> None:
+    async with Simulator(SimConfig(seed=4, speed=60.0)) as sim:
+        settings = e2e_settings(sim, redis_url).model_copy(update={"symbol": "NOPEUSDT"})
+        engine = RebalancerEngine(settings, sim_creds(sim))
+        before = len(asyncio.all_tasks())
+        with pytest.raises(SymbolNotTradable, match="NOPEUSDT"):
+            await engine.start()
+        await asyncio.sleep(0.1)
+        assert len(asyncio.all_tasks()) <= before
