@@ -127,11 +127,19 @@ class App:
             side_tasks.append(asyncio.create_task(self._watchdog_loop(), name="watchdog"))
         try:
             await self._main_loop(engine, side_tasks[0])
-        finally:
-            for task in side_tasks:
-                task.cancel()
-            await asyncio.gather(*side_tasks, return_exceptions=True)
+        except Exception:
+            logger.exception("the engine failed; shutting down (systemd restarts the daemon)")
+            await self._stop_side_tasks(side_tasks)
+            await self._shutdown(engine)
+            raise
+        await self._stop_side_tasks(side_tasks)
         return await self._shutdown(engine)
+
+    @staticmethod
+    async def _stop_side_tasks(tasks: list[asyncio.Task[None]]) -> None:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _main_loop(self, engine: Engine, engine_task: asyncio.Task[None]) -> None:
         while not self._stop_requested:
@@ -166,7 +174,12 @@ class App:
                 logger.info("reload: no reloadable key changed")
                 return True
             effective = apply_reload(self.settings, new)
-            await engine.apply_settings(effective)
+            try:
+                await engine.apply_settings(effective)
+            except Exception:
+                self.reloads_rejected += 1
+                logger.exception("reload could not be applied; still running on the old config")
+                return False
             if effective.log != self.settings.log:
                 configure_logging(effective.log)
             self.settings = effective

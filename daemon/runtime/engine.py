@@ -28,13 +28,13 @@ from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import cycle_id_for
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, ExchangeRules
-from daemon.domain.orders import Order
+from daemon.domain.orders import OrderState, OrderStatusReported
 from daemon.domain.planner import Plan, Snapshot, evaluate
 from daemon.errors import StoreUnavailable
 from daemon.runtime.executor import Executor
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
-from daemon.runtime.recovery import reconcile_with_venue
+from daemon.runtime.recovery import lookup, reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 
 
@@ -79,10 +79,12 @@ class RebalancerEngine:
         self.user: UserFeed | None = None
         self.scheduler = EvaluationScheduler(self.evaluate, settings.schedule.interval_s)
         self.lease_held = False
+        self.ready = False  # lease held AND reconciled with the exchange: may decide
+        self.stopping = False
+        self._last_lost_check = 0.0
         self.last_plan: Plan | None = None
         self.evaluations = 0
         self._settings_lock = asyncio.Lock()
-        self._adopted: list[asyncio.Task[Any]] = []
 
     @classmethod
     def create(cls, settings: Settings, creds: Credentials | None) -> RebalancerEngine:
@@ -134,7 +136,9 @@ class RebalancerEngine:
             logger.warning("standby: another instance ({}) holds the trading lease", holder)
             return
         logger.info("trading lease acquired ({})", self.owner)
+        self.ready = False
         await self._recover()
+        self.ready = True
 
     async def _recover(self) -> None:
         assert self.ledger is not None and self.executor is not None
@@ -143,15 +147,11 @@ class RebalancerEngine:
             return
         if self.ledger.cost.avg_cost is None and not self.ledger.cost.trade_ids:
             await self._init_cost_basis()
-        still_open = await reconcile_with_venue(self.rest, self.ledger, self.settings, wall_ms())
-        if still_open:
-            # One at a time: the executor follows one in-flight order.
-            self._adopted.append(asyncio.create_task(self._follow_all(still_open)))
-
-    async def _follow_all(self, orders: list[Order]) -> None:
-        assert self.executor is not None
-        for order in orders:
-            await self.executor.follow_existing(order)
+        await reconcile_with_venue(self.rest, self.ledger, self.settings, wall_ms())
+        if self.ledger.unsettled():
+            # Orders still open at the exchange: the evaluation path follows them (cancel at
+            # the timeout) before it decides anything new; start it now.
+            self.scheduler.trigger("recovery")
 
     async def _init_cost_basis(self) -> None:
         """First start: config initial_cost_basis, else the account's recent trades."""
@@ -182,19 +182,25 @@ class RebalancerEngine:
             await asyncio.sleep(interval)
 
     async def _tick(self) -> None:
+        """Lease, heartbeat, halt policy, LOST-order watch. Never raises: a failure here is
+        logged and tried again at the next tick."""
         try:
             if self.lease_held:
                 self.lease_held = await self.lease.renew(self.owner,
                                                          self.settings.redis.lease_ttl_s)
                 if not self.lease_held:
+                    self.ready = False
                     logger.error("trading lease lost (it expired, or another instance holds "
                                  "it); standby until it can be taken again")
-            else:
+            elif not self.stopping:
                 await self._take_lease()
             await self.store.heartbeat(self.settings.redis.heartbeat_ttl_s, self.checkpoint())
             await self._halt_policy()
+            await self._watch_lost()
         except StoreUnavailable:
             pass  # the store logs the outage once; trading waits for it
+        except Exception:
+            logger.exception("heartbeat tick failed; trying again at the next one")
         if self.user is not None and self.ledger is not None:
             self.ledger.update_balances(self.user.balances)
 
@@ -208,6 +214,25 @@ class RebalancerEngine:
             logger.warning("halted: cancelling the order in flight")
             await ex.cancel_in_flight()
 
+    async def _watch_lost(self, every_s: float = 30.0) -> None:
+        """LOST orders are asked about again now and then while watched: one that turns up
+        becomes open again and is followed before the next decision."""
+        if not self.ready or self.ledger is None or time.monotonic() - self._last_lost_check \
+                < every_s:
+            return
+        self._last_lost_check = time.monotonic()
+        now, watch_s = wall_ms(), self.settings.execution.lost_order_watch_s
+        for order in [o for o in self.ledger.orders.values() if o.status is OrderState.LOST
+                      and not o.lost_watch_over(now, watch_s)]:
+            answered, report = await lookup(self.rest, self.settings, order)
+            if answered and report is not None:
+                logger.bind(client_order_id=order.client_order_id).warning(
+                    "a LOST order turned up at the exchange ({}); following it",
+                    report.status.value)
+                await self.ledger.apply_to_known(order.client_order_id,
+                                                 OrderStatusReported(report))
+                self.scheduler.trigger("revived_order")
+
     async def _on_crossover(self, event: CrossoverEvent) -> None:
         logger.info("crossover into {} at candle {}: MA short {} long {}",
                     event.trend.value, event.open_time_ms, event.ma_short, event.ma_long)
@@ -215,26 +240,36 @@ class RebalancerEngine:
             self.scheduler.trigger("crossover")
 
     async def evaluate(self, trigger: str) -> None:
-        """One evaluation (the scheduler runs one at a time)."""
-        async with self._settings_lock:
-            await self._evaluate(trigger)
-
-    async def _evaluate(self, trigger: str) -> None:
+        """One evaluation (the scheduler runs one at a time): first follow any order of ours
+        that is not settled, then decide, then (live) execute."""
         assert self.ledger is not None and self.executor is not None and self.rules
-        if not self.lease_held:
-            logger.info("standby: not deciding ({})", trigger)
+        if self.stopping or not self.ready:
+            logger.info("{}: not deciding ({})", "stopping" if self.stopping else "standby",
+                        trigger)
             return
-        if any(not t.done() for t in self._adopted) or self.executor.in_flight is not None:
-            logger.info("an order of ours is still in flight: no new decision ({})", trigger)
-            return
+        for order in self.ledger.unsettled():
+            logger.bind(client_order_id=order.client_order_id).info(
+                "order {} is {}: following it before any new decision", order.client_order_id,
+                order.status.value)
+            await self.executor.follow_existing(order)
+        if self.ledger.unsettled() or self.stopping:
+            return  # still blocked (logged by the executor); no new decision
+        async with self._settings_lock:  # settings swap only between decisions
+            decided = await self._decide(trigger)
+        if decided is not None and decided[0].is_trade and self.settings.mode is Mode.LIVE:
+            await self.executor.execute(decided[0], decided[1], self.rules)
+
+    async def _decide(self, trigger: str) -> tuple[Plan, str] | None:
+        assert self.ledger is not None
         now = wall_ms()
         cycle_id = cycle_id_for(now // 1000 * 1000)
         log = logger.bind(cycle_id=cycle_id)
         try:
             halt = await self.store.get_halt()
+            await self.ledger.refresh_core_floor()
         except StoreUnavailable:
             log.warning("Redis unavailable: not deciding until it is back")
-            return
+            return None
         if self.user is not None:
             self.ledger.update_balances(self.user.balances)
         plan = evaluate(self._snapshot(now, halt is not None), self.settings.strategy,
@@ -248,10 +283,7 @@ class RebalancerEngine:
         self.last_plan, self.evaluations = plan, self.evaluations + 1
         log.info("{} {} [{}] {}{}", plan.action, plan.quantity, plan.reason_code, plan.reason,
                  "" if live or not plan.is_trade else " (dry_run: not sent)")
-        if halt is not None and self.settings.execution.on_halt == "cancel":
-            await self.executor.cancel_in_flight()
-        if plan.is_trade and live:
-            await self.executor.execute(plan, cycle_id, self.rules)
+        return plan, cycle_id
 
     def _snapshot(self, now: int, halted: bool) -> Snapshot:
         assert self.ledger is not None and self.market is not None and self.rules is not None
@@ -278,27 +310,41 @@ class RebalancerEngine:
             st, new = old.strategy, settings.strategy
             if self.market is not None and (st.ma_short, st.ma_long, st.deadband) != (
                     new.ma_short, new.ma_long, new.deadband):
-                # New averages need a new window: rebuild the feed from a fresh backfill.
-                logger.info("reload: MA settings changed; rebuilding the candle window")
-                await self.market.stop()
-                self.market = MarketFeed(settings, self.rest, on_crossover=self._on_crossover)
-                await self.market.start()
+                await self._rebuild_market(settings)
+
+    async def _rebuild_market(self, settings: Settings) -> None:
+        """New averages need a new window: a new feed from a fresh backfill, started before
+        the old one stops; if it cannot start, the old one keeps running."""
+        logger.info("reload: MA settings changed; rebuilding the candle window")
+        feed = MarketFeed(settings, self.rest, on_crossover=self._on_crossover)
+        try:
+            await feed.start()
+        except Exception:
+            logger.exception("reload: the new candle window could not start; keeping the "
+                             "old averages until a restart")
+            await feed.stop()
+            return
+        old, self.market = self.market, feed
+        if old is not None:
+            await old.stop()
 
     # -- stopping ---------------------------------------------------------------------------
     async def stop(self) -> None:
+        """No new decision from here; the order in flight is cancelled and verified
+        (``on_shutdown: cancel``) or abandoned to the next start's reconciliation (``leave``);
+        checkpoint; close."""
+        self.stopping = True
         if self.executor is not None and self.settings.execution.on_shutdown == "cancel":
+            self.executor.stopping = True
             await self.executor.cancel_in_flight()
             await self.scheduler.stop()
         else:
             await self.scheduler.stop(abandon=True)
-        for task in self._adopted:
-            task.cancel()
-        await asyncio.gather(*self._adopted, return_exceptions=True)
         try:
             await self.store.heartbeat(self.settings.redis.heartbeat_ttl_s,
                                        self.checkpoint(stopped=True))
             logger.info("checkpoint written")
-        except StoreUnavailable:
+        except (StoreUnavailable, RuntimeError):
             logger.error("checkpoint NOT written: Redis unavailable (state up to the last "
                          "recorded change is safe)")
         await self._close()

@@ -2,12 +2,17 @@
 
     plan -> intent (deterministic client id) -> written to Redis (write-ahead) -> POST /order
          -> tracked (private streams wake us, REST polling with capped backoff)
-         -> on timeout: cancel, verify (it may fill meanwhile) -> fills booked exactly once
+         -> on timeout or shutdown/halt: cancel, verify (it may fill meanwhile)
+         -> every fill booked exactly once (the ledger's atomic write)
 
-Never sends twice: a submit whose outcome is unknown (timeout, 5xx, reset) is resolved by
-querying the client order id (retrying -2013 for a while, as MEXC answers it briefly after a
-create), never by sending again. An order the venue does not know after those tries is LOST:
-no order was placed as far as anyone can tell; it is still watched for late fills.
+Never sends twice: a submit whose outcome is unknown (timeout, 5xx, reset, unparsable reply) is
+resolved by querying the client order id (retrying -2013 for a while, as MEXC answers it briefly
+after a create), never by sending again. An order the venue does not know after those tries is
+LOST: placed nowhere as far as anyone can tell; the engine keeps watching it for late fills.
+
+One order is followed at a time (``_slot``). Every update names the client order id it is for:
+an update for an order that is no longer the one in flight goes to the ledger instead, so a late
+reply can neither crash the follower nor land on the wrong order.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
+from enum import Enum
 
 from loguru import logger
 
@@ -27,6 +33,8 @@ from daemon.domain.orders import (
     Order,
     OrderAccepted,
     OrderCancelRequested,
+    OrderConflict,
+    OrderEvent,
     OrderFilled,
     OrderMarkedLost,
     OrderNotFound,
@@ -39,17 +47,21 @@ from daemon.domain.planner import Plan, min_notional_eff
 from daemon.domain.pricing import PricedOrder, price_order
 from daemon.errors import (
     ExchangeError,
+    FatalExchangeError,
     LeaseLost,
-    OrderRejected,
-    OutcomeUnknown,
+    ProtocolError,
     StoreUnavailable,
-    TransientExchangeError,
     UnknownOrder,
 )
 from daemon.runtime.crashpoints import crash_point
 from daemon.runtime.ledger import Ledger
 
 NowMs = Callable[[], int]
+
+
+class Lookup(Enum):
+    NOT_FOUND = "not_found"
+    NO_ANSWER = "no_answer"
 
 
 class Executor:
@@ -59,234 +71,250 @@ class Executor:
         self.ledger = ledger
         self.now_ms = now_ms
         self.in_flight: Order | None = None
-        self._changed = asyncio.Event()
-        # Every change of the in-flight order (REST replies, stream pushes) goes through this
-        # lock, so an update that awaits its Redis write cannot overwrite a newer one.
-        self._lock = asyncio.Lock()
+        self.stopping = False
         self.sent = 0
+        self._changed = asyncio.Event()
+        self._lock = asyncio.Lock()  # every change of ``in_flight``
+        self._slot = asyncio.Lock()  # one order followed at a time
 
-    # -- stream input -------------------------------------------------------------------
+    # -- updates ------------------------------------------------------------------------------
     async def on_report(self, report: OrderReport) -> None:
-        """A private orders push (or any report) for one of our orders."""
-        await self._feed(report.client_order_id, OrderStatusReported(report))
+        """A private orders push for one of our orders."""
+        if report.client_order_id:
+            await self._apply(report.client_order_id, OrderStatusReported(report))
 
     async def on_fill(self, fill: Fill) -> None:
-        await self._feed(fill.client_order_id, OrderFilled(fill))
+        if fill.client_order_id:
+            await self._apply(fill.client_order_id, OrderFilled(fill))
 
-    async def _feed(self, client_id: str | None,
-                    event: OrderStatusReported | OrderFilled) -> None:
-        if client_id is None:
-            return
+    async def _apply(self, coid: str, event: OrderEvent) -> None:
         async with self._lock:
             order = self.in_flight
-            if order is not None and client_id == order.client_order_id:
+            if order is not None and order.client_order_id == coid:
                 new = order.apply(event)
                 if new is not order:
                     self.in_flight = await self.ledger.record(new)
                 self._changed.set()
                 return
-        await self.ledger.apply_to_known(client_id, event)
+        await self.ledger.apply_to_known(coid, event)
 
-    async def _apply(self, event: object) -> Order:
-        async with self._lock:
-            assert self.in_flight is not None
-            new = self.in_flight.apply(event)  # type: ignore[arg-type]
-            if new is not self.in_flight:
-                self.in_flight = await self.ledger.record(new)
-            return self.in_flight
+    def _current(self, coid: str) -> Order | None:
+        order = self.in_flight
+        return order if order is not None and order.client_order_id == coid else None
 
-    # -- main path ------------------------------------------------------------------------
+    # -- entry points -------------------------------------------------------------------------
     async def execute(self, plan: Plan, cycle_id: str, rules: ExchangeRules) -> Order | None:
-        """Place and follow one order for ``plan``. Returns the final order, or None when
-        nothing was sent (store down, too small after pricing)."""
+        """Place and follow one order for ``plan``; None when nothing was sent."""
         assert plan.side is not None
-        ex = self.settings.execution
-        attempt = await self.ledger.next_attempt(cycle_id)
-        client_id = make_client_order_id(ex.client_order_prefix, cycle_id, attempt)
-        log = logger.bind(cycle_id=cycle_id, client_order_id=client_id)
-        top = await self.rest.book_top(rules.symbol)
-        priced = price_order(
-            plan.side, plan.quantity, top, rules, order_type=ex.order_type,
-            slippage_pct=ex.slippage_pct,
-            spendable_quote=self.ledger.free_quote() - self.settings.risk.usdt_reserve,
-            min_notional=min_notional_eff(rules, self.settings.risk))
-        if priced is None:
-            log.warning("order skipped: below the minimum at the current book {}", top)
+        if self.stopping:
             return None
-        if priced.fell_back:
-            log.warning("MARKET orders are disabled for {}; using a marketable limit",
-                        rules.symbol)
-        intent = new_intent(client_id, rules.symbol, plan.side, priced.order_type, priced.qty,
-                            priced.price, self.now_ms(), tag=plan.reason_code)
+        async with self._slot:
+            ex = self.settings.execution
+            coid = make_client_order_id(ex.client_order_prefix, cycle_id,
+                                        await self.ledger.next_attempt(cycle_id))
+            log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
+            top = await self.rest.book_top(rules.symbol)
+            priced = price_order(
+                plan.side, plan.quantity, top, rules, order_type=ex.order_type,
+                slippage_pct=ex.slippage_pct,
+                spendable_quote=self.ledger.free_quote() - self.settings.risk.usdt_reserve,
+                min_notional=min_notional_eff(rules, self.settings.risk))
+            if priced is None:
+                log.warning("order skipped: below the minimum at the current book {}", top)
+                return None
+            if priced.fell_back:
+                log.warning("MARKET orders are disabled for {}; using a marketable limit",
+                            rules.symbol)
+            intent = new_intent(coid, rules.symbol, plan.side, priced.order_type, priced.qty,
+                                priced.price, self.now_ms(), tag=plan.reason_code)
+            try:
+                await self.ledger.write_intent(intent)
+            except (StoreUnavailable, TradingHalted, LeaseLost) as exc:
+                log.error("order NOT sent: the intent was not written ({})", exc)
+                return None
+            except IntentExists:
+                # Written before (a reply lost after the write): never send it again.
+                log.warning("intent already stored: resolving it with the exchange")
+                stored = await self.ledger.store.get_order(coid)
+                return None if stored is None else await self._run(stored, resolve=True)
+            return await self._run(intent, submit=priced)
+
+    async def follow_existing(self, order: Order) -> Order:
+        """Follow an order already known (found open at startup, revived, or with fills not
+        booked yet) to its end: cancel at the timeout, book every fill."""
+        async with self._slot:
+            return await self._run(order, resolve=order.order_id is None)
+
+    async def _run(self, order: Order, *, submit: PricedOrder | None = None,
+                   resolve: bool = False) -> Order:
+        coid = order.client_order_id
+        log = logger.bind(client_order_id=coid)
+        async with self._lock:
+            self.in_flight = order
         try:
-            await self.ledger.write_intent(intent)
-        except (StoreUnavailable, TradingHalted, LeaseLost) as exc:
-            log.error("order NOT sent: the intent was not written ({})", exc)
-            return None
-        except IntentExists:
-            # Written before (e.g. a reply lost after the write): never send it again; find
-            # out from the venue what became of it.
-            log.warning("intent already stored: resolving it with the exchange, not resending")
-            return await self._resume_stored(client_id)
-        self.in_flight = intent
-        crash_point("after_intent")
-        try:
-            await self._submit(priced)
-            await self._follow()
+            if submit is not None:
+                crash_point("after_intent")
+                await self._submit(coid, submit)
+            elif resolve:
+                await self.resolve_unknown(coid)
+            await self._follow(coid)
+        except OrderConflict as exc:
+            log.error("contradictory facts about this order; it stays open for the operator "
+                      "and blocks new decisions: {}", exc)
+        except ExchangeError as exc:
+            log.error("following the order failed ({}); it stays open and is followed again "
+                      "before the next decision", exc)
         finally:
             async with self._lock:
-                final = self.in_flight
+                final = self.in_flight or self.ledger.orders.get(coid, order)
                 self.in_flight = None
         log.info("order done: {} filled {} of {} avg {}", final.status.value, final.filled_qty,
                  final.qty, final.avg_px)
         return final
 
-    async def _resume_stored(self, client_id: str) -> Order | None:
-        stored = await self.ledger.store.get_order(client_id)
-        if stored is None:
-            return None
-        self.in_flight = stored
-        try:
-            await self.resolve_unknown()
-            await self._follow()
-        finally:
-            async with self._lock:
-                final, self.in_flight = self.in_flight, None
-        return final
-
-    async def follow_existing(self, order: Order) -> Order:
-        """Follow an order found open at startup to its end (cancel at the timeout)."""
-        self.in_flight = order
-        try:
-            await self._follow()
-        finally:
-            async with self._lock:
-                final = self.in_flight
-                self.in_flight = None
-        return final
-
-    async def _submit(self, priced: PricedOrder) -> None:
-        order = self.in_flight
+    # -- submit and resolve -------------------------------------------------------------------
+    async def _submit(self, coid: str, priced: PricedOrder) -> None:
+        order = self._current(coid)
         assert order is not None
-        await self._apply(OrderSubmitted(self.now_ms()))
+        await self._apply(coid, OrderSubmitted(self.now_ms()))
         self.sent += 1
+        log = logger.bind(client_order_id=coid)
         try:
-            report = await self.rest.place_order(
-                order.symbol, order.side, order.order_type,
-                client_order_id=order.client_order_id, **_size_args(priced))
-        except OrderRejected as exc:
-            logger.bind(client_order_id=order.client_order_id).warning(
-                "order rejected by the exchange: {}", exc)
-            await self._apply(OrderSubmitFailed(str(exc), self.now_ms()))
+            report = await self.rest.place_order(order.symbol, order.side, order.order_type,
+                                                 client_order_id=coid, **_size_args(priced))
+        except ProtocolError as exc:  # answered, but unreadable: it may well be placed
+            log.warning("submit reply unreadable ({}); resolving by client order id", exc)
+            await self.resolve_unknown(coid)
             return
-        except (OutcomeUnknown, TransientExchangeError) as exc:
-            logger.bind(client_order_id=order.client_order_id).warning(
-                "submit outcome unknown ({}); resolving by client order id", exc)
-            await self.resolve_unknown()
+        except FatalExchangeError as exc:  # rejected, auth, symbol: definitely not placed
+            log.warning("order rejected by the exchange: {}", exc)
+            await self._apply(coid, OrderSubmitFailed(str(exc), self.now_ms()))
             return
-        await self._apply(OrderAccepted(report.order_id, self.now_ms()))
-        await self._apply(OrderStatusReported(report))
+        except ExchangeError as exc:  # outcome unknown or transient
+            log.warning("submit outcome unknown ({}); resolving by client order id", exc)
+            await self.resolve_unknown(coid)
+            return
+        await self._apply(coid, OrderAccepted(report.order_id, self.now_ms()))
+        await self._apply(coid, OrderStatusReported(report))
 
-    async def resolve_unknown(self) -> None:
-        """Find out by client id whether the venue has the in-flight order; LOST if not."""
-        order = self.in_flight
-        assert order is not None
-        retries = self.settings.execution.unknown_order_retries
-        for attempt in range(retries):
-            report = await self._query(order.client_order_id)
-            if report is not None:
-                await self._apply(OrderStatusReported(report))
+    async def resolve_unknown(self, coid: str) -> None:
+        """Find out by client id whether the venue has the order; LOST after the configured
+        number of "does not exist" answers (failed queries do not count)."""
+        ex = self.settings.execution
+        misses = 0
+        for attempt in range(ex.unknown_order_retries * 4):
+            found = await self._query(coid)
+            if isinstance(found, OrderReport):
+                await self._apply(coid, OrderStatusReported(found))
                 return
-            await self._apply(OrderNotFound(self.now_ms()))
-            await asyncio.sleep(min(0.25 * 2**attempt, self.settings.execution.poll_max_interval_s))
-        await self._apply(OrderMarkedLost(f"not found after {retries} queries", self.now_ms()))
-        logger.bind(client_order_id=order.client_order_id).error(
-            "order not found after {} queries: marked LOST, watched for late fills", retries)
+            if found is Lookup.NOT_FOUND:
+                misses += 1
+                await self._apply(coid, OrderNotFound(self.now_ms()))
+                if misses >= ex.unknown_order_retries:
+                    break
+            await asyncio.sleep(min(0.25 * 2**attempt, ex.poll_max_interval_s))
+        if misses >= ex.unknown_order_retries:
+            await self._apply(coid, OrderMarkedLost(f"not found after {misses} queries",
+                                                    self.now_ms()))
+            logger.bind(client_order_id=coid).error(
+                "order not found after {} queries: marked LOST, watched for late fills", misses)
 
-    async def _query(self, client_id: str) -> OrderReport | None:
+    async def _query(self, coid: str) -> OrderReport | Lookup:
         try:
-            return await self.rest.get_order(self.settings.symbol, client_order_id=client_id)
+            return await self.rest.get_order(self.settings.symbol, client_order_id=coid)
         except UnknownOrder:
-            return None
-        except TransientExchangeError as exc:
-            logger.warning("order query failed ({}); will retry", exc)
-            return None
+            return Lookup.NOT_FOUND
+        except ExchangeError as exc:
+            logger.bind(client_order_id=coid).warning("order query failed ({}); will retry",
+                                                      exc)
+            return Lookup.NO_ANSWER
 
-    async def _follow(self) -> None:
-        """Track until terminal; cancel at the timeout and verify; book every fill."""
+    # -- follow, cancel, settle ---------------------------------------------------------------
+    async def _follow(self, coid: str) -> None:
+        """Until terminal: wait for stream updates, poll with capped backoff, cancel at the
+        timeout (or at once when stopping/halted), repeating the cancel while it stays open."""
         ex = self.settings.execution
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ex.order_timeout_s
         delay = 0.2
-        while self.in_flight is not None and self.in_flight.is_open:
+        while (order := self._current(coid)) is not None and order.is_open:
             remaining = deadline - loop.time()
-            if remaining <= 0:
-                # First the timeout cancel; then, while the venue still shows it open, the
-                # cancel is repeated (an unknown outcome or a lost reply must not strand it).
-                await self._cancel()
+            if remaining <= 0 or (self.stopping and order.cancel_requested_ms is None):
+                await self._cancel(coid)
                 remaining = min(ex.order_timeout_s, 5.0)
                 deadline = loop.time() + remaining
             self._changed.clear()
             try:
                 await asyncio.wait_for(self._changed.wait(), timeout=min(delay, remaining))
             except TimeoutError:
-                await self.poll()
+                await self.poll(coid)
             delay = min(delay * 2, ex.poll_max_interval_s)
-        await self.settle_fills()
+        await self.settle_fills(coid)
 
-    async def poll(self) -> None:
-        order = self.in_flight
-        assert order is not None
-        if order.order_id is None and order.status.name in ("INTENT", "SENT"):
-            await self.resolve_unknown()
+    async def poll(self, coid: str) -> None:
+        order = self._current(coid)
+        if order is None:
             return
-        report = await self._query(order.client_order_id)
-        if report is not None:
-            await self._apply(OrderStatusReported(report))
-        if self.in_flight is not None and self.in_flight.unbooked_qty > 0:
-            await self.settle_fills()
+        if order.order_id is None and order.status.name in ("INTENT", "SENT"):
+            await self.resolve_unknown(coid)
+            return
+        found = await self._query(coid)
+        if isinstance(found, OrderReport):
+            await self._apply(coid, OrderStatusReported(found))
 
-    async def _cancel(self) -> None:
-        order = self.in_flight
-        assert order is not None
-        log = logger.bind(client_order_id=order.client_order_id)
-        log.info("order timeout: cancelling the remainder {}", order.leaves_qty)
-        await self._apply(OrderCancelRequested(self.now_ms()))
-        report: OrderReport | None
+    async def _cancel(self, coid: str) -> None:
+        order = self._current(coid)
+        if order is None:
+            return
+        log = logger.bind(client_order_id=coid)
+        log.info("cancelling the remainder {} ({})", order.leaves_qty,
+                 "stopping" if self.stopping else "timeout")
+        await self._apply(coid, OrderCancelRequested(self.now_ms()))
         try:
-            report = await self.rest.cancel_order(order.symbol,
-                                                  client_order_id=order.client_order_id)
+            report: OrderReport | Lookup = await self.rest.cancel_order(
+                order.symbol, client_order_id=coid)
         except UnknownOrder:
-            log.info("cancel: the exchange no longer has it open; verifying")
-            report = await self._query(order.client_order_id)
-        except (OutcomeUnknown, TransientExchangeError) as exc:
+            log.info("cancel: the exchange has no open order of that id; verifying")
+            report = await self._query(coid)
+        except ExchangeError as exc:
             log.warning("cancel outcome unknown ({}); verifying", exc)
-            report = await self._query(order.client_order_id)
-        if report is not None:
-            await self._apply(OrderStatusReported(report))
+            report = await self._query(coid)
+        if isinstance(report, OrderReport):
+            await self._apply(coid, OrderStatusReported(report))
 
     async def cancel_in_flight(self) -> None:
-        """Shutdown/halt policy 'cancel': cancel now and let the follow loop verify."""
-        if self.in_flight is not None and self.in_flight.is_open \
-                and self.in_flight.cancel_requested_ms is None and self.in_flight.order_id:
-            await self._cancel()
+        """Shutdown/halt policy 'cancel': cancel the order in flight now (by client id, so
+        also one whose submit is still unresolved); the follow loop verifies."""
+        order = self.in_flight
+        if order is not None and order.is_open and order.cancel_requested_ms is None:
+            await self._cancel(order.client_order_id)
             self._changed.set()
 
-    async def settle_fills(self) -> None:
-        """Fetch the order's trades from REST and book the ones not booked yet."""
-        order = self.in_flight
-        if order is None or order.order_id is None:
-            return
-        if order.unbooked_qty <= 0 and not (order.is_terminal and order.filled_qty == 0
-                                            and order.venue_executed_qty > 0):
-            return
-        try:
-            fills = await self.rest.my_trades(order.symbol, order_id=order.order_id)
-        except ExchangeError as exc:
-            logger.warning("myTrades for {} failed ({}); will retry", order.client_order_id, exc)
-            return
-        for fill in sorted(fills, key=lambda f: (f.time_ms, f.trade_id)):
-            await self._apply(OrderFilled(fill))
+    async def settle_fills(self, coid: str) -> None:
+        """Book every trade of the order the venue reports and we have not booked, retrying
+        myTrades a few times before giving the slot back."""
+        for attempt in range(5):
+            order = self._current(coid)
+            if order is None or order.order_id is None or not _owes_fills(order):
+                return
+            try:
+                fills = await self.rest.my_trades(order.symbol, order_id=order.order_id)
+            except ExchangeError as exc:
+                logger.bind(client_order_id=coid).warning("myTrades failed ({})", exc)
+            else:
+                for fill in sorted(fills, key=lambda f: (f.time_ms, f.trade_id)):
+                    await self._apply(coid, OrderFilled(fill))
+            if (order := self._current(coid)) is None or not _owes_fills(order):
+                return
+            await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
+        logger.bind(client_order_id=coid).error(
+            "fills of this order are still not all booked; it is settled again before the "
+            "next decision")
+
+
+def _owes_fills(order: Order) -> bool:
+    return order.unbooked_qty > 0 or (order.is_terminal and order.filled_qty == 0
+                                      and order.venue_executed_qty > 0)
 
 
 def _size_args(priced: PricedOrder) -> dict[str, Decimal | None]:

@@ -8,6 +8,7 @@ store) instead of being dropped: nothing that cannot be recorded goes ahead.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,7 @@ from daemon.config import Settings
 from daemon.domain.client_ids import parse_client_order_id
 from daemon.domain.cost_basis import CostBasis, next_core_floor
 from daemon.domain.models import Balance, ExchangeRules, Fill
-from daemon.domain.orders import Order, OrderFilled, OrderStatusReported
+from daemon.domain.orders import Order, OrderConflict, OrderEvent
 from daemon.errors import InputError, StoreUnavailable
 
 NowMs = Callable[[], int]
@@ -41,6 +42,7 @@ class Ledger:
         self.counters: TradeCounters = state.counters
         self.booked: set[str] = set(state.booked_trade_ids)
         self.balances: dict[str, Balance] = {}
+        self._lock = asyncio.Lock()  # one booking at a time: each starts from the last one
 
     # -- reads ------------------------------------------------------------------------------
     def free_quote(self) -> Decimal:
@@ -75,12 +77,13 @@ class Ledger:
     async def record(self, order: Order) -> Order:
         """Persist ``order``'s new state; book its fills not booked yet, atomically with the
         cost basis, core floor and counters. Waits through a Redis outage."""
-        while True:
-            try:
-                await self._record_once(order)
-                return order
-            except StoreUnavailable:
-                await self.store.wait_available(self.settings.redis.retry_interval_s)
+        async with self._lock:
+            while True:
+                try:
+                    await self._record_once(order)
+                    return order
+                except StoreUnavailable:
+                    await self.store.wait_available(self.settings.redis.retry_interval_s)
 
     async def _record_once(self, order: Order) -> None:
         new = [f for f in order.fills if f.trade_id not in self.booked]
@@ -93,9 +96,11 @@ class Ledger:
             order, new, cost_basis=cost.to_dict(), counters=counters, core_floor=floor,
             balances=self.balances_dict() or None, now_ms=self.now_ms())
         if result.already:
-            # Booked by an earlier run of ours: learn it, recompute without them, retry.
-            logger.warning("fills {} were already booked; recomputing", list(result.already))
-            self.booked.update(result.already)
+            # Booked before (e.g. by a call whose reply was lost): the books in Redis already
+            # include them, so start again from what Redis holds, never from memory.
+            logger.warning("fills {} were already booked; reloading the books from Redis",
+                           list(result.already))
+            await self._reload_books()
             await self._record_once(order)
             return
         self.cost, self.core_floor, self.counters = cost, floor, counters
@@ -105,6 +110,25 @@ class Ledger:
             logger.bind(client_order_id=order.client_order_id, trade_id=fill.trade_id).info(
                 "fill booked: {} {} @ {} fee {} {}; avg cost {} realized {}", fill.side.value,
                 fill.qty, fill.price, fill.fee, fill.fee_asset, cost.avg_cost, cost.realized_pnl)
+
+    async def _reload_books(self) -> None:
+        state = await self.store.load_state()
+        self.cost = (CostBasis.from_dict(state.cost_basis) if state.cost_basis is not None
+                     else CostBasis())
+        self.core_floor = state.core_floor
+        self.counters = state.counters
+        self.booked = set(state.booked_trade_ids)
+
+    async def refresh_core_floor(self) -> None:
+        """The operator may have set the core floor (``rebalancer core set``) since."""
+        async with self._lock:
+            self.core_floor = await self.store.get_core_floor()
+
+    def unsettled(self, exclude: str | None = None) -> list[Order]:
+        """Orders that must be followed before a new decision: still open at the venue, or
+        with executed quantity whose fills are not booked yet."""
+        return sorted((o for o in self.orders.values() if o.client_order_id != exclude
+                       and (o.is_open or o.unbooked_qty > 0)), key=lambda o: o.created_ms)
 
     def _after(self, order: Order, new: list[Fill]) -> tuple[CostBasis, Decimal | None,
                                                               TradeCounters]:
@@ -128,19 +152,23 @@ class Ledger:
         if known is None or order.version >= known.version:
             self.orders[order.client_order_id] = order
 
-    async def apply_to_known(self, client_id: str,
-                             event: OrderStatusReported | OrderFilled) -> None:
+    async def apply_to_known(self, client_id: str, event: OrderEvent) -> None:
         """A stream update for an order of ours that is not in flight (recent, LOST)."""
         order = self.orders.get(client_id)
         if order is None:
             return
-        new = order.apply(event)
+        try:
+            new = order.apply(event)
+        except OrderConflict as exc:  # reported, never allowed to stop the stream
+            logger.bind(client_order_id=client_id).error("update not applied: {}", exc)
+            return
         if new is not order:
             await self.record(new)
 
     async def set_core_floor(self, qty: Decimal, source: str) -> None:
-        await self.store.set_core_floor(qty, self.now_ms(), source=source)
-        self.core_floor = qty
+        async with self._lock:
+            await self.store.set_core_floor(qty, self.now_ms(), source=source)
+            self.core_floor = qty
 
     async def set_cost_basis(self, cost: CostBasis) -> None:
         """First start only: the initial cost basis (from config or trade history)."""

@@ -45,7 +45,9 @@ class EvaluationScheduler:
 
     def start(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
-        self._scheduler.add_job(self.trigger, self._trigger(), args=("schedule",), id=self.JOB_ID,
+        # A coroutine job runs on the event loop (a plain function would run in a thread
+        # pool, and trigger() is not thread-safe).
+        self._scheduler.add_job(self._scheduled, self._trigger(), id=self.JOB_ID,
                                 coalesce=True, max_instances=1, misfire_grace_time=None)
         self._scheduler.start()
         self._worker = asyncio.create_task(self._work(), name="evaluations")
@@ -64,6 +66,9 @@ class EvaluationScheduler:
         if self._scheduler is not None:
             self._scheduler.reschedule_job(self.JOB_ID, trigger=self._trigger())
             logger.info("schedule: interval now {}s", interval_s)
+
+    async def _scheduled(self) -> None:
+        self.trigger("schedule")
 
     def trigger(self, reason: str) -> None:
         """Ask for an evaluation. Cheap and synchronous; safe from any callback."""
