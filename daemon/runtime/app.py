@@ -32,6 +32,7 @@ from daemon.config import (
 from daemon.errors import ConfigError
 from daemon.logging_setup import configure_logging
 from daemon.runtime.notify import Notifier
+from daemon.runtime.tasks import cancel_and_wait
 
 EXIT_OK = 0
 EXIT_FORCED = 1
@@ -129,17 +130,11 @@ class App:
             await self._main_loop(engine, side_tasks[0])
         except Exception:
             logger.exception("the engine failed; shutting down (systemd restarts the daemon)")
-            await self._stop_side_tasks(side_tasks)
+            await cancel_and_wait(side_tasks)
             await self._shutdown(engine)
             raise
-        await self._stop_side_tasks(side_tasks)
+        await cancel_and_wait(side_tasks)
         return await self._shutdown(engine)
-
-    @staticmethod
-    async def _stop_side_tasks(tasks: list[asyncio.Task[None]]) -> None:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _main_loop(self, engine: Engine, engine_task: asyncio.Task[None]) -> None:
         while not self._stop_requested:

@@ -8,7 +8,6 @@ reconnect, old key deleted) when a keepalive fails or the server calls it invali
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -22,6 +21,7 @@ from daemon.adapters.mexc.ws import InvalidListenKey, WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.models import Balance, Fill, OrderReport
 from daemon.errors import ExchangeError, ProtocolError
+from daemon.runtime.tasks import cancel_and_wait
 
 PRIVATE_CHANNELS = ("spot@private.account.v3.api.pb", "spot@private.orders.v3.api.pb",
                     "spot@private.deals.v3.api.pb")
@@ -83,11 +83,7 @@ class UserFeed:
 
     async def stop(self) -> None:
         await self.stream.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
         if self.listen_key is not None:
             await self._delete_key(self.listen_key)

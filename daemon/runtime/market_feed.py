@@ -10,7 +10,6 @@ from the local clock."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, Wi
 from daemon.domain.models import Candle
 from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
+from daemon.runtime.tasks import cancel_and_wait
 
 __all__ = ["FeedStats", "MarketFeed", "UserFeed"]
 
@@ -106,11 +106,7 @@ class MarketFeed:
 
     async def stop(self) -> None:
         await self.stream.stop()
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_and_wait(self._tasks)
         self._tasks = []
 
     @property
