@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from e2e_harness import assert_books_match_exchange
 
 from daemon.adapters.redis_store import RedisStore
 from daemon.domain.orders import OrderState
 from daemon.sim import Hooks, RandomWalkMarket, SimConfig, Simulator
+from tests.support.e2e_harness import assert_books_match_exchange
 
 KILL_KINDS = ("after_intent", "after_request", "during_fills", "during_cancel")
 ROUNDS = 13  # 4 kinds x 13 = 52 kill points

@@ -17,9 +17,9 @@ from typing import IO
 import orjson
 import redis
 import yaml
-from e2e_harness import wait_for
 
 from daemon.sim import SimConfig, Simulator
+from tests.support.e2e_harness import wait_for
 
 
 def config(sim: Simulator, redis_url: str, ratio: str = "0.5") -> str:

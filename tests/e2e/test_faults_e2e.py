@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
-from e2e_harness import (
+from daemon.sim import Faults, RandomWalkMarket, SimConfig, Simulator
+from tests.support.e2e_harness import (
     assert_books_match_exchange,
     e2e_settings,
     running_engine,
     sim_creds,
     wait_for,
 )
-
-from daemon.sim import Faults, RandomWalkMarket, SimConfig, Simulator
 
 
 async def test_faults_no_duplicates_nothing_lost(redis_url: str) -> None:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
 from daemon.cli import main
 from daemon.config import Mode
 from daemon.errors import SymbolNotTradable
 from daemon.runtime.engine import RebalancerEngine
 from daemon.sim import SimConfig, Simulator
+from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
 UNBALANCED = {"QRL": "20000", "USDT": "200"}
 

@@ -11,12 +11,12 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 from loguru import logger
 
 from daemon.local_redis import LocalRedis
 from daemon.runtime.engine import RebalancerEngine
 from daemon.sim import SimConfig, Simulator
+from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
 UNBALANCED = {"QRL": "20000", "USDT": "200"}
 

@@ -6,15 +6,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from e2e_harness import (
+from daemon.sim import ReplayMarket, SimConfig, Simulator
+from tests.support.e2e_harness import (
     assert_books_match_exchange,
     e2e_settings,
     running_engine,
     sim_creds,
     wait_for,
 )
-
-from daemon.sim import ReplayMarket, SimConfig, Simulator
 
 
 async def test_replay_trades_book_exactly_the_exchange_fills(redis_url: str,

@@ -1,0 +1,127 @@
+"""The trading lease (handover after TTL) and a Redis outage mid-run: StoreUnavailable, one log
+line per outage, recovery by itself."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Iterator
+
+import pytest
+from loguru import logger
+
+from daemon.adapters.redis_store import RedisLease, RedisStore
+from daemon.errors import LeaseLost, StoreUnavailable
+from daemon.local_redis import LocalRedis
+from tests.support.store_builders import intent
+
+P = "bot:QRLUSDT:"
+
+
+@pytest.fixture
+def log_lines() -> Iterator[list[str]]:
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m.record["message"])), level="DEBUG")
+    yield lines
+    logger.remove(sink)
+
+
+async def test_lease_is_exclusive_renewable_and_released(store: RedisStore) -> None:
+    lease = RedisLease(store)
+    assert await lease.acquire("a", 5)
+    assert await lease.acquire("a", 5)  # re-acquire by the holder extends it
+    assert not await lease.acquire("b", 5)
+    assert await lease.holder() == "a"
+    assert await lease.renew("a", 5)
+    assert not await lease.renew("b", 5)
+    assert not await lease.release("b")
+    assert await lease.holder() == "a"
+    assert await lease.release("a")
+    assert await lease.holder() is None
+    assert await lease.acquire("b", 5)
+    with pytest.raises(ValueError, match="ttl"):
+        await lease.acquire("b", 0)
+
+
+async def test_standby_takes_over_after_the_ttl_and_the_old_owner_is_fenced(
+        store: RedisStore) -> None:
+    lease = RedisLease(store)
+    assert await lease.acquire("primary", 0.4)
+    # the primary renews for a while: the standby must keep waiting
+    standby = asyncio.create_task(lease.wait_acquire("standby", 0.4, poll_s=0.05))
+    last_renew = time.monotonic()
+    for _ in range(4):
+        await asyncio.sleep(0.15)
+        last_renew = time.monotonic()
+        assert await lease.renew("primary", 0.4)
+        assert not standby.done()
+    # the primary stops renewing (crash): the standby takes over once the TTL ran out
+    assert await asyncio.wait_for(standby, 3.0) is True
+    after = time.monotonic() - last_renew
+    assert 0.4 - 0.01 <= after < 0.4 + 1.5, after
+    assert await lease.holder() == "standby"
+    with pytest.raises(LeaseLost, match="lease lost to standby"):
+        await lease.renew_or_raise("primary", 0.4)
+    with pytest.raises(LeaseLost, match="held by standby"):
+        await store.write_intent(intent(), lease_owner="primary")
+
+
+async def test_wait_acquire_stops_on_request(store: RedisStore) -> None:
+    lease = RedisLease(store)
+    assert await lease.acquire("a", 30)
+    stop = asyncio.Event()
+    task = asyncio.create_task(lease.wait_acquire("b", 30, poll_s=0.05, stop=stop))
+    await asyncio.sleep(0.1)
+    stop.set()
+    assert await asyncio.wait_for(task, 1.0) is False
+
+
+async def test_redis_killed_mid_run_then_back(log_lines: list[str]) -> None:
+    server = LocalRedis()
+    server.start()
+    store = RedisStore(server.url, P, socket_timeout_s=1.0)
+    try:
+        await store.connect()
+        await store.check_schema()
+        await store.write_intent(intent(coid="rb-a-0"))
+        assert store.available
+
+        server.stop()
+        with pytest.raises(StoreUnavailable, match="redis write_intent"):
+            await store.write_intent(intent(coid="rb-a-1"))  # nothing may be sent now
+        assert not store.available
+        for _ in range(3):
+            with pytest.raises(StoreUnavailable):
+                await store.get_halt()
+        down = [m for m in log_lines if "Redis unavailable" in m]
+        assert len(down) == 1, log_lines
+
+        waiter = asyncio.create_task(store.wait_available(0.05))
+        await asyncio.sleep(0.3)
+        assert not waiter.done()
+        server.start()  # same port, empty (no persistence)
+        assert await asyncio.wait_for(waiter, 5.0) is True
+        assert store.available
+        back = [m for m in log_lines if "Redis reachable again" in m]
+        assert len(back) == 1 and len([m for m in log_lines if "unavailable" in m]) == 1
+        await store.check_schema()
+        await store.write_intent(intent(coid="rb-a-1"))
+        assert set((await store.load_state()).orders) == {"rb-a-1"}
+    finally:
+        await store.close()
+        server.stop()
+
+
+async def test_connect_to_nothing_is_unavailable() -> None:
+    from daemon.local_redis import free_port
+
+    store = RedisStore(f"redis://127.0.0.1:{free_port()}/0", P, socket_timeout_s=0.5)
+    try:
+        with pytest.raises(StoreUnavailable, match="redis PING"):
+            await store.connect()
+        assert not store.available
+        stop = asyncio.Event()
+        stop.set()
+        assert await store.wait_available(0.01, stop) is False
+    finally:
+        await store.close()

@@ -1,0 +1,168 @@
+"""Payload parsing (lenient on MEXC's real quirks, ProtocolError naming the field on garbage),
+the protobuf known-answer vectors, the signing vectors and the error classifier."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from pydantic import SecretStr
+
+from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc.rest import MexcRest, classify_error
+from daemon.config import Credentials, ExchangeSettings
+from daemon.domain.models import OrderStatus, Side
+from daemon.errors import (
+    AuthError,
+    ExchangeUnavailable,
+    FatalExchangeError,
+    OrderRejected,
+    ProtocolError,
+    RateLimited,
+    SymbolNotTradable,
+    TimestampOutOfWindow,
+    UnknownOrder,
+)
+from tests.support.mexc_vectors import ACCOUNT_HEX, DEAL_HEX, KLINE_HEX, ORDER_HEX
+from tests.support.mexc_vectors import exchange_info as _info
+
+
+def test_kline_vector() -> None:
+    msg = parsing.decode_wrapper(bytes.fromhex(KLINE_HEX))
+    assert parsing.body_kind(msg) == "publicSpotKline" and msg.symbol == "BTCUSDT"
+    tick = parsing.kline_tick(msg)
+    assert (tick.interval, tick.window_start_s, tick.window_end_s) == \
+           ("Min1", 1754737920, 1754737980)
+    assert (tick.open, tick.close, tick.high, tick.low) == \
+           (Decimal("117317.31"), Decimal("117325.26"), Decimal("117341"), Decimal("117317.3"))
+    assert (tick.volume, tick.quote_volume) == (Decimal("3.12599854"), Decimal("366804.43"))
+
+
+def test_private_vectors() -> None:
+    order = parsing.order_push(parsing.decode_wrapper(bytes.fromhex(ORDER_HEX)))
+    assert (order.order_id, order.symbol, order.side, order.order_type, order.status) == \
+           ("C02__505979017439002624115", "MXUSDT", Side.SELL, "MARKET", OrderStatus.FILLED)
+    assert (order.executed_qty, order.cum_quote_qty, order.source) == \
+           (Decimal(1), Decimal("3.6962"), "ws")
+    deal = parsing.deal_push(parsing.decode_wrapper(bytes.fromhex(DEAL_HEX)))
+    assert (deal.trade_id, deal.side, deal.price, deal.qty, deal.fee_asset) == \
+           ("505979017439002624X1", Side.SELL, Decimal("3.6962"), Decimal(1), "MX")
+    assert deal.fee == Decimal("0.0003998377369698171") and deal.time_ms == 1736417034280
+    acc = parsing.account_update(parsing.decode_wrapper(bytes.fromhex(ACCOUNT_HEX)))
+    assert (acc.asset, acc.free, acc.locked, acc.change_type) == \
+           ("USDT", Decimal("21.94210356004384"), Decimal(0), "CONTRACT_TRANSFER")
+
+
+def test_garbage_frame_is_a_protocol_error() -> None:
+    with pytest.raises(ProtocolError, match="PushDataV3ApiWrapper"):
+        parsing.decode_wrapper(b"\xff\xff\xff")
+
+
+def test_kline_rows_lenient_and_strict() -> None:
+    row = [1640804880000, "0.1", 0.2, "1E-1", "1.5e-1", None, "1640804940000", "3.9935754907E8"]
+    c = parsing.parse_kline_row(row)
+    assert (c.high, c.low, c.close, c.volume, c.close_time_ms, c.quote_volume) == \
+           (Decimal("0.2"), Decimal("0.1"), Decimal("0.15"), Decimal(0), 1640804940000,
+            Decimal("399357549.07"))
+    with pytest.raises(ProtocolError, match=r"klines\[0\]\.close"):
+        parsing.parse_kline_row([1, "1", "1", "1", "abc", "1", 2, "1"])
+    with pytest.raises(ProtocolError, match=r"klines\[3\]"):
+        parsing.parse_kline_row("nope", 3)
+    with pytest.raises(ProtocolError, match="closeTime"):
+        parsing.parse_kline_row([5, "1", "1", "1", "1", "1", 5, "1"])
+
+
+def test_exchange_rules_and_reasons() -> None:
+    r = parsing.parse_exchange_rules(_info(), "QRLUSDT")
+    assert (r.base_precision, r.quote_precision, r.min_qty, r.min_notional, r.maker_fee) == \
+           (2, 5, Decimal("0.1"), Decimal(1), Decimal(0))
+    assert r.order_types == ("LIMIT", "MARKET")
+    assert parsing.parse_exchange_rules(_info(status="ENABLED"), "QRLUSDT").tradable
+    with pytest.raises(SymbolNotTradable, match="paused"):
+        parsing.parse_exchange_rules(_info(status="2"), "QRLUSDT")
+    with pytest.raises(SymbolNotTradable, match="isSpotTradingAllowed"):
+        parsing.parse_exchange_rules(_info(isSpotTradingAllowed=False), "QRLUSDT")
+    with pytest.raises(SymbolNotTradable, match="not listed"):
+        parsing.parse_exchange_rules(_info(), "BTCUSDT")
+    with pytest.raises(ProtocolError, match="baseAssetPrecision"):
+        parsing.parse_exchange_rules(_info(baseAssetPrecision="two"), "QRLUSDT")
+
+
+def test_order_object_with_real_quirks() -> None:
+    o = parsing.parse_order({
+        "symbol": "LTCBTC", "orderId": "C02__1", "orderListId": "-1", "clientOrderId": None,
+        "price": "0.1", "origQty": "1.0", "executedQty": "0.5", "cummulativeQuoteQty": 0.05,
+        "status": "PARTIALLY_CANCELED", "timeInForce": None, "type": "LIMIT", "side": "BUY",
+        "stopPrice": None, "time": "1647667102000", "updateTime": None})
+    assert (o.client_order_id, o.status, o.cum_quote_qty, o.time_ms, o.update_time_ms) == \
+           (None, OrderStatus.PARTIALLY_CANCELED, Decimal("0.05"), 1647667102000,
+            1647667102000)
+    with pytest.raises(ProtocolError, match=r"order\.status"):
+        parsing.parse_order({"orderId": "1", "status": "WEIRD", "side": "BUY"})
+    with pytest.raises(ProtocolError, match=r"order\.side"):
+        parsing.parse_order({"orderId": "1", "status": "NEW", "side": "HOLD"})
+
+
+def test_trade_and_account_rows() -> None:
+    t = parsing.parse_trade({"symbol": "BNBBTC", "id": "fad2", "orderId": "bb41",
+                             "price": "4.00000100", "qty": "12.00000000", "quoteQty": "48.000012",
+                             "commission": "10.1", "commissionAsset": "BNB", "time": 1499865549590,
+                             "isBuyer": True, "isMaker": False, "clientOrderId": None})
+    assert (t.side, t.qty, t.fee, t.fee_asset) == (Side.BUY, Decimal(12), Decimal("10.1"), "BNB")
+    with pytest.raises(ProtocolError, match=r"myTrades\[0\]\.isBuyer"):
+        parsing.parse_trade({"id": "1", "orderId": "2", "isBuyer": "yes"})
+    acc = parsing.parse_account({"balances": [{"asset": "QRL", "free": "1111078",
+                                               "locked": None, "available": "1"}]})
+    assert acc["QRL"].free == Decimal(1111078) and acc["QRL"].locked == 0
+    with pytest.raises(ProtocolError, match=r"account.balances\[0\].free"):
+        parsing.parse_account({"balances": [{"asset": "QRL", "free": "x"}]})
+
+
+def test_intervals() -> None:
+    assert parsing.rest_interval("Min5") == "5m" and parsing.rest_interval("60m") == "60m"
+    assert parsing.ws_interval("5m") == "Min5" and parsing.interval_ms("Min60") == 3_600_000
+    assert parsing.kline_channel("qrlusdt", "5m") == "spot@public.kline.v3.api.pb@QRLUSDT@Min5"
+    with pytest.raises(ValueError, match="1h"):
+        parsing.rest_interval("1h")
+
+
+@pytest.mark.parametrize(("status", "code", "msg", "kind"), [
+    (429, 429, "Too Many Requests", RateLimited),
+    (418, None, "", RateLimited),
+    (503, None, "", ExchangeUnavailable),
+    (400, 700003, "Timestamp for this request is outside of the recvWindow.",
+     TimestampOutOfWindow),
+    (400, 700002, "Signature for this request is not valid.", AuthError),
+    (403, None, "Access Denied", AuthError),
+    (400, -2013, "Order does not exist.", UnknownOrder),
+    (400, -2011, "Unknown order sent.", UnknownOrder),
+    (400, 10007, "symbol not support api", SymbolNotTradable),
+    (400, 30004, "Insufficient position", OrderRejected),
+    (400, 400, " quantity scale is invalid", OrderRejected),
+    (400, 33333, "param is error", FatalExchangeError),
+])
+def test_classifier(status: int, code: int | None, msg: str, kind: type[Exception]) -> None:
+    err = classify_error(status, code, msg, retry_after_s=3)
+    assert type(err) is kind
+    assert err.code == code and err.http_status == status
+    if isinstance(err, RateLimited):
+        assert err.retry_after_s == 3
+
+
+def _client(wall: int, recv_window: int = 5000) -> MexcRest:
+    settings = ExchangeSettings(rest_url="http://mexc.test", recv_window_ms=recv_window)
+    creds = Credentials(api_key=SecretStr("mx0aBYs33eIilxBWC5"),
+                        api_secret=SecretStr("45d0b3c26f2644f19bfb98b07741b2f5"))
+    return MexcRest(settings, creds, wall_ms=lambda: wall)
+
+
+def test_signing_known_vector_a() -> None:
+    from daemon.adapters.mexc.rest import NEW_ORDER
+
+    client = _client(1644489390087)
+    query = client._build_query(NEW_ORDER, [("symbol", "BTCUSDT"), ("side", "BUY"),
+                                            ("type", "LIMIT"), ("quantity", "1"),
+                                            ("price", "11")])
+    assert query == ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=11&recvWindow=5000"
+                     "&timestamp=1644489390087&signature="
+                     "fd3e4e8543c5188531eb7279d68ae7d26a573d0fc5ab0d18eb692451654d837a")
