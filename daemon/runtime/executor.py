@@ -118,7 +118,7 @@ class Executor:
                 plan.side, plan.quantity, top, rules, order_type=ex.order_type,
                 slippage_pct=ex.slippage_pct,
                 spendable_quote=self.ledger.free_quote() - self.settings.risk.usdt_reserve,
-                min_notional=min_notional_eff(rules, self.settings.risk))
+                min_notional=min_notional_eff(rules, self.settings.risk.params()))
             if priced is None:
                 log.warning("order skipped: below the minimum at the current book {}", top)
                 return None
