@@ -91,7 +91,7 @@ class Executor:
         async with self._lock:
             order = self.in_flight
             if order is not None and order.client_order_id == coid:
-                new = order.apply(event)
+                new = self.ledger.apply_event(order, event)
                 if new is not order:
                     self.in_flight = await self.ledger.record(new)
                 self._changed.set()
