@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.domain.params import RiskParams, StrategyParams
 from daemon.errors import ConfigError
 
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
@@ -97,6 +98,14 @@ class StrategySettings(_Section):
             )
         return self
 
+    def params(self) -> StrategyParams:
+        """The plain values the domain's rules read."""
+        return StrategyParams(
+            name=self.name, ratio=self.ratio, threshold=self.threshold, ma_short=self.ma_short,
+            ma_long=self.ma_long, deadband=self.deadband, buy_discount=self.buy_discount,
+            profit_target=self.profit_target, core_pct=self.core_pct,
+        )
+
 
 class RiskSettings(_Section):
     min_notional: NonNegDecimal = Decimal("5")
@@ -106,6 +115,16 @@ class RiskSettings(_Section):
     max_trades_per_day: int = Field(12, ge=0)
     max_price_deviation_pct: NonNegDecimal = Decimal("10")
     stale_after_s: int = Field(120, ge=1)
+
+    def params(self) -> RiskParams:
+        """The plain values the domain's rules read."""
+        return RiskParams(
+            min_notional=self.min_notional, max_order_notional=self.max_order_notional,
+            usdt_reserve=self.usdt_reserve, min_trade_interval_s=self.min_trade_interval_s,
+            max_trades_per_day=self.max_trades_per_day,
+            max_price_deviation_pct=self.max_price_deviation_pct,
+            stale_after_s=self.stale_after_s,
+        )
 
 
 class ExecutionSettings(_Section):

@@ -63,8 +63,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.snapshot is None:
         raise InputError(NO_LIVE_STATE)
     text, name = read_snapshot_text(args.snapshot)
-    snapshot = parse_snapshot(decode_snapshot(text, name), settings.strategy,
-                              symbol=settings.symbol)
-    plan = evaluate(snapshot, settings.strategy, settings.risk)
+    strategy = settings.strategy.params()
+    snapshot = parse_snapshot(decode_snapshot(text, name), strategy, symbol=settings.symbol)
+    plan = evaluate(snapshot, strategy, settings.risk.params())
     print(json.dumps(plan_to_dict(plan), indent=2), flush=True)
     return 0

@@ -10,7 +10,8 @@ order (INTENT: written to Redis, not yet sent; SENT: request sent, outcome unkno
 watched for late reports and fills).
 
 Transition table (``ALLOWED``; a status change not listed is IGNORED, never applied, so late or
-out-of-order updates cannot move an order backwards)::
+out-of-order updates cannot move an order backwards; ``Order.step`` says which change it ignored
+and why, as an :class:`IgnoredTransition`, for the caller to log and count)::
 
     INTENT             -> SENT, NEW, PARTIALLY_FILLED, FILLED, CANCELED, PARTIALLY_CANCELED,
                           REJECTED, LOST       (a crash between send and "SENT" leaves INTENT)
@@ -105,6 +106,33 @@ def can_transition(current: OrderState, proposed: OrderState) -> bool:
     return proposed in ALLOWED[current]
 
 
+class IgnoredKind(StrEnum):
+    """Why the table refused a status change."""
+
+    STALE = "stale"  # the proposed status ranks below the current one: an older update
+    AFTER_TERMINAL = "after_terminal"  # another end for an order that has ended
+    NOT_ALLOWED = "not_allowed"  # any other change the table does not list
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoredTransition:
+    """A status change an event proposed and the table refused: the order kept ``current``
+    (the event's other facts, e.g. a fill, may still have been applied)."""
+
+    kind: IgnoredKind
+    current: OrderState
+    proposed: OrderState
+
+
+def ignored_kind(current: OrderState, proposed: OrderState) -> IgnoredKind:
+    """The kind of a refused change ``current -> proposed`` (``can_transition`` is False)."""
+    if RANK[proposed] < RANK[current]:
+        return IgnoredKind.STALE
+    if current.terminal:
+        return IgnoredKind.AFTER_TERMINAL
+    return IgnoredKind.NOT_ALLOWED
+
+
 # ---------------------------------------------------------------------------------- events
 
 
@@ -175,6 +203,16 @@ OrderEvent = (
     OrderSubmitted | OrderAccepted | OrderSubmitFailed | OrderStatusReported | OrderFilled
     | OrderCancelRequested | OrderCanceled | OrderNotFound | OrderMarkedLost
 )
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The result of ``Order.step``: the order after the event, and the status change the
+    event proposed that the table refused (None when there was none)."""
+
+    order: Order
+    ignored: IgnoredTransition | None = None
+
 
 # ----------------------------------------------------------------------------------- order
 
@@ -268,13 +306,17 @@ class Order:
         )
 
     # ------------------------------------------------------------------------- apply
+    def step(self, event: OrderEvent) -> Applied:
+        """``apply`` that also tells which status change the table ignored, if any."""
+        new, ignored = _dispatch(self, event)
+        if new is self or new == self:
+            return Applied(self, ignored)
+        return Applied(replace(new, version=self.version + 1), ignored)
+
     def apply(self, event: OrderEvent) -> Order:
         """The order after ``event``; ``self`` when the event changes nothing (duplicate, late
         or not allowed by the table). Raises OrderConflict on contradictory facts."""
-        new = _dispatch(self, event)
-        if new is self or new == self:
-            return self
-        return replace(new, version=self.version + 1)
+        return self.step(event).order
 
     # ------------------------------------------------------------------- serialization
     def to_dict(self) -> dict[str, Any]:
@@ -295,12 +337,18 @@ def new_intent(client_order_id: str, symbol: str, side: Side, order_type: str, q
                  updated_ms=now_ms, version=1, tag=tag)
 
 
-def _move(order: Order, proposed: OrderState, ts_ms: int) -> Order:
-    if proposed is order.status or not can_transition(order.status, proposed):
-        return order
+Moved = tuple[Order, IgnoredTransition | None]
+
+
+def _move(order: Order, proposed: OrderState, ts_ms: int) -> Moved:
+    if proposed is order.status:
+        return order, None
+    if not can_transition(order.status, proposed):
+        kind = ignored_kind(order.status, proposed)
+        return order, IgnoredTransition(kind, order.status, proposed)
     lost_ms = ts_ms if proposed is S.LOST else order.lost_ms
     return replace(order, status=proposed, updated_ms=max(order.updated_ms, ts_ms),
-                   lost_ms=lost_ms)
+                   lost_ms=lost_ms), None
 
 
 def _check_order_id(order: Order, order_id: str | None, what: str) -> Order:
@@ -316,7 +364,7 @@ def _check_order_id(order: Order, order_id: str | None, what: str) -> Order:
     return order
 
 
-def _dispatch(order: Order, event: OrderEvent) -> Order:
+def _dispatch(order: Order, event: OrderEvent) -> Moved:
     if isinstance(event, OrderFilled):
         return _apply_fill(order, event.fill)
     if isinstance(event, OrderStatusReported):
@@ -324,24 +372,24 @@ def _dispatch(order: Order, event: OrderEvent) -> Order:
     if isinstance(event, OrderSubmitted):
         return _move(order, S.SENT, event.ts_ms)
     if isinstance(event, OrderAccepted):
-        moved = _check_order_id(order, event.order_id, "the submit reply")
-        if moved.status in (S.INTENT, S.SENT, S.LOST):
-            moved = _move(moved, S.NEW, event.ts_ms)
-        return moved
+        accepted = _check_order_id(order, event.order_id, "the submit reply")
+        if accepted.status in (S.INTENT, S.SENT, S.LOST):
+            return _move(accepted, S.NEW, event.ts_ms)
+        return accepted, None
     if isinstance(event, OrderSubmitFailed):
-        moved = _move(order, S.REJECTED, event.ts_ms)
-        return moved if moved is order else replace(moved, reject_reason=event.reason)
+        moved, ignored = _move(order, S.REJECTED, event.ts_ms)
+        return (moved if moved is order else replace(moved, reject_reason=event.reason)), ignored
     if isinstance(event, OrderCancelRequested):
         if order.is_terminal or order.cancel_requested_ms is not None:
-            return order
-        return replace(order, cancel_requested_ms=event.ts_ms)
+            return order, None
+        return replace(order, cancel_requested_ms=event.ts_ms), None
     if isinstance(event, OrderCanceled):
         target = S.PARTIALLY_CANCELED if order.executed_qty > 0 else S.CANCELED
         return _move(order, target, event.ts_ms)
     if isinstance(event, OrderNotFound):
         if order.status not in (S.INTENT, S.SENT):
-            return order  # only an order the venue never confirmed can become LOST
-        return replace(order, not_found_count=order.not_found_count + 1)
+            return order, None  # only an order the venue never confirmed can become LOST
+        return replace(order, not_found_count=order.not_found_count + 1), None
     if isinstance(event, OrderMarkedLost):
         return _move(order, S.LOST, event.ts_ms)
     raise TypeError(f"not an order event: {event!r}")
@@ -356,7 +404,7 @@ def _venue_status(status: OrderStatus, executed: Decimal, qty: Decimal) -> Order
     return state
 
 
-def _apply_report(order: Order, report: OrderReport) -> Order:
+def _apply_report(order: Order, report: OrderReport) -> Moved:
     who = f"order {order.client_order_id}"
     if report.client_order_id and report.client_order_id != order.client_order_id:
         raise OrderConflict(f"{who}: report is for client order id {report.client_order_id!r}")
@@ -371,15 +419,15 @@ def _apply_report(order: Order, report: OrderReport) -> Order:
                       venue_cum_quote=max(report.cum_quote_qty, new.venue_cum_quote))
     executed = max(new.executed_qty, report.executed_qty)
     target = _venue_status(report.status, executed, order.qty)
-    moved = _move(new, target, report.update_time_ms)
+    moved, ignored = _move(new, target, report.update_time_ms)
     if moved is new and new is not order:
         moved = replace(new, updated_ms=max(new.updated_ms, report.update_time_ms))
     if moved.status is not S.LOST and moved.not_found_count:
         moved = replace(moved, not_found_count=0)
-    return moved
+    return moved, ignored
 
 
-def _apply_fill(order: Order, fill: Fill) -> Order:
+def _apply_fill(order: Order, fill: Fill) -> Moved:
     who = f"order {order.client_order_id}"
     if fill.trade_id in order.trade_ids:
         known = next(f for f in order.fills if f.trade_id == fill.trade_id)
@@ -387,7 +435,7 @@ def _apply_fill(order: Order, fill: Fill) -> Order:
             raise OrderConflict(
                 f"{who}: trade {fill.trade_id} seen with qty {known.qty} @ {known.price}, "
                 f"now {fill.qty} @ {fill.price}")
-        return order
+        return order, None
     if order.status is S.REJECTED:
         raise OrderConflict(f"{who}: fill {fill.trade_id} on an order the venue rejected")
     if fill.client_order_id and fill.client_order_id != order.client_order_id:

@@ -1,14 +1,16 @@
 """The decision of STRATEGY.md: one :class:`Snapshot` in, one :class:`Plan` out. Pure.
 
-``evaluate(snapshot, strategy, risk)`` runs, in order: the common checks (halted, no_price,
+``evaluate(snapshot, strategy, risk)`` (plain :class:`StrategyParams` and :class:`RiskParams`,
+see params.py) runs, in order: the common checks (halted, no_price,
 empty_portfolio, insufficient_data for ``intelligent``, within_threshold), the strategy gate
 (``intelligent`` only: trend, cost basis, profit target), sizing (clamp, floor to the precision
 grid, minimums) and the risk limits (daily/cooldown/band/staleness, see risk.py).
 
-Reason codes: every HOLD carries one of STRATEGY.md's codes (halted, no_price, empty_portfolio,
-insufficient_data, within_threshold, no_buy_signal, price_above_cost, no_sell_signal,
-no_cost_basis, below_profit_target, below_min_order, core_protected, insufficient_balance,
-cooldown, daily_trade_limit, price_out_of_band, stale_market_data). A trade carries
+Reason codes (:class:`ReasonCode`, a StrEnum: each member is its string): every HOLD carries
+one of STRATEGY.md's codes (halted, no_price, empty_portfolio, insufficient_data,
+within_threshold, no_buy_signal, price_above_cost, no_sell_signal, no_cost_basis,
+below_profit_target, below_min_order, core_protected, insufficient_balance, cooldown,
+daily_trade_limit, price_out_of_band, stale_market_data). A trade carries
 ``rebalance_buy`` or ``rebalance_sell``. A delta of exactly 0 is ``within_threshold`` even with
 threshold 0 (there is nothing to trade).
 
@@ -26,11 +28,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from decimal import ROUND_DOWN, Decimal, localcontext
+from enum import Enum
 
-from daemon.config import RiskSettings, StrategySettings
 from daemon.domain.cost_basis import initial_core_floor
 from daemon.domain.models import Balance, ExchangeRules, Side, Trend
 from daemon.domain.money import ONE, ZERO, floor_to, fmt
+from daemon.domain.params import RiskParams, StrategyParams
+from daemon.domain.reasons import ReasonCode
 from daemon.domain.risk import RiskInputs, check_risk
 from daemon.domain.signals import signal_strength_pct
 
@@ -40,11 +44,11 @@ PRECISION_DIGITS = 50
 BUY = "BUY"
 SELL = "SELL"
 HOLD = "HOLD"
-TRADE_CODES = {Side.BUY: "rebalance_buy", Side.SELL: "rebalance_sell"}
+TRADE_CODES = {Side.BUY: ReasonCode.REBALANCE_BUY, Side.SELL: ReasonCode.REBALANCE_SELL}
 SKIP_WHY = {
-    "price_out_of_band": "ma_long unknown",
-    "cooldown": "now_ms unknown",
-    "stale_market_data": "now_ms unknown",
+    ReasonCode.PRICE_OUT_OF_BAND: "ma_long unknown",
+    ReasonCode.COOLDOWN: "now_ms unknown",
+    ReasonCode.STALE_MARKET_DATA: "now_ms unknown",
 }
 
 
@@ -103,13 +107,13 @@ class Figures:
     spendable: Decimal
     raw_qty: Decimal | None
     min_notional_eff: Decimal
-    risk_skipped: tuple[str, ...] = ()
+    risk_skipped: tuple[ReasonCode, ...] = ()
 
 
 def _jsonable(value: object) -> object:
     if isinstance(value, Decimal):
         return fmt(value)
-    if isinstance(value, Trend | Side):
+    if isinstance(value, Enum):  # Trend, Side, ReasonCode: the plain string
         return value.value
     if isinstance(value, tuple):
         return [_jsonable(v) for v in value]
@@ -126,7 +130,7 @@ class Plan:
     quantity: Decimal
     price: Decimal | None
     notional: Decimal
-    reason_code: str
+    reason_code: ReasonCode
     reason: str
     figures: Figures
     core_floor_init: Decimal | None = None
@@ -136,7 +140,7 @@ class Plan:
         return self.side is not None
 
     def to_dict(self) -> dict[str, object]:
-        """JSON-able: decimals as plain strings, enums as their names."""
+        """JSON-able: decimals as plain strings, enums as their plain string values."""
         out: dict[str, object] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -154,7 +158,7 @@ def div_down(numerator: Decimal, denominator: Decimal) -> Decimal:
         return numerator / denominator
 
 
-def min_notional_eff(rules: ExchangeRules, risk: RiskSettings) -> Decimal:
+def min_notional_eff(rules: ExchangeRules, risk: RiskParams) -> Decimal:
     """max(config risk.min_notional, exchange min_notional)."""
     return max(risk.min_notional, rules.min_notional)
 
@@ -171,7 +175,7 @@ def _money(value: Decimal) -> str:
 
 
 def _figures(
-    s: Snapshot, st: StrategySettings, rk: RiskSettings, core: Decimal | None
+    s: Snapshot, st: StrategyParams, rk: RiskParams, core: Decimal | None
 ) -> Figures:
     q, u, p = s.base.total, s.quote.total, s.price
     valid = p is not None and p > 0
@@ -198,28 +202,31 @@ def _figures(
     )
 
 
-def _input_hold(s: Snapshot, fig: Figures) -> tuple[str, str] | None:
+def _input_hold(s: Snapshot, fig: Figures) -> tuple[ReasonCode, str] | None:
     """Checks 1-2 of STRATEGY.md (halted, no_price, empty_portfolio)."""
     if s.halted:
-        return "halted", "trading is halted by the operator's halt switch"
+        return ReasonCode.HALTED, "trading is halted by the operator's halt switch"
     if s.price is None or s.price <= 0:
         shown = "none" if s.price is None else fmt(s.price)
-        return "no_price", f"no usable price (got {shown})"
+        return ReasonCode.NO_PRICE, f"no usable price (got {shown})"
     if fig.total_value is None or fig.total_value <= 0:
-        return "empty_portfolio", f"the portfolio is worth {fmt(fig.total_value or ZERO)}"
+        worth = fmt(fig.total_value or ZERO)
+        return ReasonCode.EMPTY_PORTFOLIO, f"the portfolio is worth {worth}"
     return None
 
 
-def _signal_hold(s: Snapshot, st: StrategySettings, fig: Figures) -> tuple[str, str] | None:
+def _signal_hold(
+    s: Snapshot, st: StrategyParams, fig: Figures
+) -> tuple[ReasonCode, str] | None:
     """Checks 3-4 of STRATEGY.md (insufficient_data, within_threshold)."""
     if st.name == "intelligent" and s.trend is None:
-        return "insufficient_data", (
+        return ReasonCode.INSUFFICIENT_DATA, (
             f"fewer than ma_long={st.ma_long} closed candles: no trend signal yet"
         )
     assert fig.delta is not None and fig.threshold_value is not None
     assert fig.total_value is not None
     if fig.delta == 0 or abs(fig.delta) < fig.threshold_value:
-        return "within_threshold", (
+        return ReasonCode.WITHIN_THRESHOLD, (
             f"base is off target by {_money(fig.delta)} ({_pct(fig.delta_pct or ZERO)}% of "
             f"{_money(fig.total_value)}), inside the threshold {_money(fig.threshold_value)} "
             f"({_pct(st.threshold * HUNDRED)}%)"
@@ -230,33 +237,37 @@ def _signal_hold(s: Snapshot, st: StrategySettings, fig: Figures) -> tuple[str, 
 # --- intelligent gate ------------------------------------------------------------------------
 
 
-def _gate_buy(s: Snapshot, st: StrategySettings, price: Decimal) -> tuple[str, str] | None:
+def _gate_buy(
+    s: Snapshot, st: StrategyParams, price: Decimal
+) -> tuple[ReasonCode, str] | None:
     if s.trend is not Trend.BULLISH:
-        return "no_buy_signal", (
+        return ReasonCode.NO_BUY_SIGNAL, (
             f"wants to BUY but the trend is {s.trend.value if s.trend else 'unknown'}, "
             "not BULLISH"
         )
     if s.cost_basis is not None:
         limit = s.cost_basis * (ONE - st.buy_discount)
         if price > limit:
-            return "price_above_cost", (
+            return ReasonCode.PRICE_ABOVE_COST, (
                 f"wants to BUY but price {fmt(price)} is above the cost basis "
                 f"{fmt(s.cost_basis)} less buy_discount {fmt(st.buy_discount)} = {fmt(limit)}"
             )
     return None
 
 
-def _gate_sell(s: Snapshot, st: StrategySettings, price: Decimal) -> tuple[str, str] | None:
+def _gate_sell(
+    s: Snapshot, st: StrategyParams, price: Decimal
+) -> tuple[ReasonCode, str] | None:
     if s.trend is not Trend.BEARISH:
-        return "no_sell_signal", (
+        return ReasonCode.NO_SELL_SIGNAL, (
             f"wants to SELL but the trend is {s.trend.value if s.trend else 'unknown'}, "
             "not BEARISH"
         )
     if s.cost_basis is None:
-        return "no_cost_basis", "wants to SELL but the cost basis is unknown"
+        return ReasonCode.NO_COST_BASIS, "wants to SELL but the cost basis is unknown"
     limit = s.cost_basis * (ONE + st.profit_target)
     if price < limit:
-        return "below_profit_target", (
+        return ReasonCode.BELOW_PROFIT_TARGET, (
             f"wants to SELL but price {fmt(price)} is below the cost basis "
             f"{fmt(s.cost_basis)} plus profit_target {fmt(st.profit_target)} = {fmt(limit)}"
         )
@@ -271,7 +282,7 @@ class Sized:
     """Result of sizing: a quantity on the grid, or the hold code explaining why not."""
 
     quantity: Decimal
-    code: str | None
+    code: ReasonCode | None
     reason: str
     binding: str  # which limit set the quantity: delta, free_base, tradeable, free_quote, ...
 
@@ -296,7 +307,7 @@ def _too_small(qty: Decimal, price: Decimal, rules: ExchangeRules, mne: Decimal)
 
 
 def size_order(
-    side: Side, fig: Figures, price: Decimal, rules: ExchangeRules, rk: RiskSettings,
+    side: Side, fig: Figures, price: Decimal, rules: ExchangeRules, rk: RiskParams,
     *, core_binds: bool,
 ) -> Sized:
     """STRATEGY.md sizing. ``core_binds`` adds the ``tradeable`` limit to a SELL."""
@@ -305,11 +316,11 @@ def size_order(
     limits = {"delta": fig.raw_qty, "max_order_notional": div_down(rk.max_order_notional, price)}
     if side is Side.SELL:
         limits["free_base"] = fig.base_free
-        blocker, code = "tradeable", "core_protected"
+        blocker, code = "tradeable", ReasonCode.CORE_PROTECTED
         if core_binds:
             limits["tradeable"] = fig.tradeable
     else:
-        blocker, code = "free_quote", "insufficient_balance"
+        blocker, code = "free_quote", ReasonCode.INSUFFICIENT_BALANCE
         cost_per_unit = price * (ONE + rules.taker_fee)
         limits["free_quote"] = div_down(max(ZERO, fig.spendable), cost_per_unit)
     qty, binding = _clamp(limits, decimals)
@@ -329,7 +340,7 @@ def size_order(
                 f"{fmt(rk.usdt_reserve)} is not enough: {_too_small(qty, price, rules, mne)}"
             )
         return Sized(qty, code, why, binding)
-    return Sized(qty, "below_min_order", _too_small(qty, price, rules, mne), binding)
+    return Sized(qty, ReasonCode.BELOW_MIN_ORDER, _too_small(qty, price, rules, mne), binding)
 
 
 # --- evaluate --------------------------------------------------------------------------------
@@ -337,15 +348,15 @@ def size_order(
 
 def _hold_factory(
     fig: Figures, price: Decimal | None, core_init: Decimal | None
-) -> Callable[[str, str], Plan]:
-    def hold(code: str, reason: str) -> Plan:
+) -> Callable[[ReasonCode, str], Plan]:
+    def hold(code: ReasonCode, reason: str) -> Plan:
         return Plan(HOLD, None, ZERO, price, ZERO, code, f"HOLD: {reason}", fig, core_init)
 
     return hold
 
 
 def _trade_reason(side: Side, qty: Decimal, price: Decimal, fig: Figures, sized: Sized,
-                  rules: ExchangeRules, st: StrategySettings) -> str:
+                  rules: ExchangeRules, st: StrategyParams) -> str:
     assert fig.base_value is not None and fig.total_value is not None
     share = fig.base_value / fig.total_value * HUNDRED
     text = (
@@ -359,14 +370,14 @@ def _trade_reason(side: Side, qty: Decimal, price: Decimal, fig: Figures, sized:
     return text
 
 
-def evaluate(snapshot: Snapshot, strategy: StrategySettings, risk: RiskSettings) -> Plan:
+def evaluate(snapshot: Snapshot, strategy: StrategyParams, risk: RiskParams) -> Plan:
     """Decide BUY, SELL or HOLD for ``snapshot`` under ``strategy`` and ``risk``."""
     with localcontext() as ctx:
         ctx.prec = PRECISION_DIGITS
         return _evaluate(snapshot, strategy, risk)
 
 
-def _evaluate(s: Snapshot, st: StrategySettings, rk: RiskSettings) -> Plan:
+def _evaluate(s: Snapshot, st: StrategyParams, rk: RiskParams) -> Plan:
     intelligent = st.name == "intelligent"
     fig = _figures(s, st, rk, s.core_floor)
     early = _input_hold(s, fig)
@@ -401,7 +412,7 @@ def _evaluate(s: Snapshot, st: StrategySettings, rk: RiskSettings) -> Plan:
                 core_init)
 
 
-def _with_skipped(fig: Figures, skipped: tuple[str, ...]) -> Figures:
+def _with_skipped(fig: Figures, skipped: tuple[ReasonCode, ...]) -> Figures:
     if not skipped:
         return fig
     values = {f.name: getattr(fig, f.name) for f in fields(fig)}

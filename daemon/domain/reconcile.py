@@ -9,7 +9,8 @@ Typical use at startup::
     rec = reconcile(state.orders, snap, prefix=..., booked_trade_ids=state.booked_trade_ids,
                     now_ms=now_ms, lost_after=settings.execution.unknown_order_retries)
     # rec.orders: the changed orders (save them), rec.fills_to_book: book through cost basis,
-    # rec.unknown_open: ours but unknown -> adopt_order() or report, rec.conflicts: report loudly.
+    # rec.unknown_open: ours but unknown -> adopt_order() or report, rec.conflicts: report loudly,
+    # rec.ignored: status changes the transition table refused (late reports) -> log and count.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from decimal import Decimal
 from daemon.domain.client_ids import is_ours
 from daemon.domain.models import Fill, OrderReport
 from daemon.domain.orders import (
+    IgnoredTransition,
     Order,
     OrderConflict,
     OrderEvent,
@@ -56,6 +58,8 @@ class Reconciliation:
     orphan_fills: tuple[Fill, ...]  # not booked, ours (prefix or unknown open order of ours)
     marked_lost: tuple[str, ...]
     conflicts: tuple[str, ...]  # OrderConflict messages; those events were not applied
+    # (client_order_id, event, refused status change): the event's other facts were applied
+    ignored: tuple[tuple[str, OrderEvent, IgnoredTransition], ...] = ()
 
 
 def watched(order: Order, now_ms: int, lost_watch_s: float) -> bool:
@@ -136,14 +140,18 @@ def _apply_plan(stored: Mapping[str, Order], plan: Mapping[str, list[OrderEvent]
     to_book: list[tuple[str, Fill]] = []
     lost: list[str] = []
     conflicts: list[str] = []
+    ignored: list[tuple[str, OrderEvent, IgnoredTransition]] = []
     for coid in sorted(plan):
         order = stored[coid]
         for event in plan[coid]:
             try:
-                after = order.apply(event)
+                step = order.step(event)
             except OrderConflict as exc:
                 conflicts.append(str(exc))
                 continue
+            if step.ignored is not None:
+                ignored.append((coid, event, step.ignored))
+            after = step.order
             if after is not order:
                 applied.append((coid, event))
                 order = after
@@ -156,7 +164,7 @@ def _apply_plan(stored: Mapping[str, Order], plan: Mapping[str, list[OrderEvent]
     return Reconciliation(
         events=tuple(applied), orders=changed, fills_to_book=tuple(to_book),
         unknown_open=unknown_open, foreign_open=foreign_open, orphan_fills=tuple(orphans),
-        marked_lost=tuple(lost), conflicts=tuple(conflicts))
+        marked_lost=tuple(lost), conflicts=tuple(conflicts), ignored=tuple(ignored))
 
 
 def adopt_order(report: OrderReport, now_ms: int) -> Order:

@@ -18,8 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from daemon.config import RiskSettings
 from daemon.domain.money import fmt
+from daemon.domain.params import RiskParams
+from daemon.domain.reasons import ReasonCode
 
 HUNDRED = Decimal(100)
 
@@ -40,16 +41,16 @@ class RiskVerdict:
     """``code``/``reason`` are None when the trade may go ahead; ``skipped`` names checks that
     could not run (missing data), for the plan's reason."""
 
-    code: str | None
+    code: ReasonCode | None
     reason: str | None
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[ReasonCode, ...] = ()
 
     @property
     def allowed(self) -> bool:
         return self.code is None
 
 
-def _cooldown(inp: RiskInputs, risk: RiskSettings) -> str | None:
+def _cooldown(inp: RiskInputs, risk: RiskParams) -> str | None:
     if inp.now_ms is None or inp.last_trade_ms is None:
         return None
     elapsed_ms = inp.now_ms - inp.last_trade_ms
@@ -61,7 +62,7 @@ def _cooldown(inp: RiskInputs, risk: RiskSettings) -> str | None:
     return None
 
 
-def _daily(inp: RiskInputs, risk: RiskSettings) -> str | None:
+def _daily(inp: RiskInputs, risk: RiskParams) -> str | None:
     if inp.trades_today >= risk.max_trades_per_day:
         return (
             f"daily_trade_limit: {inp.trades_today} trades today reached max_trades_per_day "
@@ -75,7 +76,7 @@ def deviation_pct(price: Decimal, ma_long: Decimal) -> Decimal:
     return abs(price - ma_long) / ma_long * HUNDRED
 
 
-def _band(price: Decimal, inp: RiskInputs, risk: RiskSettings) -> str | None:
+def _band(price: Decimal, inp: RiskInputs, risk: RiskParams) -> str | None:
     if inp.ma_long is None or inp.ma_long <= 0:
         return None
     dev = deviation_pct(price, inp.ma_long)
@@ -88,7 +89,7 @@ def _band(price: Decimal, inp: RiskInputs, risk: RiskSettings) -> str | None:
     return None
 
 
-def _stale(inp: RiskInputs, risk: RiskSettings) -> str | None:
+def _stale(inp: RiskInputs, risk: RiskParams) -> str | None:
     if inp.now_ms is None or inp.last_price_ms is None:
         return None
     age_ms = inp.now_ms - inp.last_price_ms
@@ -100,18 +101,18 @@ def _stale(inp: RiskInputs, risk: RiskSettings) -> str | None:
     return None
 
 
-def check_risk(price: Decimal, inp: RiskInputs, risk: RiskSettings) -> RiskVerdict:
+def check_risk(price: Decimal, inp: RiskInputs, risk: RiskParams) -> RiskVerdict:
     """Apply the limits in STRATEGY.md order to a trade at ``price``."""
-    skipped: list[str] = []
+    skipped: list[ReasonCode] = []
     if inp.now_ms is None:
-        skipped += ["cooldown", "stale_market_data"]
+        skipped += [ReasonCode.COOLDOWN, ReasonCode.STALE_MARKET_DATA]
     if inp.ma_long is None or inp.ma_long <= 0:
-        skipped.append("price_out_of_band")
+        skipped.append(ReasonCode.PRICE_OUT_OF_BAND)
     checks = (
-        ("cooldown", _cooldown(inp, risk)),
-        ("daily_trade_limit", _daily(inp, risk)),
-        ("price_out_of_band", _band(price, inp, risk)),
-        ("stale_market_data", _stale(inp, risk)),
+        (ReasonCode.COOLDOWN, _cooldown(inp, risk)),
+        (ReasonCode.DAILY_TRADE_LIMIT, _daily(inp, risk)),
+        (ReasonCode.PRICE_OUT_OF_BAND, _band(price, inp, risk)),
+        (ReasonCode.STALE_MARKET_DATA, _stale(inp, risk)),
     )
     for code, message in checks:
         if message is not None:

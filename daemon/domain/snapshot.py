@@ -32,9 +32,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from decimal import Decimal
 
-from daemon.config import StrategySettings
 from daemon.domain.models import Balance, ExchangeRules, Trend
 from daemon.domain.money import ZERO, fmt, parse_decimal
+from daemon.domain.params import StrategyParams
 from daemon.domain.planner import Plan, Snapshot
 from daemon.domain.signals import classify_trend, sma
 from daemon.errors import InputError
@@ -163,7 +163,7 @@ def _trend(raw: object) -> Trend | None:
 
 
 def _signals(
-    d: Mapping[str, object], strategy: StrategySettings
+    d: Mapping[str, object], strategy: StrategyParams
 ) -> tuple[Decimal | None, Decimal | None, Trend | None]:
     closes_raw = d.get("closes", _MISSING)
     if closes_raw is _MISSING or closes_raw is None:
@@ -187,7 +187,7 @@ def _signals(
     return ma_s, ma_l, trend
 
 
-def parse_snapshot(data: object, strategy: StrategySettings, *, symbol: str) -> Snapshot:
+def parse_snapshot(data: object, strategy: StrategyParams, *, symbol: str) -> Snapshot:
     """Validate a snapshot document (already JSON-decoded) into a Snapshot."""
     d = _mapping(data, "snapshot", TOP_KEYS)
     if "price" not in d:

@@ -272,8 +272,8 @@ class RebalancerEngine:
             return None
         if self.user is not None:
             self.ledger.update_balances(self.user.balances)
-        plan = evaluate(self._snapshot(now, halt is not None), self.settings.strategy,
-                        self.settings.risk)
+        plan = evaluate(self._snapshot(now, halt is not None), self.settings.strategy.params(),
+                        self.settings.risk.params())
         if plan.core_floor_init is not None:
             await self.ledger.set_core_floor(plan.core_floor_init, "init")
         live = self.settings.mode is Mode.LIVE

@@ -91,7 +91,7 @@ class Executor:
         async with self._lock:
             order = self.in_flight
             if order is not None and order.client_order_id == coid:
-                new = order.apply(event)
+                new = self.ledger.apply_event(order, event)
                 if new is not order:
                     self.in_flight = await self.ledger.record(new)
                 self._changed.set()
@@ -118,7 +118,7 @@ class Executor:
                 plan.side, plan.quantity, top, rules, order_type=ex.order_type,
                 slippage_pct=ex.slippage_pct,
                 spendable_quote=self.ledger.free_quote() - self.settings.risk.usdt_reserve,
-                min_notional=min_notional_eff(rules, self.settings.risk))
+                min_notional=min_notional_eff(rules, self.settings.risk.params()))
             if priced is None:
                 log.warning("order skipped: below the minimum at the current book {}", top)
                 return None

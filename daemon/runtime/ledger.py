@@ -4,11 +4,16 @@ Every change is written to Redis first (orders by version, fills with the new co
 core floor and counters in ONE atomic script) and only then adopted in memory, so memory never
 runs ahead of what a restart would load. While Redis is down a write waits (logged once by the
 store) instead of being dropped: nothing that cannot be recorded goes ahead.
+
+Order events are applied here (``apply_event``): a status change the order's transition table
+refuses (a late report, a fill after the end) is logged once with the client order id and counted
+by kind in ``ignored_transitions``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -21,7 +26,13 @@ from daemon.config import Settings
 from daemon.domain.client_ids import parse_client_order_id
 from daemon.domain.cost_basis import CostBasis, next_core_floor
 from daemon.domain.models import Balance, ExchangeRules, Fill
-from daemon.domain.orders import Order, OrderConflict, OrderEvent
+from daemon.domain.orders import (
+    IgnoredKind,
+    IgnoredTransition,
+    Order,
+    OrderConflict,
+    OrderEvent,
+)
 from daemon.errors import InputError, StoreUnavailable
 
 NowMs = Callable[[], int]
@@ -42,6 +53,8 @@ class Ledger:
         self.counters: TradeCounters = state.counters
         self.booked: set[str] = set(state.booked_trade_ids)
         self.balances: dict[str, Balance] = {}
+        # status changes the order table refused, by kind (late or contradictory updates)
+        self.ignored_transitions: Counter[IgnoredKind] = Counter()
         self._lock = asyncio.Lock()  # one booking at a time: each starts from the last one
 
     # -- reads ------------------------------------------------------------------------------
@@ -152,13 +165,33 @@ class Ledger:
         if known is None or order.version >= known.version:
             self.orders[order.client_order_id] = order
 
+    def apply_event(self, order: Order, event: OrderEvent) -> Order:
+        """``order.apply(event)``; a status change the table refused is logged and counted.
+        Raises OrderConflict on contradictory facts (nothing is counted then)."""
+        step = order.step(event)
+        if step.ignored is not None:
+            self.note_ignored(order.client_order_id, event, step.ignored)
+        return step.order
+
+    def note_ignored(self, client_id: str, event: OrderEvent,
+                     ignored: IgnoredTransition) -> None:
+        """Log (once) and count a status change the order table refused. A stale one (an
+        older status after a newer) is what out-of-order streams bring: INFO; the others mean
+        the venue contradicts itself: WARNING."""
+        self.ignored_transitions[ignored.kind] += 1
+        level = "INFO" if ignored.kind is IgnoredKind.STALE else "WARNING"
+        logger.bind(client_order_id=client_id).log(
+            level, "order update ignored ({}): {} would move the order {} -> {}",
+            ignored.kind.value, type(event).__name__, ignored.current.value,
+            ignored.proposed.value)
+
     async def apply_to_known(self, client_id: str, event: OrderEvent) -> None:
         """A stream update for an order of ours that is not in flight (recent, LOST)."""
         order = self.orders.get(client_id)
         if order is None:
             return
         try:
-            new = order.apply(event)
+            new = self.apply_event(order, event)
         except OrderConflict as exc:  # reported, never allowed to stop the stream
             logger.bind(client_order_id=client_id).error("update not applied: {}", exc)
             return

@@ -77,6 +77,8 @@ async def reconcile_with_venue(rest: MexcRest, ledger: Ledger, settings: Setting
                     now_ms=now_ms, lost_after=1)
     for message in rec.conflicts:
         logger.error("reconcile conflict (not applied): {}", message)
+    for coid, event, ignored in rec.ignored:
+        ledger.note_ignored(coid, event, ignored)
     for report in rec.foreign_open:
         logger.warning("open order {} ({}) is not ours; left alone", report.order_id,
                        report.client_order_id)
@@ -110,7 +112,7 @@ async def _adopt(ledger: Ledger, reports: tuple[OrderReport, ...], trades: list[
             continue
         for fill in trades:
             if fill.order_id == report.order_id:
-                order = order.apply(OrderFilled(fill))
+                order = ledger.apply_event(order, OrderFilled(fill))
         logger.bind(client_order_id=order.client_order_id).warning(
             "reconcile: open order of ours unknown to the state; adopted")
         await ledger.record(order)

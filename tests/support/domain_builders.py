@@ -1,4 +1,5 @@
-"""Builders for planner tests: snapshots and settings from short keyword arguments."""
+"""Builders for planner tests: snapshots and parameters from short keyword arguments (the
+parameters go through the validated settings, as in production)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from daemon.config import RiskSettings, StrategySettings
 from daemon.domain.models import Balance, ExchangeRules, Trend
+from daemon.domain.params import RiskParams, StrategyParams
 from daemon.domain.planner import Snapshot
 
 D = Decimal
@@ -45,9 +47,9 @@ def snap(
     )
 
 
-def strategy(name: str = "intelligent", **kw: Any) -> StrategySettings:
-    return StrategySettings(name=name, **kw)
+def strategy(name: str = "intelligent", **kw: Any) -> StrategyParams:
+    return StrategySettings(name=name, **kw).params()
 
 
-def risk(**kw: Any) -> RiskSettings:
-    return RiskSettings(**kw)
+def risk(**kw: Any) -> RiskParams:
+    return RiskSettings(**kw).params()

@@ -11,11 +11,12 @@ import pytest
 
 from daemon.config import StrategySettings
 from daemon.domain.models import Trend
+from daemon.domain.params import StrategyParams
 from daemon.domain.snapshot import parse_snapshot, snapshot_to_dict, split_symbol
 from daemon.errors import InputError
 
 D = Decimal
-ST = StrategySettings(ma_short=2, ma_long=3)
+ST = StrategySettings(ma_short=2, ma_long=3).params()
 
 BRIEF_EXAMPLE: dict[str, Any] = {
     "price": "0.05",
@@ -27,7 +28,7 @@ BRIEF_EXAMPLE: dict[str, Any] = {
 }
 
 
-def parse(doc: object, st: StrategySettings = ST) -> Any:
+def parse(doc: object, st: StrategyParams = ST) -> Any:
     return parse_snapshot(doc, st, symbol="QRLUSDT")
 
 
@@ -65,7 +66,7 @@ def test_closes_give_averages_and_trend_with_configured_periods() -> None:
     assert (s.ma_short, s.ma_long, s.trend) == (D("2.5"), D(2), Trend.BULLISH)
     s = parse(minimal(closes=["3", "2", "1"]))
     assert s.trend is Trend.BEARISH
-    deadband = StrategySettings(ma_short=2, ma_long=3, deadband="0.3")
+    deadband = StrategySettings(ma_short=2, ma_long=3, deadband="0.3").params()
     assert parse(minimal(closes=["1", "2", "3"]), deadband).trend is Trend.NEUTRAL
 
 
