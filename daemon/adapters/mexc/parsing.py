@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
+from daemon.adapters.mexc.proto.mexc_push_pb2 import PushDataV3ApiWrapper
 from daemon.domain.models import (
     WS_ORDER_STATUS,
     Balance,
@@ -17,25 +17,12 @@ from daemon.domain.models import (
     Candle,
     ExchangeRules,
     Fill,
-    KlineTick,
     OrderReport,
     OrderStatus,
     Side,
 )
 from daemon.domain.money import parse_decimal
 from daemon.errors import ProtocolError, SymbolNotTradable
-
-# websocket interval name -> (REST interval name, length in ms)
-INTERVALS: dict[str, tuple[str, int]] = {
-    "Min1": ("1m", 60_000),
-    "Min5": ("5m", 300_000),
-    "Min15": ("15m", 900_000),
-    "Min30": ("30m", 1_800_000),
-    "Min60": ("60m", 3_600_000),
-    "Hour4": ("4h", 14_400_000),
-    "Day1": ("1d", 86_400_000),
-}
-_REST_TO_WS = {rest: ws for ws, (rest, _) in INTERVALS.items()}
 
 WS_ORDER_TYPES: dict[int, str] = {
     1: "LIMIT",
@@ -46,39 +33,6 @@ WS_ORDER_TYPES: dict[int, str] = {
     100: "STOP_LIMIT",
 }
 _ONLINE_STATUSES = ("1", "ENABLED")
-
-
-def rest_interval(interval: str) -> str:
-    """'Min5' or '5m' -> '5m' (REST form); ValueError naming the interval otherwise."""
-    if interval in _REST_TO_WS:
-        return interval
-    try:
-        return INTERVALS[interval][0]
-    except KeyError:
-        if interval == "Hour8":
-            raise ValueError("interval: Hour8 exists on the websocket but MEXC REST klines "
-                             "have no 8h interval, so the window cannot be backfilled; "
-                             "use Min60 or Hour4") from None
-        raise ValueError(f"interval: unknown kline interval {interval!r}") from None
-
-
-def ws_interval(interval: str) -> str:
-    """'5m' or 'Min5' -> 'Min5' (websocket form)."""
-    if interval in INTERVALS:
-        return interval
-    try:
-        return _REST_TO_WS[interval]
-    except KeyError:
-        raise ValueError(f"interval: unknown kline interval {interval!r}") from None
-
-
-def interval_ms(interval: str) -> int:
-    """Length of a kline interval (either form) in milliseconds."""
-    return INTERVALS[ws_interval(interval)][1]
-
-
-def kline_channel(symbol: str, interval: str) -> str:
-    return f"spot@public.kline.v3.api.pb@{symbol.upper()}@{ws_interval(interval)}"
 
 
 # --- scalar helpers -------------------------------------------------------------------------
@@ -355,48 +309,6 @@ def decode_wrapper(frame: bytes) -> PushDataV3ApiWrapper:
     except Exception as exc:  # protobuf raises its own DecodeError
         raise ProtocolError(f"push frame: not a PushDataV3ApiWrapper ({exc})") from None
     return msg
-
-
-def kline_tick(msg: PushDataV3ApiWrapper) -> KlineTick:
-    k = msg.publicSpotKline
-    start, end = k.windowStart, k.windowEnd
-    if end <= start:
-        raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart {start}")
-    return KlineTick(
-        interval=k.interval,
-        window_start_s=start,
-        window_end_s=end,
-        open=dec(k.openingPrice, "publicSpotKline.openingPrice"),
-        high=dec(k.highestPrice, "publicSpotKline.highestPrice"),
-        low=dec(k.lowestPrice, "publicSpotKline.lowestPrice"),
-        close=dec(k.closingPrice, "publicSpotKline.closingPrice"),
-        volume=dec(k.volume, "publicSpotKline.volume", allow_none=True),
-        quote_volume=dec(k.amount, "publicSpotKline.amount", allow_none=True),
-    )
-
-
-_KLINE_FIELDS = ("openingPrice", "highestPrice", "lowestPrice", "closingPrice", "volume", "amount")
-
-
-def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
-    """The candle state a kline push carries (the ingest hot path: plain Decimal() with one
-    try; on failure the slow path names the bad field)."""
-    start, end = k.windowStart, k.windowEnd
-    try:
-        o, h, lo, c = (Decimal(k.openingPrice), Decimal(k.highestPrice),
-                       Decimal(k.lowestPrice), Decimal(k.closingPrice))
-        vol = Decimal(k.volume or 0)
-        amount = Decimal(k.amount or 0)
-        ok = (o + h + lo + c + vol + amount).is_finite() and end > start
-    except ArithmeticError:
-        ok = False
-    if not ok:
-        for name in _KLINE_FIELDS:
-            dec(getattr(k, name), f"publicSpotKline.{name}", allow_none=name in ("volume",
-                                                                                  "amount"))
-        raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart "
-                            f"{start}")
-    return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
 
 
 def account_update(msg: PushDataV3ApiWrapper) -> AccountUpdate:
