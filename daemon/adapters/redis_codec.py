@@ -11,7 +11,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from daemon.domain.json_fields import Reader
+from daemon.adapters.redis_records import RECORDS
 from daemon.domain.models import Fill, Side
 from daemon.domain.orders import Order, OrderState
 from daemon.errors import StateError
@@ -50,10 +50,10 @@ def order_to_dict(o: Order) -> dict[str, Any]:
 
 
 def fill_from_dict(data: object, *, key: str = "fill") -> Fill:
-    r = Reader(data, key)
+    r = RECORDS.fields(data, key)
     return Fill(
         trade_id=r.text("trade_id"), order_id=r.text("order_id"),
-        client_order_id=r.text("client_order_id", True), side=r.enum("side", Side),
+        client_order_id=r.opt_text("client_order_id"), side=r.enum("side", Side),
         price=r.decimal("price"), qty=r.decimal("qty"), quote_qty=r.decimal("quote_qty"),
         fee=r.decimal("fee"), fee_asset=r.text("fee_asset"), time_ms=r.integer("time_ms"),
         is_maker=r.flag("is_maker"),
@@ -62,27 +62,25 @@ def fill_from_dict(data: object, *, key: str = "fill") -> Fill:
 
 def order_from_dict(data: object, *, key: str = "order") -> Order:
     """Inverse of order_to_dict; StateError naming ``key`` and the field on corrupt input."""
-    r = Reader(data, key)
+    r = RECORDS.fields(data, key)
     version = r.integer("v")
     if version != FORMAT_VERSION:
         raise StateError(f"{key}: field 'v' is {version}, this version reads {FORMAT_VERSION}")
-    raw_fills = r.raw("fills")
-    if not isinstance(raw_fills, list):
-        raise StateError(f"{key}: field 'fills' must be a list, got {raw_fills!r}")
-    fills = tuple(fill_from_dict(f, key=f"{key}.fills[{i}]") for i, f in enumerate(raw_fills))
+    fills = tuple(fill_from_dict(f, key=f"{key}.fills[{i}]")
+                  for i, f in enumerate(r.array("fills")))
     try:
         return Order(
             client_order_id=r.text("client_order_id"), symbol=r.text("symbol"),
             side=r.enum("side", Side), order_type=r.text("order_type"), qty=r.decimal("qty"),
-            price=r.decimal("price", True), created_ms=r.integer("created_ms"),
-            status=r.enum("status", OrderState), order_id=r.text("order_id", True),
+            price=r.opt_decimal("price"), created_ms=r.integer("created_ms"),
+            status=r.enum("status", OrderState), order_id=r.opt_text("order_id"),
             updated_ms=r.integer("updated_ms"), fills=fills,
             venue_executed_qty=r.decimal("venue_executed_qty"),
             venue_cum_quote=r.decimal("venue_cum_quote"),
-            cancel_requested_ms=r.integer("cancel_requested_ms", True),
-            not_found_count=r.integer("not_found_count"), lost_ms=r.integer("lost_ms", True),
-            reject_reason=r.text("reject_reason", True), version=r.integer("version"),
-            tag=r.text("tag", True) or "",
+            cancel_requested_ms=r.opt_integer("cancel_requested_ms"),
+            not_found_count=r.integer("not_found_count"), lost_ms=r.opt_integer("lost_ms"),
+            reject_reason=r.opt_text("reject_reason"), version=r.integer("version"),
+            tag=r.opt_text("tag") or "",
         )
     except ValueError as exc:
         raise StateError(f"{key}: {exc}") from None

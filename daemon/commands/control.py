@@ -15,7 +15,7 @@ from daemon.adapters.redis_codec import order_to_dict
 from daemon.adapters.redis_store import RedisStore
 from daemon.commands.common import add_config_arg
 from daemon.config import Settings, load_config
-from daemon.domain.money import parse_decimal
+from daemon.domain.fields import ARGUMENTS
 from daemon.errors import InputError, RebalancerError, StateError, StoreUnavailable
 
 
@@ -90,7 +90,7 @@ def handle_resume(args: argparse.Namespace) -> int:
 
 def handle_core_set(args: argparse.Namespace) -> int:
     try:
-        qty = parse_decimal(args.qty, field="QTY")
+        qty = ARGUMENTS.decimal(args.qty, "QTY")
     except ValueError as exc:
         raise InputError(str(exc)) from None
     if qty < 0:

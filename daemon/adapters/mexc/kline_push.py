@@ -16,6 +16,7 @@ from typing import Generic, NamedTuple, TypeVar
 from daemon.adapters.mexc.parsing import dec
 from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
 from daemon.domain.models import Candle
+from daemon.domain.money import ZERO
 from daemon.errors import ProtocolError
 
 T = TypeVar("T")
@@ -50,7 +51,7 @@ def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
     if not ok:
         for name in _FIELDS:
             dec(getattr(k, name), f"publicSpotKline.{name}",
-                allow_none=name in ("volume", "amount"))
+                default=ZERO if name in ("volume", "amount") else None)
         raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart "
                             f"{start}")
     return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
