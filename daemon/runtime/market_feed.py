@@ -18,16 +18,21 @@ from decimal import Decimal
 from loguru import logger
 
 from daemon.adapters.mexc import intervals
-from daemon.adapters.mexc.kline_push import KlinePushes, WindowMove
+from daemon.adapters.mexc.kline_push import KlinePushes
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, WindowUpdate
+from daemon.domain.models import Candle
 from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
 from daemon.runtime.tasks import cancel_and_wait
 
 __all__ = ["FeedStats", "MarketFeed", "UserFeed"]
+
+
+def _late_push() -> WindowUpdate:
+    return WindowUpdate(ignored_ticks=1)  # a late push of an older window
 
 
 @dataclass(slots=True)
@@ -77,7 +82,7 @@ class MarketFeed:
         self._rest_price_ns: int | None = None
         self._clock_ns: Callable[[], int] = (
             time.time_ns if wall_ms is None else (lambda: wall_ms() * 1_000_000))
-        self._klines = KlinePushes(self.interval, self._next_window, self._clock_ns)
+        self._klines = KlinePushes(self.interval, self._next_window, _late_push, self._clock_ns)
         # Decode one push and feed it to the window (the synchronous hot path: the decoder's
         # own method). A push of the forming window is only remembered (no Decimal, no model
         # object); the work is done once per window, when a push of a later window arrives.
@@ -128,13 +133,12 @@ class MarketFeed:
                         self.symbol, len(w), w.short, w.ma_short, w.long, w.ma_long, w.trend)
 
     # --- stream ----------------------------------------------------------------------------
-    def _next_window(self, move: WindowMove) -> WindowUpdate:
-        if move.late:
-            return WindowUpdate(ignored_ticks=1)  # a late push of an older window
-        if move.error is not None:  # REST fills it in: the window reports a gap
+    def _next_window(self, start_ms: int, previous: Candle | None,
+                     error: ProtocolError | None) -> WindowUpdate:
+        if error is not None:  # REST fills it in: the window reports a gap
             self.stats.bad_frames += 1
-            logger.error("market {}: unusable final push: {}", self.symbol, move.error)
-        return self.window.on_window_start(move.start_ms, move.previous)
+            logger.error("market {}: unusable final push: {}", self.symbol, error)
+        return self.window.on_window_start(start_ms, previous)
 
     def stream_interrupted(self) -> None:
         """The connection dropped: the forming candle may miss its last push, so it is not

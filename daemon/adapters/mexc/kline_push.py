@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, TypeVar
 
 from daemon.adapters.mexc.parsing import dec
 from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
@@ -24,16 +24,6 @@ T = TypeVar("T")
 _KLINE = "publicSpotKline"
 _FIELDS = ("openingPrice", "highestPrice", "lowestPrice", "closingPrice", "volume", "amount")
 _from_string = PushDataV3ApiWrapper.FromString
-
-
-class WindowMove(NamedTuple):
-    """The stream moved to the window opening at ``start_ms``."""
-
-    start_ms: int
-    previous: Candle | None  # final state of the window tracked until now (None: none was
-    #                          tracked, or its final push was unusable: see ``error``)
-    late: bool = False  # a late push of an older window: nothing moved
-    error: ProtocolError | None = None  # why the tracked window's final push was unusable
 
 
 def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
@@ -57,18 +47,25 @@ def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
     return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
 
 
+WindowStart = Callable[[int, Candle | None, ProtocolError | None], T]
+
+
 class KlinePushes(Generic[T]):
     """Decodes the kline pushes of one subscription. ``push(frame)`` returns None for a push of
-    the tracked window (or another body) and otherwise what ``on_window`` returns for the
-    move; ``clock_ns`` stamps the latest price."""
+    the tracked window (or of another body); when the stream moves to a later window it returns
+    what ``on_window(start_ms, previous, error)`` returns: ``previous`` is the final state of
+    the window tracked until then (None when none was tracked, or when its final push was
+    unusable: ``error`` says why); for a late push of an older window, what ``on_late()``
+    returns. ``clock_ns`` stamps the latest price."""
 
-    __slots__ = ("_clock_ns", "_hot", "_hot_start", "_on_window", "_price", "interval",
-                 "price_ns")
+    __slots__ = ("_clock_ns", "_hot", "_hot_start", "_on_late", "_on_window", "_price",
+                 "interval", "price_ns")
 
-    def __init__(self, interval: str, on_window: Callable[[WindowMove], T],
+    def __init__(self, interval: str, on_window: WindowStart[T], on_late: Callable[[], T],
                  clock_ns: Callable[[], int]) -> None:
         self.interval = interval
         self._on_window = on_window
+        self._on_late = on_late
         self._clock_ns = clock_ns
         self._hot: PublicSpotKlineV3Api | None = None  # latest push of the tracked window
         self._hot_start: int | None = None  # its windowStart (s)
@@ -91,14 +88,12 @@ class KlinePushes(Generic[T]):
         if start == self._hot_start:
             self._hot = k
             return None
-        return self._on_window(self._move(k, start))
-
-    def _move(self, k: PublicSpotKlineV3Api, start: int) -> WindowMove:
+        # once per window from here on
         if k.interval != self.interval:
             raise ProtocolError(f"publicSpotKline.interval: got {k.interval!r}, "
                                 f"subscribed {self.interval!r}")
         if self._hot_start is not None and start < self._hot_start:
-            return WindowMove(start * 1000, None, late=True)
+            return self._on_late()
         previous: Candle | None = None
         error: ProtocolError | None = None
         if self._hot is not None:
@@ -107,7 +102,7 @@ class KlinePushes(Generic[T]):
             except ProtocolError as exc:
                 error = exc
         self._hot, self._hot_start = k, start
-        return WindowMove(start * 1000, previous, error=error)
+        return self._on_window(start * 1000, previous, error)
 
     def interrupted(self) -> None:
         """The connection dropped: the tracked window may miss its last push, so it is not
