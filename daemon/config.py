@@ -25,14 +25,13 @@ from pydantic import (
     model_validator,
 )
 
+from daemon.adapters.mexc.intervals import signal_interval
 from daemon.domain.params import RiskParams, StrategyParams
 from daemon.errors import ConfigError
 
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 NonNegDecimal = Annotated[Decimal, Field(ge=0)]
-
-KLINE_INTERVALS = ("Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1")
 
 
 class Mode(StrEnum):
@@ -58,9 +57,7 @@ class ExchangeSettings(_Section):
     ws_url: str = "wss://wbs-api.mexc.com/ws"
     recv_window_ms: int = Field(10_000, ge=1, le=60_000)
     request_timeout_ms: int = Field(10_000, ge=100, le=120_000)
-    kline_interval: Literal[
-        "Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1"
-    ] = "Min5"
+    kline_interval: str = "Min5"  # a websocket name the candle window can run on
     ws_ping_interval_s: float = Field(20, gt=0, le=60)
     ws_stale_after_s: float = Field(45, gt=0, le=600)
     ws_max_connection_age_s: float = Field(23 * 3600, gt=0, le=24 * 3600)
@@ -76,6 +73,14 @@ class ExchangeSettings(_Section):
         if not value.startswith(prefixes):
             raise ValueError(f"must start with {' or '.join(prefixes)}")
         return value.rstrip("/")
+
+    @field_validator("kline_interval")
+    @classmethod
+    def _kline_interval(cls, value: str) -> str:
+        ws = signal_interval(value).ws
+        if ws != value:
+            raise ValueError(f"use the websocket name {ws!r}, not {value!r}")
+        return value
 
 
 class StrategySettings(_Section):

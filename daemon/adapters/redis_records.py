@@ -12,9 +12,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from daemon.domain.json_fields import Reader
+from daemon.domain.fields import FieldReader, Leniency
 from daemon.domain.orders import Order
 from daemon.errors import InputError, StateError
+
+# Typed reads of the records we stored: "<key>: field '<name>' ..." errors (StateError).
+RECORDS = FieldReader(StateError, Leniency.STORED, quoted=True)
 
 
 def _jsonable(value: object, path: str) -> object:
@@ -97,9 +100,9 @@ class TradeCounters:
     def parse(raw: object, key: str) -> TradeCounters:
         if raw is None:
             return TradeCounters()
-        r = Reader(decode_json(raw, key), key)
+        r = RECORDS.fields(decode_json(raw, key), key)
         counters = TradeCounters(day=r.text("day"), trades_today=r.integer("trades_today"),
-                                 last_trade_ms=r.integer("last_trade_ms", True),
+                                 last_trade_ms=r.opt_integer("last_trade_ms"),
                                  trades_total=r.integer("trades_total"))
         if counters.trades_today < 0 or counters.trades_total < counters.trades_today:
             raise StateError(f"{key}: field 'trades_today' {counters.trades_today} is negative"
@@ -116,18 +119,15 @@ class Halt:
 def parse_halt(raw: object, key: str) -> Halt | None:
     if raw is None:
         return None
-    r = Reader(decode_json(raw, key), key)
+    r = RECORDS.fields(decode_json(raw, key), key)
     return Halt(reason=r.text("reason"), time_ms=r.integer("time_ms"))
 
 
 def parse_core_floor(raw: object, key: str) -> Decimal | None:
     if raw is None:
         return None
-    r = Reader(decode_json(raw, key), key)
-    qty: Decimal = r.decimal("qty")
-    if qty < 0:
-        raise StateError(f"{key}: field 'qty' must be >= 0, got {qty}")
-    return qty
+    r = RECORDS.fields(decode_json(raw, key), key)
+    return r.decimal("qty", minimum=Decimal(0))
 
 
 @dataclass(frozen=True, slots=True)

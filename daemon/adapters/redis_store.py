@@ -43,6 +43,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from daemon.adapters import redis_lua
+from daemon.adapters.redis_codec import fill_from_dict, fill_to_dict, order_from_dict, order_to_dict
 from daemon.adapters.redis_records import (
     Halt,
     StoredState,
@@ -54,7 +55,7 @@ from daemon.adapters.redis_records import (
 )
 from daemon.config import Settings
 from daemon.domain.models import Fill
-from daemon.domain.orders import Order, OrderState, fill_to_dict
+from daemon.domain.orders import Order, OrderState
 from daemon.errors import LeaseLost, RebalancerError, StateError, StoreUnavailable
 
 SCHEMA_VERSION = 1
@@ -247,7 +248,7 @@ class RedisStore:
         hk = self.key("orders")
         for field_raw, body in orders_raw.items():
             coid = _text(field_raw) or ""
-            order = Order.from_dict(decode_json(body, f"{hk}[{coid}]"), key=f"{hk}[{coid}]")
+            order = order_from_dict(decode_json(body, f"{hk}[{coid}]"), key=f"{hk}[{coid}]")
             if order.client_order_id != coid:
                 raise StateError(f"{hk}[{coid}]: field 'client_order_id' is "
                                  f"{order.client_order_id!r}, expected {coid!r}")
@@ -283,7 +284,7 @@ class RedisStore:
         if order.status is not OrderState.INTENT:
             raise ValueError(f"write_intent: order {order.client_order_id} is "
                              f"{order.status}, expected INTENT")
-        body = encode_json(order.to_dict(), "order")
+        body = encode_json(order_to_dict(order), "order")
         keys = [self.key("orders"), self.key("orders:open"), self.key("halted"),
                 self.key("lease")]
         await self._call("write_intent", self._scripts["WRITE_INTENT"](
@@ -298,7 +299,7 @@ class RedisStore:
         return int(result) == 1
 
     def _order_args(self, order: Order) -> list[str | int]:
-        return [order.client_order_id, encode_json(order.to_dict(), "order"), order.version,
+        return [order.client_order_id, encode_json(order_to_dict(order), "order"), order.version,
                 1 if order.is_open else 0, order.updated_ms, self.recent_orders_max]
 
     async def get_order(self, client_order_id: str) -> Order | None:
@@ -307,7 +308,7 @@ class RedisStore:
         if raw is None:
             return None
         where = f"{hk}[{client_order_id}]"
-        return Order.from_dict(decode_json(raw, where), key=where)
+        return order_from_dict(decode_json(raw, where), key=where)
 
     async def book_fills(self, order: Order, fills: Sequence[Fill], *,
                          cost_basis: Mapping[str, Any], counters: TradeCounters,
@@ -344,8 +345,6 @@ class RedisStore:
         return BookResult(tuple(ids), (), int(raw[1]) == 1)
 
     async def get_fills(self) -> list[Fill]:
-        from daemon.domain.orders import fill_from_dict
-
         hk = self.key("fills")
         raw = await self._call("HGETALL fills", self.client.hgetall(hk))
         out = []

@@ -11,10 +11,11 @@ from typing import Any
 
 import orjson
 
+from daemon.adapters.redis_codec import order_to_dict
 from daemon.adapters.redis_store import RedisStore
 from daemon.commands.common import add_config_arg
 from daemon.config import Settings, load_config
-from daemon.domain.money import parse_decimal
+from daemon.domain.fields import ARGUMENTS
 from daemon.errors import InputError, RebalancerError, StateError, StoreUnavailable
 
 
@@ -89,7 +90,7 @@ def handle_resume(args: argparse.Namespace) -> int:
 
 def handle_core_set(args: argparse.Namespace) -> int:
     try:
-        qty = parse_decimal(args.qty, field="QTY")
+        qty = ARGUMENTS.decimal(args.qty, "QTY")
     except ValueError as exc:
         raise InputError(str(exc)) from None
     if qty < 0:
@@ -137,7 +138,7 @@ async def collect_status(store: RedisStore, now_ms: int) -> dict[str, Any]:
         "last_plan": state.last_plan and {k: state.last_plan.get(k) for k in (
             "cycle_id", "trigger", "time_ms", "action", "quantity", "price", "reason_code",
             "reason", "dry_run")},
-        "open_orders": [o.to_dict() for o in state.open_orders],
+        "open_orders": [order_to_dict(o) for o in state.open_orders],
         "last_trades": [{"trade_id": f.trade_id, "side": f.side.value, "qty": str(f.qty),
                          "price": str(f.price), "fee": f"{f.fee} {f.fee_asset}",
                          "client_order_id": f.client_order_id, "time_ms": f.time_ms}

@@ -2,14 +2,14 @@
 Signals). Pure: no I/O, no clock; times come from the data.
 
 Only CLOSED candles enter the window. A candle is closed when
-- the stream pushes a later ``windowStart`` while we were connected through the candle
-  (``on_tick``), or
+- the stream moves to a later window while we were connected through the candle
+  (``on_window_start``, with the candle's final state decoded by the exchange adapter), or
 - REST klines report it and a later window is known to exist (``apply_rest``).
 
 The window always equals what REST klines return: REST rows replace stream-built candles that
 differ, missing windows are only ever filled from REST (never invented), and a stream jump over
 one or more windows is reported as a ``gap`` so the caller repairs it from REST before the next
-tick. Real exchange gaps (windows REST does not have) therefore stay gaps.
+push. Real exchange gaps (windows REST does not have) therefore stay gaps.
 
 Averages are kept as running sums (O(1) per appended candle) in a wide decimal context, so each
 value equals ``signals.sma`` over the same closes exactly; trend and crossover use
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import Context, Decimal
 from typing import NamedTuple
 
-from daemon.domain.models import Candle, KlineTick, Trend
+from daemon.domain.models import Candle, Trend
 from daemon.domain.signals import classify_trend, crossover, signal_strength_pct
 
 _SUM_CTX = Context(prec=80)  # running sums stay exact; the division uses the default context
@@ -60,7 +60,7 @@ class ClosedCandle(NamedTuple):
 
 
 class WindowUpdate:
-    """What one tick or one REST merge changed."""
+    """What one window start or one REST merge changed."""
 
     __slots__ = ("closed", "corrected", "gap", "ignored_ticks")
 
@@ -99,7 +99,6 @@ class CandleWindow:
         self._sum_l = _ZERO
         self._ma_s: Decimal | None = None
         self._ma_l: Decimal | None = None
-        self._forming: KlineTick | None = None
         self._latest_start_ms: int | None = None
         self._evaluated_until_ms: int | None = None
 
@@ -146,10 +145,6 @@ class CandleWindow:
         return self._candles[-1] if self._candles else None
 
     @property
-    def forming(self) -> KlineTick | None:
-        return self._forming
-
-    @property
     def latest_start_ms(self) -> int | None:
         """Open time of the newest window known to have started (stream or REST)."""
         return self._latest_start_ms
@@ -159,30 +154,11 @@ class CandleWindow:
         return None if last is None else last.open_time_ms + self.interval_ms
 
     # --- stream side -----------------------------------------------------------------------
-    def stream_interrupted(self) -> None:
-        """The connection dropped: the forming candle may miss its last update, so it will
-        not be closed from the stream (REST repairs it)."""
-        self._forming = None
-
-    def on_tick(self, tick: KlineTick) -> WindowUpdate | None:
-        """Feed one kline push. None when it only updated the forming candle (the hot path);
-        otherwise what closed, and a ``gap`` when the stream skipped windows."""
-        forming = self._forming
-        if forming is not None:
-            if tick.window_start_s == forming.window_start_s:
-                self._forming = tick
-                return None
-            if tick.window_start_s < forming.window_start_s:
-                return WindowUpdate(ignored_ticks=1)  # a late push of an older window
-        self._forming = tick
-        previous = None if forming is None else _candle_from_tick(forming)
-        return self.on_window_start(tick.window_start_s * 1000, previous)
-
     def on_window_start(self, start_ms: int, previous: Candle | None) -> WindowUpdate:
         """The stream moved to the window opening at ``start_ms``. ``previous`` is the final
         state of the window it tracked without interruption (None after an interruption or
-        at the first push): it closes. Callers that track the forming push themselves (the
-        market feed's hot path) use this directly instead of ``on_tick``."""
+        at the first push): it closes. Returns what closed, and a ``gap`` when the stream
+        skipped windows (the caller repairs it from REST)."""
         update = WindowUpdate()
         if self._latest_start_ms is None or start_ms > self._latest_start_ms:
             self._latest_start_ms = start_ms
@@ -307,19 +283,6 @@ class CandleWindow:
             cut = len(self._candles) - self.capacity
             del self._candles[:cut]
             del self._trends[:cut]
-
-
-def _candle_from_tick(tick: KlineTick) -> Candle:
-    return Candle(
-        open_time_ms=tick.window_start_s * 1000,
-        open=tick.open,
-        high=tick.high,
-        low=tick.low,
-        close=tick.close,
-        volume=tick.volume,
-        close_time_ms=tick.window_end_s * 1000,
-        quote_volume=tick.quote_volume,
-    )
 
 
 def offline_series(candles: Sequence[Candle], short: int, long: int,

@@ -26,12 +26,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
 
+from daemon.domain.fields import FieldReader, Leniency
 from daemon.domain.models import Fill, Side
-from daemon.domain.money import ZERO, fmt, parse_decimal
+from daemon.domain.money import ZERO, fmt
 from daemon.errors import StateError
 
 PRECISION_DIGITS = 50
 SCHEMA_VERSION = 1
+_STORED = FieldReader(StateError, Leniency.STORED)  # "cost basis.<field>: ..." errors
 
 
 def _fees_add(
@@ -157,28 +159,18 @@ class CostBasis:
     @classmethod
     def from_dict(cls, data: object) -> CostBasis:
         """Inverse of :meth:`to_dict`; StateError naming the field on corrupt input."""
-        if not isinstance(data, Mapping):
-            raise StateError(f"cost basis: expected a JSON object, got {type(data).__name__}")
-        if data.get("v") != SCHEMA_VERSION:
-            raise StateError(f"cost basis.v: unknown schema version {data.get('v')!r}")
-        avg = _state_decimal(data, "avg_cost", optional=True)
-        qty = _state_decimal(data, "qty")
-        realized = _state_decimal(data, "realized_pnl")
-        if avg is not None and avg <= 0:
-            raise StateError(f"cost basis.avg_cost: must be positive, got {fmt(avg)}")
-        if qty is None or qty < 0:
-            raise StateError(f"cost basis.qty: must be >= 0, got {data.get('qty')!r}")
-        fees_raw = data.get("fees_other", {})
-        if not isinstance(fees_raw, Mapping):
-            raise StateError("cost basis.fees_other: expected an object of asset -> amount")
-        fees = tuple(sorted(
-            (str(asset), _state_decimal(fees_raw, str(asset), prefix="fees_other.") or ZERO)
-            for asset in fees_raw
-        ))
-        ids = data.get("trade_ids", [])
+        f = _STORED.fields(data, "cost basis")
+        if f.get("v") != SCHEMA_VERSION:
+            raise StateError(f"cost basis.v: unknown schema version {f.get('v')!r}")
+        avg = _STORED.opt_decimal(f.raw("avg_cost"), f.name("avg_cost"), positive=True)
+        qty = f.decimal("qty", minimum=ZERO)
+        realized = f.decimal("realized_pnl")
+        fees_raw = _STORED.fields(f.get("fees_other", {}), f.name("fees_other"))
+        fees = tuple(sorted((str(asset), fees_raw.decimal(str(asset))) for asset in fees_raw.data))
+        ids = f.get("trade_ids", [])
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise StateError("cost basis.trade_ids: expected a list of strings")
-        return cls(avg, qty, realized or ZERO, fees, frozenset(ids))
+        return cls(avg, qty, realized, fees, frozenset(ids))
 
 
 def _exact(value: Decimal) -> str:
@@ -186,22 +178,6 @@ def _exact(value: Decimal) -> str:
     with localcontext() as ctx:
         ctx.prec = max(PRECISION_DIGITS, len(value.as_tuple().digits))
         return fmt(value)
-
-
-def _state_decimal(
-    data: Mapping[str, object], key: str, *, optional: bool = False, prefix: str = ""
-) -> Decimal | None:
-    if key not in data:
-        raise StateError(f"cost basis.{prefix}{key}: missing")
-    raw = data[key]
-    if raw is None and optional:
-        return None
-    if not isinstance(raw, str):
-        raise StateError(f"cost basis.{prefix}{key}: expected a decimal string, got {raw!r}")
-    try:
-        return parse_decimal(raw, field=f"cost basis.{prefix}{key}")
-    except ValueError as exc:
-        raise StateError(str(exc)) from None
 
 
 # --- core floor ------------------------------------------------------------------------------

@@ -123,21 +123,6 @@ class OrderReport:
 
 
 @dataclass(frozen=True, slots=True)
-class KlineTick:
-    """One kline push (the forming candle). Window bounds in epoch SECONDS, as MEXC sends."""
-
-    interval: str
-    window_start_s: int
-    window_end_s: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
-    quote_volume: Decimal
-
-
-@dataclass(frozen=True, slots=True)
 class BookTop:
     bid_price: Decimal
     bid_qty: Decimal

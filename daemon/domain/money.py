@@ -1,9 +1,9 @@
-"""Decimal helpers: lenient parsing of exchange numbers, flooring to a precision grid, and
-formatting without exponents. Pure: no I/O, no clock."""
+"""Decimal helpers: flooring to a precision grid and formatting without exponents (reading
+numbers is ``daemon.domain.fields``). Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal
 
 ZERO = Decimal(0)
 ONE = Decimal(1)
@@ -44,39 +44,3 @@ def fmt(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
-
-
-def parse_decimal(raw: object, *, field: str = "value", allow_none: bool = False) -> Decimal:
-    """Parse a number as MEXC sends it: a string (also '3.99E8'), an int, a float (through its
-    repr, never its binary value), or null when ``allow_none`` (returns 0).
-
-    Raises ValueError naming ``field`` for anything else, NaN or infinity."""
-    if raw is None or raw == "":
-        if allow_none:
-            return ZERO
-        raise ValueError(f"{field}: expected a decimal, got {raw!r}")
-    if isinstance(raw, bool):
-        raise ValueError(f"{field}: expected a decimal, got boolean {raw!r}")
-    if isinstance(raw, Decimal):
-        result = raw
-    elif isinstance(raw, int):
-        result = Decimal(raw)
-    elif isinstance(raw, float):
-        result = Decimal(repr(raw))
-    elif isinstance(raw, str):
-        try:
-            result = Decimal(raw.strip())
-        except InvalidOperation:
-            raise ValueError(f"{field}: not a decimal number: {raw!r}") from None
-    else:
-        raise ValueError(f"{field}: expected a decimal, got {type(raw).__name__} {raw!r}")
-    if not result.is_finite():
-        raise ValueError(f"{field}: not a finite number: {raw!r}")
-    return result
-
-
-def parse_optional_decimal(raw: object, *, field: str = "value") -> Decimal | None:
-    """Like parse_decimal but None/'' give None."""
-    if raw is None or raw == "":
-        return None
-    return parse_decimal(raw, field=field)

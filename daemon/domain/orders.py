@@ -45,9 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
 
-from daemon.domain.json_fields import Reader
 from daemon.domain.models import Fill, OrderReport, OrderStatus, Side
 from daemon.errors import StateError
 
@@ -318,16 +316,6 @@ class Order:
         or not allowed by the table). Raises OrderConflict on contradictory facts."""
         return self.step(event).order
 
-    # ------------------------------------------------------------------- serialization
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able dict, decimals as strings (FORMAT_VERSION 1)."""
-        return _order_to_dict(self)
-
-    @staticmethod
-    def from_dict(data: object, *, key: str = "order") -> Order:
-        """Inverse of to_dict; StateError naming ``key`` and the field on corrupt input."""
-        return _order_from_dict(data, key)
-
 
 def new_intent(client_order_id: str, symbol: str, side: Side, order_type: str, qty: Decimal,
                price: Decimal | None, now_ms: int, tag: str = "") -> Order:
@@ -457,75 +445,3 @@ def _apply_fill(order: Order, fill: Fill) -> Moved:
     else:
         target = S.PARTIALLY_FILLED
     return _move(new, target, fill.time_ms)
-
-
-# ---------------------------------------------------------------------------- JSON codec
-
-FORMAT_VERSION = 1
-
-
-def _dec(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)
-
-
-def fill_to_dict(fill: Fill) -> dict[str, Any]:
-    return {
-        "trade_id": fill.trade_id, "order_id": fill.order_id,
-        "client_order_id": fill.client_order_id, "side": fill.side.value,
-        "price": str(fill.price), "qty": str(fill.qty), "quote_qty": str(fill.quote_qty),
-        "fee": str(fill.fee), "fee_asset": fill.fee_asset, "time_ms": fill.time_ms,
-        "is_maker": fill.is_maker,
-    }
-
-
-def _order_to_dict(o: Order) -> dict[str, Any]:
-    return {
-        "v": FORMAT_VERSION, "client_order_id": o.client_order_id, "symbol": o.symbol,
-        "side": o.side.value, "order_type": o.order_type, "qty": str(o.qty),
-        "price": _dec(o.price), "created_ms": o.created_ms, "status": o.status.value,
-        "order_id": o.order_id, "updated_ms": o.updated_ms,
-        "fills": [fill_to_dict(f) for f in o.fills],
-        "venue_executed_qty": str(o.venue_executed_qty),
-        "venue_cum_quote": str(o.venue_cum_quote),
-        "cancel_requested_ms": o.cancel_requested_ms, "not_found_count": o.not_found_count,
-        "lost_ms": o.lost_ms, "reject_reason": o.reject_reason, "version": o.version,
-        "tag": o.tag,
-    }
-
-
-def fill_from_dict(data: object, *, key: str = "fill") -> Fill:
-    r = Reader(data, key)
-    return Fill(
-        trade_id=r.text("trade_id"), order_id=r.text("order_id"),
-        client_order_id=r.text("client_order_id", True), side=r.enum("side", Side),
-        price=r.decimal("price"), qty=r.decimal("qty"), quote_qty=r.decimal("quote_qty"),
-        fee=r.decimal("fee"), fee_asset=r.text("fee_asset"), time_ms=r.integer("time_ms"),
-        is_maker=r.flag("is_maker"),
-    )
-
-
-def _order_from_dict(data: object, key: str) -> Order:
-    r = Reader(data, key)
-    version = r.integer("v")
-    if version != FORMAT_VERSION:
-        raise StateError(f"{key}: field 'v' is {version}, this version reads {FORMAT_VERSION}")
-    raw_fills = r.raw("fills")
-    if not isinstance(raw_fills, list):
-        raise StateError(f"{key}: field 'fills' must be a list, got {raw_fills!r}")
-    fills = tuple(fill_from_dict(f, key=f"{key}.fills[{i}]") for i, f in enumerate(raw_fills))
-    try:
-        return Order(
-            client_order_id=r.text("client_order_id"), symbol=r.text("symbol"),
-            side=r.enum("side", Side), order_type=r.text("order_type"), qty=r.decimal("qty"),
-            price=r.decimal("price", True), created_ms=r.integer("created_ms"),
-            status=r.enum("status", OrderState), order_id=r.text("order_id", True),
-            updated_ms=r.integer("updated_ms"), fills=fills,
-            venue_executed_qty=r.decimal("venue_executed_qty"),
-            venue_cum_quote=r.decimal("venue_cum_quote"),
-            cancel_requested_ms=r.integer("cancel_requested_ms", True),
-            not_found_count=r.integer("not_found_count"), lost_ms=r.integer("lost_ms", True),
-            reject_reason=r.text("reject_reason", True), version=r.integer("version"),
-            tag=r.text("tag", True) or "",
-        )
-    except ValueError as exc:
-        raise StateError(f"{key}: {exc}") from None

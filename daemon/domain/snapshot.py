@@ -29,11 +29,11 @@ an ``InputError`` whose message starts with the field's path, e.g. ``snapshot.ru
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 
+from daemon.domain.fields import FieldReader, Fields, Leniency
 from daemon.domain.models import Balance, ExchangeRules, Trend
-from daemon.domain.money import ZERO, fmt, parse_decimal
+from daemon.domain.money import ONE, ZERO, fmt
 from daemon.domain.params import StrategyParams
 from daemon.domain.planner import Plan, Snapshot
 from daemon.domain.signals import classify_trend, sma
@@ -48,7 +48,7 @@ RULE_KEYS = frozenset({
     "base_precision", "quote_precision", "min_qty", "min_notional", "taker_fee", "maker_fee",
     "base_asset", "quote_asset",
 })
-_MISSING = object()
+_DOC = FieldReader(InputError, Leniency.DOCUMENT)  # "snapshot.<path>: ..." errors
 
 
 def split_symbol(symbol: str) -> tuple[str, str]:
@@ -62,78 +62,18 @@ def split_symbol(symbol: str) -> tuple[str, str]:
     )
 
 
-def _mapping(raw: object, path: str, allowed: frozenset[str] | None) -> Mapping[str, object]:
-    if not isinstance(raw, Mapping):
-        raise InputError(f"{path}: expected a JSON object, got {_kind(raw)}")
-    if allowed is not None:
-        unknown = sorted(str(k) for k in raw if k not in allowed)
-        if unknown:
-            raise InputError(f"{path}.{unknown[0]}: unknown field")
-    return raw
-
-
-def _kind(raw: object) -> str:
-    return "null" if raw is None else type(raw).__name__
-
-
-def _decimal(
-    raw: object, path: str, *, minimum: Decimal | None = ZERO, positive: bool = False,
-    maximum: Decimal | None = None,
-) -> Decimal:
-    if raw is _MISSING:
-        raise InputError(f"{path}: missing")
-    try:
-        value = parse_decimal(raw, field=path)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    if positive and value <= 0:
-        raise InputError(f"{path}: must be positive, got {fmt(value)}")
-    if minimum is not None and value < minimum:
-        raise InputError(f"{path}: must be >= {fmt(minimum)}, got {fmt(value)}")
-    if maximum is not None and value > maximum:
-        raise InputError(f"{path}: must be <= {fmt(maximum)}, got {fmt(value)}")
-    return value
-
-
-def _opt_decimal(raw: object, path: str, **kw: bool | Decimal | None) -> Decimal | None:
-    if raw is None or raw is _MISSING:
-        return None
-    return _decimal(raw, path, **kw)  # type: ignore[arg-type]
-
-
-def _int(raw: object, path: str, *, minimum: int = 0, maximum: int | None = None) -> int:
-    if raw is _MISSING:
-        raise InputError(f"{path}: missing")
-    if isinstance(raw, bool) or not isinstance(raw, int):
-        if isinstance(raw, Decimal) and raw == raw.to_integral_value():
-            raw = int(raw)
-        else:
-            raise InputError(f"{path}: expected an integer, got {_kind(raw)} {raw!r}")
-    assert isinstance(raw, int)
-    if raw < minimum or (maximum is not None and raw > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise InputError(f"{path}: must be {bound}, got {raw}")
-    return raw
-
-
-def _opt_int(raw: object, path: str) -> int | None:
-    return None if raw is None or raw is _MISSING else _int(raw, path)
-
-
-def _balance(balances: Mapping[str, object], asset: str) -> Balance:
-    path = f"snapshot.balances.{asset}"
-    raw = balances.get(asset, _MISSING)
-    if raw is _MISSING:
-        raise InputError(f"{path}: missing (give at least {{\"free\": \"0\"}})")
-    entry = _mapping(raw, path, frozenset({"free", "locked"}))
-    free = _decimal(entry.get("free", _MISSING), f"{path}.free")
-    locked = _decimal(entry.get("locked", "0"), f"{path}.locked")
+def _balance(balances: Fields, asset: str) -> Balance:
+    if not balances.has(asset):
+        raise InputError(f"{balances.name(asset)}: missing (give at least {{\"free\": \"0\"}})")
+    entry = balances.fields(asset, allowed=("free", "locked"))
+    free = entry.decimal("free", minimum=ZERO)
+    locked = _DOC.decimal(entry.get("locked", ZERO), entry.name("locked"), minimum=ZERO)
     return Balance(asset, free, locked)
 
 
 def parse_rules(raw: object, symbol: str) -> ExchangeRules:
     """The ``rules`` object of a snapshot."""
-    r = _mapping(raw, "snapshot.rules", RULE_KEYS)
+    r = _DOC.fields(raw, "snapshot.rules", allowed=RULE_KEYS)
     base_asset, quote_asset = r.get("base_asset"), r.get("quote_asset")
     if base_asset is None or quote_asset is None:
         base_asset, quote_asset = split_symbol(symbol)
@@ -141,35 +81,34 @@ def parse_rules(raw: object, symbol: str) -> ExchangeRules:
         if not isinstance(value, str) or not value:
             raise InputError(f"snapshot.rules.{key}: expected an asset name, got {value!r}")
     assert isinstance(base_asset, str) and isinstance(quote_asset, str)
-    p = "snapshot.rules."
     return ExchangeRules(
         symbol=symbol, base_asset=base_asset, quote_asset=quote_asset,
-        base_precision=_int(r.get("base_precision", _MISSING), p + "base_precision", maximum=18),
-        quote_precision=_int(r.get("quote_precision", _MISSING), p + "quote_precision",
-                             maximum=18),
-        min_qty=_decimal(r.get("min_qty", _MISSING), p + "min_qty"),
-        min_notional=_decimal(r.get("min_notional", _MISSING), p + "min_notional"),
-        taker_fee=_decimal(r.get("taker_fee", _MISSING), p + "taker_fee", maximum=Decimal(1)),
-        maker_fee=_decimal(r.get("maker_fee", "0"), p + "maker_fee", maximum=Decimal(1)),
+        base_precision=r.integer("base_precision", minimum=0, maximum=18),
+        quote_precision=r.integer("quote_precision", minimum=0, maximum=18),
+        min_qty=r.decimal("min_qty", minimum=ZERO),
+        min_notional=r.decimal("min_notional", minimum=ZERO),
+        taker_fee=r.decimal("taker_fee", minimum=ZERO, maximum=ONE),
+        maker_fee=_DOC.decimal(r.get("maker_fee", ZERO), r.name("maker_fee"), minimum=ZERO,
+                               maximum=ONE),
     )
 
 
 def _trend(raw: object) -> Trend | None:
-    if raw is None or raw is _MISSING:
+    if raw is None:
         return None
     if isinstance(raw, str) and raw.upper() in Trend.__members__:
         return Trend(raw.upper())
-    raise InputError(f"snapshot.trend: expected BULLISH, BEARISH or NEUTRAL, got {raw!r}")
+    return _DOC.enum(raw, "snapshot.trend", Trend)  # names the field and the allowed values
 
 
 def _signals(
-    d: Mapping[str, object], strategy: StrategyParams
+    d: Fields, strategy: StrategyParams
 ) -> tuple[Decimal | None, Decimal | None, Trend | None]:
-    closes_raw = d.get("closes", _MISSING)
-    if closes_raw is _MISSING or closes_raw is None:
-        trend = _trend(d.get("trend", _MISSING))
-        ma_s = _opt_decimal(d.get("ma_short", _MISSING), "snapshot.ma_short", positive=True)
-        ma_l = _opt_decimal(d.get("ma_long", _MISSING), "snapshot.ma_long", positive=True)
+    closes_raw = d.get("closes")
+    if closes_raw is None:
+        trend = _trend(d.get("trend"))
+        ma_s = d.opt_decimal("ma_short", positive=True)
+        ma_l = d.opt_decimal("ma_long", positive=True)
         if trend is None and ma_s is not None and ma_l is not None:
             trend = classify_trend(ma_s, ma_l, strategy.deadband)
         return ma_s, ma_l, trend
@@ -177,8 +116,8 @@ def _signals(
         if d.get(other) is not None:
             raise InputError(f"snapshot.{other}: give either closes or {other}, not both")
     if not isinstance(closes_raw, list):
-        raise InputError(f"snapshot.closes: expected a list of prices, got {_kind(closes_raw)}")
-    closes = [_decimal(c, f"snapshot.closes[{i}]", positive=True)
+        _DOC.fail("snapshot.closes", f"expected a list of prices, got {type(closes_raw).__name__}")
+    closes = [_DOC.decimal(c, f"snapshot.closes[{i}]", positive=True)
               for i, c in enumerate(closes_raw)]
     ma_s, ma_l = sma(closes, strategy.ma_short), sma(closes, strategy.ma_long)
     trend = None
@@ -189,38 +128,34 @@ def _signals(
 
 def parse_snapshot(data: object, strategy: StrategyParams, *, symbol: str) -> Snapshot:
     """Validate a snapshot document (already JSON-decoded) into a Snapshot."""
-    d = _mapping(data, "snapshot", TOP_KEYS)
-    if "price" not in d:
+    d = _DOC.fields(data, "snapshot", allowed=TOP_KEYS)
+    if not d.has("price"):
         raise InputError("snapshot.price: missing (use null when the price is unknown)")
-    price = _opt_decimal(d["price"], "snapshot.price", minimum=None)
-    if "rules" not in d:
+    price = d.opt_decimal("price")
+    if not d.has("rules"):
         raise InputError(
             "snapshot.rules: missing (give base_precision, quote_precision, min_qty, "
             "min_notional and taker_fee)"
         )
-    rules = parse_rules(d["rules"], symbol)
-    if "balances" not in d:
-        raise InputError("snapshot.balances: missing")
-    balances = _mapping(d["balances"], "snapshot.balances", None)
+    rules = parse_rules(d.get("rules"), symbol)
+    balances = d.fields("balances")
     ma_s, ma_l, trend = _signals(d, strategy)
-    now_ms = _opt_int(d.get("now_ms"), "snapshot.now_ms")
-    last_trade_ms = _opt_int(d.get("last_trade_ms"), "snapshot.last_trade_ms")
-    last_price_ms = _opt_int(d.get("last_price_ms"), "snapshot.last_price_ms")
+    now_ms = d.opt_integer("now_ms", minimum=0)
+    last_trade_ms = d.opt_integer("last_trade_ms", minimum=0)
+    last_price_ms = d.opt_integer("last_price_ms", minimum=0)
     if now_ms is None:
         for key, value in (("last_trade_ms", last_trade_ms), ("last_price_ms", last_price_ms)):
             if value is not None:
                 raise InputError(f"snapshot.now_ms: missing, needed because {key} is given")
-    halted = d.get("halted", False)
-    if not isinstance(halted, bool):
-        raise InputError(f"snapshot.halted: expected true or false, got {halted!r}")
+    halted = d.flag("halted")
     return Snapshot(
         price=price,
         base=_balance(balances, rules.base_asset),
         quote=_balance(balances, rules.quote_asset),
         rules=rules, ma_short=ma_s, ma_long=ma_l, trend=trend,
-        cost_basis=_opt_decimal(d.get("cost_basis"), "snapshot.cost_basis", positive=True),
-        core_floor=_opt_decimal(d.get("core_floor"), "snapshot.core_floor"),
-        trades_today=_int(d.get("trades_today", 0), "snapshot.trades_today"),
+        cost_basis=d.opt_decimal("cost_basis", positive=True),
+        core_floor=d.opt_decimal("core_floor", minimum=ZERO),
+        trades_today=_DOC.integer(d.get("trades_today", 0), d.name("trades_today"), minimum=0),
         last_trade_ms=last_trade_ms, now_ms=now_ms,
         last_price_ms=now_ms if last_price_ms is None else last_price_ms,
         halted=halted,

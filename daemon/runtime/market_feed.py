@@ -17,8 +17,8 @@ from decimal import Decimal
 
 from loguru import logger
 
-from daemon.adapters.mexc import parsing
-from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
+from daemon.adapters.mexc import intervals
+from daemon.adapters.mexc.kline_push import KlinePushes
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
@@ -30,8 +30,9 @@ from daemon.runtime.tasks import cancel_and_wait
 
 __all__ = ["FeedStats", "MarketFeed", "UserFeed"]
 
-_KLINE = "publicSpotKline"
-_from_string = PushDataV3ApiWrapper.FromString
+
+def _late_push() -> WindowUpdate:
+    return WindowUpdate(ignored_ticks=1)  # a late push of an older window
 
 
 @dataclass(slots=True)
@@ -56,10 +57,10 @@ class MarketFeed:
         self.symbol = settings.symbol
         self.interval = ex.kline_interval
         try:
-            self.rest_interval = parsing.rest_interval(self.interval)
+            self.rest_interval = intervals.rest_interval(self.interval)
+            step = intervals.interval_ms(self.interval)
         except ValueError as exc:
             raise ConfigError(f"exchange.kline_interval: {exc}") from None
-        step = parsing.interval_ms(self.interval)
         st = settings.strategy
         self.window = CandleWindow(step, st.ma_short, st.ma_long, deadband=st.deadband,
                                    capacity=backfill)
@@ -71,18 +72,21 @@ class MarketFeed:
         self._verify_last = verify_last
         self.stream = WsStream(
             f"market {self.symbol}",
-            self._url, [parsing.kline_channel(self.symbol, self.interval)], self._on_push,
+            self._url, [intervals.kline_channel(self.symbol, self.interval)], self._on_push,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
             timings=timings or WsTimings.from_settings(ex))
         self._ws_url = ex.ws_url
         self._lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
-        self._price: Decimal | PublicSpotKlineV3Api | None = None
-        self._price_ns: int | None = None
+        self._rest_price: Decimal | None = None  # the last REST close, until a push arrives
+        self._rest_price_ns: int | None = None
         self._clock_ns: Callable[[], int] = (
             time.time_ns if wall_ms is None else (lambda: wall_ms() * 1_000_000))
-        self._hot: PublicSpotKlineV3Api | None = None  # latest push of the forming window
-        self._hot_start: int | None = None  # its windowStart (s)
+        self._klines = KlinePushes(self.interval, self._next_window, _late_push, self._clock_ns)
+        # Decode one push and feed it to the window (the synchronous hot path: the decoder's
+        # own method). A push of the forming window is only remembered (no Decimal, no model
+        # object); the work is done once per window, when a push of a later window arrives.
+        self.ingest: Callable[[bytes], WindowUpdate | None] = self._klines.push
         self.stats = FeedStats()
         self.failure: BaseException | None = None  # why a background task died (fatal)
 
@@ -118,8 +122,8 @@ class MarketFeed:
         async with self._lock:
             self.window.apply_rest(rows, emit=False)
         w = self.window
-        if rows and self._price is None:
-            self._set_price(rows[-1].close)
+        if rows and self._rest_price is None:
+            self._rest_price, self._rest_price_ns = rows[-1].close, self._clock_ns()
         if not w.ready:
             logger.warning("market {}: only {} closed candles, {} needed for MA_{}: NO SIGNAL "
                            "(insufficient_data) until more candles close", self.symbol, len(w),
@@ -129,61 +133,30 @@ class MarketFeed:
                         self.symbol, len(w), w.short, w.ma_short, w.long, w.ma_long, w.trend)
 
     # --- stream ----------------------------------------------------------------------------
-    def ingest(self, frame: bytes) -> WindowUpdate | None:
-        """Decode one push and feed it to the window (the synchronous hot path). A push of the
-        forming window is only remembered (no Decimal, no model object); the work is done once
-        per window, when a push of a later window arrives."""
-        try:
-            msg = _from_string(frame)
-        except Exception as exc:  # protobuf's DecodeError
-            raise ProtocolError(f"push frame: not a PushDataV3ApiWrapper ({exc})") from None
-        if not msg.HasField(_KLINE):
-            return None
-        k = msg.publicSpotKline
-        start = k.windowStart
-        self._price = k  # its closingPrice is parsed when last_price is read
-        self._price_ns = self._clock_ns()
-        if start == self._hot_start:
-            self._hot = k
-            return None
-        return self._next_window(k, start)
+    def _next_window(self, start_ms: int, previous: Candle | None,
+                     error: ProtocolError | None) -> WindowUpdate:
+        if error is not None:  # REST fills it in: the window reports a gap
+            self.stats.bad_frames += 1
+            logger.error("market {}: unusable final push: {}", self.symbol, error)
+        return self.window.on_window_start(start_ms, previous)
 
-    def _next_window(self, k: PublicSpotKlineV3Api, start: int) -> WindowUpdate:
-        if k.interval != self.interval:
-            raise ProtocolError(f"publicSpotKline.interval: got {k.interval!r}, "
-                                f"subscribed {self.interval!r}")
-        if self._hot_start is not None and start < self._hot_start:
-            return WindowUpdate(ignored_ticks=1)  # a late push of an older window
-        previous: Candle | None = None
-        if self._hot is not None:
-            try:
-                previous = parsing.kline_candle(self._hot)
-            except ProtocolError as exc:  # REST fills it in: the window reports a gap
-                self.stats.bad_frames += 1
-                logger.error("market {}: unusable final push: {}", self.symbol, exc)
-        self._hot, self._hot_start = k, start
-        return self.window.on_window_start(start * 1000, previous)
+    def stream_interrupted(self) -> None:
+        """The connection dropped: the forming candle may miss its last push, so it is not
+        closed from the stream (REST repairs it)."""
+        self._klines.interrupted()
 
     @property
     def last_price(self) -> Decimal | None:
         """The forming candle's close from the latest push (or REST at startup)."""
-        held = self._price
-        if held is None or isinstance(held, Decimal):
-            return held
-        raw = held.closingPrice
-        try:
-            value: Decimal | None = Decimal(raw)
-        except ArithmeticError:
-            value = None
-        if value is None or not value.is_finite() or value <= 0:
-            raise ProtocolError(f"publicSpotKline.closingPrice: not a price: {raw!r}")
-        self._price = value
-        return value
+        price = self._klines.last_price
+        return self._rest_price if price is None else price
 
     @property
     def last_price_ms(self) -> int | None:
         """Wall-clock ms when ``last_price`` was last updated."""
-        return None if self._price_ns is None else self._price_ns // 1_000_000
+        ns = self._klines.price_ns
+        ns = self._rest_price_ns if ns is None else ns
+        return None if ns is None else ns // 1_000_000
 
     async def _on_push(self, frame: bytes) -> None:
         if self._lock.locked():  # a repair is reporting: keep the candles in order
@@ -219,8 +192,7 @@ class MarketFeed:
             await self.repair(None)
 
     async def _on_disconnected(self, reason: str) -> None:
-        self._hot = self._hot_start = None  # its last update may be lost: REST repairs it
-        self.window.stream_interrupted()
+        self.stream_interrupted()
 
     # --- REST repair -----------------------------------------------------------------------
     async def repair(self, from_ms: int | None) -> WindowUpdate:
@@ -278,7 +250,3 @@ class MarketFeed:
                             event.ma_short, self.window.long, event.ma_long)
                 if self._on_crossover is not None:
                     await self._on_crossover(event)
-
-    def _set_price(self, price: Decimal) -> None:
-        self._price = price
-        self._price_ns = self._clock_ns()

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from daemon.domain.money import parse_decimal
+from daemon.domain.fields import ARGUMENTS
 from daemon.sim.market import MarketSpec, RandomWalkMarket
 
 DEMO_API_KEY = "mx0vglDEMOKEY0000000"
@@ -136,14 +136,14 @@ class SimConfig:
             raise ValueError(f"speed must be > 0, got {self.speed}")
         for name in ("min_qty", "min_notional", "maker_fee", "taker_fee", "book_level_quote",
                      "book_step_frac"):
-            if parse_decimal(getattr(self, name), field=name) < 0:
+            if ARGUMENTS.decimal(getattr(self, name), name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.partial_fill_ratio is not None:
-            ratio = parse_decimal(self.partial_fill_ratio, field="partial_fill_ratio")
+            ratio = ARGUMENTS.decimal(self.partial_fill_ratio, "partial_fill_ratio")
             if not 0 < ratio <= 1:
                 raise ValueError(f"partial_fill_ratio must be in (0, 1], got {ratio}")
         for asset, qty in self.balances.items():
-            if parse_decimal(qty, field=f"balance {asset}") < 0:
+            if ARGUMENTS.decimal(qty, f"balance {asset}") < 0:
                 raise ValueError(f"balance {asset} must be >= 0, got {qty}")
         if not 0 <= self.base_precision <= 18 or not 0 <= self.quote_precision <= 18:
             raise ValueError("base_precision/quote_precision must be within 0..18")
@@ -154,7 +154,7 @@ class SimConfig:
         self.faults.validate()
 
     def decimal(self, name: str) -> Decimal:
-        return parse_decimal(getattr(self, name), field=name)
+        return ARGUMENTS.decimal(getattr(self, name), name)
 
 
 class FaultDice:

@@ -23,7 +23,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
-from daemon.domain.money import ZERO, floor_to, parse_decimal
+from daemon.domain.fields import ARGUMENTS
+from daemon.domain.money import ZERO, floor_to
 
 MINUTE_MS = 60_000
 # REST interval names (case-sensitive, MEXC's set) and their fixed lengths; 1M is calendar.
@@ -152,7 +153,7 @@ class MarketModel:
     @classmethod
     def _from_walk(cls, spec: RandomWalkMarket, *, seed: int, price_decimals: int,
                    now_ms: int) -> MarketModel:
-        start_price = parse_decimal(spec.start_price, field="start_price")
+        start_price = ARGUMENTS.decimal(spec.start_price, "start_price")
         if start_price <= 0:
             raise ValueError(f"start_price must be > 0, got {spec.start_price}")
         if spec.history_candles < 1:
@@ -306,7 +307,7 @@ class MarketModel:
 
 def load_candles(path: Path, *, rescale: str | Decimal | None, price_decimals: int) -> list[Bar]:
     """Read a ../shared/data style CSV; prices multiplied by ``rescale`` and floored."""
-    factor = Decimal(1) if rescale is None else parse_decimal(rescale, field="rescale")
+    factor = Decimal(1) if rescale is None else ARGUMENTS.decimal(rescale, "rescale")
     if factor <= 0:
         raise ValueError(f"rescale must be > 0, got {rescale}")
     bars: list[Bar] = []
@@ -355,7 +356,7 @@ def _to_bar(open_ms: int, r: tuple[float, float, float, float, float], scale: fl
             decimals: int, spec: RandomWalkMarket) -> Bar:
     o, h, lo, c = (floor_to(Decimal(repr(math.exp(x) * scale)), decimals) for x in r[:4])
     h, lo = max(h, o, c), min(lo, o, c)
-    volume = floor_to(parse_decimal(spec.base_volume, field="base_volume")
+    volume = floor_to(ARGUMENTS.decimal(spec.base_volume, "base_volume")
                       * Decimal(repr(r[4])), 2)
     mid = (o + c) / 2
     return Bar(open_ms, o, h, lo, c, volume, floor_to(volume * mid, 8))

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
-from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
+from daemon.adapters.mexc.proto.mexc_push_pb2 import PushDataV3ApiWrapper
+from daemon.domain.fields import FieldReader, Leniency
 from daemon.domain.models import (
     WS_ORDER_STATUS,
     Balance,
@@ -17,25 +17,12 @@ from daemon.domain.models import (
     Candle,
     ExchangeRules,
     Fill,
-    KlineTick,
     OrderReport,
     OrderStatus,
     Side,
 )
-from daemon.domain.money import parse_decimal
+from daemon.domain.money import ZERO
 from daemon.errors import ProtocolError, SymbolNotTradable
-
-# websocket interval name -> (REST interval name, length in ms)
-INTERVALS: dict[str, tuple[str, int]] = {
-    "Min1": ("1m", 60_000),
-    "Min5": ("5m", 300_000),
-    "Min15": ("15m", 900_000),
-    "Min30": ("30m", 1_800_000),
-    "Min60": ("60m", 3_600_000),
-    "Hour4": ("4h", 14_400_000),
-    "Day1": ("1d", 86_400_000),
-}
-_REST_TO_WS = {rest: ws for ws, (rest, _) in INTERVALS.items()}
 
 WS_ORDER_TYPES: dict[int, str] = {
     1: "LIMIT",
@@ -47,92 +34,13 @@ WS_ORDER_TYPES: dict[int, str] = {
 }
 _ONLINE_STATUSES = ("1", "ENABLED")
 
+# --- scalar reads ---------------------------------------------------------------------------
 
-def rest_interval(interval: str) -> str:
-    """'Min5' or '5m' -> '5m' (REST form); ValueError naming the interval otherwise."""
-    if interval in _REST_TO_WS:
-        return interval
-    try:
-        return INTERVALS[interval][0]
-    except KeyError:
-        if interval == "Hour8":
-            raise ValueError("interval: Hour8 exists on the websocket but MEXC REST klines "
-                             "have no 8h interval, so the window cannot be backfilled; "
-                             "use Min60 or Hour4") from None
-        raise ValueError(f"interval: unknown kline interval {interval!r}") from None
-
-
-def ws_interval(interval: str) -> str:
-    """'5m' or 'Min5' -> 'Min5' (websocket form)."""
-    if interval in INTERVALS:
-        return interval
-    try:
-        return _REST_TO_WS[interval]
-    except KeyError:
-        raise ValueError(f"interval: unknown kline interval {interval!r}") from None
-
-
-def interval_ms(interval: str) -> int:
-    """Length of a kline interval (either form) in milliseconds."""
-    return INTERVALS[ws_interval(interval)][1]
-
-
-def kline_channel(symbol: str, interval: str) -> str:
-    return f"spot@public.kline.v3.api.pb@{symbol.upper()}@{ws_interval(interval)}"
-
-
-# --- scalar helpers -------------------------------------------------------------------------
-
-
-def dec(raw: object, field: str, *, allow_none: bool = False) -> Decimal:
-    try:
-        return parse_decimal(raw, field=field, allow_none=allow_none)
-    except ValueError as exc:
-        raise ProtocolError(str(exc)) from None
-
-
-def integer(raw: object, field: str, *, default: int | None = None) -> int:
-    """An int that MEXC may send as a number or a numeric string; null gives ``default``."""
-    if raw is None or raw == "":
-        if default is not None:
-            return default
-        raise ProtocolError(f"{field}: expected an integer, got {raw!r}")
-    if isinstance(raw, bool):
-        raise ProtocolError(f"{field}: expected an integer, got boolean {raw!r}")
-    if isinstance(raw, int):
-        return raw
-    if isinstance(raw, float) and raw.is_integer():
-        return int(raw)
-    if isinstance(raw, str):
-        try:
-            return int(raw.strip())
-        except ValueError:
-            pass
-    raise ProtocolError(f"{field}: expected an integer, got {raw!r}")
-
-
-def text(raw: object, field: str, *, optional: bool = False) -> str | None:
-    if raw is None or raw == "":
-        if optional:
-            return None
-        raise ProtocolError(f"{field}: missing")
-    if isinstance(raw, str):
-        return raw
-    if isinstance(raw, int) and not isinstance(raw, bool):
-        return str(raw)
-    raise ProtocolError(f"{field}: expected a string, got {raw!r}")
-
-
-def req_text(raw: object, field: str) -> str:
-    value = text(raw, field)
-    assert value is not None
-    return value
-
-
-def obj(payload: object, what: str) -> Mapping[str, Any]:
-    if not isinstance(payload, Mapping):
-        raise ProtocolError(f"{what}: expected a JSON object, got {type(payload).__name__}")
-    return payload
+# Typed reads of MEXC's payloads: lenient where real MEXC is inconsistent (numbers as strings,
+# "" for null, ids as numbers), a ProtocolError naming the field otherwise.
+WIRE = FieldReader(ProtocolError, Leniency.WIRE)
+dec, integer, text, opt_text, obj = (WIRE.decimal, WIRE.integer, WIRE.text, WIRE.opt_text,
+                                     WIRE.mapping)
 
 
 def side(raw: object, field: str) -> Side:
@@ -164,10 +72,9 @@ def parse_kline_row(row: object, index: int = 0) -> Candle:
         high=dec(row[2], f"{where}.high"),
         low=dec(row[3], f"{where}.low"),
         close=dec(row[4], f"{where}.close"),
-        volume=dec(row[5], f"{where}.volume", allow_none=True),
+        volume=dec(row[5], f"{where}.volume", default=ZERO),
         close_time_ms=close_ms,
-        quote_volume=dec(row[7] if len(row) > 7 else None, f"{where}.quoteVolume",
-                         allow_none=True),
+        quote_volume=dec(row[7] if len(row) > 7 else None, f"{where}.quoteVolume", default=ZERO),
     )
 
 
@@ -205,15 +112,15 @@ def parse_exchange_rules(payload: object, symbol: str) -> ExchangeRules:
     order_types = entry.get("orderTypes")
     return ExchangeRules(
         symbol=symbol,
-        base_asset=req_text(entry.get("baseAsset"), f"{w}.baseAsset"),
-        quote_asset=req_text(entry.get("quoteAsset"), f"{w}.quoteAsset"),
+        base_asset=text(entry.get("baseAsset"), f"{w}.baseAsset"),
+        quote_asset=text(entry.get("quoteAsset"), f"{w}.quoteAsset"),
         base_precision=integer(entry.get("baseAssetPrecision"), f"{w}.baseAssetPrecision"),
         quote_precision=integer(quote_prec, f"{w}.quoteAssetPrecision"),
-        min_qty=dec(entry.get("baseSizePrecision"), f"{w}.baseSizePrecision", allow_none=True),
+        min_qty=dec(entry.get("baseSizePrecision"), f"{w}.baseSizePrecision", default=ZERO),
         min_notional=dec(entry.get("quoteAmountPrecision"), f"{w}.quoteAmountPrecision",
-                         allow_none=True),
-        taker_fee=dec(entry.get("takerCommission"), f"{w}.takerCommission", allow_none=True),
-        maker_fee=dec(entry.get("makerCommission"), f"{w}.makerCommission", allow_none=True),
+                         default=ZERO),
+        taker_fee=dec(entry.get("takerCommission"), f"{w}.takerCommission", default=ZERO),
+        maker_fee=dec(entry.get("makerCommission"), f"{w}.makerCommission", default=ZERO),
         min_notional_market=(None if market_min in (None, "")
                              else dec(market_min, f"{w}.quoteAmountPrecisionMarket")),
         order_types=(tuple(str(t) for t in order_types) if isinstance(order_types, list)
@@ -230,9 +137,9 @@ def parse_book_top(payload: object) -> BookTop:
     p = obj(payload, "bookTicker")
     return BookTop(
         bid_price=dec(p.get("bidPrice"), "bookTicker.bidPrice"),
-        bid_qty=dec(p.get("bidQty"), "bookTicker.bidQty", allow_none=True),
+        bid_qty=dec(p.get("bidQty"), "bookTicker.bidQty", default=ZERO),
         ask_price=dec(p.get("askPrice"), "bookTicker.askPrice"),
-        ask_qty=dec(p.get("askQty"), "bookTicker.askQty", allow_none=True),
+        ask_qty=dec(p.get("askQty"), "bookTicker.askQty", default=ZERO),
     )
 
 
@@ -243,11 +150,11 @@ def parse_account(payload: object) -> dict[str, Balance]:
     out: dict[str, Balance] = {}
     for i, row in enumerate(balances):
         r = obj(row, f"account.balances[{i}]")
-        asset = req_text(r.get("asset"), f"account.balances[{i}].asset")
+        asset = text(r.get("asset"), f"account.balances[{i}].asset")
         out[asset] = Balance(
             asset=asset,
-            free=dec(r.get("free"), f"account.balances[{i}].free", allow_none=True),
-            locked=dec(r.get("locked"), f"account.balances[{i}].locked", allow_none=True),
+            free=dec(r.get("free"), f"account.balances[{i}].free", default=ZERO),
+            locked=dec(r.get("locked"), f"account.balances[{i}].locked", default=ZERO),
         )
     return out
 
@@ -256,24 +163,19 @@ def parse_order(payload: object, *, symbol: str | None = None) -> OrderReport:
     """An order object (GET /order, openOrders, allOrders, DELETE /order reply)."""
     p = obj(payload, "order")
     w = "order"
-    status_raw = p.get("status")
-    try:
-        status = OrderStatus(str(status_raw))
-    except ValueError:
-        raise ProtocolError(f"{w}.status: unknown order status {status_raw!r}") from None
+    status = WIRE.enum(p.get("status"), f"{w}.status", OrderStatus)
     created = integer(p.get("time", p.get("transactTime")), f"{w}.time", default=0)
     return OrderReport(
-        order_id=req_text(p.get("orderId"), f"{w}.orderId"),
-        client_order_id=text(p.get("clientOrderId"), f"{w}.clientOrderId", optional=True),
-        symbol=text(p.get("symbol"), f"{w}.symbol", optional=True) or symbol or "",
+        order_id=text(p.get("orderId"), f"{w}.orderId"),
+        client_order_id=opt_text(p.get("clientOrderId"), f"{w}.clientOrderId"),
+        symbol=opt_text(p.get("symbol"), f"{w}.symbol") or symbol or "",
         side=side(p.get("side"), f"{w}.side"),
-        order_type=text(p.get("type"), f"{w}.type", optional=True) or "",
+        order_type=opt_text(p.get("type"), f"{w}.type") or "",
         status=status,
-        price=dec(p.get("price"), f"{w}.price", allow_none=True),
-        orig_qty=dec(p.get("origQty"), f"{w}.origQty", allow_none=True),
-        executed_qty=dec(p.get("executedQty"), f"{w}.executedQty", allow_none=True),
-        cum_quote_qty=dec(p.get("cummulativeQuoteQty"), f"{w}.cummulativeQuoteQty",
-                          allow_none=True),
+        price=dec(p.get("price"), f"{w}.price", default=ZERO),
+        orig_qty=dec(p.get("origQty"), f"{w}.origQty", default=ZERO),
+        executed_qty=dec(p.get("executedQty"), f"{w}.executedQty", default=ZERO),
+        cum_quote_qty=dec(p.get("cummulativeQuoteQty"), f"{w}.cummulativeQuoteQty", default=ZERO),
         time_ms=created,
         update_time_ms=integer(p.get("updateTime"), f"{w}.updateTime", default=created),
         source="rest",
@@ -288,15 +190,15 @@ def parse_new_order(payload: object, *, client_order_id: str, symbol: str) -> Or
                             f"{p.get('msg')!r}")
     created = integer(p.get("transactTime"), "newOrder.transactTime", default=0)
     return OrderReport(
-        order_id=req_text(p.get("orderId"), "newOrder.orderId"),
-        client_order_id=text(p.get("clientOrderId"), "newOrder.clientOrderId", optional=True)
+        order_id=text(p.get("orderId"), "newOrder.orderId"),
+        client_order_id=opt_text(p.get("clientOrderId"), "newOrder.clientOrderId")
         or client_order_id,
-        symbol=text(p.get("symbol"), "newOrder.symbol", optional=True) or symbol,
+        symbol=opt_text(p.get("symbol"), "newOrder.symbol") or symbol,
         side=side(p.get("side"), "newOrder.side"),
-        order_type=text(p.get("type"), "newOrder.type", optional=True) or "",
+        order_type=opt_text(p.get("type"), "newOrder.type") or "",
         status=OrderStatus.NEW,
-        price=dec(p.get("price"), "newOrder.price", allow_none=True),
-        orig_qty=dec(p.get("origQty"), "newOrder.origQty", allow_none=True),
+        price=dec(p.get("price"), "newOrder.price", default=ZERO),
+        orig_qty=dec(p.get("origQty"), "newOrder.origQty", default=ZERO),
         executed_qty=Decimal(0),
         cum_quote_qty=Decimal(0),
         time_ms=created,
@@ -313,22 +215,22 @@ def parse_trade(payload: object, index: int = 0) -> Fill:
     if not isinstance(is_buyer, bool):
         raise ProtocolError(f"{w}.isBuyer: expected a boolean, got {is_buyer!r}")
     return Fill(
-        trade_id=req_text(p.get("id"), f"{w}.id"),
-        order_id=req_text(p.get("orderId"), f"{w}.orderId"),
-        client_order_id=text(p.get("clientOrderId"), f"{w}.clientOrderId", optional=True),
+        trade_id=text(p.get("id"), f"{w}.id"),
+        order_id=text(p.get("orderId"), f"{w}.orderId"),
+        client_order_id=opt_text(p.get("clientOrderId"), f"{w}.clientOrderId"),
         side=Side.BUY if is_buyer else Side.SELL,
         price=dec(p.get("price"), f"{w}.price"),
         qty=dec(p.get("qty"), f"{w}.qty"),
-        quote_qty=dec(p.get("quoteQty"), f"{w}.quoteQty", allow_none=True),
-        fee=dec(p.get("commission"), f"{w}.commission", allow_none=True),
-        fee_asset=text(p.get("commissionAsset"), f"{w}.commissionAsset", optional=True) or "",
+        quote_qty=dec(p.get("quoteQty"), f"{w}.quoteQty", default=ZERO),
+        fee=dec(p.get("commission"), f"{w}.commission", default=ZERO),
+        fee_asset=opt_text(p.get("commissionAsset"), f"{w}.commissionAsset") or "",
         time_ms=integer(p.get("time"), f"{w}.time"),
         is_maker=p.get("isMaker") is True,
     )
 
 
 def parse_listen_key(payload: object) -> str:
-    return req_text(obj(payload, "userDataStream").get("listenKey"), "userDataStream.listenKey")
+    return text(obj(payload, "userDataStream").get("listenKey"), "userDataStream.listenKey")
 
 
 # --- websocket pushes -----------------------------------------------------------------------
@@ -357,54 +259,12 @@ def decode_wrapper(frame: bytes) -> PushDataV3ApiWrapper:
     return msg
 
 
-def kline_tick(msg: PushDataV3ApiWrapper) -> KlineTick:
-    k = msg.publicSpotKline
-    start, end = k.windowStart, k.windowEnd
-    if end <= start:
-        raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart {start}")
-    return KlineTick(
-        interval=k.interval,
-        window_start_s=start,
-        window_end_s=end,
-        open=dec(k.openingPrice, "publicSpotKline.openingPrice"),
-        high=dec(k.highestPrice, "publicSpotKline.highestPrice"),
-        low=dec(k.lowestPrice, "publicSpotKline.lowestPrice"),
-        close=dec(k.closingPrice, "publicSpotKline.closingPrice"),
-        volume=dec(k.volume, "publicSpotKline.volume", allow_none=True),
-        quote_volume=dec(k.amount, "publicSpotKline.amount", allow_none=True),
-    )
-
-
-_KLINE_FIELDS = ("openingPrice", "highestPrice", "lowestPrice", "closingPrice", "volume", "amount")
-
-
-def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
-    """The candle state a kline push carries (the ingest hot path: plain Decimal() with one
-    try; on failure the slow path names the bad field)."""
-    start, end = k.windowStart, k.windowEnd
-    try:
-        o, h, lo, c = (Decimal(k.openingPrice), Decimal(k.highestPrice),
-                       Decimal(k.lowestPrice), Decimal(k.closingPrice))
-        vol = Decimal(k.volume or 0)
-        amount = Decimal(k.amount or 0)
-        ok = (o + h + lo + c + vol + amount).is_finite() and end > start
-    except ArithmeticError:
-        ok = False
-    if not ok:
-        for name in _KLINE_FIELDS:
-            dec(getattr(k, name), f"publicSpotKline.{name}", allow_none=name in ("volume",
-                                                                                  "amount"))
-        raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart "
-                            f"{start}")
-    return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
-
-
 def account_update(msg: PushDataV3ApiWrapper) -> AccountUpdate:
     a = msg.privateAccount
     return AccountUpdate(
-        asset=req_text(a.vcoinName, "privateAccount.vcoinName"),
-        free=dec(a.balanceAmount, "privateAccount.balanceAmount", allow_none=True),
-        locked=dec(a.frozenAmount, "privateAccount.frozenAmount", allow_none=True),
+        asset=text(a.vcoinName, "privateAccount.vcoinName"),
+        free=dec(a.balanceAmount, "privateAccount.balanceAmount", default=ZERO),
+        locked=dec(a.frozenAmount, "privateAccount.frozenAmount", default=ZERO),
         change_type=a.type,
         time_ms=a.time or msg.sendTime or msg.createTime,
     )
@@ -416,17 +276,16 @@ def order_push(msg: PushDataV3ApiWrapper) -> OrderReport:
     if status is None:
         raise ProtocolError(f"privateOrders.status: unknown order status {o.status}")
     return OrderReport(
-        order_id=req_text(o.id, "privateOrders.id"),
+        order_id=text(o.id, "privateOrders.id"),
         client_order_id=o.clientId or None,
         symbol=msg.symbol,
         side=side(o.tradeType, "privateOrders.tradeType"),
         order_type=WS_ORDER_TYPES.get(o.orderType, str(o.orderType)),
         status=status,
-        price=dec(o.price, "privateOrders.price", allow_none=True),
-        orig_qty=dec(o.quantity, "privateOrders.quantity", allow_none=True),
-        executed_qty=dec(o.cumulativeQuantity, "privateOrders.cumulativeQuantity",
-                         allow_none=True),
-        cum_quote_qty=dec(o.cumulativeAmount, "privateOrders.cumulativeAmount", allow_none=True),
+        price=dec(o.price, "privateOrders.price", default=ZERO),
+        orig_qty=dec(o.quantity, "privateOrders.quantity", default=ZERO),
+        executed_qty=dec(o.cumulativeQuantity, "privateOrders.cumulativeQuantity", default=ZERO),
+        cum_quote_qty=dec(o.cumulativeAmount, "privateOrders.cumulativeAmount", default=ZERO),
         time_ms=o.createTime,
         update_time_ms=msg.sendTime or msg.createTime or o.createTime,
         source="ws",
@@ -436,14 +295,14 @@ def order_push(msg: PushDataV3ApiWrapper) -> OrderReport:
 def deal_push(msg: PushDataV3ApiWrapper) -> Fill:
     d = msg.privateDeals
     return Fill(
-        trade_id=req_text(d.tradeId, "privateDeals.tradeId"),
-        order_id=req_text(d.orderId, "privateDeals.orderId"),
+        trade_id=text(d.tradeId, "privateDeals.tradeId"),
+        order_id=text(d.orderId, "privateDeals.orderId"),
         client_order_id=d.clientOrderId or None,
         side=side(d.tradeType, "privateDeals.tradeType"),
         price=dec(d.price, "privateDeals.price"),
         qty=dec(d.quantity, "privateDeals.quantity"),
-        quote_qty=dec(d.amount, "privateDeals.amount", allow_none=True),
-        fee=dec(d.feeAmount, "privateDeals.feeAmount", allow_none=True),
+        quote_qty=dec(d.amount, "privateDeals.amount", default=ZERO),
+        fee=dec(d.feeAmount, "privateDeals.feeAmount", default=ZERO),
         fee_asset=d.feeCurrency,
         time_ms=d.time,
         is_maker=d.isMaker,

@@ -23,7 +23,7 @@ import orjson
 from loguru import logger
 from yarl import URL
 
-from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc import intervals, parsing
 from daemon.adapters.mexc.auth import encode_params, sign
 from daemon.adapters.mexc.ratelimit import RateLimiter
 from daemon.config import Credentials, ExchangeSettings
@@ -213,7 +213,7 @@ class MexcRest:
                      end_ms: int | None = None, limit: int = 500) -> list[Candle]:
         if not 1 <= limit <= 1000:
             raise ValueError(f"limit must be within 1..1000, got {limit}")
-        params: Params = [("symbol", symbol), ("interval", parsing.rest_interval(interval))]
+        params: Params = [("symbol", symbol), ("interval", intervals.rest_interval(interval))]
         if start_ms is not None:
             params.append(("startTime", str(start_ms)))
         if end_ms is not None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 import redis.asyncio as aioredis
 
+from daemon.adapters.redis_codec import order_to_dict
 from daemon.adapters.redis_records import TradeCounters, encode_json
 from daemon.adapters.redis_store import IntentExists, RedisLease, RedisStore, TradingHalted
 from daemon.domain.models import OrderStatus
@@ -228,7 +229,7 @@ async def test_corrupt_content_is_reported_and_kept(
 
 async def test_order_stored_under_another_id_or_dangling_open_id(
         store: RedisStore, redis_client: aioredis.Redis) -> None:
-    await redis_client.hset(P + "orders", "rb-other-0", json.dumps(intent().to_dict()))
+    await redis_client.hset(P + "orders", "rb-other-0", json.dumps(order_to_dict(intent())))
     with pytest.raises(StateError, match=r"orders\[rb-other-0\]: field 'client_order_id'"):
         await store.load_state()
     await redis_client.delete(P + "orders")

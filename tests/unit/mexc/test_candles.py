@@ -1,4 +1,6 @@
-"""The closed-candle window against an offline recomputation of the same REST series."""
+"""The closed-candle window against an offline recomputation of the same REST series. Stream
+candles go the production way: protobuf kline push frames into ``MarketFeed.ingest`` (the MEXC
+adapter's decoder, then ``CandleWindow.on_window_start``); REST repairs into ``apply_rest``."""
 
 from __future__ import annotations
 
@@ -9,20 +11,32 @@ from pathlib import Path
 
 import pytest
 
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.config import ExchangeSettings, Settings
 from daemon.domain.candles import CandleWindow, ClosedCandle, offline_series
 from daemon.domain.models import Candle, Trend
 from daemon.domain.signals import sma
-from tests.support.market_series import load_csv, tick, ticks_for
+from daemon.runtime.market_feed import MarketFeed
+from tests.support.market_series import load_csv, push, pushes_for
 
 FIVE_MIN = 300_000
 
 
-def _stream(window: CandleWindow, candles: list[Candle], rest: list[Candle]) -> list[ClosedCandle]:
-    """Feed ticks for ``candles``; on a reported gap, repair from ``rest`` like the feed does."""
+def new_feed(capacity: int = 100) -> MarketFeed:
+    """A Min5 feed with MA 7/25 (not started: no network); ``feed.window`` is its window."""
+    settings = Settings(exchange=ExchangeSettings(kline_interval="Min5"))
+    feed = MarketFeed(settings, MexcRest(settings.exchange, None), backfill=capacity)
+    assert (feed.window.short, feed.window.long, feed.window.capacity) == (7, 25, capacity)
+    return feed
+
+
+def _stream(feed: MarketFeed, candles: list[Candle], rest: list[Candle]) -> list[ClosedCandle]:
+    """Push frames for ``candles``; on a reported gap, repair from ``rest`` like the feed does."""
+    window = feed.window
     reported: list[ClosedCandle] = []
     for c in candles:
-        for t in ticks_for(c):
-            update = window.on_tick(t)
+        for frame in pushes_for(c):
+            update = feed.ingest(frame)
             if update is None:
                 continue
             reported.extend(update.closed)
@@ -44,8 +58,9 @@ def _same(got: list[ClosedCandle], ref: list[ClosedCandle]) -> None:
 
 def test_stream_only_matches_offline(shared_data: Path) -> None:
     candles = load_csv(shared_data / "ETH_BTC-5m.csv", 0, 400)
-    window = CandleWindow(FIVE_MIN, 7, 25)
-    got = _stream(window, candles, candles)
+    feed = new_feed()
+    window = feed.window
+    got = _stream(feed, candles, candles)
     ref = offline_series(candles[:-1], 7, 25)
     assert [g.candle.open_time_ms for g in got] == [r.candle.open_time_ms for r in ref]
     _same(got, ref)
@@ -79,13 +94,14 @@ def test_real_gaps_stay_gaps(shared_data: Path, name: str) -> None:
     jumps = sum(1 for a, b in itertools.pairwise(rest)
                 if b.open_time_ms - a.open_time_ms > FIVE_MIN)
     assert jumps >= 1
-    window = CandleWindow(FIVE_MIN, 7, 25)
+    feed = new_feed()
+    window = feed.window
     window.apply_rest(rest[:60], emit=False)
     gaps = 0
     got: list[ClosedCandle] = []
     for c in rest[59:]:
-        for t in ticks_for(c):
-            update = window.on_tick(t)
+        for frame in pushes_for(c):
+            update = feed.ingest(frame)
             if update is None:
                 continue
             got.extend(update.closed)
@@ -102,10 +118,10 @@ def test_real_gaps_stay_gaps(shared_data: Path, name: str) -> None:
 
 def test_missed_windows_are_repaired_from_rest(shared_data: Path) -> None:
     rest = load_csv(shared_data / "LTC_BTC-5m.csv", 0, 300)
-    window = CandleWindow(FIVE_MIN, 7, 25)
+    feed = new_feed()
     # the stream loses candles 100..104 (a disconnect): the window must fetch them from REST
     stream = rest[:100] + rest[105:]
-    got = _stream(window, stream, rest)
+    got = _stream(feed, stream, rest)
     ref = offline_series(rest[:-1], 7, 25)
     assert [g.candle.open_time_ms for g in got] == [r.candle.open_time_ms for r in ref]
     _same(got, ref)
@@ -113,12 +129,13 @@ def test_missed_windows_are_repaired_from_rest(shared_data: Path) -> None:
 
 def test_rest_corrects_a_stream_candle_and_reports_it(shared_data: Path) -> None:
     rest = load_csv(shared_data / "XLM_BTC-5m.csv", 0, 60)
-    window = CandleWindow(FIVE_MIN, 7, 25)
+    feed = new_feed()
+    window = feed.window
     window.apply_rest(rest[:41], emit=False)  # rest[40] is still forming
     bad = replace(rest[40], close=rest[40].close * 2)
-    first = window.on_tick(tick(bad))
+    first = feed.ingest(push(bad))
     assert first is not None and first.closed == [] and first.gap is None
-    update = window.on_tick(tick(rest[41]))
+    update = feed.ingest(push(rest[41]))
     assert update is not None and update.closed[0].candle == bad
     update = window.apply_rest(rest[:43])
     assert update.corrected == [rest[40].open_time_ms]
@@ -130,24 +147,26 @@ def test_rest_corrects_a_stream_candle_and_reports_it(shared_data: Path) -> None
 
 def test_late_and_duplicate_ticks_change_nothing(shared_data: Path) -> None:
     rest = load_csv(shared_data / "XLM_BTC-5m.csv", 0, 40)
-    window = CandleWindow(FIVE_MIN, 7, 25)
+    feed = new_feed()
+    window = feed.window
     window.apply_rest(rest[:32], emit=False)  # closed up to rest[30]; rest[31] is forming
-    assert window.on_tick(tick(rest[30])) is not None  # the stream lags behind REST
-    update = window.on_tick(tick(rest[31]))
+    assert feed.ingest(push(rest[30])) is not None  # the stream lags behind REST
+    update = feed.ingest(push(rest[31]))
     assert update is not None and update.closed == [] and update.gap is None
     before = window.ma_long
-    late = window.on_tick(tick(rest[30]))
+    late = feed.ingest(push(rest[30]))
     assert late is not None and late.ignored_ticks == 1
     assert window.ma_long == before == sma([c.close for c in rest[:31]], 25)
 
 
 def test_interruption_leaves_the_forming_candle_to_rest(shared_data: Path) -> None:
     rest = load_csv(shared_data / "XLM_BTC-5m.csv", 0, 40)
-    window = CandleWindow(FIVE_MIN, 7, 25)
+    feed = new_feed()
+    window = feed.window
     window.apply_rest(rest[:31], emit=False)
-    window.on_tick(tick(rest[30], close=Decimal(5)))  # partial state, then the socket drops
-    window.stream_interrupted()
-    update = window.on_tick(tick(rest[32]))
+    feed.ingest(push(rest[30], close=Decimal(5)))  # partial state, then the socket drops
+    feed.stream_interrupted()
+    update = feed.ingest(push(rest[32]))
     assert update is not None and update.closed == []
     assert update.gap == (rest[30].open_time_ms, rest[32].open_time_ms)
     update = window.apply_rest(rest[:33])
@@ -156,8 +175,9 @@ def test_interruption_leaves_the_forming_candle_to_rest(shared_data: Path) -> No
 
 def test_trimming_keeps_values_exact(shared_data: Path) -> None:
     rest = load_csv(shared_data / "ETH_BTC-5m.csv", 0, 700)
-    window = CandleWindow(FIVE_MIN, 7, 25, capacity=100)
-    got = _stream(window, rest, rest)
+    feed = new_feed(capacity=100)
+    window = feed.window
+    got = _stream(feed, rest, rest)
     assert len(window) <= 200
     _same(got, offline_series(rest[:-1], 7, 25))
 

@@ -8,7 +8,8 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc import intervals, parsing
+from daemon.adapters.mexc.kline_push import kline_candle
 from daemon.adapters.mexc.rest import MexcRest, classify_error
 from daemon.config import Credentials, ExchangeSettings
 from daemon.domain.models import OrderStatus, Side
@@ -30,9 +31,9 @@ from tests.support.mexc_vectors import exchange_info as _info
 def test_kline_vector() -> None:
     msg = parsing.decode_wrapper(bytes.fromhex(KLINE_HEX))
     assert parsing.body_kind(msg) == "publicSpotKline" and msg.symbol == "BTCUSDT"
-    tick = parsing.kline_tick(msg)
-    assert (tick.interval, tick.window_start_s, tick.window_end_s) == \
-           ("Min1", 1754737920, 1754737980)
+    tick = kline_candle(msg.publicSpotKline)
+    assert (msg.publicSpotKline.interval, tick.open_time_ms, tick.close_time_ms) == \
+           ("Min1", 1754737920_000, 1754737980_000)
     assert (tick.open, tick.close, tick.high, tick.low) == \
            (Decimal("117317.31"), Decimal("117325.26"), Decimal("117341"), Decimal("117317.3"))
     assert (tick.volume, tick.quote_volume) == (Decimal("3.12599854"), Decimal("366804.43"))
@@ -119,11 +120,12 @@ def test_trade_and_account_rows() -> None:
 
 
 def test_intervals() -> None:
-    assert parsing.rest_interval("Min5") == "5m" and parsing.rest_interval("60m") == "60m"
-    assert parsing.ws_interval("5m") == "Min5" and parsing.interval_ms("Min60") == 3_600_000
-    assert parsing.kline_channel("qrlusdt", "5m") == "spot@public.kline.v3.api.pb@QRLUSDT@Min5"
+    assert intervals.rest_interval("Min5") == "5m" and intervals.rest_interval("60m") == "60m"
+    assert intervals.ws_interval("5m") == "Min5" and intervals.interval_ms("Min60") == 3_600_000
+    assert intervals.kline_channel("qrlusdt", "5m") == \
+           "spot@public.kline.v3.api.pb@QRLUSDT@Min5"
     with pytest.raises(ValueError, match="1h"):
-        parsing.rest_interval("1h")
+        intervals.rest_interval("1h")
 
 
 @pytest.mark.parametrize(("status", "code", "msg", "kind"), [

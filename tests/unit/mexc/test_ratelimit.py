@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from pydantic import ValidationError
 
 from daemon.adapters.mexc.ratelimit import RateLimiter
-from daemon.config import ExchangeSettings, Settings
-from daemon.errors import ConfigError
+from daemon.config import ExchangeSettings
 
 
 class FakeTime:
@@ -58,10 +58,7 @@ def test_bad_budget_named() -> None:
         RateLimiter(0)
 
 
-def test_hour8_interval_is_refused_by_the_feed() -> None:
-    from daemon.adapters.mexc.rest import MexcRest
-    from daemon.runtime.market_feed import MarketFeed
-
-    settings = Settings(exchange=ExchangeSettings(kline_interval="Hour8"))
-    with pytest.raises(ConfigError, match="no 8h interval"):
-        MarketFeed(settings, MexcRest(settings.exchange, None))
+def test_hour8_interval_is_refused_by_the_config() -> None:
+    # Refused when the settings are validated (check-config), before any feed is built.
+    with pytest.raises(ValidationError, match="no 8h interval"):
+        ExchangeSettings(kline_interval="Hour8")

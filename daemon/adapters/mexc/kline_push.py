@@ -1,0 +1,126 @@
+"""Kline push frames (protobuf ``publicSpotKline``) -> window moves: the one forming-candle path
+(PROTOCOL.md 5 and 6).
+
+MEXC pushes the forming kline about once a second and never says that a window closed: a push
+with a later ``windowStart`` means the window tracked until then is final. The hot path: a push
+of the window already tracked is only remembered (no Decimal, no model object); the candle is
+built once per window, from that window's last push, when a push of a later window arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Generic, TypeVar
+
+from daemon.adapters.mexc.parsing import dec
+from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
+from daemon.domain.models import Candle
+from daemon.domain.money import ZERO
+from daemon.errors import ProtocolError
+
+T = TypeVar("T")
+
+_KLINE = "publicSpotKline"
+_FIELDS = ("openingPrice", "highestPrice", "lowestPrice", "closingPrice", "volume", "amount")
+_from_string = PushDataV3ApiWrapper.FromString
+
+
+def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
+    """The candle state a kline push carries (plain Decimal() with one try; on failure the
+    slow path names the bad field)."""
+    start, end = k.windowStart, k.windowEnd
+    try:
+        o, h, lo, c = (Decimal(k.openingPrice), Decimal(k.highestPrice),
+                       Decimal(k.lowestPrice), Decimal(k.closingPrice))
+        vol = Decimal(k.volume or 0)
+        amount = Decimal(k.amount or 0)
+        ok = (o + h + lo + c + vol + amount).is_finite() and end > start
+    except ArithmeticError:
+        ok = False
+    if not ok:
+        for name in _FIELDS:
+            dec(getattr(k, name), f"publicSpotKline.{name}",
+                default=ZERO if name in ("volume", "amount") else None)
+        raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart "
+                            f"{start}")
+    return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
+
+
+WindowStart = Callable[[int, Candle | None, ProtocolError | None], T]
+
+
+class KlinePushes(Generic[T]):
+    """Decodes the kline pushes of one subscription. ``push(frame)`` returns None for a push of
+    the tracked window (or of another body); when the stream moves to a later window it returns
+    what ``on_window(start_ms, previous, error)`` returns: ``previous`` is the final state of
+    the window tracked until then (None when none was tracked, or when its final push was
+    unusable: ``error`` says why); for a late push of an older window, what ``on_late()``
+    returns. ``clock_ns`` stamps the latest price."""
+
+    __slots__ = ("_clock_ns", "_hot", "_hot_start", "_on_late", "_on_window", "_price",
+                 "interval", "price_ns")
+
+    def __init__(self, interval: str, on_window: WindowStart[T], on_late: Callable[[], T],
+                 clock_ns: Callable[[], int]) -> None:
+        self.interval = interval
+        self._on_window = on_window
+        self._on_late = on_late
+        self._clock_ns = clock_ns
+        self._hot: PublicSpotKlineV3Api | None = None  # latest push of the tracked window
+        self._hot_start: int | None = None  # its windowStart (s)
+        self._price: Decimal | PublicSpotKlineV3Api | None = None
+        self.price_ns: int | None = None  # wall clock of the latest kline push
+
+    def push(self, frame: bytes) -> T | None:
+        """Decode one frame (ProtocolError when it is not a push wrapper, or a kline of
+        another interval)."""
+        try:
+            msg = _from_string(frame)
+        except Exception as exc:  # protobuf's DecodeError
+            raise ProtocolError(f"push frame: not a PushDataV3ApiWrapper ({exc})") from None
+        if not msg.HasField(_KLINE):
+            return None
+        k = msg.publicSpotKline
+        start = k.windowStart
+        self._price = k  # its closingPrice is parsed when last_price is read
+        self.price_ns = self._clock_ns()
+        if start == self._hot_start:
+            self._hot = k
+            return None
+        # once per window from here on
+        if k.interval != self.interval:
+            raise ProtocolError(f"publicSpotKline.interval: got {k.interval!r}, "
+                                f"subscribed {self.interval!r}")
+        if self._hot_start is not None and start < self._hot_start:
+            return self._on_late()
+        previous: Candle | None = None
+        error: ProtocolError | None = None
+        if self._hot is not None:
+            try:
+                previous = kline_candle(self._hot)
+            except ProtocolError as exc:
+                error = exc
+        self._hot, self._hot_start = k, start
+        return self._on_window(start * 1000, previous, error)
+
+    def interrupted(self) -> None:
+        """The connection dropped: the tracked window may miss its last push, so it is not
+        closed from the stream (REST repairs it)."""
+        self._hot = self._hot_start = None
+
+    @property
+    def last_price(self) -> Decimal | None:
+        """The close of the latest kline push (None before the first)."""
+        held = self._price
+        if held is None or isinstance(held, Decimal):
+            return held
+        raw = held.closingPrice
+        try:
+            value: Decimal | None = Decimal(raw)
+        except ArithmeticError:
+            value = None
+        if value is None or not value.is_finite() or value <= 0:
+            raise ProtocolError(f"publicSpotKline.closingPrice: not a price: {raw!r}")
+        self._price = value
+        return value
