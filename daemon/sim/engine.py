@@ -89,6 +89,7 @@ class Order:
     locked: Decimal = ZERO  # what this order still holds locked (quote for BUY, base for SELL)
     n_fills: int = 0
     ref_price: Decimal = ZERO  # market price at placement (reported by a MARKET order)
+    blank_client_id: str | None = None  # reported ("" or null) when placed without a client id
 
     @property
     def remaining(self) -> Decimal:

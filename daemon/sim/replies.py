@@ -5,7 +5,6 @@ cancel reply's two client ids. Pure: no I/O, no clock."""
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from daemon.domain.money import ZERO, fmt
@@ -18,16 +17,11 @@ _CANCEL_KEYS = ("symbol", "orderId", "price", "origQty", "executedQty", "cummula
 _WORKING = ("NEW", "PARTIALLY_FILLED", "FILLED")  # isWorking is true on FILLED (captured)
 
 
-def blank_client_id(order_id: str, seed: int) -> str | None:
-    """What an order placed without a client id reports: "" or null, seeded per order."""
-    digest = hashlib.md5(f"blank-{seed}-{order_id}".encode()).digest()
-    return "" if digest[0] % 2 else None
-
-
-def client_id(order: Order, realism: Realism, seed: int) -> str | None:
+def client_id(order: Order, realism: Realism) -> str | None:
+    """An order placed without a client id reports "" or null (drawn per order, seeded)."""
     if order.client_order_id or not realism.wire_types:
         return order.client_order_id
-    return blank_client_id(order.order_id, seed)
+    return order.blank_client_id
 
 
 def _price(order: Order, realism: Realism) -> str:
@@ -37,14 +31,14 @@ def _price(order: Order, realism: Realism) -> str:
     return fmt(order.price)
 
 
-def order_object(order: Order, realism: Realism, seed: int) -> dict[str, Any]:
+def order_object(order: Order, realism: Realism) -> dict[str, Any]:
     """GET /order, openOrders, allOrders."""
     d = order.to_mexc()
     if not realism.wire_types:
         return d
     price = order.price or (order.ref_price if order.orig_qty > 0 else ZERO)
     d.update({
-        "orderListId": "-1", "clientOrderId": client_id(order, realism, seed),
+        "orderListId": "-1", "clientOrderId": client_id(order, realism),
         "price": _price(order, realism), "timeInForce": None, "stopPrice": None,
         "icebergQty": None, "time": str(order.time_ms),
         "updateTime": None if order.is_open else str(order.update_ms),
@@ -67,19 +61,19 @@ def post_reply(order: Order, realism: Realism, *, minimal: bool) -> dict[str, An
             "transactTime": str(order.time_ms) if realism.wire_types else order.time_ms}
 
 
-def cancel_reply(order: Order, realism: Realism, seed: int, *, cancel_id: str | None,
+def cancel_reply(order: Order, realism: Realism, *, cancel_id: str | None,
                  minimal: bool) -> dict[str, Any]:
     """DELETE /order (and each row of DELETE /openOrders). ``origClientOrderId`` is the
     order's client id; ``clientOrderId`` the cancel request's own id (``cancel_id``) unless
     ``Realism.cancel_client_id`` is ``echo``."""
-    d = order_object(order, realism, seed)
+    d = order_object(order, realism)
     if minimal:
         return {k: d[k] for k in _MINIMAL_CANCEL}
     out: dict[str, Any] = {"symbol": d["symbol"],
-                           "origClientOrderId": client_id(order, realism, seed)}
+                           "origClientOrderId": client_id(order, realism)}
     out.update({k: d[k] for k in _CANCEL_KEYS})
     own = realism.cancel_client_id == "own"
-    out["clientOrderId"] = cancel_id if own else client_id(order, realism, seed)
+    out["clientOrderId"] = cancel_id if own else client_id(order, realism)
     if realism.wire_types:
         out["cancelReason"] = None
     return out

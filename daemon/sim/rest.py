@@ -220,6 +220,7 @@ async def post_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     except SimError as err:
         sim.order_requests.append(OrderAttempt(client_id, dict(p), f"rejected:{err.code}"))
         raise
+    order.blank_client_id = sim.draw_blank_client_id()
     sim.hide_after_create(order.order_id)
     await sim.flush_events()
     if sim.hooks.after_order is not None:
@@ -279,12 +280,11 @@ async def get_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     order = _find(sim, p, not_found)
     if not p.get("orderId") and sim.hidden(order.order_id):
         raise not_found  # by client id right after the create (PROTOCOL.md 9)
-    return order_object(order, sim.realism, sim.cfg.seed)
+    return order_object(order, sim.realism)
 
 
 def _cancel_reply(sim: Simulator, order: Order, cancel_id: str | None) -> dict[str, Any]:
-    return cancel_reply(order, sim.realism, sim.cfg.seed,
-                        cancel_id=cancel_id or sim.new_cancel_client_id(),
+    return cancel_reply(order, sim.realism, cancel_id=cancel_id or sim.new_cancel_client_id(),
                         minimal=sim.dice.roll("minimal_cancel", sim.realism.minimal_replies))
 
 
@@ -305,7 +305,7 @@ async def delete_order(sim: Simulator, p: Params, r: web.Request) -> Any:
 
 async def get_open_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
     symbol = _symbol(sim, p, required=False)
-    return [order_object(o, sim.realism, sim.cfg.seed) for o in sim.engine.open_orders(symbol)]
+    return [order_object(o, sim.realism) for o in sim.engine.open_orders(symbol)]
 
 
 async def delete_open_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
@@ -322,8 +322,8 @@ async def delete_open_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
     for s in symbols:
         for order in sim.engine.open_orders(s):
             sim.engine.cancel(order, sim.now_ms())
-            out.append(cancel_reply(order, sim.realism, sim.cfg.seed,
-                                    cancel_id=sim.new_cancel_client_id(), minimal=False))
+            out.append(cancel_reply(order, sim.realism, cancel_id=sim.new_cancel_client_id(),
+                                    minimal=False))
     await sim.flush_events()
     return out
 
@@ -338,7 +338,7 @@ async def get_all_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
         start = now - 24 * 3600 * 1000  # MEXC: default window is the last 24 hours
     rows = [o for o in sim.engine.orders.values() if o.symbol == symbol
             and (start is None or o.time_ms >= start) and (end is None or o.time_ms <= end)]
-    return [order_object(o, sim.realism, sim.cfg.seed) for o in rows[-limit:]]
+    return [order_object(o, sim.realism) for o in rows[-limit:]]
 
 
 async def get_my_trades(sim: Simulator, p: Params, r: web.Request) -> Any:

@@ -87,6 +87,7 @@ class Simulator:
         self.hidden_until: dict[str, float] = {}
         self._lag_rng = random.Random(f"not-found-{self.cfg.seed}")
         self._cancel_id_rng = random.Random(f"cancel-id-{self.cfg.seed}")
+        self._blank_rng = random.Random(f"blank-id-{self.cfg.seed}")
         self.limiter = RateLimiter(self.cfg.weight_per_10s, self.cfg.orders_per_s)
         self.listen_keys: dict[str, float] = {}  # key -> real expiry (time.time())
         self.hub = WsHub(self)
@@ -184,6 +185,10 @@ class Simulator:
     def new_cancel_client_id(self) -> str:
         """The id MEXC gives a cancel request sent without newClientOrderId (seeded)."""
         return f"{self._cancel_id_rng.getrandbits(128):032x}"
+
+    def draw_blank_client_id(self) -> str | None:
+        """What an order placed without a client id reports as one: "" or null (seeded)."""
+        return "" if self._blank_rng.random() < 0.5 else None
 
     def trade_ids(self, symbol: str) -> list[tuple[str, str]]:
         """(REST myTrades id, deals push tradeId) of every fill of ``symbol``, in order."""
