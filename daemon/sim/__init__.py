@@ -9,7 +9,8 @@ handed out; rate limits and listenKey expiry run on the real clock.
         sim.rest_url, sim.ws_url, sim.api_key, sim.api_secret, sim.now_ms()
         sim.faults (mutable), sim.hooks, sim.limiter, sim.pause()/resume()/advance(seconds),
         sim.drop_websockets(), sim.stall_websockets(s), sim.order_requests, sim.orders(),
-        sim.my_trades(symbol), sim.balances(), sim.price()
+        sim.my_trades(symbol), sim.trade_ids(symbol) (REST id, push id), sim.balances(),
+        sim.price(), sim.realism (SimConfig.realism, frozen)
 
 Choices where MEXC's behaviour is not documented (UNSURE): a reused newClientOrderId is
 refused with 603 "Repeated request: ..."; a BUY short of quote gets 30004 "Insufficient

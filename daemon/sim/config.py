@@ -92,7 +92,12 @@ class Realism:
     - missing_signature_700004: a signed request without ``signature`` answers 700004
       "Mandatory parameter 'signature' ..." (off: 700002).
     - one_clock: /api/v3/time and exchangeInfo.serverTime report SIMULATED time, the clock of
-      every other time the simulator reports (off: the real clock, the old mixed rule)."""
+      every other time the simulator reports (off: the real clock, the old mixed rule). The
+      timestamp check is the same either way (daemon.sim.clock: MEXC's rule against the real
+      clock and against every clock /api/v3/time handed out).
+
+    Always, without a knob: a bad kline interval answers HTTP 400 {"code":-1121,"msg":"Invalid
+    interval."}; ``limit`` above 1000 is still refused (400) as the docs say (UNSURE)."""
 
     kline_max_rows: int = 500
     kline_start_needs_end: bool = True

@@ -79,9 +79,11 @@ def cancel_reply(order: Order, realism: Realism, *, cancel_id: str | None,
     return out
 
 
-def trade_row(trade: Trade, realism: Realism) -> dict[str, Any]:
-    """GET /myTrades row."""
+def trade_row(trade: Trade, order: Order | None, realism: Realism) -> dict[str, Any]:
+    """GET /myTrades row (``order``: the trade's order, for its blank client id)."""
     d = trade.to_mexc()
     if realism.wire_types:
         d.update({"orderListId": "-1", "time": str(trade.time_ms)})
+        if order is not None:
+            d["clientOrderId"] = client_id(order, realism)
     return d

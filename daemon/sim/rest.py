@@ -351,7 +351,7 @@ async def get_my_trades(sim: Simulator, p: Params, r: web.Request) -> Any:
             and (order_id is None or t.order_id == order_id)
             and (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)]
     rows = rows[:limit] if start is not None else rows[-limit:]
-    return [trade_row(t, sim.realism) for t in rows]
+    return [trade_row(t, sim.engine.orders.get(t.order_id), sim.realism) for t in rows]
 
 
 async def user_data_stream(sim: Simulator, p: Params, r: web.Request) -> Any:

@@ -85,6 +85,7 @@ class Simulator:
         self.signing = SigningWindow()
         # order id -> time.monotonic() until which GET /order by client id answers -2013
         self.hidden_until: dict[str, float] = {}
+        self.last_hidden_s = 0.0  # the last while drawn (seconds)
         self._lag_rng = random.Random(f"not-found-{self.cfg.seed}")
         self._cancel_id_rng = random.Random(f"cancel-id-{self.cfg.seed}")
         self._blank_rng = random.Random(f"blank-id-{self.cfg.seed}")
@@ -169,9 +170,12 @@ class Simulator:
     def hide_after_create(self, order_id: str) -> None:
         """Start the order's not-found-after-create while (Realism.not_found_after_create_s)."""
         lag = self.cfg.realism.not_found_after_create_s
+        if len(self.hidden_until) > 1000:  # forget the whiles that are over
+            now = time.monotonic()
+            self.hidden_until = {k: v for k, v in self.hidden_until.items() if v > now}
         if lag > 0:
-            self.hidden_until[order_id] = time.monotonic() + lag * (
-                0.5 + 0.5 * self._lag_rng.random())
+            self.last_hidden_s = lag * (0.5 + 0.5 * self._lag_rng.random())
+            self.hidden_until[order_id] = time.monotonic() + self.last_hidden_s
 
     def hidden(self, order_id: str) -> bool:
         until = self.hidden_until.get(order_id)

@@ -287,7 +287,7 @@ async def test_get_order_by_client_id_is_2013_for_a_while_after_create() -> None
         found = await client.order_by_client_id("QRLUSDT", "nf-1")
         waited = time.monotonic() - t0
     assert found == by_id
-    assert lag_s / 2 - 0.05 <= waited <= lag_s + 0.5  # drawn from [S/2, S] real seconds
+    assert lag_s / 2 <= waited <= lag_s + 1.5  # drawn from [S/2, S] real seconds
 
 
 async def test_not_found_lag_is_seeded() -> None:
@@ -296,15 +296,15 @@ async def test_not_found_lag_is_seeded() -> None:
                 aiohttp.ClientSession() as session:
             client = Client(sim, session)
             sim.pause()
-            t0 = time.monotonic()
+            out = []
             for i in range(5):
                 await _limit_buy(client, sim, newClientOrderId=f"seed-{i}")
-            orders = sorted(sim.orders(), key=lambda o: o["time"])
-            return [round(sim.hidden_until[o["orderId"]] - t0, 1) for o in orders]
+                out.append(sim.last_hidden_s)
+            return out
 
-    a, b = await lags(), await lags()
-    assert all(1.0 <= x <= 2.3 for x in a) and len(set(a)) > 1
-    assert all(abs(x - y) < 0.25 for x, y in zip(a, b, strict=True))  # the same draws
+    a = await lags()
+    assert all(1.0 <= x <= 2.0 for x in a) and len(set(a)) == 5
+    assert a == await lags()  # the same draws under the same seed
 
 
 @pytest.mark.parametrize("venue", [Realism.kind()], indirect=True)
@@ -345,6 +345,7 @@ async def test_order_objects_carry_the_captured_types() -> None:
     assert D(filled["price"]) == mid == D(sold["price"])  # the reference price, not "0"
     assert filled["origQuoteOrderQty"] == fmt(mid * 1000)
     assert all(t["orderListId"] == "-1" and t["time"] == str(now) for t in trades)
+    assert {t["clientOrderId"] for t in trades} == {filled["clientOrderId"]}  # "" or null
     assert (depth["lastUpdateId"], depth["timestamp"]) == (str(now), str(now))
     assert (day["openTime"], day["closeTime"]) == (str(now - 86_400_000), str(now))
 
@@ -414,6 +415,7 @@ async def test_signing_window_at_speed_60(venue: tuple[Simulator, Client]) -> No
     """Checked against the real clock and each clock /time handed out; as strict as MEXC
     (1 s lead, recvWindow) against each of them, while simulated time runs 60x."""
     sim, client = venue
+    sim.advance(3600)  # keep simulated time away from the real clock (both are references)
     t0 = real_ms()
     _, body = await client.public("time")
     offset = body["serverTime"] - (t0 + real_ms()) // 2  # a client syncs once
