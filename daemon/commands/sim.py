@@ -1,5 +1,10 @@
 """``rebalancer sim``: run the MEXC Spot v3 simulator as a process until SIGINT/SIGTERM.
 
+By default the simulator is as unkind as the real MEXC (PROTOCOL.md section 9, see
+daemon.sim.config.Realism): --kind-exchange turns every such point off, and --trade-ids,
+--minimal-replies, --not-found-after-create-s and --cancel-client-id set one point (on top of
+--kind-exchange when both are given).
+
 Demo credentials (documented, not secret): API key ``mx0vglDEMOKEY0000000``, secret
 ``demo-secret-not-real-0000000000000``; override with --api-key/--api-secret or the environment
 variables MEXC_SIM_API_KEY / MEXC_SIM_API_SECRET."""
@@ -8,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 from decimal import Decimal, InvalidOperation
@@ -24,8 +30,9 @@ def register(sub: Any) -> None:
         "sim", help="run the local MEXC Spot v3 simulator (REST + protobuf websocket)",
         description="Serve MEXC's REST API under /api/v3 and the websocket at /ws, with a "
         "matching engine over a replayed candle file or a seeded random walk. Market time runs "
-        "at --speed simulated seconds per real second; signing and /api/v3/time use the real "
-        "clock. Stops on SIGINT/SIGTERM.",
+        "at --speed simulated seconds per real second; every reported time, /api/v3/time "
+        "included, is simulated time. Behaves like the real MEXC where it departs from its "
+        "docs unless --kind-exchange. Stops on SIGINT/SIGTERM.",
     )
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8800, help="0 picks a free port")
@@ -58,6 +65,21 @@ def register(sub: Any) -> None:
                    help="chance per second that all websockets go silent")
     p.add_argument("--fault-ws-stall-s", type=float, default=2.0, metavar="S",
                    help="how long a websocket stall lasts (default 2)")
+    p.add_argument("--kind-exchange", action="store_true",
+                   help="the documented exchange: none of the real MEXC's departures from "
+                   "its docs (PROTOCOL.md 9)")
+    p.add_argument("--trade-ids", metavar="same|distinct", default=None,
+                   help="whether a fill's REST myTrades id and deals-push tradeId differ "
+                   "(default distinct)")
+    p.add_argument("--minimal-replies", metavar="RATE", default=None,
+                   help="share of POST/DELETE /order replies that carry only the minimal "
+                   "fields (default 0.2)")
+    p.add_argument("--not-found-after-create-s", metavar="S", default=None,
+                   help="GET /order by client id answers -2013 for up to S real seconds "
+                   "after a create (default 3, 0 = off)")
+    p.add_argument("--cancel-client-id", metavar="own|echo", default=None,
+                   help="clientOrderId of a cancel reply: the cancel's own id (default) or "
+                   "the order's")
     p.set_defaults(handler=handle)
 
 
@@ -77,6 +99,44 @@ def parse_balances(items: list[str]) -> dict[str, str]:
             raise ConfigError(f"--balance {item!r}: quantity must be >= 0")
         out[asset] = qty
     return out
+
+
+def _rate(flag: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{flag} {raw!r}: not a number") from None
+    if not 0.0 <= value <= 1.0:  # also refuses nan
+        raise ConfigError(f"{flag} {raw!r}: must be within 0..1")
+    return value
+
+
+def build_realism(args: argparse.Namespace) -> Any:
+    """Realism from --kind-exchange and the per-point flags (a flag wins over the base)."""
+    from daemon.sim import Realism
+
+    base = Realism.kind() if args.kind_exchange else Realism()
+    changes: dict[str, Any] = {}
+    for flag, name in (("--trade-ids", "trade_ids"), ("--cancel-client-id",
+                                                      "cancel_client_id")):
+        raw = getattr(args, name)
+        if raw is not None:
+            choices = ("same", "distinct") if name == "trade_ids" else ("own", "echo")
+            if raw not in choices:
+                raise ConfigError(f"{flag} {raw!r}: must be {' or '.join(choices)}")
+            changes[name] = raw
+    if args.minimal_replies is not None:
+        changes["minimal_replies"] = _rate("--minimal-replies", args.minimal_replies)
+    if args.not_found_after_create_s is not None:
+        raw = args.not_found_after_create_s
+        try:
+            lag = float(raw)
+        except ValueError:
+            raise ConfigError(f"--not-found-after-create-s {raw!r}: not a number") from None
+        if not 0.0 <= lag <= 60.0:
+            raise ConfigError(f"--not-found-after-create-s {raw!r}: must be within 0..60")
+        changes["not_found_after_create_s"] = lag
+    return dataclasses.replace(base, **changes)
 
 
 def build_config(args: argparse.Namespace) -> Any:
@@ -111,6 +171,7 @@ def build_config(args: argparse.Namespace) -> Any:
                       lost_reply_hang_s=args.fault_lost_reply_hang_s,
                       ws_drop_rate_per_s=args.fault_ws_drop,
                       ws_stall_rate_per_s=args.fault_ws_stall, ws_stall_s=args.fault_ws_stall_s),
+        realism=build_realism(args),
     )
     try:
         cfg.validate()
@@ -144,6 +205,11 @@ async def _serve(cfg: Any, host: str, port: int) -> int:
     print(f"REST {sim.rest_url}/api/v3", flush=True)
     print(f"WS   {sim.ws_url}", flush=True)
     print(f"api key {sim.api_key}  speed {cfg.speed}x  seed {cfg.seed}", flush=True)
+    r = cfg.realism
+    print(f"realism trade-ids {r.trade_ids}  minimal-replies {r.minimal_replies}  "
+          f"not-found-after-create-s {r.not_found_after_create_s}  "
+          f"cancel-client-id {r.cancel_client_id}"
+          + ("  (kind exchange)" if not r.wire_types else ""), flush=True)
     try:
         await stop.wait()
     finally:

@@ -1,13 +1,16 @@
 """MEXC Spot v3 simulator: REST under /api/v3, protobuf websocket at /ws, matching engine,
-replayed or random-walk market, faults. Clock rule (see daemon.sim.server): market time is
-simulated (``speed`` x), the signing window, listenKey expiry, rate limits and /api/v3/time use
-the real clock.
+replayed or random-walk market, faults. As unkind as the real MEXC by default (``Realism``,
+PROTOCOL.md 9; ``Realism.kind()`` turns that off). One clock (see daemon.sim.clock): every
+reported time is simulated (``speed`` x), /api/v3/time included; a request timestamp passes
+MEXC's recvWindow rule against the real clock or the real clock plus an offset /api/v3/time
+handed out; rate limits and listenKey expiry run on the real clock.
 
     async with Simulator(SimConfig(seed=1), port=0) as sim:
         sim.rest_url, sim.ws_url, sim.api_key, sim.api_secret, sim.now_ms()
         sim.faults (mutable), sim.hooks, sim.limiter, sim.pause()/resume()/advance(seconds),
         sim.drop_websockets(), sim.stall_websockets(s), sim.order_requests, sim.orders(),
-        sim.my_trades(symbol), sim.balances(), sim.price()
+        sim.my_trades(symbol), sim.trade_ids(symbol) (REST id, push id), sim.balances(),
+        sim.price(), sim.realism (SimConfig.realism, frozen)
 
 Choices where MEXC's behaviour is not documented (UNSURE): a reused newClientOrderId is
 refused with 603 "Repeated request: ..."; a BUY short of quote gets 30004 "Insufficient
@@ -22,7 +25,9 @@ from daemon.sim.config import (
     Faults,
     Hooks,
     OrderAttempt,
+    Realism,
     SimConfig,
+    kind_exchange,
 )
 from daemon.sim.engine import SimError
 from daemon.sim.market import RandomWalkMarket, ReplayMarket
@@ -36,8 +41,10 @@ __all__ = [
     "Hooks",
     "OrderAttempt",
     "RandomWalkMarket",
+    "Realism",
     "ReplayMarket",
     "SimConfig",
     "SimError",
     "Simulator",
+    "kind_exchange",
 ]

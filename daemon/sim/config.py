@@ -1,5 +1,6 @@
-"""Simulator configuration: SimConfig (frozen), Faults (mutable at runtime), Hooks (test
-callbacks), extra symbols. Demo credentials are documented defaults, not secrets."""
+"""Simulator configuration: SimConfig (frozen), Realism (how unkind the simulated exchange is,
+frozen), Faults (mutable at runtime), Hooks (test callbacks), extra symbols. Demo credentials
+are documented defaults, not secrets."""
 
 from __future__ import annotations
 
@@ -55,6 +56,86 @@ class Faults:
                      "ws_stall_rate_per_s", "ws_stall_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"faults.{name} must be >= 0, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class Realism:
+    """How closely the simulator copies the real MEXC where it differs from the docs
+    (PROTOCOL.md section 9). The defaults are the real exchange's behaviour; ``Realism.kind()``
+    (``rebalancer sim --kind-exchange``) turns every point off, for a focused test.
+
+    - kline_max_rows: GET /klines returns at most this many rows whatever ``limit`` says
+      (real: 500; kind: 1000, the documented maximum).
+    - kline_start_needs_end: ``startTime`` without ``endTime`` is ignored and the NEWEST rows
+      come back (real, captured); kind: rows from ``startTime`` on.
+    - kline_end_exclusive: ``endTime`` is exclusive (real: a candle opening at endTime is not
+      returned); kind: inclusive.
+    - cancel_client_id: ``own``: a DELETE /order reply's ``clientOrderId`` is the id of the
+      CANCEL request (its ``newClientOrderId``, else one the simulator makes up) and
+      ``origClientOrderId`` the order's; ``echo``: both are the order's client id.
+    - minimal_replies: the share (seeded) of DELETE /order replies that carry only symbol,
+      orderId, price, origQty, type, side, and of POST /order replies that carry only
+      symbol, orderId, orderListId.
+    - trade_ids: ``distinct``: a fill's REST myTrades ``id`` is 32 lowercase hex characters and
+      its deals-push ``tradeId`` the ``<digits>X<n>`` form; ``same``: both are the X form.
+    - not_found_after_create_s: GET /order by ``origClientOrderId`` (without ``orderId``)
+      answers -2013 "Order does not exist." for a while after a successful create: each
+      order's while is drawn (seeded) from [S/2, S] REAL seconds. Real seconds on purpose:
+      the lag is the exchange's machinery, not the market, and at 60x three simulated seconds
+      would be 50 ms and never seen. 0 turns it off.
+    - wire_types: ids and times as MEXC sends them in 2024-25 captures (orderListId "-1";
+      transactTime, time, updateTime, 24 h openTime/closeTime, depth lastUpdateId/timestamp
+      as strings of digits; updateTime null while open; timeInForce, stopPrice, icebergQty
+      null; origQuoteOrderQty = price x quantity; a MARKET order by quantity reports a
+      reference price; isWorking true on FILLED; cancelReason present; clientOrderId "" or
+      null (seeded per order) when none was given). Off: the documented types.
+    - missing_signature_700004: a signed request without ``signature`` answers 700004
+      "Mandatory parameter 'signature' ..." (off: 700002).
+    - one_clock: /api/v3/time and exchangeInfo.serverTime report SIMULATED time, the clock of
+      every other time the simulator reports (off: the real clock, the old mixed rule). The
+      timestamp check is the same either way (daemon.sim.clock: MEXC's rule against the real
+      clock and against every clock /api/v3/time handed out).
+
+    Always, without a knob: a bad kline interval answers HTTP 400 {"code":-1121,"msg":"Invalid
+    interval."}; ``limit`` above 1000 is still refused (400) as the docs say (UNSURE)."""
+
+    kline_max_rows: int = 500
+    kline_start_needs_end: bool = True
+    kline_end_exclusive: bool = True
+    cancel_client_id: str = "own"
+    minimal_replies: float = 0.2
+    trade_ids: str = "distinct"
+    not_found_after_create_s: float = 3.0
+    wire_types: bool = True
+    missing_signature_700004: bool = True
+    one_clock: bool = True
+
+    @classmethod
+    def kind(cls) -> Realism:
+        """Every point off: the documented (kind) exchange."""
+        return cls(kline_max_rows=1000, kline_start_needs_end=False, kline_end_exclusive=False,
+                   cancel_client_id="echo", minimal_replies=0.0, trade_ids="same",
+                   not_found_after_create_s=0.0, wire_types=False,
+                   missing_signature_700004=False, one_clock=False)
+
+    def validate(self) -> None:
+        if not 1 <= self.kline_max_rows <= 1000:
+            raise ValueError(f"kline_max_rows must be within 1..1000, got {self.kline_max_rows}")
+        if self.cancel_client_id not in ("own", "echo"):
+            raise ValueError("cancel_client_id must be 'own' or 'echo', got "
+                             f"{self.cancel_client_id!r}")
+        if self.trade_ids not in ("same", "distinct"):
+            raise ValueError(f"trade_ids must be 'same' or 'distinct', got {self.trade_ids!r}")
+        if not 0.0 <= self.minimal_replies <= 1.0:
+            raise ValueError(f"minimal_replies must be within 0..1, got {self.minimal_replies}")
+        if not 0.0 <= self.not_found_after_create_s <= 60.0:
+            raise ValueError("not_found_after_create_s must be within 0..60, got "
+                             f"{self.not_found_after_create_s}")
+
+
+def kind_exchange() -> Realism:
+    """Shorthand for ``Realism.kind()``."""
+    return Realism.kind()
 
 
 HookFn = Callable[[Any], Awaitable[None]]
@@ -116,6 +197,7 @@ class SimConfig:
     kline_push_interval_s: float = 1.0
     max_push_hz: float = 50.0
     faults: Faults = field(default_factory=Faults)
+    realism: Realism = field(default_factory=Realism)
     extra_symbols: tuple[ExtraSymbol, ...] = ()
     # synthesized book
     book_levels: int = 20
@@ -152,6 +234,7 @@ class SimConfig:
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
         self.faults.validate()
+        self.realism.validate()
 
     def decimal(self, name: str) -> Decimal:
         return ARGUMENTS.decimal(getattr(self, name), name)

@@ -14,11 +14,15 @@ Matching model:
   FILL_OR_KILL fills completely from the book or not at all; LIMIT_MAKER that would take is
   canceled at once (real MEXC behaviour UNSURE).
 - Fees: the received asset pays the commission (BUY: base, SELL: quote), maker or taker rate.
+- Trade ids: every fill has a push id (``tradeId`` of the deals push, ``<digits>X<n>``) and a
+  REST id (``myTrades.id``): with ``distinct_trade_ids`` 32 lowercase hex characters derived
+  from the seed and the push id (as the real MEXC, PROTOCOL.md 9), else the push id.
 Every balance change is recorded as an account event, every order change as an order event and
 every fill as a deal event; the server turns them into websocket pushes."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -84,6 +88,8 @@ class Order:
     cum_quote: Decimal = ZERO
     locked: Decimal = ZERO  # what this order still holds locked (quote for BUY, base for SELL)
     n_fills: int = 0
+    ref_price: Decimal = ZERO  # market price at placement (reported by a MARKET order)
+    blank_client_id: str | None = None  # reported ("" or null) when placed without a client id
 
     @property
     def remaining(self) -> Decimal:
@@ -110,7 +116,7 @@ class Order:
 @dataclass(frozen=True, slots=True)
 class Trade:
     symbol: str
-    trade_id: str
+    trade_id: str  # as the deals push and the public tape name it
     order_id: str
     client_order_id: str | None
     side: str
@@ -121,11 +127,12 @@ class Trade:
     commission_asset: str
     time_ms: int
     is_maker: bool
+    rest_id: str = ""  # as REST myTrades names it ("" = trade_id)
 
     def to_mexc(self) -> dict[str, Any]:
         """MEXC's myTrades row."""
         return {
-            "symbol": self.symbol, "id": self.trade_id, "orderId": self.order_id,
+            "symbol": self.symbol, "id": self.rest_id or self.trade_id, "orderId": self.order_id,
             "orderListId": -1, "price": fmt(self.price), "qty": fmt(self.qty),
             "quoteQty": fmt(self.quote_qty), "commission": fmt(self.commission),
             "commissionAsset": self.commission_asset, "time": self.time_ms,
@@ -181,6 +188,8 @@ class Engine:
     book: BookFn
     partial_fill_ratio: Decimal | None = None
     id_base: int = 500_000_000_000_000_000_000
+    distinct_trade_ids: bool = False
+    seed: int = 1
     locked: dict[str, Decimal] = field(default_factory=dict)
     orders: dict[str, Order] = field(default_factory=dict)
     by_client_id: dict[str, str] = field(default_factory=dict)
@@ -230,8 +239,9 @@ class Engine:
             return None
         return order
 
-    def place(self, req: OrderRequest, now_ms: int) -> Order:
-        """Validate balance and place; raises SimError (nothing changed) on rejection."""
+    def place(self, req: OrderRequest, now_ms: int, ref_price: Decimal = ZERO) -> Order:
+        """Validate balance and place; raises SimError (nothing changed) on rejection.
+        ``ref_price``: the market price now, which a MARKET order reports as its price."""
         spec = self.specs[req.symbol]
         used = self.by_client_id.get(req.client_order_id) if req.client_order_id else None
         if used is not None:
@@ -241,7 +251,8 @@ class Engine:
         self._seq += 1
         order = Order(req.symbol, f"C02__{self.id_base + self._seq}", req.client_order_id,
                       req.side, req.type, req.price or ZERO, req.quantity or ZERO,
-                      req.quote_qty or ZERO, now_ms, now_ms)
+                      req.quote_qty or ZERO, now_ms, now_ms,
+                      ref_price=ref_price if req.type == "MARKET" else ZERO)
         before = self.balances()
         self._lock_for(order, spec)  # raises before any state change
         self.orders[order.order_id] = order
@@ -359,9 +370,10 @@ class Engine:
         order.n_fills += 1
         order.update_ms = now_ms
         digits = order.order_id[len("C02__"):]
-        trade = Trade(order.symbol, f"{digits}X{order.n_fills}", order.order_id,
+        push_id = f"{digits}X{order.n_fills}"
+        trade = Trade(order.symbol, push_id, order.order_id,
                       order.client_order_id, order.side, price, qty, quote, fee.normalize(),
-                      fee_asset, now_ms, is_maker)
+                      fee_asset, now_ms, is_maker, rest_id=self._rest_id(push_id))
         self.trades.append(trade)
         if self._complete(order, spec, price):
             order.status = "FILLED"
@@ -372,6 +384,11 @@ class Engine:
         self._record_accounts(before, "ENTRUST", now_ms)
         self.events.append(DealEvent(trade))
         self._emit_order(order, qty, is_maker, now_ms)
+
+    def _rest_id(self, push_id: str) -> str:
+        if not self.distinct_trade_ids:
+            return push_id
+        return hashlib.md5(f"trade-{self.seed}-{push_id}".encode()).hexdigest()
 
     @staticmethod
     def _complete(order: Order, spec: SymbolSpec, price: Decimal) -> bool:

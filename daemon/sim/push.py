@@ -58,13 +58,15 @@ def account_frame(ev: AccountEvent, send_ms: int) -> bytes:
     return msg.SerializeToString()
 
 
-def order_frame(ev: OrderEvent, send_ms: int) -> bytes:
+def order_frame(ev: OrderEvent, send_ms: int, *, ref_price: bool = False) -> bytes:
+    """``ref_price``: a MARKET order sized by quantity reports the market price it was placed
+    at as its price (the real sample, PROTOCOL.md 6), its ``amount`` stays "0"."""
     o = ev.order
     msg = pb.PushDataV3ApiWrapper(channel=CH_ORDERS, symbol=o.symbol, sendTime=send_ms)
     p = msg.privateOrders
     p.id = o.order_id
     p.clientId = o.client_order_id or ""
-    p.price = fmt(o.price)
+    p.price = fmt(o.ref_price if ref_price and o.price == 0 and o.orig_qty > 0 else o.price)
     p.quantity = fmt(o.orig_qty)
     p.amount = fmt(o.orig_quote_qty if o.orig_quote_qty else o.price * o.orig_qty)
     p.avgPrice = fmt(o.cum_quote / o.executed_qty) if o.executed_qty else "0"

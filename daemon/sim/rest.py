@@ -1,6 +1,7 @@
 """REST API of the simulator: MEXC Spot v3 paths under /api/v3, MEXC's signing, error codes and
-rate limits. Signing window, listenKey expiry and /api/v3/time use the REAL clock; market data
-and order times use simulated time (see daemon.sim.server)."""
+rate limits, and the real exchange's departures from its docs (PROTOCOL.md 9, ``Realism``).
+Every reported time is simulated time; the timestamp check is ``daemon.sim.clock``'s rule;
+rate limits and listenKey expiry run on the real clock (see daemon.sim.server)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -16,11 +18,13 @@ import orjson
 from aiohttp import web
 
 from daemon.adapters.mexc.auth import verify
+from daemon.sim.clock import real_ms
 from daemon.sim.config import OrderAttempt
 from daemon.sim.engine import Order, SimError
 from daemon.sim.limits import RateLimiter
 from daemon.sim.market import REST_INTERVALS
-from daemon.sim.orders import check_client_id, invalid, missing, parse_int, parse_order
+from daemon.sim.orders import check_client_id, missing, parse_int, parse_order
+from daemon.sim.replies import cancel_reply, order_object, post_reply, trade_row
 from daemon.sim.restdata import (
     account,
     avg_price,
@@ -85,6 +89,9 @@ def _authenticate(sim: Simulator, request: web.Request, params: Params, raw_quer
         raise SimError(400, "api key required")
     if key != sim.cfg.api_key:
         raise SimError(10072, "Api key info invalid")
+    if sim.realism.missing_signature_700004 and not _has_signature(raw_query, raw_body):
+        raise SimError(700004, "Mandatory parameter 'signature' was not sent, was empty/null, "
+                               "or malformed.")
     if not params.get("timestamp"):
         raise missing("timestamp")
     try:
@@ -94,12 +101,16 @@ def _authenticate(sim: Simulator, request: web.Request, params: Params, raw_quer
     recv_window = parse_int(params, "recvWindow", 5000, lo=1) or 5000
     if recv_window > 60000:
         raise SimError(700005, "recvWindow must less than 60000")
-    server_ms = int(time.time() * 1000)
-    if not (timestamp < server_ms + 1000 and server_ms - timestamp <= recv_window):
+    if not sim.signing.accepts(timestamp, recv_window, real_ms()):
         raise SimError(700003, "Timestamp for this request is outside of the recvWindow.")
     body = "" if raw_body.strip().startswith("{") else raw_body
     if not verify(sim.cfg.api_secret, raw_query, body):
         raise SimError(700002, "Signature for this request is not valid.")
+
+
+def _has_signature(raw_query: str, raw_body: str) -> bool:
+    return any(pair.startswith("signature=") and len(pair) > len("signature=")
+               for raw in (raw_query, raw_body) for pair in raw.split("&"))
 
 
 def _symbol(sim: Simulator, params: Params, *, required: bool = True) -> str | None:
@@ -119,7 +130,7 @@ async def ping(sim: Simulator, p: Params, r: web.Request) -> Any:
 
 
 async def server_time(sim: Simulator, p: Params, r: web.Request) -> Any:
-    return {"serverTime": int(time.time() * 1000)}
+    return {"serverTime": sim.server_time_ms()}
 
 
 async def get_exchange_info(sim: Simulator, p: Params, r: web.Request) -> Any:
@@ -142,10 +153,15 @@ async def get_klines(sim: Simulator, p: Params, r: web.Request) -> Any:
     if not interval:
         raise missing("interval")
     if interval not in REST_INTERVALS:
-        raise invalid("interval", interval, "one of " + ", ".join(REST_INTERVALS))
-    limit = parse_int(p, "limit", 500, lo=1, hi=1000) or 500
+        raise SimError(-1121, "Invalid interval.")
+    realism = sim.realism
+    limit = min(parse_int(p, "limit", 500, lo=1, hi=1000) or 500, realism.kline_max_rows)
     start = parse_int(p, "startTime", None)
     end = parse_int(p, "endTime", None)
+    if start is not None and end is None and realism.kline_start_needs_end:
+        start = None  # not honoured without endTime: the newest rows (captured)
+    if end is not None and realism.kline_end_exclusive:
+        end -= 1  # a candle opening at endTime is not returned
     return kline_rows(sim, symbol, interval, start, end, limit)
 
 
@@ -193,23 +209,19 @@ async def get_account(sim: Simulator, p: Params, r: web.Request) -> Any:
     return account(sim)
 
 
-def _order_reply(order: Order) -> dict[str, Any]:
-    return {"symbol": order.symbol, "orderId": order.order_id, "orderListId": -1,
-            "price": order.to_mexc()["price"], "origQty": order.to_mexc()["origQty"],
-            "type": order.type, "side": order.side, "stpMode": "",
-            "transactTime": order.time_ms}
-
-
 async def post_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     client_id = p.get("newClientOrderId") or None
     if sim.hooks.before_order is not None:
         await _hook(sim, client_id, p, sim.hooks.before_order, dict(p))
     try:
-        req = parse_order(p, sim.specs, _mid(sim, p))
-        order = sim.engine.place(req, sim.now_ms())
+        mid = _mid(sim, p)
+        req = parse_order(p, sim.specs, mid)
+        order = sim.engine.place(req, sim.now_ms(), ref_price=mid or Decimal(0))
     except SimError as err:
         sim.order_requests.append(OrderAttempt(client_id, dict(p), f"rejected:{err.code}"))
         raise
+    order.blank_client_id = sim.draw_blank_client_id()
+    sim.hide_after_create(order.order_id)
     await sim.flush_events()
     if sim.hooks.after_order is not None:
         await _hook(sim, client_id, p, sim.hooks.after_order, order.to_mexc(), order.order_id)
@@ -219,7 +231,8 @@ async def post_order(sim: Simulator, p: Params, r: web.Request) -> Any:
         await _hang(sim)
         raise DropConnection
     sim.order_requests.append(OrderAttempt(client_id, dict(p), f"accepted:{order.order_id}"))
-    return _order_reply(order)
+    return post_reply(order, sim.realism,
+                      minimal=sim.dice.roll("minimal_order", sim.realism.minimal_replies))
 
 
 async def _hook(sim: Simulator, client_id: str | None, p: Params,
@@ -238,7 +251,7 @@ async def _hang(sim: Simulator) -> None:
         await asyncio.sleep(sim.faults.lost_reply_hang_s)
 
 
-def _mid(sim: Simulator, p: Params) -> Any:
+def _mid(sim: Simulator, p: Params) -> Decimal | None:
     symbol = p.get("symbol")
     return sim.markets[symbol].price_at(sim.now_ms()) if symbol in sim.markets else None
 
@@ -263,22 +276,23 @@ def _find(sim: Simulator, p: Params, unknown: SimError) -> Order:
 
 
 async def get_order(sim: Simulator, p: Params, r: web.Request) -> Any:
-    return _find(sim, p, SimError(-2013, "Order does not exist.")).to_mexc()
+    not_found = SimError(-2013, "Order does not exist.")
+    order = _find(sim, p, not_found)
+    if not p.get("orderId") and sim.hidden(order.order_id):
+        raise not_found  # by client id right after the create (PROTOCOL.md 9)
+    return order_object(order, sim.realism)
 
 
-def _cancel_reply(order: Order) -> dict[str, Any]:
-    d = order.to_mexc()
-    keys = ("symbol", "orderId", "clientOrderId", "price", "origQty", "executedQty",
-            "cummulativeQuoteQty", "status", "timeInForce", "type", "side")
-    out = {k: d[k] for k in keys}
-    out["origClientOrderId"] = order.client_order_id
-    return out
+def _cancel_reply(sim: Simulator, order: Order, cancel_id: str | None) -> dict[str, Any]:
+    return cancel_reply(order, sim.realism, cancel_id=cancel_id or sim.new_cancel_client_id(),
+                        minimal=sim.dice.roll("minimal_cancel", sim.realism.minimal_replies))
 
 
 async def delete_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     if sim.hooks.before_cancel is not None:
         await _hook(sim, None, p, sim.hooks.before_cancel, dict(p))
     order = _find(sim, p, SimError(-2011, "Unknown order sent."))
+    cancel_id = check_client_id(p.get("newClientOrderId"), "newClientOrderId")
     sim.engine.cancel(order, sim.now_ms())
     await sim.flush_events()
     if sim.hooks.after_cancel is not None:
@@ -286,12 +300,12 @@ async def delete_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     if sim.dice.roll("lost_reply", sim.faults.lost_reply_rate):
         await _hang(sim)
         raise DropConnection
-    return _cancel_reply(order)
+    return _cancel_reply(sim, order, cancel_id)
 
 
 async def get_open_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
     symbol = _symbol(sim, p, required=False)
-    return [o.to_mexc() for o in sim.engine.open_orders(symbol)]
+    return [order_object(o, sim.realism) for o in sim.engine.open_orders(symbol)]
 
 
 async def delete_open_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
@@ -308,7 +322,8 @@ async def delete_open_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
     for s in symbols:
         for order in sim.engine.open_orders(s):
             sim.engine.cancel(order, sim.now_ms())
-            out.append(_cancel_reply(order))
+            out.append(cancel_reply(order, sim.realism, cancel_id=sim.new_cancel_client_id(),
+                                    minimal=False))
     await sim.flush_events()
     return out
 
@@ -323,7 +338,7 @@ async def get_all_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
         start = now - 24 * 3600 * 1000  # MEXC: default window is the last 24 hours
     rows = [o for o in sim.engine.orders.values() if o.symbol == symbol
             and (start is None or o.time_ms >= start) and (end is None or o.time_ms <= end)]
-    return [o.to_mexc() for o in rows[-limit:]]
+    return [order_object(o, sim.realism) for o in rows[-limit:]]
 
 
 async def get_my_trades(sim: Simulator, p: Params, r: web.Request) -> Any:
@@ -336,7 +351,7 @@ async def get_my_trades(sim: Simulator, p: Params, r: web.Request) -> Any:
             and (order_id is None or t.order_id == order_id)
             and (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)]
     rows = rows[:limit] if start is not None else rows[-limit:]
-    return [t.to_mexc() for t in rows]
+    return [trade_row(t, sim.engine.orders.get(t.order_id), sim.realism) for t in rows]
 
 
 async def user_data_stream(sim: Simulator, p: Params, r: web.Request) -> Any:

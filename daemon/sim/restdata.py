@@ -1,9 +1,9 @@
 """Response bodies of the simulator's market-data and account endpoints, in MEXC's shapes
-(decimals as strings, times as integer ms)."""
+(decimals as strings; times as integer ms, or as strings of digits where the real MEXC sends
+them so and ``Realism.wire_types`` is on)."""
 
 from __future__ import annotations
 
-import time
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 
 def exchange_info(sim: Simulator, wanted: list[str] | None) -> dict[str, Any]:
     symbols = [_symbol_info(sim, s) for s in sim.specs if wanted is None or s in wanted]
-    return {"timezone": "CST", "serverTime": int(time.time() * 1000), "rateLimits": [],
+    return {"timezone": "CST", "serverTime": sim.server_time_ms(), "rateLimits": [],
             "exchangeFilters": [], "symbols": symbols}
 
 
@@ -51,6 +51,10 @@ def kline_rows(sim: Simulator, symbol: str, interval: str, start: int | None, en
              window_of(interval, b.open_ms)[1], fmt(b.quote_volume)] for b in bars]
 
 
+def _ms(sim: Simulator, value: int) -> int | str:
+    return str(value) if sim.realism.wire_types else value
+
+
 def depth(sim: Simulator, symbol: str, limit: int) -> dict[str, Any]:
     bids, asks = sim.book(symbol)
     consumed = sim.engine.consumed(symbol)
@@ -64,8 +68,8 @@ def depth(sim: Simulator, symbol: str, limit: int) -> dict[str, Any]:
                 out.append([fmt(price), fmt(left)])
         return out
 
-    return {"lastUpdateId": now, "bids": rows(bids, "SELL"), "asks": rows(asks, "BUY"),
-            "timestamp": now}
+    return {"lastUpdateId": _ms(sim, now), "bids": rows(bids, "SELL"), "asks": rows(asks, "BUY"),
+            "timestamp": _ms(sim, now)}
 
 
 def ticker_price(sim: Simulator, symbol: str) -> dict[str, Any]:
@@ -105,8 +109,8 @@ def ticker_24hr(sim: Simulator, symbol: str) -> dict[str, Any]:
         "openPrice": fmt(open_), "highPrice": fmt(day.high if day else last),
         "lowPrice": fmt(day.low if day else last),
         "volume": fmt(day.volume if day else Decimal(0)),
-        "quoteVolume": fmt(day.quote_volume if day else Decimal(0)), "openTime": now - 86_400_000,
-        "closeTime": now, "count": None,
+        "quoteVolume": fmt(day.quote_volume if day else Decimal(0)),
+        "openTime": _ms(sim, now - 86_400_000), "closeTime": _ms(sim, now), "count": None,
     }
 
 

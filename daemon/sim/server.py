@@ -1,10 +1,13 @@
 """The Simulator: one aiohttp server with MEXC's REST API under /api/v3 and the websocket at /ws,
 a market (replay or random walk), a matching engine, faults and test hooks.
 
-Clock rule: MARKET time (klines, pushes, order and trade times) is simulated and runs at
-``speed`` simulated seconds per real second; the SIGNING window (timestamp vs recvWindow), the
-listenKey expiry, rate limits and GET /api/v3/time use the real wall clock, because a real
-client's clock is real and the simulator only accelerates the market.
+Clock rule (see daemon.sim.clock): simulated time runs at ``speed`` simulated seconds per real
+second and is the one clock of everything the simulator reports: klines, pushes, order and
+trade times, and (with ``Realism.one_clock``, the default) /api/v3/time and
+exchangeInfo.serverTime. A signed request's timestamp passes MEXC's recvWindow rule against
+the real clock or against the real clock plus an offset /api/v3/time handed out
+(``SigningWindow``). Durations that are the exchange's machinery stay on the real clock:
+rate limits, listenKey expiry, websocket timeouts, the not-found-after-create lag.
 
 Usage::
 
@@ -18,6 +21,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import random
 import secrets
 import time
 from decimal import Decimal
@@ -27,44 +31,11 @@ from typing import Any
 from aiohttp import web
 from loguru import logger
 
-from daemon.sim.config import FaultDice, Faults, Hooks, OrderAttempt, SimConfig
+from daemon.sim.clock import SigningWindow, SimClock, real_ms
+from daemon.sim.config import FaultDice, Faults, Hooks, OrderAttempt, Realism, SimConfig
 from daemon.sim.engine import DealEvent, Engine, Level, SymbolSpec
 from daemon.sim.limits import RateLimiter
 from daemon.sim.market import MarketModel, RandomWalkMarket, synth_book
-
-
-class SimClock:
-    """Simulated market time: ``start_ms`` plus real elapsed time times ``speed``."""
-
-    def __init__(self, start_ms: int, speed: float) -> None:
-        self.speed = speed
-        self._base_ms = start_ms
-        self._anchor = time.monotonic()
-        self._paused_at: int | None = None
-
-    def now_ms(self) -> int:
-        if self._paused_at is not None:
-            return self._paused_at
-        return self._base_ms + int((time.monotonic() - self._anchor) * self.speed * 1000)
-
-    @property
-    def paused(self) -> bool:
-        return self._paused_at is not None
-
-    def pause(self) -> None:
-        if self._paused_at is None:
-            self._paused_at = self.now_ms()
-
-    def resume(self) -> None:
-        if self._paused_at is not None:
-            self._base_ms, self._anchor, self._paused_at = self._paused_at, time.monotonic(), None
-
-    def advance(self, ms: int) -> None:
-        """Jump simulated time forward (tests)."""
-        if self._paused_at is not None:
-            self._paused_at += ms
-        else:
-            self._base_ms += ms
 
 
 def _specs(cfg: SimConfig) -> dict[str, SymbolSpec]:
@@ -108,7 +79,16 @@ class Simulator:
         ratio = self.cfg.partial_fill_ratio
         self.engine = Engine(self.specs, {a: Decimal(q) for a, q in self.cfg.balances.items()},
                              self.book, Decimal(ratio) if ratio is not None else None,
-                             id_base=500_000_000_000_000_000_000 + real_now % 10**12 * 1000)
+                             id_base=500_000_000_000_000_000_000 + real_now % 10**12 * 1000,
+                             distinct_trade_ids=self.cfg.realism.trade_ids == "distinct",
+                             seed=self.cfg.seed)
+        self.signing = SigningWindow()
+        # order id -> time.monotonic() until which GET /order by client id answers -2013
+        self.hidden_until: dict[str, float] = {}
+        self.last_hidden_s = 0.0  # the last while drawn (seconds)
+        self._lag_rng = random.Random(f"not-found-{self.cfg.seed}")
+        self._cancel_id_rng = random.Random(f"cancel-id-{self.cfg.seed}")
+        self._blank_rng = random.Random(f"blank-id-{self.cfg.seed}")
         self.limiter = RateLimiter(self.cfg.weight_per_10s, self.cfg.orders_per_s)
         self.listen_keys: dict[str, float] = {}  # key -> real expiry (time.time())
         self.hub = WsHub(self)
@@ -172,8 +152,52 @@ class Simulator:
     def api_secret(self) -> str:
         return self.cfg.api_secret
 
+    @property
+    def realism(self) -> Realism:
+        return self.cfg.realism
+
     def now_ms(self) -> int:
         return self.clock.now_ms()
+
+    def server_time_ms(self) -> int:
+        """The time /api/v3/time and exchangeInfo report (simulated with one_clock); the
+        offset it implies is remembered for the signing window."""
+        real = real_ms()
+        server = self.now_ms() if self.cfg.realism.one_clock else real
+        self.signing.handed_out(server, real)
+        return server
+
+    def hide_after_create(self, order_id: str) -> None:
+        """Start the order's not-found-after-create while (Realism.not_found_after_create_s)."""
+        lag = self.cfg.realism.not_found_after_create_s
+        if len(self.hidden_until) > 1000:  # forget the whiles that are over
+            now = time.monotonic()
+            self.hidden_until = {k: v for k, v in self.hidden_until.items() if v > now}
+        if lag > 0:
+            self.last_hidden_s = lag * (0.5 + 0.5 * self._lag_rng.random())
+            self.hidden_until[order_id] = time.monotonic() + self.last_hidden_s
+
+    def hidden(self, order_id: str) -> bool:
+        until = self.hidden_until.get(order_id)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self.hidden_until[order_id]
+            return False
+        return True
+
+    def new_cancel_client_id(self) -> str:
+        """The id MEXC gives a cancel request sent without newClientOrderId (seeded)."""
+        return f"{self._cancel_id_rng.getrandbits(128):032x}"
+
+    def draw_blank_client_id(self) -> str | None:
+        """What an order placed without a client id reports as one: "" or null (seeded)."""
+        return "" if self._blank_rng.random() < 0.5 else None
+
+    def trade_ids(self, symbol: str) -> list[tuple[str, str]]:
+        """(REST myTrades id, deals push tradeId) of every fill of ``symbol``, in order."""
+        return [(t.rest_id or t.trade_id, t.trade_id) for t in self.engine.trades
+                if t.symbol == symbol]
 
     def pause(self) -> None:
         self.clock.pause()

@@ -261,7 +261,8 @@ class WsHub:
             if isinstance(ev, AccountEvent):
                 ch, frame = CH_ACCOUNT, account_frame(ev, send_ms)
             elif isinstance(ev, OrderEvent):
-                ch, frame = CH_ORDERS, order_frame(ev, send_ms)
+                ch, frame = CH_ORDERS, order_frame(
+                    ev, send_ms, ref_price=self.sim.realism.wire_types)
             elif isinstance(ev, DealEvent):
                 ch, frame = CH_DEALS, deal_frame(ev, send_ms)
             else:  # pragma: no cover - exhaustive

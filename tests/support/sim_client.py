@@ -3,6 +3,7 @@ client does: params in the query string, signature last."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -49,6 +50,19 @@ class Client:
 
     async def order(self, **params: Any) -> tuple[int, Any]:
         return await self.signed("POST", "order", **params)
+
+    async def order_by_client_id(self, symbol: str, client_id: str,
+                                 timeout_s: float = 8.0) -> Any:
+        """GET /order by origClientOrderId, asking again while it answers -2013 (as the real
+        MEXC does for a while after a create); the order object."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status, body = await self.signed("GET", "order", symbol=symbol,
+                                             origClientOrderId=client_id)
+            if status == 200 or body.get("code") != -2013 or time.monotonic() > deadline:
+                assert status == 200, body
+                return body
+            await asyncio.sleep(0.1)
 
 
 async def next_frame(ws: aiohttp.ClientWebSocketResponse, wait_s: float = 3.0

@@ -41,9 +41,8 @@ async def test_lost_reply_order_is_processed(client: Client, sim: Simulator) -> 
     sim.faults.lost_reply_rate = 0.0
     (order,) = sim.orders()
     assert sim.order_requests[-1].outcome == f"lost_reply:{order['orderId']}"
-    status, got = await client.signed("GET", "order", symbol="QRLUSDT",
-                                      origClientOrderId="lost-1")
-    assert status == 200 and got["orderId"] == order["orderId"]
+    got = await client.order_by_client_id("QRLUSDT", "lost-1")
+    assert got["orderId"] == order["orderId"]
     sim.faults.lost_reply_rate = 1.0
     async with aiohttp.ClientSession() as s:
         s._retry_connection = False  # as aiohttp's own test client does

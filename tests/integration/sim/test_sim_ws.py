@@ -110,7 +110,9 @@ async def test_private_pushes_for_a_fill(client: Client) -> None:
         by_kind.setdefault(p.WhichOneof("body"), []).append(p)
     _, trades = await client.signed("GET", "myTrades", symbol="QRLUSDT")
     deals = by_kind["privateDeals"]
-    assert [d.privateDeals.tradeId for d in deals] == [t["id"] for t in trades]
+    push_id = dict(sim.trade_ids("QRLUSDT"))  # REST id -> push id: distinct on the real MEXC
+    assert [d.privateDeals.tradeId for d in deals] == [push_id[t["id"]] for t in trades]
+    assert all(d.privateDeals.tradeId.endswith("X1") for d in deals[:1])
     for d, t in zip(deals, trades, strict=True):
         pd = d.privateDeals
         assert d.symbol == "QRLUSDT" and pd.orderId == placed["orderId"]
@@ -215,6 +217,7 @@ async def test_book_ticker_and_public_deals_channels(client: Client) -> None:
         await client.order(symbol="QRLUSDT", side="BUY", type="MARKET", quoteOrderQty="20")
         tape = [p for p in _pushes(await collect(ws, 0.3)) if p.channel == deals]
     trades = sim.my_trades("QRLUSDT")
+    push_id = dict(sim.trade_ids("QRLUSDT"))  # the tape names a fill as the deals push does
     assert [(d.price, d.quantity, d.tradeType, d.tradeId) for p in tape
             for d in p.publicAggreDeals.deals] == [
-        (t["price"], t["qty"], 1, t["id"]) for t in trades]
+        (t["price"], t["qty"], 1, push_id[t["id"]]) for t in trades]
