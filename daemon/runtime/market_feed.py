@@ -18,6 +18,7 @@ from decimal import Decimal
 from loguru import logger
 
 from daemon.adapters.mexc import intervals
+from daemon.adapters.mexc.kline_pages import MAX_ROWS
 from daemon.adapters.mexc.kline_push import KlinePushes
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsStream, WsTimings
@@ -44,6 +45,7 @@ class FeedStats:
     corrections: int = 0
     bad_frames: int = 0
     events: int = 0
+    open_gaps: int = 0  # windows REST did not return when asked (logged)
 
 
 class MarketFeed:
@@ -118,7 +120,7 @@ class MarketFeed:
         return any(not t.done() for t in self._tasks)
 
     async def backfill(self) -> None:
-        rows = await self._rest.klines(self.symbol, self.rest_interval, limit=self._backfill)
+        rows = await self._backfill_rows()
         async with self._lock:
             self.window.apply_rest(rows, emit=False)
         w = self.window
@@ -131,6 +133,20 @@ class MarketFeed:
         else:
             logger.info("market {}: backfilled {} candles, MA_{}={} MA_{}={} trend {}",
                         self.symbol, len(w), w.short, w.ma_short, w.long, w.ma_long, w.trend)
+
+    async def _backfill_rows(self) -> list[Candle]:
+        """The newest ``backfill`` candles: the newest page (no time: MEXC gives the newest
+        ones), then older ones in checked windows ending at its first row."""
+        rows = await self._rest.klines(self.symbol, self.rest_interval,
+                                       limit=min(self._backfill, MAX_ROWS))
+        more = self._backfill - len(rows)
+        if rows and more > 0 and len(rows) == MAX_ROWS:
+            first, step = rows[0].open_time_ms, self.window.interval_ms
+            older = await self._rest.klines_range(self.symbol, self.rest_interval,
+                                                  first - more * step, first)
+            self._log_gaps(older.gaps, "backfill")
+            rows = older.rows + rows
+        return rows
 
     # --- stream ----------------------------------------------------------------------------
     def _next_window(self, start_ms: int, previous: Candle | None,
@@ -174,7 +190,7 @@ class MarketFeed:
             self.stats.gaps += 1
             logger.info("market {}: stream skipped windows {}..{}; repairing from REST",
                         self.symbol, update.gap[0], update.gap[1])
-            await self.repair(update.gap[0])
+            await self.repair(update.gap[0], update.gap[1])
 
     def _ingest_logged(self, frame: bytes) -> WindowUpdate | None:
         try:
@@ -195,9 +211,11 @@ class MarketFeed:
         self.stream_interrupted()
 
     # --- REST repair -----------------------------------------------------------------------
-    async def repair(self, from_ms: int | None) -> WindowUpdate:
-        """Re-read closed candles from ``from_ms`` (default: the last few closed ones) and
-        merge them. Transient REST failures propagate to the caller (the stream reconnects)."""
+    async def repair(self, from_ms: int | None, to_ms: int | None = None) -> WindowUpdate:
+        """Re-read closed candles of ``[from_ms, to_ms)`` (default: from the last few closed
+        ones up to the newest) in checked windows of at most 500 (``kline_pages``) and merge
+        them; what REST does not return stays a gap and is logged. Transient REST failures
+        propagate to the caller (the stream reconnects)."""
         w = self.window
         last = w.last_closed
         if from_ms is None:
@@ -206,20 +224,20 @@ class MarketFeed:
                 return WindowUpdate()
             from_ms = last.open_time_ms - self._verify_last * w.interval_ms
         self.stats.repairs += 1
-        total = WindowUpdate()
-        start = from_ms
-        while True:
-            rows = await self._rest.klines(self.symbol, self.rest_interval, start_ms=start,
-                                           limit=1000)
-            async with self._lock:
-                update = w.apply_rest(rows)
-                self.stats.closed_from_rest += len(update.closed)
-                await self._report(update)
-            total.closed.extend(update.closed)
-            total.corrected.extend(update.corrected)
-            if len(rows) < 1000:
-                return total
-            start = rows[-1].open_time_ms + 1
+        got = await self._rest.klines_range(self.symbol, self.rest_interval, from_ms, to_ms)
+        self._log_gaps(got.gaps, "repair")
+        async with self._lock:
+            update = w.apply_rest(got.rows)
+            self.stats.closed_from_rest += len(update.closed)
+            await self._report(update)
+        return update
+
+    def _log_gaps(self, gaps: list[tuple[int, int]], what: str) -> None:
+        for start, end in gaps:
+            self.stats.open_gaps += 1
+            logger.warning("market {}: {}: REST klines have no candles for {}..{} (asked "
+                           "twice); the gap stays open, nothing is filled in", self.symbol,
+                           what, start, end)
 
     async def _poll(self) -> None:
         while True:

@@ -25,12 +25,14 @@ from yarl import URL
 
 from daemon.adapters.mexc import intervals, parsing
 from daemon.adapters.mexc.auth import encode_params, sign
+from daemon.adapters.mexc.kline_pages import MAX_ROWS, KlineRange, read_range
 from daemon.adapters.mexc.ratelimit import RateLimiter
 from daemon.config import Credentials, ExchangeSettings
 from daemon.domain.models import Balance, BookTop, Candle, ExchangeRules, Fill, OrderReport, Side
 from daemon.domain.money import fmt
 from daemon.errors import (
     AuthError,
+    ConfigError,
     ExchangeError,
     ExchangeUnavailable,
     FatalExchangeError,
@@ -210,16 +212,43 @@ class MexcRest:
         return {str(s) for s in data}
 
     async def klines(self, symbol: str, interval: str, *, start_ms: int | None = None,
-                     end_ms: int | None = None, limit: int = 500) -> list[Candle]:
-        if not 1 <= limit <= 1000:
-            raise ValueError(f"limit must be within 1..1000, got {limit}")
+                     end_ms: int | None = None, limit: int = MAX_ROWS) -> list[Candle]:
+        """One GET /api/v3/klines. The real exchange answers at most 500 rows, ignores
+        ``startTime`` without ``endTime`` (it returns the newest candles) and treats ``endTime``
+        as exclusive: so at most 500 are asked for, and a start needs an end. Ranges go through
+        :meth:`klines_range`. -1121 "Invalid interval." is a ConfigError naming the key."""
+        if not 1 <= limit <= MAX_ROWS:
+            raise ValueError(f"limit must be within 1..{MAX_ROWS} (MEXC answers at most "
+                             f"{MAX_ROWS} rows), got {limit}")
+        if start_ms is not None and end_ms is None:
+            raise ValueError("klines: startTime without endTime returns the NEWEST candles on "
+                             "MEXC; give end_ms (exclusive) or use klines_range")
         params: Params = [("symbol", symbol), ("interval", intervals.rest_interval(interval))]
         if start_ms is not None:
             params.append(("startTime", str(start_ms)))
         if end_ms is not None:
             params.append(("endTime", str(end_ms)))
         params.append(("limit", str(limit)))
-        return parsing.parse_klines(await self._request(KLINES, params))
+        try:
+            payload = await self._request(KLINES, params)
+        except ExchangeError as exc:
+            if exc.code == -1121 and "interval" in str(exc).lower():
+                raise ConfigError(f"exchange.kline_interval: MEXC refuses the interval "
+                                  f"{interval!r} for {symbol} ({exc})") from None
+            raise
+        return parsing.parse_klines(payload)
+
+    async def klines_range(self, symbol: str, interval: str, start_ms: int,
+                           end_ms: int | None) -> KlineRange:
+        """Closed (and, with ``end_ms`` None, the forming) candles from ``start_ms`` on, read
+        in checked windows of at most 500 (see ``kline_pages``); what stays missing is in
+        ``gaps``."""
+        step = intervals.interval_ms(interval)
+
+        async def call(start: int, stop: int) -> list[Candle]:
+            return await self.klines(symbol, interval, start_ms=start, end_ms=stop)
+
+        return await read_range(call, start_ms, end_ms, step)
 
     async def ticker_price(self, symbol: str) -> Decimal:
         return parsing.parse_ticker_price(await self._request(TICKER_PRICE, [("symbol", symbol)]))

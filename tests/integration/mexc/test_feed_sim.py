@@ -74,14 +74,7 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
                               and feed.window.last_closed.open_time_ms >= last_to_close, 5)
         finally:
             await feed.stop()
-        rows = []
-        cursor = first_ms
-        while True:
-            page = await rest.klines(sim.cfg.symbol, "5m", start_ms=cursor, limit=1000)
-            rows.extend(page)
-            if len(page) < 1000:
-                break
-            cursor = page[-1].open_time_ms + 1
+        rows = (await rest.klines_range(sim.cfg.symbol, "5m", first_ms, None)).rows
         await rest.close()
 
     ref = offline_series(rows[:-1], 7, 25)  # the replay's last candle never closes
@@ -128,7 +121,7 @@ async def test_rest_poll_closes_candles_when_the_stream_is_down() -> None:
         assert backfilled is not None
         await _wait_until(lambda: len(candles) >= 8, 10)
         await feed.stop()
-        rows = await rest.klines(sim.cfg.symbol, "5m", start_ms=first, limit=1000)
+        rows = (await rest.klines_range(sim.cfg.symbol, "5m", first, None)).rows
         await rest.close()
     assert feed.stream.stats.connects == 0 and feed.stream.stats.failures
     ref = {r.candle.open_time_ms: r for r in offline_series(rows, 7, 25)}
