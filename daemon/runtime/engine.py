@@ -34,7 +34,7 @@ from daemon.runtime import snapshots
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
 from daemon.runtime.heartbeat import Heartbeat
-from daemon.runtime.lease import Phase, TradingLease
+from daemon.runtime.lease import TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.recovery import reconcile_with_venue
@@ -273,7 +273,3 @@ class RebalancerEngine:
     def status_line(self) -> str:
         return snapshots.status_line(self.settings.current, self.lease, self.market,
                                      self.last_plan)
-
-    @property
-    def phase(self) -> Phase:
-        return self.lease.phase
