@@ -54,7 +54,9 @@ from daemon.errors import (
     UnknownOrder,
 )
 from daemon.runtime.crashpoints import crash_point
+from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]
 
@@ -65,17 +67,27 @@ class Lookup(Enum):
 
 
 class Executor:
-    def __init__(self, settings: Settings, rest: MexcRest, ledger: Ledger, now_ms: NowMs) -> None:
-        self.settings = settings
+    def __init__(self, settings: SettingsRef, rest: MexcRest, ledger: Ledger, now_ms: NowMs,
+                 lease: TradingLease) -> None:
+        self._settings = settings
+        self._lease = lease
         self.rest = rest
         self.ledger = ledger
         self.now_ms = now_ms
         self.in_flight: Order | None = None
-        self.stopping = False
         self.sent = 0
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()  # every change of ``in_flight``
         self._slot = asyncio.Lock()  # one order followed at a time
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings.current
+
+    @property
+    def stopping(self) -> bool:
+        """Shutting down: nothing new is sent; the order in flight is cancelled."""
+        return self._lease.phase is Phase.STOPPING
 
     # -- updates ------------------------------------------------------------------------------
     async def on_report(self, report: OrderReport) -> None:

@@ -98,3 +98,45 @@ async def test_run_notify_reload_and_graceful_stop(redis_url: str, tmp_path: Pat
         assert beat["state"] == "stopped"  # the checkpoint written at shutdown
         assert beat["symbol"] == "QRLUSDT" and beat["candles"] > 25
     sock.close()
+
+
+async def test_a_task_that_keeps_dying_exits_non_zero(redis_url: str, tmp_path: Path) -> None:
+    """The exchange refuses the private stream's subscriptions (one per connection): the
+    stream dies at every connect; after the supervisor's last restart the process shuts down
+    and exits 1, so that systemd restarts it."""
+    sock_path = str(tmp_path / "notify.sock")
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(sock_path)
+    sock.setblocking(False)
+    messages: list[str] = []
+
+    def drain() -> list[str]:
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                return messages
+
+    async with Simulator(SimConfig(seed=2, speed=60.0, ws_max_subscriptions=1)) as sim:
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(config(sim, redis_url))
+        env = dict(os.environ, MEXC_API_KEY=sim.api_key, MEXC_API_SECRET=sim.api_secret,
+                   NOTIFY_SOCKET=sock_path)
+        log = (tmp_path / "daemon.log").open("wb")
+        proc = spawn(cfg, env, log)
+        try:
+            await wait_for(lambda: any(m.startswith("READY=1") for m in drain()), 20, "READY")
+            await wait_for(lambda: proc.poll() is not None and bool(drain()), 60,
+                           "the process to give up")
+            assert proc.returncode == 1
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            log.close()
+    assert "STOPPING=1" in drain()
+    text = (tmp_path / "daemon.log").read_text()
+    assert "task user-ws died 5 times" in text
+    client = redis.Redis.from_url(redis_url)
+    assert client.get("bot:QRLUSDT:lease") is None  # released on the way out
+    client.close()
+    sock.close()
