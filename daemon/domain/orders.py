@@ -48,11 +48,7 @@ from typing import Any
 
 from daemon.domain.json_fields import Reader
 from daemon.domain.models import Fill, OrderReport, OrderStatus, Side
-from daemon.errors import StateError
-
-
-class OrderConflict(StateError):
-    """Facts about one order that contradict each other (wrong order id, side, over-fill)."""
+from daemon.errors import OrderConflict, StateError
 
 
 class OrderState(StrEnum):

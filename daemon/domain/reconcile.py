@@ -23,7 +23,6 @@ from daemon.domain.client_ids import is_ours
 from daemon.domain.models import Fill, OrderReport
 from daemon.domain.orders import (
     Order,
-    OrderConflict,
     OrderEvent,
     OrderFilled,
     OrderMarkedLost,
@@ -32,7 +31,7 @@ from daemon.domain.orders import (
     OrderStatusReported,
     new_intent,
 )
-from daemon.errors import InputError
+from daemon.errors import InputError, OrderConflict
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,6 @@ from enum import Enum
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.adapters.redis_store import IntentExists, TradingHalted
 from daemon.config import Settings
 from daemon.domain.client_ids import make_client_order_id
 from daemon.domain.models import ExchangeRules, Fill, OrderReport
@@ -33,7 +32,6 @@ from daemon.domain.orders import (
     Order,
     OrderAccepted,
     OrderCancelRequested,
-    OrderConflict,
     OrderEvent,
     OrderFilled,
     OrderMarkedLost,
@@ -48,9 +46,12 @@ from daemon.domain.pricing import PricedOrder, price_order
 from daemon.errors import (
     ExchangeError,
     FatalExchangeError,
+    IntentExists,
     LeaseLost,
+    OrderConflict,
     ProtocolError,
     StoreUnavailable,
+    TradingHalted,
     UnknownOrder,
 )
 from daemon.runtime.crashpoints import crash_point

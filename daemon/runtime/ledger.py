@@ -21,8 +21,8 @@ from daemon.config import Settings
 from daemon.domain.client_ids import parse_client_order_id
 from daemon.domain.cost_basis import CostBasis, next_core_floor
 from daemon.domain.models import Balance, ExchangeRules, Fill
-from daemon.domain.orders import Order, OrderConflict, OrderEvent
-from daemon.errors import InputError, StoreUnavailable
+from daemon.domain.orders import Order, OrderEvent
+from daemon.errors import InputError, OrderConflict, StoreUnavailable
 
 NowMs = Callable[[], int]
 

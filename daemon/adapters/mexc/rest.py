@@ -40,7 +40,6 @@ from daemon.errors import (
     RateLimited,
     SymbolNotTradable,
     TimestampOutOfWindow,
-    TransientExchangeError,
     UnknownOrder,
 )
 
@@ -75,11 +74,6 @@ def classify_error(http_status: int, code: int | None, msg: str, *,
     if code in REJECT_CODES or (code == 400 and "invalid" in msg) or "scale" in msg:
         return OrderRejected(text, **kw)
     return FatalExchangeError(text, **kw)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying (where a retry cannot duplicate an effect)."""
-    return isinstance(exc, TransientExchangeError)
 
 
 def _retry_after(raw: str | None) -> float | None:

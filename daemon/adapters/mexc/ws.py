@@ -29,22 +29,14 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from daemon.config import ExchangeSettings
-from daemon.errors import ExchangeError, ProtocolError, TransientExchangeError
+from daemon.errors import (
+    ExchangeError,
+    InvalidListenKey,
+    SubscriptionRejected,
+    TransientExchangeError,
+)
 
 INVALID_LISTEN_KEY = "Invalid listen key"
-
-
-class SubscriptionRejected(ProtocolError):
-    """The server answered a SUBSCRIPTION with something other than the channel name
-    (e.g. "Not Subscribed successfully! [...] Reason： Blocked!")."""
-
-
-class InvalidListenKey(TransientExchangeError):
-    """The private stream refused the listenKey: get a new one and reconnect."""
-
-
-class StreamStale(TransientExchangeError):
-    """Nothing arrived for longer than the watchdog allows."""
 
 
 @dataclass(frozen=True, slots=True)
