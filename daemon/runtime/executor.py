@@ -26,6 +26,7 @@ from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.config import Settings
+from daemon.domain.backoff import backoff_s
 from daemon.domain.client_ids import make_client_order_id
 from daemon.domain.models import ExchangeRules, Fill, OrderReport
 from daemon.domain.orders import (
@@ -49,9 +50,10 @@ from daemon.errors import (
     IntentExists,
     LeaseLost,
     OrderConflict,
-    ProtocolError,
+    OutcomeUnknown,
     StoreUnavailable,
     TradingHalted,
+    TransientExchangeError,
     UnknownOrder,
 )
 from daemon.runtime.crashpoints import crash_point
@@ -183,17 +185,17 @@ class Executor:
         try:
             report = await self.rest.place_order(order.symbol, order.side, order.order_type,
                                                  client_order_id=coid, **_size_args(priced))
-        except ProtocolError as exc:  # answered, but unreadable: it may well be placed
-            log.warning("submit reply unreadable ({}); resolving by client order id", exc)
+        except OutcomeUnknown as exc:  # lost or unreadable answer: it may well be placed
+            log.warning("submit outcome unknown ({}); resolving by client order id", exc)
+            await self.resolve_unknown(coid)
+            return
+        except TransientExchangeError as exc:  # refused before any effect; asked all the same
+            log.warning("submit failed ({}); resolving by client order id", exc)
             await self.resolve_unknown(coid)
             return
         except FatalExchangeError as exc:  # rejected, auth, symbol: definitely not placed
             log.warning("order rejected by the exchange: {}", exc)
             await self._apply(coid, OrderSubmitFailed(str(exc), self.now_ms()))
-            return
-        except ExchangeError as exc:  # outcome unknown or transient
-            log.warning("submit outcome unknown ({}); resolving by client order id", exc)
-            await self.resolve_unknown(coid)
             return
         await self._apply(coid, OrderAccepted(report.order_id, self.now_ms()))
         await self._apply(coid, OrderStatusReported(report))
@@ -237,7 +239,7 @@ class Executor:
         ex = self.settings.execution
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ex.order_timeout_s
-        delay = 0.2
+        polls = 0
         while (order := self._current(coid)) is not None and order.is_open:
             remaining = deadline - loop.time()
             if remaining <= 0 or (self.stopping and order.cancel_requested_ms is None):
@@ -246,10 +248,11 @@ class Executor:
                 deadline = loop.time() + remaining
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=min(delay, remaining))
+                await asyncio.wait_for(self._changed.wait(), timeout=min(
+                    backoff_s(polls, first_s=0.2, max_s=ex.poll_max_interval_s), remaining))
             except TimeoutError:
                 await self.poll(coid)
-            delay = min(delay * 2, ex.poll_max_interval_s)
+            polls += 1
         await self.settle_fills(coid)
 
     async def poll(self, coid: str) -> None:
@@ -307,7 +310,7 @@ class Executor:
                     await self._apply(coid, OrderFilled(fill))
             if (order := self._current(coid)) is None or not _owes_fills(order):
                 return
-            await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
+            await asyncio.sleep(backoff_s(attempt, first_s=0.25, max_s=2.0))
         logger.bind(client_order_id=coid).error(
             "fills of this order are still not all booked; it is settled again before the "
             "next decision")
