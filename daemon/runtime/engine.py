@@ -34,7 +34,8 @@ from daemon.errors import StoreUnavailable
 from daemon.runtime.executor import Executor
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
-from daemon.runtime.recovery import lookup, reconcile_with_venue
+from daemon.runtime.recovery import reconcile_with_venue
+from daemon.runtime.resolution import Found, Patience, resolve
 from daemon.runtime.scheduler import EvaluationScheduler
 
 
@@ -224,8 +225,10 @@ class RebalancerEngine:
         now, watch_s = wall_ms(), self.settings.execution.lost_order_watch_s
         for order in [o for o in self.ledger.orders.values() if o.status is OrderState.LOST
                       and not o.lost_watch_over(now, watch_s)]:
-            answered, report = await lookup(self.rest, self.settings, order)
-            if answered and report is not None:
+            found = await resolve(self.rest, self.settings.symbol, order.client_order_id,
+                                  Patience.once(self.settings.execution))
+            if isinstance(found, Found):
+                report = found.report
                 logger.bind(client_order_id=order.client_order_id).warning(
                     "a LOST order turned up at the exchange ({}); following it",
                     report.status.value)

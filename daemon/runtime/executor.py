@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
-from enum import Enum
 
 from loguru import logger
 
@@ -35,8 +34,6 @@ from daemon.domain.orders import (
     OrderCancelRequested,
     OrderEvent,
     OrderFilled,
-    OrderMarkedLost,
-    OrderNotFound,
     OrderStatusReported,
     OrderSubmitFailed,
     OrderSubmitted,
@@ -58,13 +55,9 @@ from daemon.errors import (
 )
 from daemon.runtime.crashpoints import crash_point
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.resolution import Found, Patience, query, settle_unknown
 
 NowMs = Callable[[], int]
-
-
-class Lookup(Enum):
-    NOT_FOUND = "not_found"
-    NO_ANSWER = "no_answer"
 
 
 class Executor:
@@ -201,36 +194,19 @@ class Executor:
         await self._apply(coid, OrderStatusReported(report))
 
     async def resolve_unknown(self, coid: str) -> None:
-        """Find out by client id whether the venue has the order; LOST after the configured
-        number of "does not exist" answers (failed queries do not count)."""
-        ex = self.settings.execution
-        misses = 0
-        for attempt in range(ex.unknown_order_retries * 4):
-            found = await self._query(coid)
-            if isinstance(found, OrderReport):
-                await self._apply(coid, OrderStatusReported(found))
-                return
-            if found is Lookup.NOT_FOUND:
-                misses += 1
-                await self._apply(coid, OrderNotFound(self.now_ms()))
-                if misses >= ex.unknown_order_retries:
-                    break
-            await asyncio.sleep(min(0.25 * 2**attempt, ex.poll_max_interval_s))
-        if misses >= ex.unknown_order_retries:
-            await self._apply(coid, OrderMarkedLost(f"not found after {misses} queries",
-                                                    self.now_ms()))
-            logger.bind(client_order_id=coid).error(
-                "order not found after {} queries: marked LOST, watched for late fills", misses)
+        """Find out by client id whether the venue has the order (daemon.runtime.resolution:
+        LOST after the configured number of "does not exist" answers)."""
+        async def apply(event: OrderEvent) -> None:
+            await self._apply(coid, event)
 
-    async def _query(self, coid: str) -> OrderReport | Lookup:
-        try:
-            return await self.rest.get_order(self.settings.symbol, client_order_id=coid)
-        except UnknownOrder:
-            return Lookup.NOT_FOUND
-        except ExchangeError as exc:
-            logger.bind(client_order_id=coid).warning("order query failed ({}); will retry",
-                                                      exc)
-            return Lookup.NO_ANSWER
+        await settle_unknown(self.rest, self.settings.symbol, coid,
+                             Patience.after_submit(self.settings.execution), apply, self.now_ms)
+
+    async def _ask(self, coid: str) -> None:
+        """One query; a report is applied, anything else changes nothing."""
+        match await query(self.rest, self.settings.symbol, coid):
+            case Found(report):
+                await self._apply(coid, OrderStatusReported(report))
 
     # -- follow, cancel, settle ---------------------------------------------------------------
     async def _follow(self, coid: str) -> None:
@@ -262,9 +238,7 @@ class Executor:
         if order.order_id is None and order.status.name in ("INTENT", "SENT"):
             await self.resolve_unknown(coid)
             return
-        found = await self._query(coid)
-        if isinstance(found, OrderReport):
-            await self._apply(coid, OrderStatusReported(found))
+        await self._ask(coid)
 
     async def _cancel(self, coid: str) -> None:
         order = self._current(coid)
@@ -275,15 +249,14 @@ class Executor:
                  "stopping" if self.stopping else "timeout")
         await self._apply(coid, OrderCancelRequested(self.now_ms()))
         try:
-            report: OrderReport | Lookup = await self.rest.cancel_order(
-                order.symbol, client_order_id=coid)
+            report = await self.rest.cancel_order(order.symbol, client_order_id=coid)
         except UnknownOrder:
             log.info("cancel: the exchange has no open order of that id; verifying")
-            report = await self._query(coid)
-        except ExchangeError as exc:
+            await self._ask(coid)
+        except ExchangeError as exc:  # whatever went wrong, a query tells
             log.warning("cancel outcome unknown ({}); verifying", exc)
-            report = await self._query(coid)
-        if isinstance(report, OrderReport):
+            await self._ask(coid)
+        else:
             await self._apply(coid, OrderStatusReported(report))
 
     async def cancel_in_flight(self) -> None:

@@ -273,7 +273,12 @@ def _find(sim: Simulator, p: Params, unknown: SimError) -> Order:
 
 
 async def get_order(sim: Simulator, p: Params, r: web.Request) -> Any:
-    return _find(sim, p, SimError(-2013, "Order does not exist.")).to_mexc()
+    unknown = SimError(-2013, "Order does not exist.")
+    order = _find(sim, p, unknown)
+    seen = sim.order_queries[order.order_id] = sim.order_queries.get(order.order_id, 0) + 1
+    if seen <= sim.faults.unknown_order_queries:
+        raise unknown
+    return order.to_mexc()
 
 
 def _cancel_reply(order: Order) -> dict[str, Any]:
