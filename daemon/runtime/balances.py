@@ -17,10 +17,10 @@ from loguru import logger
 
 from daemon.adapters.mexc import parsing
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.adapters.mexc.ws import InvalidListenKey, WsStream, WsTimings
+from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.models import Balance, Fill, OrderReport
-from daemon.errors import ExchangeError, ProtocolError
+from daemon.errors import ExchangeError, InvalidListenKey, ProtocolError
 from daemon.runtime.supervisor import Supervised, Supervisor
 
 PRIVATE_CHANNELS = ("spot@private.account.v3.api.pb", "spot@private.orders.v3.api.pb",

@@ -20,7 +20,7 @@ from daemon.errors import StoreUnavailable
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
-from daemon.runtime.recovery import lookup
+from daemon.runtime.resolution import Found, Patience, resolve
 from daemon.runtime.scheduler import EvaluationScheduler
 from daemon.runtime.settings_ref import SettingsRef
 
@@ -93,8 +93,10 @@ class Heartbeat:
         now, watch_s = self._wall_ms(), settings.execution.lost_order_watch_s
         for order in [o for o in self._ledger.orders.values() if o.status is OrderState.LOST
                       and not o.lost_watch_over(now, watch_s)]:
-            answered, report = await lookup(self._rest, settings, order)
-            if answered and report is not None:
+            found = await resolve(self._rest, settings.symbol, order.client_order_id,
+                                  Patience.once(settings.execution))
+            if isinstance(found, Found):
+                report = found.report
                 logger.bind(client_order_id=order.client_order_id).warning(
                     "a LOST order turned up at the exchange ({}); following it",
                     report.status.value)

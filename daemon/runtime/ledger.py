@@ -30,10 +30,9 @@ from daemon.domain.orders import (
     IgnoredKind,
     IgnoredTransition,
     Order,
-    OrderConflict,
     OrderEvent,
 )
-from daemon.errors import InputError, StoreUnavailable
+from daemon.errors import InputError, OrderConflict, StoreUnavailable
 from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]

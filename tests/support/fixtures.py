@@ -96,7 +96,8 @@ async def msim() -> AsyncIterator[Simulator]:
 @pytest.fixture
 async def rest(msim: Simulator) -> AsyncIterator[MexcRest]:
     """The daemon's REST client, signed, talking to ``msim``."""
-    client = MexcRest(settings_for(msim).exchange, creds_for(msim), backoff_s=(0.01, 0.02))
+    client = MexcRest(settings_for(msim).exchange, creds_for(msim), backoff_first_s=0.01,
+                      backoff_max_s=0.02)
     await client.start()
     try:
         yield client
