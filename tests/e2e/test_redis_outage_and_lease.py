@@ -80,6 +80,16 @@ async def test_second_instance_stands_by_then_takes_over_after_expiry(redis_url:
             await asyncio.sleep(1.5)
             assert not second.lease.holds and second.evaluations == 0  # standby
             run1.cancel()  # the first one hangs: no more renewals, its lease expires
+            done, _ = await asyncio.wait({run1}, timeout=2)
+            if not done:
+                frames, coro = "", run1.get_coro()
+                while coro is not None:
+                    frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+                    if frame is not None:
+                        frames += f"\n  {frame.f_code.co_filename}:{frame.f_lineno}"
+                    frames += f" {coro!r}"
+                    coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
+                raise AssertionError(f"the heartbeat did not end on cancel:{frames}")
             started = time.monotonic()
             await wait_for(lambda: second.lease.holds, 6, "the standby to take over")
             assert time.monotonic() - started >= 0.5  # it waited for the expiry
