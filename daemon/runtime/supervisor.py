@@ -15,6 +15,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from loguru import logger
 
@@ -73,10 +74,7 @@ class Supervisor:
 
     async def cancel(self, *units: Supervised) -> None:
         """Cancel ``units`` and wait until each has ended."""
-        tasks = [u.task for u in units if u.task is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await cancel_and_wait([u.task for u in units if u.task is not None])
         for unit in units:
             if unit in self._units:
                 self._units.remove(unit)
@@ -125,3 +123,21 @@ class Supervisor:
             self.gave_up = unit
             if self._on_give_up is not None:
                 self._on_give_up(unit)
+
+
+async def cancel_and_wait(tasks: list[asyncio.Task[Any]], *, recancel_s: float = 1.0) -> None:
+    """Cancel ``tasks`` and wait until each has ended. A task still running ``recancel_s``
+    after its cancel is cancelled again: a cancellation can be lost inside a library call
+    (seen with the Redis client: the heartbeat went on renewing the lease after its cancel),
+    and a stop must not hang on it."""
+    pending = {t for t in tasks if not t.done()}
+    rounds = 0
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=recancel_s)
+        rounds += 1
+        for task in pending:
+            logger.warning("task {} did not end {:.1f} s after its cancel; cancelling it "
+                           "again", task.get_name(), rounds * recancel_s)
+    await asyncio.gather(*tasks, return_exceptions=True)

@@ -15,7 +15,7 @@ from loguru import logger
 
 from daemon.local_redis import LocalRedis
 from daemon.runtime.compose import build_engine
-from daemon.runtime.supervisor import Supervisor
+from daemon.runtime.supervisor import Supervisor, cancel_and_wait
 from daemon.sim import SimConfig, Simulator
 from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
@@ -79,17 +79,8 @@ async def test_second_instance_stands_by_then_takes_over_after_expiry(redis_url:
             assert first.lease.holds and not second.lease.holds
             await asyncio.sleep(1.5)
             assert not second.lease.holds and second.evaluations == 0  # standby
-            run1.cancel()  # the first one hangs: no more renewals, its lease expires
-            done, _ = await asyncio.wait({run1}, timeout=2)
-            if not done:
-                frames, coro = "", run1.get_coro()
-                while coro is not None:
-                    frame = getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
-                    if frame is not None:
-                        frames += f"\n  {frame.f_code.co_filename}:{frame.f_lineno}"
-                    frames += f" {coro!r}"
-                    coro = getattr(coro, "cr_await", None) or getattr(coro, "gi_yieldfrom", None)
-                raise AssertionError(f"the heartbeat did not end on cancel:{frames}")
+            # the first one hangs: no more renewals, its lease expires
+            await cancel_and_wait([run1])
             started = time.monotonic()
             await wait_for(lambda: second.lease.holds, 6, "the standby to take over")
             assert time.monotonic() - started >= 0.5  # it waited for the expiry

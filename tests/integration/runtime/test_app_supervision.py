@@ -11,85 +11,37 @@ under a fake systemd (a real AF_UNIX datagram NOTIFY_SOCKET):
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
-from pydantic import SecretStr
 
-from daemon.config import Credentials, Settings, parse_settings
+from daemon.config import Credentials, Settings
 from daemon.runtime.app import App
 from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
 from daemon.runtime.notify import Notifier
 from daemon.runtime.supervisor import RestartPolicy
 from daemon.sim import SimConfig, Simulator
+from tests.support.e2e_harness import e2e_settings, sim_creds
+from tests.support.fake_systemd import FakeSystemd
 
 LEASE_KEY = "bot:QRLUSDT:lease"
 FAST_RESTARTS = RestartPolicy(backoff_initial_s=0.05, backoff_max_s=0.1, max_deaths=3,
                               window_s=60)
 
 
-class FakeSystemd:
-    """The receiving end of NOTIFY_SOCKET; every datagram with the time it was read."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(path)
-        self.sock.setblocking(False)
-        self.messages: list[tuple[float, str]] = []
-        # read as systemd does: as soon as a datagram arrives (the queue is short)
-        asyncio.get_running_loop().add_reader(self.sock, self.drain)
-
-    def close(self) -> None:
-        asyncio.get_running_loop().remove_reader(self.sock)
-        self.sock.close()
-
-    def drain(self) -> list[str]:
-        while True:
-            try:
-                self.messages.append((time.monotonic(), self.sock.recv(4096).decode()))
-            except BlockingIOError:
-                return [m for _, m in self.messages]
-
-    def pings(self) -> list[float]:
-        self.drain()
-        return [t for t, m in self.messages if m == "WATCHDOG=1"]
-
-
-@pytest.fixture
-async def systemd(tmp_path: Path) -> AsyncIterator[FakeSystemd]:
-    fake = FakeSystemd(str(tmp_path / "notify.sock"))
-    yield fake
-    fake.close()
-
-
 def settings_for(sim: Simulator, redis_url: str, **sections: dict[str, Any]) -> Settings:
-    data: dict[str, Any] = {
-        "mode": "live",
-        "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url,
-                     "request_timeout_ms": 1000, "ws_ping_interval_s": 0.2,
+    fast: dict[str, dict[str, Any]] = {
+        "exchange": {"request_timeout_ms": 1000, "ws_ping_interval_s": 0.2,
                      "ws_stale_after_s": 1.0, "ws_reconnect_max_backoff_s": 0.2},
-        "redis": {"url": redis_url, "lease_ttl_s": 5},
-        "schedule": {"interval_s": 3600},
-        "strategy": {"name": "symmetric", "threshold": 0.002},
-        "risk": {"min_trade_interval_s": 0, "max_trades_per_day": 10000,
-                 "max_price_deviation_pct": 100, "stale_after_s": 30, "min_notional": 1},
-        "execution": {"order_timeout_s": 2, "poll_max_interval_s": 0.5},
-        "health": {"heartbeat_interval_s": 0.2},
-    }
+        "redis": {"lease_ttl_s": 5}, "schedule": {"interval_s": 3600},
+        "health": {"heartbeat_interval_s": 0.2}}
     for name, values in sections.items():
-        data.setdefault(name, {}).update(values)
-    return parse_settings(data)
-
-
-def creds_for(sim: Simulator) -> Credentials:
-    return Credentials(api_key=SecretStr(sim.api_key), api_secret=SecretStr(sim.api_secret))
+        fast.setdefault(name, {}).update(values)
+    return e2e_settings(sim, redis_url, **fast)
 
 
 def make_app(tmp_path: Path, settings: Settings, creds: Credentials, systemd: FakeSystemd,
@@ -114,7 +66,7 @@ async def test_a_task_that_keeps_dying_ends_the_app_non_zero(
     # one subscription per connection: the private stream's second channel is refused, a
     # fatal error for the stream, every time it connects
     async with Simulator(SimConfig(seed=3, ws_max_subscriptions=1)) as sim:
-        app = make_app(tmp_path, settings_for(sim, redis_url), creds_for(sim), systemd)
+        app = make_app(tmp_path, settings_for(sim, redis_url), sim_creds(sim), systemd)
         code = await asyncio.wait_for(app.run(), 30)
         assert code == 1
         assert app.failed is not None and app.failed.name == "user-ws"
@@ -130,7 +82,7 @@ async def test_a_task_that_keeps_dying_ends_the_app_non_zero(
 async def test_a_dead_feed_stops_the_watchdog_until_it_is_back(
         redis_url: str, tmp_path: Path, systemd: FakeSystemd) -> None:
     async with Simulator(SimConfig(seed=3)) as sim:
-        app = make_app(tmp_path, settings_for(sim, redis_url), creds_for(sim), systemd)
+        app = make_app(tmp_path, settings_for(sim, redis_url), sim_creds(sim), systemd)
         task = asyncio.create_task(app.run())
         try:
             await until(lambda: len(systemd.pings()) >= 5, 20, "watchdog pings")
@@ -169,7 +121,7 @@ async def test_an_overrun_shutdown_still_releases_the_lease(
         settings = settings_for(sim, redis_url, schedule={"interval_s": 1},
                                 execution={"order_type": "limit_maker", "order_timeout_s": 60},
                                 runtime={"shutdown_grace_s": 0.5})
-        app = make_app(tmp_path, settings, creds_for(sim), systemd)
+        app = make_app(tmp_path, settings, sim_creds(sim), systemd)
         task = asyncio.create_task(app.run())
         try:
             await until(lambda: isinstance(app.engine, RebalancerEngine)

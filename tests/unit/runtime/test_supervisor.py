@@ -7,7 +7,7 @@ import asyncio
 
 from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.runtime.health import HealthCheck, stream_down_limit_s
-from daemon.runtime.supervisor import RestartPolicy, Supervised, Supervisor
+from daemon.runtime.supervisor import RestartPolicy, Supervised, Supervisor, cancel_and_wait
 
 FAST = RestartPolicy(backoff_initial_s=0.01, backoff_max_s=0.02, max_deaths=3, window_s=60)
 
@@ -127,3 +127,23 @@ def test_a_stuck_evaluation_is_unhealthy() -> None:
     check = HealthCheck(clock=lambda: 0.0)
     assert check.problem([], 599.0, 600) is None
     assert check.problem([], 601.0, 600) == "an evaluation has been running for 601 s"
+
+
+async def test_a_task_that_swallows_its_cancel_is_cancelled_again() -> None:
+    """A library can lose a cancellation (seen with the Redis client); a stop still ends."""
+    swallowed = 0
+
+    async def stubborn() -> None:
+        nonlocal swallowed
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                swallowed += 1
+                if swallowed > 1:
+                    raise
+
+    task = asyncio.create_task(stubborn(), name="stubborn")
+    await asyncio.sleep(0)
+    await cancel_and_wait([task], recancel_s=0.05)
+    assert task.cancelled() and swallowed == 2
