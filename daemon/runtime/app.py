@@ -93,7 +93,10 @@ class App:
         self._engine_factory = engine_factory
         self.notifier = notifier or Notifier()
         self.status_interval_s = status_interval_s
-        self.supervisor = Supervisor(restart_policy, on_give_up=self._gave_up)
+        self.supervisor = Supervisor(
+            restart_policy or RestartPolicy.from_settings(settings.runtime),
+            on_give_up=self._gave_up)
+        self._fixed_policy = restart_policy is not None
         self.engine: Engine | None = None
         self._wake = asyncio.Event()
         self._stop_requested = False
@@ -214,6 +217,8 @@ class App:
             if effective.log != self.settings.log:
                 configure_logging(effective.log)
             self.settings = effective
+            if not self._fixed_policy:
+                self.supervisor.policy = RestartPolicy.from_settings(effective.runtime)
             self.reloads_applied += 1
             logger.info("reload applied: {}", ", ".join(changed))
             return True

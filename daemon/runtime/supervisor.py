@@ -19,6 +19,9 @@ from typing import Any
 
 from loguru import logger
 
+from daemon.config import RuntimeSettings
+from daemon.domain.backoff import backoff_s
+
 TaskFactory = Callable[[], Awaitable[None]]
 
 
@@ -30,7 +33,13 @@ class RestartPolicy:
     window_s: float = 300.0  # ...within this many seconds: give up (exit, systemd restarts)
 
     def delay(self, attempt: int) -> float:
-        return min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** min(attempt, 30))
+        return backoff_s(attempt, first_s=self.backoff_initial_s, max_s=self.backoff_max_s)
+
+    @classmethod
+    def from_settings(cls, runtime: RuntimeSettings) -> RestartPolicy:
+        return cls(backoff_initial_s=runtime.restart_backoff_s,
+                   backoff_max_s=runtime.restart_backoff_max_s,
+                   max_deaths=runtime.restart_max_deaths, window_s=runtime.restart_window_s)
 
 
 class Supervised:

@@ -22,7 +22,8 @@ from tests.support.e2e_harness import wait_for
 from tests.support.fake_systemd import FakeSystemd
 
 
-def config(sim: Simulator, redis_url: str, ratio: str = "0.5") -> str:
+def config(sim: Simulator, redis_url: str, ratio: str = "0.5",
+           runtime: dict[str, float] | None = None) -> str:
     return yaml.safe_dump({
         "mode": "live",
         "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url},
@@ -30,7 +31,7 @@ def config(sim: Simulator, redis_url: str, ratio: str = "0.5") -> str:
         "schedule": {"interval_s": 1},
         "strategy": {"name": "symmetric", "ratio": ratio},
         "health": {"heartbeat_interval_s": 0.5},
-        "runtime": {"shutdown_grace_s": 5},
+        "runtime": {"shutdown_grace_s": 5, **(runtime or {})},
     })
 
 
@@ -95,7 +96,8 @@ async def test_a_task_that_keeps_dying_exits_non_zero(redis_url: str, tmp_path: 
     and exits 1, so that systemd restarts it."""
     async with Simulator(SimConfig(seed=2, speed=60.0, ws_max_subscriptions=1)) as sim:
         cfg = tmp_path / "config.yaml"
-        cfg.write_text(config(sim, redis_url))
+        cfg.write_text(config(sim, redis_url, runtime={
+            "restart_backoff_s": 0.1, "restart_backoff_max_s": 0.2, "restart_max_deaths": 3}))
         env = dict(os.environ, MEXC_API_KEY=sim.api_key, MEXC_API_SECRET=sim.api_secret,
                    NOTIFY_SOCKET=systemd.path)
         log = (tmp_path / "daemon.log").open("wb")
@@ -112,7 +114,7 @@ async def test_a_task_that_keeps_dying_exits_non_zero(redis_url: str, tmp_path: 
             log.close()
     assert "STOPPING=1" in systemd.drain()
     text = (tmp_path / "daemon.log").read_text()
-    assert "task user-ws died 5 times" in text
+    assert "task user-ws died 3 times" in text  # runtime.restart_max_deaths
     client = redis.Redis.from_url(redis_url)
     assert client.get("bot:QRLUSDT:lease") is None  # released on the way out
     client.close()

@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from daemon.adapters.mexc.ws import WsStream, WsTimings
+from daemon.config import parse_settings
+from daemon.errors import ConfigError
 from daemon.runtime.health import HealthCheck, stream_down_limit_s
 from daemon.runtime.supervisor import RestartPolicy, Supervised, Supervisor, cancel_and_wait
 
@@ -147,3 +151,14 @@ async def test_a_task_that_swallows_its_cancel_is_cancelled_again() -> None:
     await asyncio.sleep(0)
     await cancel_and_wait([task], recancel_s=0.05)
     assert task.cancelled() and swallowed == 2
+
+
+def test_the_restart_policy_comes_from_the_runtime_settings() -> None:
+    runtime = parse_settings({"runtime": {"restart_backoff_s": 0.5, "restart_backoff_max_s": 4,
+                                          "restart_max_deaths": 3,
+                                          "restart_window_s": 60}}).runtime
+    policy = RestartPolicy.from_settings(runtime)
+    assert (policy.max_deaths, policy.window_s) == (3, 60)
+    assert [policy.delay(a) for a in range(5)] == [0.5, 1.0, 2.0, 4.0, 4.0]
+    with pytest.raises(ConfigError, match=r"runtime\.restart_max_deaths"):
+        parse_settings({"runtime": {"restart_max_deaths": 0}})
