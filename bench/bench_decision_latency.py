@@ -26,7 +26,9 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.config import Credentials, LogSettings, parse_settings
 from daemon.local_redis import LocalRedis
 from daemon.logging_setup import configure_logging
+from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
+from daemon.runtime.supervisor import Supervisor
 from daemon.sim import RandomWalkMarket, SimConfig, Simulator
 
 
@@ -66,7 +68,6 @@ class Probe:
 
 
 def instrument(engine: RebalancerEngine, probe: Probe) -> None:
-    assert engine.market is not None
     feed = engine.market
     on_push = feed.stream._on_push
 
@@ -75,7 +76,7 @@ def instrument(engine: RebalancerEngine, probe: Probe) -> None:
         await on_push(frame)
 
     feed.stream._on_push = timed_push
-    original = engine._on_crossover
+    original = engine.on_crossover
 
     async def on_crossover(event: Any) -> None:
         probe.pending = probe.frame_t0
@@ -104,9 +105,9 @@ async def main(crossovers: int, speed: float) -> None:
                 "execution": {"order_timeout_s": 2}})
             creds = Credentials(api_key=SecretStr(sim.api_key),
                                 api_secret=SecretStr(sim.api_secret))
-            engine = RebalancerEngine(settings, creds)
             session = aiohttp.ClientSession(trace_configs=[probe.trace()])
-            engine.rest = MexcRest(settings.exchange, creds, session=session)
+            rest = MexcRest(settings.exchange, creds, session=session)
+            engine = await build_engine(settings, creds, Supervisor(), rest=rest)
             await engine.start()
             instrument(engine, probe)
             runner = asyncio.create_task(engine.run())

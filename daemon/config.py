@@ -180,6 +180,10 @@ class HealthSettings(_Section):
 
 class RuntimeSettings(_Section):
     shutdown_grace_s: float = Field(10, gt=0, le=600)
+    restart_backoff_s: float = Field(1.0, gt=0, le=600)
+    restart_backoff_max_s: float = Field(30.0, gt=0, le=3600)
+    restart_max_deaths: int = Field(5, ge=1, le=1000)
+    restart_window_s: float = Field(300.0, gt=0, le=86400)
 
 
 class Settings(_Section):

@@ -7,20 +7,32 @@ adapters catches a library exception directly.
     ├── ConfigError                 bad config.yaml, CLI argument or secret (exit 2)
     ├── InputError                  a malformed snapshot or other user-supplied document
     ├── StateError                  Redis content that is unknown, corrupt or of another schema
+    │   ├── IntentExists            an intent with this client order id is stored: never resend
+    │   └── OrderConflict           facts about one order contradict each other
     ├── StoreUnavailable            Redis cannot be reached or written (pauses trading)
     ├── LeaseLost                   another instance holds the trading lease
+    ├── TradingHalted               the halt flag is set: no new order may be written
     └── ExchangeError               anything the exchange (or the path to it) answered
         ├── TransientExchangeError  worth retrying where a retry cannot duplicate an effect
         │   ├── RateLimited         429 / 418, carries retry_after_s
         │   ├── ExchangeUnavailable 5xx, timeouts, connection resets
-        │   └── TimestampOutOfWindow 700003: resync the clock and retry
-        ├── OutcomeUnknown          a request with an effect (order, cancel) whose answer was lost
+        │   ├── TimestampOutOfWindow 700003: resync the clock and retry
+        │   └── InvalidListenKey    the private stream refused the listenKey: get a new one
+        ├── OutcomeUnknown          a request with an effect (order, cancel) whose answer was
+        │                           lost or unreadable: resolve by querying, never resend
         └── FatalExchangeError      retrying cannot help
             ├── AuthError           bad key/signature/permission/IP
             ├── OrderRejected       the exchange refused an order (balance, minimum, precision)
             ├── UnknownOrder        -2011 / -2013: the exchange does not know the order (yet)
             ├── SymbolNotTradable   missing, offline or not API-tradable symbol
             └── ProtocolError       a payload that does not parse as MEXC's documented shape
+                └── SubscriptionRejected  a websocket SUBSCRIPTION answered with a refusal
+
+The three branches under ExchangeError are disjoint, so a caller that handles OutcomeUnknown,
+TransientExchangeError and FatalExchangeError in separate clauses does not depend on their order.
+A reply to an order-placing or cancelling request that cannot be read is never a ProtocolError:
+the adapter raises OutcomeUnknown (with the ProtocolError as ``__cause__``), because the request
+may well have taken effect.
 """
 
 from __future__ import annotations
@@ -46,12 +58,24 @@ class StateError(RebalancerError):
     """Redis content that is unknown, corrupt or of a schema this version does not read."""
 
 
+class IntentExists(StateError):
+    """An intent with this client order id is already stored: never send it again."""
+
+
+class OrderConflict(StateError):
+    """Facts about one order that contradict each other (wrong order id, side, over-fill)."""
+
+
 class StoreUnavailable(RebalancerError):
     """The state store cannot be read or written right now."""
 
 
 class LeaseLost(RebalancerError):
     """Another instance holds the trading lease for this account and symbol."""
+
+
+class TradingHalted(RebalancerError):
+    """The halt flag is set; no new order may be written."""
 
 
 class ExchangeError(RebalancerError):
@@ -82,8 +106,13 @@ class TimestampOutOfWindow(TransientExchangeError):
     """700003: the request timestamp fell outside recvWindow; resync the clock."""
 
 
+class InvalidListenKey(TransientExchangeError):
+    """The private stream refused the listenKey: get a new one and reconnect."""
+
+
 class OutcomeUnknown(ExchangeError):
-    """A request with an effect was sent but its answer was lost; resolve by querying."""
+    """A request with an effect was sent but its answer was lost or unreadable; resolve by
+    querying, never by sending again. The error that made it unknown is ``__cause__``."""
 
 
 class FatalExchangeError(ExchangeError):
@@ -108,3 +137,8 @@ class SymbolNotTradable(FatalExchangeError):
 
 class ProtocolError(FatalExchangeError):
     """The exchange sent something that does not match MEXC's documented shape."""
+
+
+class SubscriptionRejected(ProtocolError):
+    """The server answered a SUBSCRIPTION with something other than the channel name
+    (e.g. "Not Subscribed successfully! [...] Reason： Blocked!")."""

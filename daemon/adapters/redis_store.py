@@ -27,10 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import time
-import uuid
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -56,21 +53,20 @@ from daemon.adapters.redis_records import (
 from daemon.config import Settings
 from daemon.domain.models import Fill
 from daemon.domain.orders import Order, OrderState
-from daemon.errors import LeaseLost, RebalancerError, StateError, StoreUnavailable
+from daemon.errors import (
+    IntentExists,
+    LeaseLost,
+    RebalancerError,
+    StateError,
+    StoreUnavailable,
+    TradingHalted,
+)
 
 SCHEMA_VERSION = 1
 T = TypeVar("T")
 
 _UNAVAILABLE = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
 _WRITE_REFUSED = ("OOM", "MISCONF", "READONLY", "NOREPLICAS", "MASTERDOWN", "LOADING")
-
-
-class IntentExists(StateError):
-    """An intent with this client order id is already stored: never send it again."""
-
-
-class TradingHalted(RebalancerError):
-    """The halt flag is set; no new order may be written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,7 +401,7 @@ class RedisStore:
 
 class RedisLease:
     """The trading lease: one owner token per account+symbol key, with a TTL, renewed by
-    compare-and-set on the owner (Lua). A second instance waits in ``wait_acquire``."""
+    compare-and-set on the owner (Lua). Standby (waiting for the lease) is the engine's."""
 
     def __init__(self, store: RedisStore) -> None:
         self.store = store
@@ -423,11 +419,6 @@ class RedisLease:
             keys=[self.key], args=[owner, _ttl_ms(ttl_s)]))
         return int(r) == 1
 
-    async def renew_or_raise(self, owner: str, ttl_s: float) -> None:
-        if not await self.renew(owner, ttl_s):
-            holder = await self.holder()
-            raise LeaseLost(f"{self.key}: lease lost to {holder or 'nobody (expired)'}")
-
     async def release(self, owner: str) -> bool:
         r = await self.store._call("lease release", self.store._scripts["LEASE_RELEASE"](
             keys=[self.key], args=[owner]))
@@ -436,23 +427,6 @@ class RedisLease:
     async def holder(self) -> str | None:
         return _text(await self.store._call("lease get", self.store.client.get(self.key)))
 
-    async def wait_acquire(self, owner: str, ttl_s: float, poll_s: float,
-                           stop: asyncio.Event | None = None) -> bool:
-        """Standby: try every ``poll_s`` until acquired (True) or ``stop`` is set (False).
-        Redis outages are waited out (StoreUnavailable is not raised)."""
-        logged = False
-        while stop is None or not stop.is_set():
-            try:
-                if await self.acquire(owner, ttl_s):
-                    return True
-                if not logged:
-                    logger.info("standby: lease {} held by {}", self.key, await self.holder())
-                    logged = True
-            except StoreUnavailable:
-                pass
-            await _pause(stop, poll_s)
-        return False
-
 
 async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
     if stop is None:
@@ -460,14 +434,6 @@ async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
-
-
-Lease = RedisLease
-
-
-def new_owner_token() -> str:
-    """A lease owner token unique to this process: host:pid:random."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _ttl_ms(ttl_s: float) -> int:

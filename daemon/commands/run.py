@@ -28,9 +28,9 @@ def handle(args: argparse.Namespace) -> int:
     require_credentials_for_mode(settings, creds)
     # Under systemd, journald stamps each line; elsewhere add our own timestamps.
     configure_logging(settings.log, with_time="JOURNAL_STREAM" not in os.environ)
-    from daemon.runtime.engine import RebalancerEngine
+    from daemon.runtime.compose import build_engine
 
-    app = App(args.config, settings, creds, RebalancerEngine.create)
+    app = App(args.config, settings, creds, build_engine)
     return asyncio.run(_main(app))
 
 

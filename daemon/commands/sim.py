@@ -53,10 +53,13 @@ def register(sub: Any) -> None:
                    help="each matching step fills at most RATIO of the remaining quantity")
     for flag, what in (("--fault-5xx", "503 before processing"),
                        ("--fault-lost-reply", "order/cancel processed, reply dropped"),
+                       ("--fault-garbled-reply", "order/cancel processed, reply not JSON"),
                        ("--fault-429", "429 with Retry-After"),
                        ("--fault-push-dup", "duplicated websocket pushes")):
         p.add_argument(flag, type=float, default=0.0, metavar="RATE", help=f"rate of {what}")
     p.add_argument("--fault-push-delay-ms", type=int, default=0, metavar="N")
+    p.add_argument("--fault-unknown-order-queries", type=int, default=0, metavar="N",
+                   help="GET /order answers -2013 to the first N queries of each order")
     p.add_argument("--fault-lost-reply-hang-s", type=float, default=0.0, metavar="S",
                    help="hold a lost reply's connection S seconds before dropping it")
     p.add_argument("--fault-ws-drop", type=float, default=0.0, metavar="RATE",
@@ -166,6 +169,8 @@ def build_config(args: argparse.Namespace) -> Any:
         api_secret=args.api_secret or os.environ.get("MEXC_SIM_API_SECRET") or DEMO_API_SECRET,
         partial_fill_ratio=args.partial_fill,
         faults=Faults(http_5xx_rate=args.fault_5xx, lost_reply_rate=args.fault_lost_reply,
+                      garbled_reply_rate=args.fault_garbled_reply,
+                      unknown_order_queries=args.fault_unknown_order_queries,
                       rate_limit_rate=args.fault_429, push_duplicate_rate=args.fault_push_dup,
                       push_delay_ms=args.fault_push_delay_ms,
                       lost_reply_hang_s=args.fault_lost_reply_hang_s,

@@ -47,11 +47,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from daemon.domain.models import Fill, OrderReport, OrderStatus, Side
-from daemon.errors import StateError
-
-
-class OrderConflict(StateError):
-    """Facts about one order that contradict each other (wrong order id, side, over-fill)."""
+from daemon.errors import OrderConflict
 
 
 class OrderState(StrEnum):

@@ -25,7 +25,6 @@ from daemon.domain.models import Fill, OrderReport
 from daemon.domain.orders import (
     IgnoredTransition,
     Order,
-    OrderConflict,
     OrderEvent,
     OrderFilled,
     OrderMarkedLost,
@@ -34,7 +33,7 @@ from daemon.domain.orders import (
     OrderStatusReported,
     new_intent,
 )
-from daemon.errors import InputError
+from daemon.errors import InputError, OrderConflict
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,8 +4,13 @@ Signal handlers only set flags (as uvicorn does); the main coroutine acts on the
 the same paths without OS signals through ``request_stop`` / ``request_reload``.
 
 - SIGTERM/SIGINT: stop scheduling, let the engine finish or abandon in-flight work per config,
-  checkpoint, close connections, exit 0 within ``runtime.shutdown_grace_s``. A second signal
+  checkpoint, close connections, exit 0 within ``runtime.shutdown_grace_s``. Past the grace
+  the connections are closed and the lease released all the same (exit 1). A second signal
   exits at once.
+- Every background task (the engine's feeds, evaluations and heartbeat, the status line, the
+  watchdog) runs under one ``Supervisor``: a task that dies is restarted with backoff; one that
+  keeps dying shuts the daemon down with exit 1, so systemd restarts it.
+- WATCHDOG=1 is sent only while ``engine.health()`` says the loop is healthy.
 - SIGHUP: load and validate config.yaml again. Invalid: log every problem, keep running on the
   old config. Valid: apply the reloadable keys atomically between evaluations (the engine's
   ``apply_settings``) and log which keys changed; restart-only keys are logged, not applied.
@@ -16,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -32,10 +38,12 @@ from daemon.config import (
 from daemon.errors import ConfigError
 from daemon.logging_setup import configure_logging
 from daemon.runtime.notify import Notifier
-from daemon.runtime.tasks import cancel_and_wait
+from daemon.runtime.supervisor import RestartPolicy, Supervised, Supervisor
 
 EXIT_OK = 0
-EXIT_FORCED = 1
+EXIT_FORCED = 1  # the shutdown overran its grace period
+EXIT_FAILED = 1  # a background task kept dying: systemd restarts the daemon
+CLOSE_TIMEOUT_S = 10.0  # closing what an overrun shutdown left open
 
 
 class Engine(Protocol):
@@ -45,7 +53,7 @@ class Engine(Protocol):
         """Bring streams and state up; return when ready to decide (READY=1 follows)."""
 
     async def run(self) -> None:
-        """Run until cancelled."""
+        """The heartbeat, run under the supervisor until cancelled."""
 
     async def apply_settings(self, settings: Settings) -> None:
         """Swap to new settings between evaluations."""
@@ -53,11 +61,18 @@ class Engine(Protocol):
     async def stop(self) -> None:
         """Stop scheduling, settle in-flight work per config, checkpoint, close connections."""
 
+    async def close(self) -> None:
+        """Close connections and release the lease now (after an overrun stop)."""
+
+    def health(self) -> str | None:
+        """None while healthy (the systemd watchdog is fed), else why not."""
+
     def status_line(self) -> str:
         """One line for systemd STATUS= and the logs."""
 
 
-EngineFactory = Callable[[Settings, Credentials | None], Engine]
+# Builds the engine (its I/O included); its background tasks run under the supervisor given.
+EngineFactory = Callable[[Settings, Credentials | None, Supervisor], Awaitable[Engine]]
 
 
 class App:
@@ -70,6 +85,7 @@ class App:
         *,
         notifier: Notifier | None = None,
         status_interval_s: float = 30.0,
+        restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.config_path = Path(config_path)
         self.settings = settings
@@ -77,10 +93,15 @@ class App:
         self._engine_factory = engine_factory
         self.notifier = notifier or Notifier()
         self.status_interval_s = status_interval_s
+        self.supervisor = Supervisor(
+            restart_policy or RestartPolicy.from_settings(settings.runtime),
+            on_give_up=self._gave_up)
+        self._fixed_policy = restart_policy is not None
         self.engine: Engine | None = None
         self._wake = asyncio.Event()
         self._stop_requested = False
         self._reload_requested = False
+        self.failed: Supervised | None = None
         self.reloads_applied = 0
         self.reloads_rejected = 0
 
@@ -105,47 +126,65 @@ class App:
             loop.add_signal_handler(sig, on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
 
+    def _gave_up(self, unit: Supervised) -> None:
+        self.failed = unit
+        self._wake.set()
+
     # -- main ------------------------------------------------------------------------------
     async def run(self) -> int:
-        engine = self._engine_factory(self.settings, self.creds)
-        self.engine = engine
+        """Exit code: 0 after a clean stop, non-zero after an overrun stop or when a
+        background task kept dying; a startup failure raises (the CLI reports it)."""
         logger.info("starting: symbol={} mode={} config={}", self.settings.symbol,
                     self.settings.mode.value, self.config_path)
-        start_task = asyncio.create_task(engine.start())
-        stop_wait = asyncio.create_task(self._wake.wait())
-        await asyncio.wait({start_task, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
-        if not start_task.done():  # stop requested during startup
-            start_task.cancel()
-            await asyncio.gather(start_task, return_exceptions=True)
-            return await self._shutdown(engine)
-        stop_wait.cancel()
-        start_task.result()  # startup failure propagates to the CLI
+        engine = await self._start()
+        if engine is None:  # stop requested during startup: it closed what it had opened
+            self.notifier.stopping()
+            return EXIT_OK
         self.notifier.ready(engine.status_line())
         logger.info("ready: {}", engine.status_line())
-        side_tasks = [asyncio.create_task(engine.run(), name="engine"),
-                      asyncio.create_task(self._status_loop(engine), name="status")]
+        own = [self.supervisor.spawn("heartbeat", engine.run),
+               self.supervisor.spawn("status", partial(self._status_loop, engine))]
         if self.notifier.watchdog_interval_s:
-            side_tasks.append(asyncio.create_task(self._watchdog_loop(), name="watchdog"))
+            own.append(self.supervisor.spawn("watchdog", partial(self._watchdog_loop, engine)))
+        if self._reload_requested:
+            self._wake.set()  # a SIGHUP during startup is handled now
         try:
-            await self._main_loop(engine, side_tasks[0])
-        except Exception:
-            logger.exception("the engine failed; shutting down (systemd restarts the daemon)")
-            await cancel_and_wait(side_tasks)
-            await self._shutdown(engine)
-            raise
-        await cancel_and_wait(side_tasks)
-        return await self._shutdown(engine)
+            await self._main_loop(engine)
+        finally:
+            await self.supervisor.cancel(*own)
+        code = await self._shutdown(engine)
+        return EXIT_FAILED if self.failed is not None else code
 
-    async def _main_loop(self, engine: Engine, engine_task: asyncio.Task[None]) -> None:
-        while not self._stop_requested:
+    async def _start(self) -> Engine | None:
+        """Build and start the engine, or None when a stop request came first."""
+        start_task = asyncio.create_task(self._build_and_start())
+        while not start_task.done():
             wake = asyncio.create_task(self._wake.wait())
-            await asyncio.wait({wake, engine_task}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({start_task, wake}, return_when=asyncio.FIRST_COMPLETED)
             wake.cancel()
-            if engine_task.done():
-                engine_task.result()  # an engine crash ends the daemon (systemd restarts it)
-                logger.warning("engine stopped by itself; shutting down")
-                return
+            if self._stop_requested:
+                break
+            self._wake.clear()  # a reload request waits until the engine is up
+        if not start_task.done():
+            start_task.cancel()
+            await asyncio.gather(start_task, return_exceptions=True)
+            return None
+        return start_task.result()  # a startup failure propagates to the CLI
+
+    async def _build_and_start(self) -> Engine:
+        engine = await self._engine_factory(self.settings, self.creds, self.supervisor)
+        self.engine = engine
+        await engine.start()
+        return engine
+
+    async def _main_loop(self, engine: Engine) -> None:
+        while not self._stop_requested and self.failed is None:
+            await self._wake.wait()
             self._wake.clear()
+            if self.failed is not None:
+                logger.error("task {} kept dying; shutting down (systemd restarts the daemon)",
+                             self.failed.name)
+                return
             if self._reload_requested and not self._stop_requested:
                 self._reload_requested = False
                 await self.reload(engine)
@@ -178,6 +217,8 @@ class App:
             if effective.log != self.settings.log:
                 configure_logging(effective.log)
             self.settings = effective
+            if not self._fixed_policy:
+                self.supervisor.policy = RestartPolicy.from_settings(effective.runtime)
             self.reloads_applied += 1
             logger.info("reload applied: {}", ", ".join(changed))
             return True
@@ -185,24 +226,47 @@ class App:
             self.notifier.ready(engine.status_line())
 
     async def _shutdown(self, engine: Engine) -> int:
+        """``engine.stop()`` within the grace period; past it (or when it fails) the
+        connections are closed and the lease released all the same."""
         self.notifier.stopping()
         grace = self.settings.runtime.shutdown_grace_s
         logger.info("stopping (grace {}s)", grace)
+        code = EXIT_OK
         try:
             await asyncio.wait_for(engine.stop(), timeout=grace)
+            logger.info("stopped cleanly")
         except TimeoutError:
-            logger.error("shutdown exceeded {}s; abandoning what is left", grace)
-            return EXIT_FORCED
-        logger.info("stopped cleanly")
-        return EXIT_OK
+            logger.error("shutdown exceeded {}s; abandoning what is left, closing the "
+                         "connections and releasing the lease", grace)
+            code = EXIT_FORCED
+        except Exception:
+            logger.exception("shutdown failed; closing the connections and releasing the lease")
+            code = EXIT_FAILED
+        if code != EXIT_OK:
+            try:
+                await asyncio.wait_for(engine.close(), CLOSE_TIMEOUT_S)
+            except Exception:
+                logger.exception("closing after a failed shutdown failed")
+        await self.supervisor.stop()  # anything still running (nothing, normally)
+        return code
 
     async def _status_loop(self, engine: Engine) -> None:
         while True:
             await asyncio.sleep(self.status_interval_s)
             self.notifier.status(engine.status_line())
 
-    async def _watchdog_loop(self) -> None:
+    async def _watchdog_loop(self, engine: Engine) -> None:
+        """WATCHDOG=1 only while the engine is healthy: a dead feed or a stuck evaluation
+        stops the pings, and systemd restarts the daemon after WatchdogSec."""
         interval = self.notifier.watchdog_interval_s or 1.0
+        reported: str | None = None
         while True:
-            self.notifier.watchdog()
+            problem = engine.health()
+            if problem is None:
+                self.notifier.watchdog()
+                if reported is not None:
+                    logger.info("healthy again; feeding the systemd watchdog")
+            elif problem != reported:
+                logger.error("unhealthy ({}); not feeding the systemd watchdog", problem)
+            reported = problem
             await asyncio.sleep(interval)

@@ -17,11 +17,11 @@ from loguru import logger
 
 from daemon.adapters.mexc import parsing
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.adapters.mexc.ws import InvalidListenKey, WsStream, WsTimings
+from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.models import Balance, Fill, OrderReport
-from daemon.errors import ExchangeError, ProtocolError
-from daemon.runtime.tasks import cancel_and_wait
+from daemon.errors import ExchangeError, InvalidListenKey, ProtocolError
+from daemon.runtime.supervisor import Supervised, Supervisor
 
 PRIVATE_CHANNELS = ("spot@private.account.v3.api.pb", "spot@private.orders.v3.api.pb",
                     "spot@private.deals.v3.api.pb")
@@ -38,8 +38,8 @@ class UserFeed:
                  on_fill: Callable[[Fill], Awaitable[None]] | None = None,
                  on_balances: Callable[[dict[str, Balance]], Awaitable[None]] | None = None,
                  wall_ms: Callable[[], int] = _wall_ms, timings: WsTimings | None = None,
-                 keepalive_s: float | None = None,
-                 refresh_s: float | None = None) -> None:
+                 keepalive_s: float | None = None, refresh_s: float | None = None,
+                 supervisor: Supervisor | None = None) -> None:
         ex = settings.exchange
         self.symbol = settings.symbol
         self._rest = rest
@@ -59,32 +59,28 @@ class UserFeed:
         self.listen_key: str | None = None
         self._key_ok = False
         self._seen_fills: OrderedDict[str, None] = OrderedDict()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor = supervisor or Supervisor()  # the daemon's, or one of its own
+        self._units: list[Supervised] = []
         self.keys_created = 0
         self.keepalives = 0
         self.refreshes = 0
         self.bad_frames = 0
-        self.failure: BaseException | None = None  # why a background task died (fatal)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
+        """Balances and a listenKey from REST, then the stream, the keepalive and the balance
+        refresh under the supervisor, which restarts them when they die."""
         await self.refresh_balances()
         await self._new_key()
-        self._tasks = [asyncio.create_task(self.stream.run(), name="user-ws"),
-                       asyncio.create_task(self._keepalive_loop(), name="listen-key"),
-                       asyncio.create_task(self._refresh_loop(), name="balance-refresh")]
-        for task in self._tasks:
-            task.add_done_callback(self._task_ended)
-
-    def _task_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.failure = task.exception()
-            logger.error("user stream: {} stopped: {!r}", task.get_name(), self.failure)
+        spawn = self._supervisor.spawn
+        self._units = [spawn("user-ws", self.stream.run),
+                       spawn("listen-key", self._keepalive_loop),
+                       spawn("balance-refresh", self._refresh_loop)]
 
     async def stop(self) -> None:
+        await self._supervisor.cancel(*self._units)
+        self._units = []
         await self.stream.stop()
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
         if self.listen_key is not None:
             await self._delete_key(self.listen_key)
             self.listen_key = None

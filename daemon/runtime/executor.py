@@ -20,24 +20,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from decimal import Decimal
-from enum import Enum
 
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.adapters.redis_store import IntentExists, TradingHalted
 from daemon.config import Settings
+from daemon.domain.backoff import backoff_s
 from daemon.domain.client_ids import make_client_order_id
 from daemon.domain.models import ExchangeRules, Fill, OrderReport
 from daemon.domain.orders import (
     Order,
     OrderAccepted,
     OrderCancelRequested,
-    OrderConflict,
     OrderEvent,
     OrderFilled,
-    OrderMarkedLost,
-    OrderNotFound,
     OrderStatusReported,
     OrderSubmitFailed,
     OrderSubmitted,
@@ -48,34 +44,46 @@ from daemon.domain.pricing import PricedOrder, price_order
 from daemon.errors import (
     ExchangeError,
     FatalExchangeError,
+    IntentExists,
     LeaseLost,
-    ProtocolError,
+    OrderConflict,
+    OutcomeUnknown,
     StoreUnavailable,
+    TradingHalted,
+    TransientExchangeError,
     UnknownOrder,
 )
 from daemon.runtime.crashpoints import crash_point
+from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.resolution import Found, Patience, query, settle_unknown
+from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]
 
 
-class Lookup(Enum):
-    NOT_FOUND = "not_found"
-    NO_ANSWER = "no_answer"
-
-
 class Executor:
-    def __init__(self, settings: Settings, rest: MexcRest, ledger: Ledger, now_ms: NowMs) -> None:
-        self.settings = settings
+    def __init__(self, settings: SettingsRef, rest: MexcRest, ledger: Ledger, now_ms: NowMs,
+                 lease: TradingLease) -> None:
+        self._settings = settings
+        self._lease = lease
         self.rest = rest
         self.ledger = ledger
         self.now_ms = now_ms
         self.in_flight: Order | None = None
-        self.stopping = False
         self.sent = 0
         self._changed = asyncio.Event()
         self._lock = asyncio.Lock()  # every change of ``in_flight``
         self._slot = asyncio.Lock()  # one order followed at a time
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings.current
+
+    @property
+    def stopping(self) -> bool:
+        """Shutting down: nothing new is sent; the order in flight is cancelled."""
+        return self._lease.phase is Phase.STOPPING
 
     # -- updates ------------------------------------------------------------------------------
     async def on_report(self, report: OrderReport) -> None:
@@ -182,52 +190,35 @@ class Executor:
         try:
             report = await self.rest.place_order(order.symbol, order.side, order.order_type,
                                                  client_order_id=coid, **_size_args(priced))
-        except ProtocolError as exc:  # answered, but unreadable: it may well be placed
-            log.warning("submit reply unreadable ({}); resolving by client order id", exc)
+        except OutcomeUnknown as exc:  # lost or unreadable answer: it may well be placed
+            log.warning("submit outcome unknown ({}); resolving by client order id", exc)
+            await self.resolve_unknown(coid)
+            return
+        except TransientExchangeError as exc:  # refused before any effect; asked all the same
+            log.warning("submit failed ({}); resolving by client order id", exc)
             await self.resolve_unknown(coid)
             return
         except FatalExchangeError as exc:  # rejected, auth, symbol: definitely not placed
             log.warning("order rejected by the exchange: {}", exc)
             await self._apply(coid, OrderSubmitFailed(str(exc), self.now_ms()))
             return
-        except ExchangeError as exc:  # outcome unknown or transient
-            log.warning("submit outcome unknown ({}); resolving by client order id", exc)
-            await self.resolve_unknown(coid)
-            return
         await self._apply(coid, OrderAccepted(report.order_id, self.now_ms()))
         await self._apply(coid, OrderStatusReported(report))
 
     async def resolve_unknown(self, coid: str) -> None:
-        """Find out by client id whether the venue has the order; LOST after the configured
-        number of "does not exist" answers (failed queries do not count)."""
-        ex = self.settings.execution
-        misses = 0
-        for attempt in range(ex.unknown_order_retries * 4):
-            found = await self._query(coid)
-            if isinstance(found, OrderReport):
-                await self._apply(coid, OrderStatusReported(found))
-                return
-            if found is Lookup.NOT_FOUND:
-                misses += 1
-                await self._apply(coid, OrderNotFound(self.now_ms()))
-                if misses >= ex.unknown_order_retries:
-                    break
-            await asyncio.sleep(min(0.25 * 2**attempt, ex.poll_max_interval_s))
-        if misses >= ex.unknown_order_retries:
-            await self._apply(coid, OrderMarkedLost(f"not found after {misses} queries",
-                                                    self.now_ms()))
-            logger.bind(client_order_id=coid).error(
-                "order not found after {} queries: marked LOST, watched for late fills", misses)
+        """Find out by client id whether the venue has the order (daemon.runtime.resolution:
+        LOST after the configured number of "does not exist" answers)."""
+        async def apply(event: OrderEvent) -> None:
+            await self._apply(coid, event)
 
-    async def _query(self, coid: str) -> OrderReport | Lookup:
-        try:
-            return await self.rest.get_order(self.settings.symbol, client_order_id=coid)
-        except UnknownOrder:
-            return Lookup.NOT_FOUND
-        except ExchangeError as exc:
-            logger.bind(client_order_id=coid).warning("order query failed ({}); will retry",
-                                                      exc)
-            return Lookup.NO_ANSWER
+        await settle_unknown(self.rest, self.settings.symbol, coid,
+                             Patience.after_submit(self.settings.execution), apply, self.now_ms)
+
+    async def _ask(self, coid: str) -> None:
+        """One query; a report is applied, anything else changes nothing."""
+        match await query(self.rest, self.settings.symbol, coid):
+            case Found(report):
+                await self._apply(coid, OrderStatusReported(report))
 
     # -- follow, cancel, settle ---------------------------------------------------------------
     async def _follow(self, coid: str) -> None:
@@ -236,7 +227,7 @@ class Executor:
         ex = self.settings.execution
         loop = asyncio.get_running_loop()
         deadline = loop.time() + ex.order_timeout_s
-        delay = 0.2
+        polls = 0
         while (order := self._current(coid)) is not None and order.is_open:
             remaining = deadline - loop.time()
             if remaining <= 0 or (self.stopping and order.cancel_requested_ms is None):
@@ -245,10 +236,11 @@ class Executor:
                 deadline = loop.time() + remaining
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), timeout=min(delay, remaining))
+                await asyncio.wait_for(self._changed.wait(), timeout=min(
+                    backoff_s(polls, first_s=0.2, max_s=ex.poll_max_interval_s), remaining))
             except TimeoutError:
                 await self.poll(coid)
-            delay = min(delay * 2, ex.poll_max_interval_s)
+            polls += 1
         await self.settle_fills(coid)
 
     async def poll(self, coid: str) -> None:
@@ -258,9 +250,7 @@ class Executor:
         if order.order_id is None and order.status.name in ("INTENT", "SENT"):
             await self.resolve_unknown(coid)
             return
-        found = await self._query(coid)
-        if isinstance(found, OrderReport):
-            await self._apply(coid, OrderStatusReported(found))
+        await self._ask(coid)
 
     async def _cancel(self, coid: str) -> None:
         order = self._current(coid)
@@ -271,15 +261,14 @@ class Executor:
                  "stopping" if self.stopping else "timeout")
         await self._apply(coid, OrderCancelRequested(self.now_ms()))
         try:
-            report: OrderReport | Lookup = await self.rest.cancel_order(
-                order.symbol, client_order_id=coid)
+            report = await self.rest.cancel_order(order.symbol, client_order_id=coid)
         except UnknownOrder:
             log.info("cancel: the exchange has no open order of that id; verifying")
-            report = await self._query(coid)
-        except ExchangeError as exc:
+            await self._ask(coid)
+        except ExchangeError as exc:  # whatever went wrong, a query tells
             log.warning("cancel outcome unknown ({}); verifying", exc)
-            report = await self._query(coid)
-        if isinstance(report, OrderReport):
+            await self._ask(coid)
+        else:
             await self._apply(coid, OrderStatusReported(report))
 
     async def cancel_in_flight(self) -> None:
@@ -306,7 +295,7 @@ class Executor:
                     await self._apply(coid, OrderFilled(fill))
             if (order := self._current(coid)) is None or not _owes_fills(order):
                 return
-            await asyncio.sleep(min(0.25 * 2**attempt, 2.0))
+            await asyncio.sleep(backoff_s(attempt, first_s=0.25, max_s=2.0))
         logger.bind(client_order_id=coid).error(
             "fills of this order are still not all booked; it is settled again before the "
             "next decision")

@@ -30,19 +30,19 @@ from daemon.domain.orders import (
     IgnoredKind,
     IgnoredTransition,
     Order,
-    OrderConflict,
     OrderEvent,
 )
-from daemon.errors import InputError, StoreUnavailable
+from daemon.errors import InputError, OrderConflict, StoreUnavailable
+from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]
 
 
 class Ledger:
-    def __init__(self, store: RedisStore, settings: Settings, rules: ExchangeRules,
+    def __init__(self, store: RedisStore, settings: SettingsRef, rules: ExchangeRules,
                  state: StoredState, now_ms: NowMs, *, lease_owner: str | None = None) -> None:
         self.store = store
-        self.settings = settings
+        self._settings = settings
         self.rules = rules
         self.now_ms = now_ms
         self.lease_owner = lease_owner
@@ -56,6 +56,10 @@ class Ledger:
         # status changes the order table refused, by kind (late or contradictory updates)
         self.ignored_transitions: Counter[IgnoredKind] = Counter()
         self._lock = asyncio.Lock()  # one booking at a time: each starts from the last one
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings.current
 
     # -- reads ------------------------------------------------------------------------------
     def free_quote(self) -> Decimal:
@@ -210,6 +214,10 @@ class Ledger:
 
     def update_balances(self, balances: Mapping[str, Balance]) -> None:
         self.balances = dict(balances)
+
+    async def on_balances(self, balances: Mapping[str, Balance]) -> None:
+        """The user feed's callback: every balance change (REST snapshot or push)."""
+        self.update_balances(balances)
 
     def summary(self, price: Decimal | None) -> dict[str, Any]:
         unrealized = self.cost.unrealized(price) if price is not None else None

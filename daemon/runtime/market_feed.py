@@ -27,7 +27,7 @@ from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, Wi
 from daemon.domain.models import Candle
 from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
-from daemon.runtime.tasks import cancel_and_wait
+from daemon.runtime.supervisor import Supervised, Supervisor
 
 __all__ = ["FeedStats", "MarketFeed", "UserFeed"]
 
@@ -54,7 +54,7 @@ class MarketFeed:
                  on_candle: Callable[[ClosedCandle], Awaitable[None]] | None = None,
                  wall_ms: Callable[[], int] | None = None, timings: WsTimings | None = None,
                  backfill: int = 200, poll_interval_s: float = 60.0,
-                 verify_last: int = 3) -> None:
+                 verify_last: int = 3, supervisor: Supervisor | None = None) -> None:
         ex = settings.exchange
         self.symbol = settings.symbol
         self.interval = ex.kline_interval
@@ -79,7 +79,8 @@ class MarketFeed:
             timings=timings or WsTimings.from_settings(ex))
         self._ws_url = ex.ws_url
         self._lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
+        self._supervisor = supervisor or Supervisor()  # the daemon's, or one of its own
+        self._units: list[Supervised] = []
         self._rest_price: Decimal | None = None  # the last REST close, until a push arrives
         self._rest_price_ns: int | None = None
         self._clock_ns: Callable[[], int] = (
@@ -90,34 +91,26 @@ class MarketFeed:
         # object); the work is done once per window, when a push of a later window arrives.
         self.ingest: Callable[[bytes], WindowUpdate | None] = self._klines.push
         self.stats = FeedStats()
-        self.failure: BaseException | None = None  # why a background task died (fatal)
 
     async def _url(self) -> str:
         return self._ws_url
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Backfill from REST, then run the stream (and the REST poll) in the background."""
+        """Backfill from REST, then run the stream (and the REST poll) under the supervisor,
+        which restarts them when they die."""
         await self.backfill()
-        self._tasks = [asyncio.create_task(self.stream.run(), name="market-ws"),
-                       asyncio.create_task(self._poll(), name="market-poll")]
-        for task in self._tasks:
-            task.add_done_callback(self._task_ended)
-
-    def _task_ended(self, task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            self.failure = task.exception()
-            logger.error("market {}: {} stopped: {!r}; no more candles until restarted",
-                         self.symbol, task.get_name(), self.failure)
+        self._units = [self._supervisor.spawn("market-ws", self.stream.run),
+                       self._supervisor.spawn("market-poll", self._poll)]
 
     async def stop(self) -> None:
+        await self._supervisor.cancel(*self._units)
+        self._units = []
         await self.stream.stop()
-        await cancel_and_wait(self._tasks)
-        self._tasks = []
 
     @property
     def running(self) -> bool:
-        return any(not t.done() for t in self._tasks)
+        return any(u.alive for u in self._units)
 
     async def backfill(self) -> None:
         rows = await self._backfill_rows()

@@ -34,6 +34,9 @@ class Notifier:
             return False
         payload = "\n".join(lines).encode()
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            # Never block the event loop: a receiver that does not read (a full queue) loses
+            # the message instead of stopping the daemon.
+            sock.setblocking(False)
             try:
                 sock.connect(self._address)
                 sock.sendall(payload)

@@ -4,7 +4,7 @@
 1. every order the state holds that may still change (open, LOST within its watch, or with
    unbooked venue figures) is looked up by client order id; an INTENT/SENT the venue does not
    know is asked again with backoff (MEXC answers -2013 briefly after a create) before it is
-   concluded never placed (LOST, still watched for late fills);
+   concluded never placed (LOST, still watched for late fills): daemon.runtime.resolution;
 2. the trades of those orders (myTrades by order id) are booked: fills that happened while the
    daemon was down;
 3. open orders with our client-id prefix that the state does not know are adopted.
@@ -15,8 +15,6 @@ before any new decision is made.
 
 from __future__ import annotations
 
-import asyncio
-
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
@@ -24,28 +22,23 @@ from daemon.config import Settings
 from daemon.domain.models import Fill, OrderReport
 from daemon.domain.orders import Order, OrderFilled, OrderState
 from daemon.domain.reconcile import VenueSnapshot, adopt_order, orders_to_query, reconcile
-from daemon.errors import ExchangeError, InputError, TransientExchangeError, UnknownOrder
+from daemon.errors import ExchangeError, InputError, TransientExchangeError
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.resolution import Found, Lookup, NoAnswer, NotFound, Patience, resolve
 
 
-async def lookup(rest: MexcRest, settings: Settings, order: Order) -> tuple[bool,
-                                                                           OrderReport | None]:
-    """(answered, report): report None when the venue says it does not know the order."""
-    tries = settings.execution.unknown_order_retries if order.status in (
-        OrderState.INTENT, OrderState.SENT) else 1
-    for attempt in range(tries):
-        try:
-            return True, await rest.get_order(settings.symbol,
-                                              client_order_id=order.client_order_id)
-        except UnknownOrder:
-            if attempt + 1 < tries:
-                await asyncio.sleep(min(0.25 * 2**attempt,
-                                        settings.execution.poll_max_interval_s))
-        except TransientExchangeError as exc:
-            logger.warning("reconcile {}: query failed ({}); left for later",
-                           order.client_order_id, exc)
-            return False, None
-    return True, None
+async def _lookup(rest: MexcRest, settings: Settings, order: Order) -> Lookup:
+    """The order asked about with the startup patience. A fatal error (auth, garbage) is
+    raised: startup does not go on past it."""
+    patience = Patience.at_startup(settings.execution, unconfirmed=order.status in (
+        OrderState.INTENT, OrderState.SENT))
+    result = await resolve(rest, settings.symbol, order.client_order_id, patience)
+    if isinstance(result, NoAnswer):
+        if result.error is not None and not isinstance(result.error, TransientExchangeError):
+            raise result.error
+        logger.warning("reconcile {}: query failed ({}); left for later",
+                       order.client_order_id, result.error)
+    return result
 
 
 async def _trades_of(rest: MexcRest, symbol: str, order_ids: set[str]) -> list[Fill]:
@@ -64,9 +57,11 @@ async def reconcile_with_venue(rest: MexcRest, ledger: Ledger, settings: Setting
     ids = orders_to_query(ledger.orders.values(), now_ms, ex.lost_order_watch_s)
     lookups: dict[str, OrderReport | None] = {}
     for coid in ids:
-        answered, report = await lookup(rest, settings, ledger.orders[coid])
-        if answered:
-            lookups[coid] = report
+        match await _lookup(rest, settings, ledger.orders[coid]):
+            case Found(report):
+                lookups[coid] = report
+            case NotFound():
+                lookups[coid] = None
     open_orders = await rest.open_orders(settings.symbol)
     order_ids = {r.order_id for r in lookups.values() if r is not None and r.executed_qty > 0}
     order_ids |= {ledger.orders[c].order_id or "" for c in ids} - {""}

@@ -15,6 +15,8 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 from loguru import logger
 
+from daemon.runtime.supervisor import Supervised, Supervisor
+
 Evaluate = Callable[[str], Awaitable[None]]
 
 
@@ -26,22 +28,29 @@ def next_aligned(now_s: float, interval_s: int) -> float:
 class EvaluationScheduler:
     JOB_ID = "rebalance"
 
-    def __init__(self, evaluate: Evaluate, interval_s: int) -> None:
+    def __init__(self, evaluate: Evaluate, interval_s: int,
+                 supervisor: Supervisor | None = None) -> None:
         self._evaluate = evaluate
         self.interval_s = interval_s
+        self._supervisor = supervisor or Supervisor()
         self._scheduler: AsyncIOScheduler | None = None
         self._wake = asyncio.Event()
         self._pending: str | None = None
-        self._running = False
+        self._running_since: float | None = None  # monotonic start of the running evaluation
         self._idle = asyncio.Event()
         self._idle.set()
-        self._worker: asyncio.Task[None] | None = None
+        self._worker: Supervised | None = None
         self.evaluations = 0
         self.coalesced = 0
 
     @property
     def busy(self) -> bool:
-        return self._running
+        return self._running_since is not None
+
+    def running_s(self) -> float | None:
+        """How long the running evaluation has been running; None when idle."""
+        since = self._running_since
+        return None if since is None else time.monotonic() - since
 
     def start(self) -> None:
         self._scheduler = AsyncIOScheduler(timezone=UTC)
@@ -50,7 +59,7 @@ class EvaluationScheduler:
         self._scheduler.add_job(self._scheduled, self._trigger(), id=self.JOB_ID,
                                 coalesce=True, max_instances=1, misfire_grace_time=None)
         self._scheduler.start()
-        self._worker = asyncio.create_task(self._work(), name="evaluations")
+        self._worker = self._supervisor.spawn("evaluations", self._work)
         logger.info("schedule: every {}s aligned to the clock, next at {}", self.interval_s,
                     datetime.fromtimestamp(next_aligned(time.time(), self.interval_s), UTC)
                     .strftime("%H:%M:%S"))
@@ -86,7 +95,7 @@ class EvaluationScheduler:
             self._pending = None
             if reason is None:
                 continue
-            self._running = True
+            self._running_since = time.monotonic()
             self._idle.clear()
             try:
                 await self._evaluate(reason)
@@ -95,7 +104,7 @@ class EvaluationScheduler:
             except Exception:
                 logger.exception("evaluation ({}) failed", reason)
             finally:
-                self._running = False
+                self._running_since = None
                 self._idle.set()
                 self.evaluations += 1
 
@@ -109,6 +118,5 @@ class EvaluationScheduler:
         if self._worker is not None:
             if not abandon:
                 await self._idle.wait()
-            self._worker.cancel()
-            await asyncio.gather(self._worker, return_exceptions=True)
+            await self._supervisor.cancel(self._worker)
             self._worker = None

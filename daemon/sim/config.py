@@ -25,6 +25,10 @@ class Faults:
     - http_5xx_rate: any REST request answers 503 BEFORE it is processed (no effect).
     - lost_reply_rate: an order or cancel IS processed, then the connection is dropped
       without a reply (the client times out or sees a reset).
+    - garbled_reply_rate: an order or cancel IS processed, then answered 200 with a body that
+      is not JSON (a proxy's error page, a truncated reply).
+    - unknown_order_queries: GET /api/v3/order answers -2013 "Order does not exist." to the
+      first N queries of each order (MEXC does so for a moment after a create).
     - rate_limit_rate: any REST request answers 429 with Retry-After (no effect).
     - lost_reply_hang_s: with a lost reply, hold the connection this long (real seconds)
       before dropping it, so that a client with a shorter timeout times out instead.
@@ -37,6 +41,8 @@ class Faults:
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
+    garbled_reply_rate: float = 0.0
+    unknown_order_queries: int = 0
     rate_limit_rate: float = 0.0
     push_delay_ms: int = 0
     push_duplicate_rate: float = 0.0
@@ -47,13 +53,14 @@ class Faults:
     ws_stall_s: float = 2.0
 
     def validate(self) -> None:
-        for name in ("http_5xx_rate", "lost_reply_rate", "rate_limit_rate",
-                     "push_duplicate_rate"):
+        for name in ("http_5xx_rate", "lost_reply_rate", "garbled_reply_rate",
+                     "rate_limit_rate", "push_duplicate_rate"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"faults.{name} must be within 0..1, got {value}")
-        for name in ("push_delay_ms", "retry_after_s", "lost_reply_hang_s", "ws_drop_rate_per_s",
-                     "ws_stall_rate_per_s", "ws_stall_s"):
+        for name in ("unknown_order_queries", "push_delay_ms", "retry_after_s",
+                     "lost_reply_hang_s", "ws_drop_rate_per_s", "ws_stall_rate_per_s",
+                     "ws_stall_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"faults.{name} must be >= 0, got {getattr(self, name)}")
 
@@ -158,7 +165,8 @@ class OrderAttempt(NamedTuple):
 
     client_order_id: str | None
     params: dict[str, str]
-    outcome: str  # accepted:<orderId> | rejected:<code> | lost_reply:<orderId> | 5xx | 429 |
+    outcome: str  # accepted:<orderId> | rejected:<code> | lost_reply:<orderId> |
+    #               garbled:<orderId> | 5xx | 429 |
     #               killed:<orderId or ->
 
 

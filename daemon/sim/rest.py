@@ -47,6 +47,13 @@ class DropConnection(Exception):
     """Close the connection without a reply (lost reply fault, failing hook)."""
 
 
+class GarbledReply(Exception):
+    """Answer 200 with a body that is not JSON (garbled reply fault)."""
+
+
+GARBLED_BODY = b'{"symbol":"QRLUSDT","orderId":"C02__'  # cut off mid-reply
+
+
 @dataclass(frozen=True)
 class Route:
     fn: Handler
@@ -230,6 +237,9 @@ async def post_order(sim: Simulator, p: Params, r: web.Request) -> Any:
                                                f"lost_reply:{order.order_id}"))
         await _hang(sim)
         raise DropConnection
+    if sim.dice.roll("garbled_reply", sim.faults.garbled_reply_rate):
+        sim.order_requests.append(OrderAttempt(client_id, dict(p), f"garbled:{order.order_id}"))
+        raise GarbledReply
     sim.order_requests.append(OrderAttempt(client_id, dict(p), f"accepted:{order.order_id}"))
     return post_reply(order, sim.realism,
                       minimal=sim.dice.roll("minimal_order", sim.realism.minimal_replies))
@@ -278,6 +288,9 @@ def _find(sim: Simulator, p: Params, unknown: SimError) -> Order:
 async def get_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     not_found = SimError(-2013, "Order does not exist.")
     order = _find(sim, p, not_found)
+    seen = sim.order_queries[order.order_id] = sim.order_queries.get(order.order_id, 0) + 1
+    if seen <= sim.faults.unknown_order_queries:
+        raise not_found
     if not p.get("orderId") and sim.hidden(order.order_id):
         raise not_found  # by client id right after the create (PROTOCOL.md 9)
     return order_object(order, sim.realism)
@@ -300,6 +313,8 @@ async def delete_order(sim: Simulator, p: Params, r: web.Request) -> Any:
     if sim.dice.roll("lost_reply", sim.faults.lost_reply_rate):
         await _hang(sim)
         raise DropConnection
+    if sim.dice.roll("garbled_reply", sim.faults.garbled_reply_rate):
+        raise GarbledReply
     return _cancel_reply(sim, order, cancel_id)
 
 
@@ -422,6 +437,8 @@ def setup_routes(app: web.Application, sim: Simulator) -> None:
             if request.transport is not None:
                 request.transport.abort()
             return web.Response(status=500)
+        except GarbledReply:
+            return web.Response(body=GARBLED_BODY, status=200, content_type="application/json")
 
     async def no_contracts(request: web.Request) -> web.Response:
         # MEXC's futures API lives elsewhere; a spot-only venue lists no contracts, so spot

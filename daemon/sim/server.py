@@ -64,6 +64,7 @@ class Simulator:
         self.faults: Faults = dataclasses.replace(self.cfg.faults)  # mutable, per simulator
         self.hooks = Hooks()
         self.order_requests: list[OrderAttempt] = []
+        self.order_queries: dict[str, int] = {}  # GET /order per order id (unknown_order_queries)
         self.dice = FaultDice(self.cfg.seed)
         self.specs = _specs(self.cfg)
         real_now = int(time.time() * 1000)

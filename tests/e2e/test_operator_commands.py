@@ -14,7 +14,8 @@ import yaml
 from daemon.cli import main
 from daemon.config import Mode
 from daemon.errors import SymbolNotTradable
-from daemon.runtime.engine import RebalancerEngine
+from daemon.runtime.compose import build_engine
+from daemon.runtime.supervisor import Supervisor
 from daemon.sim import SimConfig, Simulator
 from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
@@ -120,14 +121,14 @@ async def test_dry_run_without_keys_starts_and_says_why_it_holds(redis_url: str)
     reconcile, plans that say the balances are unknown."""
     async with Simulator(SimConfig(seed=4, speed=60.0)) as sim:
         settings = e2e_settings(sim, redis_url).model_copy(update={"mode": Mode.DRY_RUN})
-        engine = RebalancerEngine(settings, None)
+        engine = await build_engine(settings, None, Supervisor())
         await engine.start()
         try:
             await engine.evaluate("test")
             assert engine.last_plan is not None
             assert (engine.last_plan.action, engine.last_plan.reason_code) == \
                 ("HOLD", "empty_portfolio")
-            assert engine.market is not None and engine.market.window.ready
+            assert engine.market.window.ready
         finally:
             await engine.stop()
         assert sim.order_requests == []
@@ -136,9 +137,8 @@ async def test_dry_run_without_keys_starts_and_says_why_it_holds(redis_url: str)
 async def test_failed_start_leaves_nothing_running(redis_url: str) -> None:
     async with Simulator(SimConfig(seed=4, speed=60.0)) as sim:
         settings = e2e_settings(sim, redis_url).model_copy(update={"symbol": "NOPEUSDT"})
-        engine = RebalancerEngine(settings, sim_creds(sim))
         before = len(asyncio.all_tasks())
         with pytest.raises(SymbolNotTradable, match="NOPEUSDT"):
-            await engine.start()
+            await build_engine(settings, sim_creds(sim), Supervisor())
         await asyncio.sleep(0.1)
         assert len(asyncio.all_tasks()) <= before

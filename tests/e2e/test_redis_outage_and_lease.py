@@ -14,7 +14,8 @@ import pytest
 from loguru import logger
 
 from daemon.local_redis import LocalRedis
-from daemon.runtime.engine import RebalancerEngine
+from daemon.runtime.compose import build_engine
+from daemon.runtime.supervisor import Supervisor, cancel_and_wait
 from daemon.sim import SimConfig, Simulator
 from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
@@ -38,14 +39,12 @@ async def test_outage_pauses_trading_and_recovers(own_redis: LocalRedis) -> None
                                     redis={"retry_interval_s": 0.5})
             async with running_engine(settings, sim_creds(sim)) as engine:
                 await wait_for(lambda: len(sim.orders()) >= 1, 10, "a first order")
-                await wait_for(lambda: engine.executor is not None
-                               and engine.executor.in_flight is None, 10, "it to settle")
+                await wait_for(lambda: engine.executor.in_flight is None, 10, "it to settle")
                 assert own_redis.proc is not None
                 os.kill(own_redis.proc.pid, signal.SIGSTOP)  # Redis stops answering
                 try:
                     await asyncio.sleep(1.0)
                     frozen_at = len(sim.order_requests)
-                    assert engine.market is not None
                     price_ms = engine.market.last_price_ms or 0
                     await asyncio.sleep(14.0)  # past the client's timeout and its retry
                     assert len(sim.order_requests) == frozen_at  # nothing sent unrecorded
@@ -70,19 +69,20 @@ async def test_outage_pauses_trading_and_recovers(own_redis: LocalRedis) -> None
 async def test_second_instance_stands_by_then_takes_over_after_expiry(redis_url: str) -> None:
     async with Simulator(SimConfig(seed=9, speed=60.0)) as sim:
         settings = e2e_settings(sim, redis_url, redis={"lease_ttl_s": 2})
-        first = RebalancerEngine(settings, sim_creds(sim))
-        second = RebalancerEngine(settings, sim_creds(sim))
+        first = await build_engine(settings, sim_creds(sim), Supervisor())
+        second = await build_engine(settings, sim_creds(sim), Supervisor())
         await first.start()
         run1 = asyncio.create_task(first.run())
         await second.start()
         run2 = asyncio.create_task(second.run())
         try:
-            assert first.lease_held and not second.lease_held
+            assert first.lease.holds and not second.lease.holds
             await asyncio.sleep(1.5)
-            assert not second.lease_held and second.evaluations == 0  # standby
-            run1.cancel()  # the first one hangs: no more renewals, its lease expires
+            assert not second.lease.holds and second.evaluations == 0  # standby
+            # the first one hangs: no more renewals, its lease expires
+            await cancel_and_wait([run1])
             started = time.monotonic()
-            await wait_for(lambda: second.lease_held, 6, "the standby to take over")
+            await wait_for(lambda: second.lease.holds, 6, "the standby to take over")
             assert time.monotonic() - started >= 0.5  # it waited for the expiry
             await wait_for(lambda: second.evaluations >= 1, 5, "the new trader to decide")
         finally:

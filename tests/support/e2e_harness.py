@@ -17,7 +17,9 @@ from daemon.adapters.redis_store import RedisStore
 from daemon.config import Credentials, Settings, parse_settings
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Fill
+from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
+from daemon.runtime.supervisor import Supervisor
 from daemon.sim import Simulator
 
 
@@ -45,7 +47,8 @@ def sim_creds(sim: Simulator) -> Credentials:
 @asynccontextmanager
 async def running_engine(settings: Settings, creds: Credentials) -> AsyncIterator[
         RebalancerEngine]:
-    engine = RebalancerEngine(settings, creds)
+    supervisor = Supervisor()
+    engine = await build_engine(settings, creds, supervisor)
     await engine.start()
     task = asyncio.create_task(engine.run())
     try:
@@ -54,6 +57,7 @@ async def running_engine(settings: Settings, creds: Credentials) -> AsyncIterato
         await asyncio.wait_for(engine.stop(), 30)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+        await supervisor.stop()
 
 
 async def wait_for(cond: Callable[[], bool], limit_s: float, what: str) -> None:

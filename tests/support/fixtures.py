@@ -17,6 +17,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.local_redis import LocalRedis
 from daemon.sim import SimConfig, Simulator
+from tests.support.fake_systemd import FakeSystemd
 from tests.support.sim_client import Client
 from tests.support.sim_settings import creds_for, settings_for
 
@@ -96,7 +97,8 @@ async def msim() -> AsyncIterator[Simulator]:
 @pytest.fixture
 async def rest(msim: Simulator) -> AsyncIterator[MexcRest]:
     """The daemon's REST client, signed, talking to ``msim``."""
-    client = MexcRest(settings_for(msim).exchange, creds_for(msim), backoff_s=(0.01, 0.02))
+    client = MexcRest(settings_for(msim).exchange, creds_for(msim), backoff_first_s=0.01,
+                      backoff_max_s=0.02)
     await client.start()
     try:
         yield client
@@ -113,3 +115,12 @@ def notify_socket(tmp_path: Path) -> Iterator[tuple[socket.socket, str]]:
     sock.settimeout(2)
     yield sock, path
     sock.close()
+
+
+@pytest.fixture
+async def systemd(tmp_path: Path) -> AsyncIterator[FakeSystemd]:
+    """A fake systemd reading NOTIFY_SOCKET datagrams as they arrive."""
+    fake = FakeSystemd(str(tmp_path / "systemd-notify.sock"))
+    fake.watch()
+    yield fake
+    fake.close()

@@ -5,15 +5,18 @@ ccxt and pymexc do), signed over the exact encoded bytes sent, ``signature`` las
 time offset comes from /api/v3/time and is refreshed on 700003. Errors are mapped into
 daemon.errors by ONE classifier (``classify_error``); retries with backoff happen only where a
 retry cannot duplicate an effect: placing and cancelling orders are never retried and raise
-OutcomeUnknown when their answer is lost (timeout, 5xx, connection reset)."""
+OutcomeUnknown when their answer is lost (timeout, 5xx, connection reset) or cannot be read
+(not JSON, not the documented shape): never ProtocolError, as the request may have taken
+effect. The cause is the OutcomeUnknown's ``__cause__``."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -28,6 +31,7 @@ from daemon.adapters.mexc.auth import encode_params, sign
 from daemon.adapters.mexc.kline_pages import MAX_ROWS, KlineRange, read_range
 from daemon.adapters.mexc.ratelimit import RateLimiter
 from daemon.config import Credentials, ExchangeSettings
+from daemon.domain.backoff import backoff_s
 from daemon.domain.models import Balance, BookTop, Candle, ExchangeRules, Fill, OrderReport, Side
 from daemon.domain.money import fmt
 from daemon.errors import (
@@ -42,7 +46,6 @@ from daemon.errors import (
     RateLimited,
     SymbolNotTradable,
     TimestampOutOfWindow,
-    TransientExchangeError,
     UnknownOrder,
 )
 
@@ -53,7 +56,6 @@ REJECT_CODES = frozenset({26, 10101, 30001, 30002, 30003, 30004, 30005, 30010, 3
                           30029, 30032, 30041, 30051})
 DEFAULT_RETRY_AFTER_S = 10.0
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # the safe rule (PROTOCOL.md 2.2.1)
-BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def classify_error(http_status: int, code: int | None, msg: str, *,
@@ -77,11 +79,6 @@ def classify_error(http_status: int, code: int | None, msg: str, *,
     if code in REJECT_CODES or (code == 400 and "invalid" in msg) or "scale" in msg:
         return OrderRejected(text, **kw)
     return FatalExchangeError(text, **kw)
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying (where a retry cannot duplicate an effect)."""
-    return isinstance(exc, TransientExchangeError)
 
 
 def _retry_after(raw: str | None) -> float | None:
@@ -130,7 +127,8 @@ class MexcRest:
                  session: aiohttp.ClientSession | None = None,
                  wall_ms: Callable[[], int] = _wall_ms,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 max_retries: int = 3, backoff_s: tuple[float, ...] = BACKOFF_S,
+                 max_retries: int = 3, backoff_first_s: float = 0.25,
+                 backoff_max_s: float = 4.0,
                  limiter: RateLimiter | None = None) -> None:
         self._settings = settings
         self._base = settings.rest_url
@@ -140,7 +138,8 @@ class MexcRest:
         self._wall_ms = wall_ms
         self._sleep = sleep
         self._max_retries = max_retries
-        self._backoff_s = backoff_s or BACKOFF_S
+        self._backoff_first_s = backoff_first_s
+        self._backoff_max_s = backoff_max_s
         self._timeout = aiohttp.ClientTimeout(total=settings.request_timeout_ms / 1000)
         self.limiter = limiter or RateLimiter(settings.rate_limit_weight_per_10s, sleep=sleep)
         self.time_offset_ms = 0
@@ -286,7 +285,9 @@ class MexcRest:
             params.append(("price", fmt(price)))
         params.append(("newClientOrderId", client_order_id))
         payload = await self._request(NEW_ORDER, params)
-        return parsing.parse_new_order(payload, client_order_id=client_order_id, symbol=symbol)
+        with _effect_reply(NEW_ORDER):
+            return parsing.parse_new_order(payload, client_order_id=client_order_id,
+                                           symbol=symbol)
 
     @staticmethod
     def _order_ref(symbol: str, order_id: str | None, client_order_id: str | None) -> Params:
@@ -307,9 +308,11 @@ class MexcRest:
     async def cancel_order(self, symbol: str, *, order_id: str | None = None,
                            client_order_id: str | None = None) -> OrderReport:
         """DELETE /api/v3/order, never retried; UnknownOrder (-2011) when the exchange does not
-        know the order or it is already closed."""
+        know the order or it is already closed, OutcomeUnknown when the answer was lost."""
         params = self._order_ref(symbol, order_id, client_order_id)
-        return parsing.parse_order(await self._request(CANCEL_ORDER, params), symbol=symbol)
+        payload = await self._request(CANCEL_ORDER, params)
+        with _effect_reply(CANCEL_ORDER):
+            return parsing.parse_order(payload, symbol=symbol)
 
     async def open_orders(self, symbol: str) -> list[OrderReport]:
         payload = await self._request(OPEN_ORDERS, [("symbol", symbol)])
@@ -370,8 +373,8 @@ class MexcRest:
             except ExchangeUnavailable as exc:
                 if ep.effect or attempt >= self._max_retries:
                     raise
-                steps = self._backoff_s
-                delay = steps[min(attempt, len(steps) - 1)] * (0.5 + random.random())
+                delay = backoff_s(attempt, first_s=self._backoff_first_s,
+                                  max_s=self._backoff_max_s, jitter=0.5 + random.random())
                 logger.info("MEXC {} {} failed ({}); retry {} in {:.2f} s", ep.method, ep.path,
                             exc, attempt + 1, delay)
             attempt += 1
@@ -413,7 +416,7 @@ class MexcRest:
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             reason = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc!r}"
             if ep.effect:
-                raise OutcomeUnknown(f"{what}: {reason}; the outcome is unknown") from None
+                raise OutcomeUnknown(f"{what}: {reason}; the outcome is unknown") from exc
             raise ExchangeUnavailable(f"{what}: {reason}") from None
         return self._decode(ep, status, body, retry_after)
 
@@ -425,7 +428,9 @@ class MexcRest:
         except orjson.JSONDecodeError:
             payload = None
             if status == 200:
-                raise ProtocolError(f"{what}: response is not JSON: {body[:120]!r}") from None
+                with _effect_reply(ep):
+                    raise ProtocolError(f"{what}: response is not JSON: {body[:120]!r}") \
+                        from None
         code, msg = _error_fields(payload)
         if status == 200 and (code is None or code in (0, 200)):
             return payload
@@ -433,8 +438,21 @@ class MexcRest:
                                retry_after_s=retry_after)
         if ep.effect and isinstance(error, ExchangeUnavailable):
             raise OutcomeUnknown(f"{what}: {error}; the outcome is unknown", code=code,
-                                 http_status=status)
+                                 http_status=status) from error
         raise error
+
+
+@contextlib.contextmanager
+def _effect_reply(ep: Endpoint) -> Iterator[None]:
+    """Around reading the reply to ``ep``: when ``ep`` has an effect (placing, cancelling), an
+    unreadable reply is OutcomeUnknown (the ProtocolError its cause), never ProtocolError."""
+    try:
+        yield
+    except ProtocolError as exc:
+        if not ep.effect:
+            raise
+        raise OutcomeUnknown(f"{ep.method} {ep.path}: the reply cannot be read ({exc}); the "
+                             "outcome is unknown", http_status=200) from exc
 
 
 def _error_fields(payload: object) -> tuple[int | None, str]:

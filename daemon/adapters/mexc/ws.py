@@ -29,22 +29,15 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 from daemon.config import ExchangeSettings
-from daemon.errors import ExchangeError, ProtocolError, TransientExchangeError
+from daemon.domain.backoff import backoff_s
+from daemon.errors import (
+    ExchangeError,
+    InvalidListenKey,
+    SubscriptionRejected,
+    TransientExchangeError,
+)
 
 INVALID_LISTEN_KEY = "Invalid listen key"
-
-
-class SubscriptionRejected(ProtocolError):
-    """The server answered a SUBSCRIPTION with something other than the channel name
-    (e.g. "Not Subscribed successfully! [...] Reason： Blocked!")."""
-
-
-class InvalidListenKey(TransientExchangeError):
-    """The private stream refused the listenKey: get a new one and reconnect."""
-
-
-class StreamStale(TransientExchangeError):
-    """Nothing arrived for longer than the watchdog allows."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +62,8 @@ class WsTimings:
 
 def backoff_delay(attempt: int, timings: WsTimings, rng: Callable[[], float]) -> float:
     """Exponential in ``attempt`` (0-based), capped, with jitter in [50%, 100%]."""
-    base = min(timings.backoff_max_s, timings.backoff_initial_s * 2.0 ** min(attempt, 30))
-    return float(base * (0.5 + 0.5 * rng()))
+    return backoff_s(attempt, first_s=timings.backoff_initial_s, max_s=timings.backoff_max_s,
+                     jitter=0.5 + 0.5 * rng())
 
 
 def is_transient(exc: BaseException) -> bool:

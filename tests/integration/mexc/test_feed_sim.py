@@ -42,7 +42,8 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
     cfg = SimConfig(seed=3, speed=10000.0, market=market, quote_precision=8)
     async with Simulator(cfg, port=0) as sim:
         settings = settings_for(sim)
-        rest = MexcRest(settings.exchange, creds_for(sim), backoff_s=(0.01, 0.02))
+        rest = MexcRest(settings.exchange, creds_for(sim), backoff_first_s=0.01,
+                        backoff_max_s=0.02)
         await rest.start()
         candles: list[ClosedCandle] = []
         events: list[CrossoverEvent] = []

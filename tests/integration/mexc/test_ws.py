@@ -14,14 +14,12 @@ import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from daemon.adapters.mexc.ws import (
-    InvalidListenKey,
-    SubscriptionRejected,
     WsStream,
     WsTimings,
     backoff_delay,
     is_transient,
 )
-from daemon.errors import AuthError
+from daemon.errors import AuthError, InvalidListenKey, SubscriptionRejected
 
 CH = "spot@public.kline.v3.api.pb@QRLUSDT@Min5"
 PONG = '{"id":0,"code":0,"msg":"PONG"}'

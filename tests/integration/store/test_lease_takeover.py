@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 
-from daemon.runtime.engine import holder_is_dead
+from daemon.runtime.lease import holder_is_dead
 
 
 def test_dead_local_process_is_dead() -> None:

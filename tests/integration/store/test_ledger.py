@@ -10,6 +10,7 @@ from daemon.config import parse_settings
 from daemon.domain.models import ExchangeRules, Fill, Side
 from daemon.domain.orders import Order, OrderAccepted, OrderFilled, new_intent
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.settings_ref import SettingsRef
 
 RULES = ExchangeRules(symbol="QRLUSDT", base_asset="QRL", quote_asset="USDT", base_precision=2,
                       quote_precision=5, min_qty=D("0.01"), min_notional=D("1"),
@@ -24,7 +25,7 @@ def fill(tid: str, qty: str, price: str) -> Fill:
 
 
 async def ledger_on(store: RedisStore, now: int = 1_700_000_000_000) -> Ledger:
-    return Ledger(store, SETTINGS, RULES, await store.load_state(), lambda: now)
+    return Ledger(store, SettingsRef(SETTINGS), RULES, await store.load_state(), lambda: now)
 
 
 async def test_stale_copy_reloads_instead_of_overwriting(redis_url: str) -> None:

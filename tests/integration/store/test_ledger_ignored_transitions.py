@@ -3,7 +3,7 @@ counted by kind on the ledger (real Redis), and the stored order is left as it w
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from decimal import Decimal as D
 from typing import Any
 
@@ -36,17 +36,6 @@ def report(status: OrderStatus, executed: str, update_ms: int) -> OrderReport:
     return OrderReport(order_id=VENUE_ID, client_order_id=COID, symbol="QRLUSDT", side=Side.BUY,
                        order_type="LIMIT", status=status, price=D("2"), orig_qty=D("30"),
                        executed_qty=e, cum_quote_qty=e * 2, time_ms=1, update_time_ms=update_ms)
-
-
-@pytest.fixture
-async def store(redis_url: str) -> AsyncIterator[RedisStore]:
-    s = RedisStore(redis_url, "bot:QRLUSDT:")
-    await s.connect()
-    await s.check_schema()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 
 from daemon.adapters.redis_codec import order_to_dict
 from daemon.adapters.redis_records import TradeCounters, encode_json
-from daemon.adapters.redis_store import IntentExists, RedisLease, RedisStore, TradingHalted
+from daemon.adapters.redis_store import RedisLease, RedisStore
 from daemon.domain.models import OrderStatus
 from daemon.domain.orders import (
     Order,
@@ -22,7 +22,7 @@ from daemon.domain.orders import (
     OrderStatusReported,
     OrderSubmitted,
 )
-from daemon.errors import InputError, LeaseLost, StateError
+from daemon.errors import InputError, IntentExists, LeaseLost, StateError, TradingHalted
 from tests.support.store_builders import COID, VENUE_ID, fill, intent, report
 
 P = "bot:QRLUSDT:"
@@ -314,7 +314,6 @@ def test_encode_json_keeps_decimals_as_strings() -> None:
 
 
 async def test_set_cost_basis_and_from_settings(redis_url: str) -> None:
-    from daemon.adapters.redis_store import new_owner_token
     from daemon.config import parse_settings
 
     settings = parse_settings({"redis": {"url": redis_url, "plan_history_max": 2}})
@@ -327,8 +326,6 @@ async def test_set_cost_basis_and_from_settings(redis_url: str) -> None:
         assert (await s.load_state()).cost_basis == {"avg_cost": "0.25", "qty": "10"}
     finally:
         await s.close()
-    a, b = new_owner_token(), new_owner_token()
-    assert a != b and a.count(":") == 2
 
 
 async def test_book_fills_with_a_stale_order_books_the_fills_but_keeps_the_newer_order(

@@ -13,6 +13,7 @@ import pytest
 from daemon.config import Credentials, Settings, load_config
 from daemon.runtime.app import App
 from daemon.runtime.notify import Notifier
+from daemon.runtime.supervisor import Supervisor
 
 
 class RecordingEngine:
@@ -41,6 +42,12 @@ class RecordingEngine:
         await asyncio.sleep(self.stop_delay_s)
         self.calls.append("stopped")
 
+    async def close(self) -> None:
+        self.calls.append("close")
+
+    def health(self) -> str | None:
+        return None
+
     def status_line(self) -> str:
         return f"ratio={self.settings.strategy.ratio}"
 
@@ -50,7 +57,8 @@ def make_app(tmp_path: Path, text: str, engine: list[RecordingEngine], stop_dela
     cfg = tmp_path / "config.yaml"
     cfg.write_text(text)
 
-    def factory(settings: Settings, creds: Credentials | None) -> RecordingEngine:
+    async def factory(settings: Settings, creds: Credentials | None,
+                      supervisor: Supervisor) -> RecordingEngine:
         engine.append(RecordingEngine(settings, stop_delay_s))
         return engine[0]
 

@@ -16,7 +16,6 @@ from daemon.domain.orders import (
     OrderAccepted,
     OrderCanceled,
     OrderCancelRequested,
-    OrderConflict,
     OrderFilled,
     OrderMarkedLost,
     OrderNotFound,
@@ -25,7 +24,7 @@ from daemon.domain.orders import (
     OrderSubmitFailed,
     OrderSubmitted,
 )
-from daemon.errors import StateError
+from daemon.errors import OrderConflict, StateError
 from tests.support.store_builders import COID, VENUE_ID, fill, intent, report
 
 S = OrderState

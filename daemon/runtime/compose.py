@@ -1,0 +1,77 @@
+"""The composition root: does the I/O needed to build the engine's parts (Redis connect,
+schema check, stored state; REST session, exchange rules), then builds every part, so the
+engine never holds a part that is "not there yet". A failed build closes what it opened."""
+
+from __future__ import annotations
+
+from loguru import logger
+
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.redis_records import StoredState
+from daemon.adapters.redis_store import RedisStore
+from daemon.config import Credentials, Settings
+from daemon.domain.candles import CrossoverEvent
+from daemon.domain.models import ExchangeRules
+from daemon.errors import StoreUnavailable
+from daemon.runtime.engine import Parts, RebalancerEngine, wall_ms
+from daemon.runtime.executor import Executor
+from daemon.runtime.lease import TradingLease
+from daemon.runtime.ledger import Ledger
+from daemon.runtime.market_feed import MarketFeed, UserFeed
+from daemon.runtime.settings_ref import SettingsRef
+from daemon.runtime.supervisor import Supervisor
+
+
+async def build_engine(settings: Settings, creds: Credentials | None, supervisor: Supervisor,
+                       *, rest: MexcRest | None = None) -> RebalancerEngine:
+    """Redis state and exchange rules first (startup order), then every part. The engine's
+    background tasks will run under ``supervisor``. ``rest``: a client of the caller's (a
+    benchmark's instrumented session); the engine closes it like its own."""
+    store = RedisStore(settings.redis.url, settings.key_prefix,
+                       plan_history_max=settings.redis.plan_history_max,
+                       recent_orders_max=settings.redis.recent_orders_max)
+    rest = rest or MexcRest(settings.exchange, creds)
+    try:
+        state = await _load_state(store, settings)
+        await rest.start()
+        rules = await rest.exchange_rules(settings.symbol)
+    except BaseException:
+        await rest.close()
+        await store.close()
+        raise
+    return assemble(SettingsRef(settings), creds, store, rest, rules, state, supervisor)
+
+
+async def _load_state(store: RedisStore, settings: Settings) -> StoredState:
+    try:
+        await store.connect()
+    except StoreUnavailable:
+        await store.wait_available(settings.redis.retry_interval_s)
+    await store.check_schema()
+    return await store.load_state()
+
+
+def assemble(settings: SettingsRef, creds: Credentials | None, store: RedisStore,
+             rest: MexcRest, rules: ExchangeRules, state: StoredState,
+             supervisor: Supervisor) -> RebalancerEngine:
+    """Wire the parts (no I/O). Balances flow from the private stream into the ledger through
+    the feed's callback; every part reads the one settings holder."""
+    current = settings.current
+    lease = TradingLease(store, settings)
+    ledger = Ledger(store, settings, rules, state, wall_ms, lease_owner=lease.owner)
+    executor = Executor(settings, rest, ledger, wall_ms, lease)
+
+    async def on_crossover(event: CrossoverEvent) -> None:
+        await engine.on_crossover(event)  # the engine is built below, before any candle
+
+    market = MarketFeed(current, rest, on_crossover=on_crossover, supervisor=supervisor)
+    user_feeds: tuple[UserFeed, ...] = ()
+    if creds is not None:
+        user_feeds = (UserFeed(current, rest, on_order=executor.on_report,
+                               on_fill=executor.on_fill, on_balances=ledger.on_balances,
+                               supervisor=supervisor),)
+    engine = RebalancerEngine(Parts(
+        settings=settings, store=store, rest=rest, rules=rules, lease=lease, ledger=ledger,
+        executor=executor, market=market, user_feeds=user_feeds, supervisor=supervisor))
+    logger.debug("engine assembled for {} ({})", current.symbol, lease.owner)
+    return engine

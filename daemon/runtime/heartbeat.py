@@ -1,0 +1,105 @@
+"""The heartbeat tick, every ``health.heartbeat_interval_s``: the lease (renew it, or take
+it and recover), the heartbeat key in Redis, the halt policy and the LOST-order watch.
+
+A tick never raises: a failure is logged and tried again at the next tick (a Redis outage is
+logged once by the store; trading waits for it)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from loguru import logger
+
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.redis_store import RedisStore
+from daemon.domain.orders import OrderState, OrderStatusReported
+from daemon.errors import StoreUnavailable
+from daemon.runtime.executor import Executor
+from daemon.runtime.lease import Phase, TradingLease
+from daemon.runtime.ledger import Ledger
+from daemon.runtime.resolution import Found, Patience, resolve
+from daemon.runtime.scheduler import EvaluationScheduler
+from daemon.runtime.settings_ref import SettingsRef
+
+LOST_CHECK_EVERY_S = 30.0
+
+
+class Heartbeat:
+    def __init__(self, settings: SettingsRef, *, store: RedisStore, rest: MexcRest,
+                 lease: TradingLease, ledger: Ledger, executor: Executor,
+                 scheduler: EvaluationScheduler, recover: Callable[[], Awaitable[None]],
+                 checkpoint: Callable[[], dict[str, Any]], wall_ms: Callable[[], int]) -> None:
+        self._settings = settings
+        self._store = store
+        self._rest = rest
+        self._lease = lease
+        self._ledger = ledger
+        self._executor = executor
+        self._scheduler = scheduler
+        self._recover = recover
+        self._checkpoint = checkpoint
+        self._wall_ms = wall_ms
+        self._last_lost_check = 0.0
+
+    async def run(self) -> None:
+        while True:
+            await self.tick()
+            await asyncio.sleep(self._settings.current.health.heartbeat_interval_s)
+
+    async def tick(self) -> None:
+        try:
+            await self._lease_tick()
+            if self._lease.phase is Phase.STOPPING:
+                return  # the stop writes the last checkpoint; nothing new starts
+            s = self._settings.current
+            await self._store.heartbeat(s.redis.heartbeat_ttl_s, self._checkpoint())
+            await self._halt_policy()
+            await self._watch_lost()
+        except StoreUnavailable:
+            pass  # the store logs the outage once; trading waits for it
+        except Exception:
+            logger.exception("heartbeat tick failed; trying again at the next one")
+
+    async def _lease_tick(self) -> None:
+        lease = self._lease
+        if lease.phase is Phase.STANDBY:
+            if await lease.take():
+                await self._recover()
+            return
+        await lease.renew()
+        if lease.phase is Phase.RECOVERING:  # a recovery that failed is tried again
+            await self._recover()
+
+    async def _halt_policy(self) -> None:
+        """A halt cancels the order in flight at once (``execution.on_halt: cancel``), not
+        only at the next decision, which waits for that order."""
+        ex = self._executor
+        if ex.in_flight is None or self._settings.current.execution.on_halt != "cancel":
+            return
+        if await self._store.get_halt() is not None:
+            logger.warning("halted: cancelling the order in flight")
+            await ex.cancel_in_flight()
+
+    async def _watch_lost(self, every_s: float = LOST_CHECK_EVERY_S) -> None:
+        """LOST orders are asked about again now and then while watched: one that turns up
+        becomes open again and is followed before the next decision."""
+        if not self._lease.may_decide or time.monotonic() - self._last_lost_check < every_s:
+            return
+        self._last_lost_check = time.monotonic()
+        settings = self._settings.current
+        now, watch_s = self._wall_ms(), settings.execution.lost_order_watch_s
+        for order in [o for o in self._ledger.orders.values() if o.status is OrderState.LOST
+                      and not o.lost_watch_over(now, watch_s)]:
+            found = await resolve(self._rest, settings.symbol, order.client_order_id,
+                                  Patience.once(settings.execution))
+            if isinstance(found, Found):
+                report = found.report
+                logger.bind(client_order_id=order.client_order_id).warning(
+                    "a LOST order turned up at the exchange ({}); following it",
+                    report.status.value)
+                await self._ledger.apply_to_known(order.client_order_id,
+                                                  OrderStatusReported(report))
+                self._scheduler.trigger("revived_order")

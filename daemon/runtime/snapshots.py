@@ -1,0 +1,69 @@
+"""Snapshots of the running state: the planner's input (``Snapshot``), the checkpoint written
+to the heartbeat key, and the one-line status for systemd and the logs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from daemon.config import Settings
+from daemon.domain.models import Balance, ExchangeRules
+from daemon.domain.planner import Plan, Snapshot
+from daemon.runtime.executor import Executor
+from daemon.runtime.lease import Phase, TradingLease
+from daemon.runtime.ledger import Ledger
+from daemon.runtime.market_feed import MarketFeed
+
+
+def planner_snapshot(market: MarketFeed, ledger: Ledger, rules: ExchangeRules, now: int,
+                     halted: bool) -> Snapshot:
+    window = market.window
+    bal = ledger.balances
+    zero = Balance("", Decimal(0), Decimal(0))
+    return Snapshot(
+        price=market.last_price, base=bal.get(rules.base_asset, zero),
+        quote=bal.get(rules.quote_asset, zero), rules=rules,
+        ma_short=window.ma_short, ma_long=window.ma_long, trend=window.trend,
+        cost_basis=ledger.cost.avg_cost, core_floor=ledger.core_floor,
+        trades_today=ledger.counters.trades_on(now),
+        last_trade_ms=ledger.counters.last_trade_ms, now_ms=now,
+        last_price_ms=market.last_price_ms, halted=halted)
+
+
+def lease_state(lease: TradingLease) -> str:
+    if lease.phase is Phase.STOPPING:
+        return "stopping"
+    return "trading" if lease.holds else "standby"
+
+
+def checkpoint(settings: Settings, now_ms: int, lease: TradingLease, market: MarketFeed,
+               ledger: Ledger, executor: Executor, evaluations: int,
+               stopped: bool = False) -> dict[str, Any]:
+    window = market.window
+    price = market.last_price
+    in_flight = executor.in_flight
+    return {
+        "time_ms": now_ms, "owner": lease.owner,
+        "state": "stopped" if stopped else lease_state(lease),
+        "mode": settings.mode.value, "symbol": settings.symbol,
+        "price": None if price is None else str(price),
+        "ma_short": _s(window.ma_short), "ma_long": _s(window.ma_long),
+        "trend": window.trend.value if window.trend else None,
+        "candles": len(window), "evaluations": evaluations,
+        "in_flight": in_flight.client_order_id if in_flight else None,
+        "books": ledger.summary(price),
+    }
+
+
+def status_line(settings: Settings, lease: TradingLease, market: MarketFeed,
+                plan: Plan | None) -> str:
+    trend = market.window.trend
+    return (f"{settings.symbol} {settings.mode.value} "
+            f"{'trading' if lease.holds else 'standby'} "
+            f"price={market.last_price} "
+            f"trend={trend.value if trend else 'n/a'} "
+            f"last={plan.action + ':' + plan.reason_code if plan else 'none'}")
+
+
+def _s(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
