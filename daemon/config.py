@@ -139,6 +139,7 @@ class ExecutionSettings(_Section):
     poll_max_interval_s: float = Field(3, gt=0, le=30)
     client_order_prefix: str = Field("rb", pattern=r"^[A-Za-z0-9]{1,8}$")
     unknown_order_retries: int = Field(5, ge=1, le=50)
+    not_found_grace_s: float = Field(10, ge=0, le=600)
     lost_order_watch_s: float = Field(3600, ge=0)
     on_shutdown: Literal["cancel", "leave"] = "cancel"
     on_halt: Literal["cancel", "leave"] = "cancel"

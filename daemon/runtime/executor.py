@@ -73,6 +73,7 @@ class Executor:
         self.in_flight: Order | None = None
         self.sent = 0
         self._changed = asyncio.Event()
+        self._fills_pending = False  # a deals push said the order in flight has new fills
         self._lock = asyncio.Lock()  # every change of ``in_flight``
         self._slot = asyncio.Lock()  # one order followed at a time
 
@@ -92,8 +93,16 @@ class Executor:
             await self._apply(report.client_order_id, OrderStatusReported(report))
 
     async def on_fill(self, fill: Fill) -> None:
-        if fill.client_order_id:
-            await self._apply(fill.client_order_id, OrderFilled(fill))
+        """A private deals push. It books nothing: its ``tradeId`` need not be the id myTrades
+        gives the same fill (PROTOCOL.md 9), so booking from both paths could book one fill
+        twice. Fills are booked from ONE source, myTrades (``_book_trades``); a push only
+        wakes the follower of the order in flight to fetch them now. For any other order the
+        orders push (or a query) raises its executed quantity, and an order with executed
+        quantity not booked is settled from myTrades before the next decision."""
+        coid = fill.client_order_id
+        if coid and self._current(coid) is not None:
+            self._fills_pending = True
+            self._changed.set()
 
     async def _apply(self, coid: str, event: OrderEvent) -> None:
         async with self._lock:
@@ -211,12 +220,17 @@ class Executor:
         async def apply(event: OrderEvent) -> None:
             await self._apply(coid, event)
 
+        order = self._current(coid)
+        age_s = 0.0 if order is None else max(0, self.now_ms() - order.created_ms) / 1000
         await settle_unknown(self.rest, self.settings.symbol, coid,
-                             Patience.after_submit(self.settings.execution), apply, self.now_ms)
+                             Patience.after_submit(self.settings.execution), apply, self.now_ms,
+                             age_s=age_s)
 
     async def _ask(self, coid: str) -> None:
         """One query; a report is applied, anything else changes nothing."""
-        match await query(self.rest, self.settings.symbol, coid):
+        order = self._current(coid) or self.ledger.orders.get(coid)
+        match await query(self.rest, self.settings.symbol, coid,
+                          order.order_id if order is not None else None):
             case Found(report):
                 await self._apply(coid, OrderStatusReported(report))
 
@@ -240,6 +254,9 @@ class Executor:
                     backoff_s(polls, first_s=0.2, max_s=ex.poll_max_interval_s), remaining))
             except TimeoutError:
                 await self.poll(coid)
+            if self._fills_pending:
+                self._fills_pending = False
+                await self._book_trades(coid)
             polls += 1
         await self.settle_fills(coid)
 
@@ -269,7 +286,11 @@ class Executor:
             log.warning("cancel outcome unknown ({}); verifying", exc)
             await self._ask(coid)
         else:
-            await self._apply(coid, OrderStatusReported(report))
+            if report is None:  # a minimal reply: it says nothing of the order's state
+                log.info("cancel acknowledged without the order's state; asking")
+                await self._ask(coid)
+            else:
+                await self._apply(coid, OrderStatusReported(report))
 
     async def cancel_in_flight(self) -> None:
         """Shutdown/halt policy 'cancel': cancel the order in flight now (by client id, so
@@ -286,19 +307,27 @@ class Executor:
             order = self._current(coid)
             if order is None or order.order_id is None or not _owes_fills(order):
                 return
-            try:
-                fills = await self.rest.my_trades(order.symbol, order_id=order.order_id)
-            except ExchangeError as exc:
-                logger.bind(client_order_id=coid).warning("myTrades failed ({})", exc)
-            else:
-                for fill in sorted(fills, key=lambda f: (f.time_ms, f.trade_id)):
-                    await self._apply(coid, OrderFilled(fill))
+            await self._book_trades(coid)
             if (order := self._current(coid)) is None or not _owes_fills(order):
                 return
             await asyncio.sleep(backoff_s(attempt, first_s=0.25, max_s=2.0))
         logger.bind(client_order_id=coid).error(
             "fills of this order are still not all booked; it is settled again before the "
             "next decision")
+
+    async def _book_trades(self, coid: str) -> None:
+        """One myTrades request for the order; every fill not booked yet is booked (by its
+        myTrades id: the one source of fills)."""
+        order = self._current(coid)
+        if order is None or order.order_id is None:
+            return
+        try:
+            fills = await self.rest.my_trades(order.symbol, order_id=order.order_id)
+        except ExchangeError as exc:
+            logger.bind(client_order_id=coid).warning("myTrades failed ({})", exc)
+            return
+        for fill in sorted(fills, key=lambda f: (f.time_ms, f.trade_id)):
+            await self._apply(coid, OrderFilled(fill))
 
 
 def _owes_fills(order: Order) -> bool:

@@ -27,12 +27,14 @@ from daemon.runtime.ledger import Ledger
 from daemon.runtime.resolution import Found, Lookup, NoAnswer, NotFound, Patience, resolve
 
 
-async def _lookup(rest: MexcRest, settings: Settings, order: Order) -> Lookup:
+async def _lookup(rest: MexcRest, settings: Settings, order: Order, now_ms: int) -> Lookup:
     """The order asked about with the startup patience. A fatal error (auth, garbage) is
     raised: startup does not go on past it."""
     patience = Patience.at_startup(settings.execution, unconfirmed=order.status in (
         OrderState.INTENT, OrderState.SENT))
-    result = await resolve(rest, settings.symbol, order.client_order_id, patience)
+    result = await resolve(rest, settings.symbol, order.client_order_id, patience,
+                           order_id=order.order_id,
+                           age_s=max(0, now_ms - order.created_ms) / 1000)
     if isinstance(result, NoAnswer):
         if result.error is not None and not isinstance(result.error, TransientExchangeError):
             raise result.error
@@ -57,7 +59,7 @@ async def reconcile_with_venue(rest: MexcRest, ledger: Ledger, settings: Setting
     ids = orders_to_query(ledger.orders.values(), now_ms, ex.lost_order_watch_s)
     lookups: dict[str, OrderReport | None] = {}
     for coid in ids:
-        match await _lookup(rest, settings, ledger.orders[coid]):
+        match await _lookup(rest, settings, ledger.orders[coid], now_ms):
             case Found(report):
                 lookups[coid] = report
             case NotFound():

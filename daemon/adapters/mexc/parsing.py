@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from daemon.adapters.mexc.proto.mexc_push_pb2 import PushDataV3ApiWrapper
 from daemon.domain.fields import FieldReader, Leniency
@@ -160,14 +161,19 @@ def parse_account(payload: object) -> dict[str, Balance]:
 
 
 def parse_order(payload: object, *, symbol: str | None = None) -> OrderReport:
-    """An order object (GET /order, openOrders, allOrders, DELETE /order reply)."""
+    """An order object (GET /order, openOrders, allOrders)."""
     p = obj(payload, "order")
-    w = "order"
+    return _order_report(p, "order", symbol,
+                         opt_text(p.get("clientOrderId"), "order.clientOrderId"))
+
+
+def _order_report(p: Mapping[str, Any], w: str, symbol: str | None,
+                  client_order_id: str | None) -> OrderReport:
     status = WIRE.enum(p.get("status"), f"{w}.status", OrderStatus)
     created = integer(p.get("time", p.get("transactTime")), f"{w}.time", default=0)
     return OrderReport(
         order_id=text(p.get("orderId"), f"{w}.orderId"),
-        client_order_id=opt_text(p.get("clientOrderId"), f"{w}.clientOrderId"),
+        client_order_id=client_order_id,
         symbol=opt_text(p.get("symbol"), f"{w}.symbol") or symbol or "",
         side=side(p.get("side"), f"{w}.side"),
         order_type=opt_text(p.get("type"), f"{w}.type") or "",
@@ -182,19 +188,24 @@ def parse_order(payload: object, *, symbol: str | None = None) -> OrderReport:
     )
 
 
-def parse_new_order(payload: object, *, client_order_id: str, symbol: str) -> OrderReport:
-    """The POST /order reply: no status and no fills, so the order is reported NEW."""
+def parse_new_order(payload: object, *, client_order_id: str, symbol: str,
+                    side_sent: Side) -> OrderReport:
+    """The POST /order reply: no status and no fills, so the order is reported NEW. Old replies
+    carry only ``symbol``, ``orderId`` and ``orderListId`` (PROTOCOL.md 9): what is missing is
+    what was sent (side, client id) or unknown (price, quantity: zero, which the order model
+    does not read from a NEW report)."""
     p = obj(payload, "newOrder")
     if "code" in p:
         raise ProtocolError(f"newOrder: reply carries an error code {p.get('code')!r}: "
                             f"{p.get('msg')!r}")
     created = integer(p.get("transactTime"), "newOrder.transactTime", default=0)
+    raw_side = p.get("side")
     return OrderReport(
         order_id=text(p.get("orderId"), "newOrder.orderId"),
         client_order_id=opt_text(p.get("clientOrderId"), "newOrder.clientOrderId")
         or client_order_id,
         symbol=opt_text(p.get("symbol"), "newOrder.symbol") or symbol,
-        side=side(p.get("side"), "newOrder.side"),
+        side=side_sent if raw_side is None else side(raw_side, "newOrder.side"),
         order_type=opt_text(p.get("type"), "newOrder.type") or "",
         status=OrderStatus.NEW,
         price=dec(p.get("price"), "newOrder.price", default=ZERO),
@@ -205,6 +216,19 @@ def parse_new_order(payload: object, *, client_order_id: str, symbol: str) -> Or
         update_time_ms=created,
         source="rest",
     )
+
+
+def parse_cancel_reply(payload: object, *, symbol: str) -> OrderReport | None:
+    """The DELETE /order reply. The ORDER's client id is ``origClientOrderId``;
+    ``clientOrderId`` is the cancel request's own id (MEXC may invent one), never the order's.
+    Real replies may carry only symbol, orderId, price, origQty, type and side: no status, no
+    quantities. Such a reply says nothing about the order's state: None (the caller asks with
+    GET /order), never a guess."""
+    p = obj(payload, "cancelOrder")
+    if p.get("status") is None or p.get("executedQty") is None:
+        return None
+    return _order_report(p, "cancelOrder", symbol,
+                         opt_text(p.get("origClientOrderId"), "cancelOrder.origClientOrderId"))
 
 
 def parse_trade(payload: object, index: int = 0) -> Fill:

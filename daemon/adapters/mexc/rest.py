@@ -287,7 +287,7 @@ class MexcRest:
         payload = await self._request(NEW_ORDER, params)
         with _effect_reply(NEW_ORDER):
             return parsing.parse_new_order(payload, client_order_id=client_order_id,
-                                           symbol=symbol)
+                                           symbol=symbol, side_sent=side)
 
     @staticmethod
     def _order_ref(symbol: str, order_id: str | None, client_order_id: str | None) -> Params:
@@ -306,13 +306,15 @@ class MexcRest:
         return parsing.parse_order(await self._request(GET_ORDER, params), symbol=symbol)
 
     async def cancel_order(self, symbol: str, *, order_id: str | None = None,
-                           client_order_id: str | None = None) -> OrderReport:
+                           client_order_id: str | None = None) -> OrderReport | None:
         """DELETE /api/v3/order, never retried; UnknownOrder (-2011) when the exchange does not
-        know the order or it is already closed, OutcomeUnknown when the answer was lost."""
+        know the order or it is already closed, OutcomeUnknown when the answer was lost. None
+        when the reply does not say the order's state (a minimal reply): ask with
+        :meth:`get_order`."""
         params = self._order_ref(symbol, order_id, client_order_id)
         payload = await self._request(CANCEL_ORDER, params)
         with _effect_reply(CANCEL_ORDER):
-            return parsing.parse_order(payload, symbol=symbol)
+            return parsing.parse_cancel_reply(payload, symbol=symbol)
 
     async def open_orders(self, symbol: str) -> list[OrderReport]:
         payload = await self._request(OPEN_ORDERS, [("symbol", symbol)])

@@ -6,7 +6,7 @@ resolved by client order id (never sent twice)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import cast
 
@@ -25,7 +25,7 @@ from daemon.runtime.ledger import Ledger
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.resolution import Found, NoAnswer, NotFound, Patience, resolve
 from daemon.runtime.settings_ref import SettingsRef
-from daemon.sim import SimConfig, Simulator
+from daemon.sim import Realism, SimConfig, Simulator
 
 RETRIES = 3
 NOW = 1_700_000_000_000
@@ -64,13 +64,16 @@ class World:
 
 @pytest.fixture
 async def world(redis_url: str) -> AsyncIterator[World]:
-    async with Simulator(SimConfig(seed=11, speed=60.0), port=0) as sim:
+    # The -2013 counts are set per test through the simulator's fault; its realistic -2013
+    # window after a create (and the daemon's grace for it) are tested on their own below.
+    quiet = replace(Realism(), not_found_after_create_s=0.0)
+    async with Simulator(SimConfig(seed=11, speed=60.0, realism=quiet), port=0) as sim:
         settings = parse_settings({
             "symbol": sim.cfg.symbol,
             "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url,
                          "request_timeout_ms": 2000},
             "execution": {"unknown_order_retries": RETRIES, "poll_max_interval_s": 0.05,
-                          "order_timeout_s": 2},
+                          "order_timeout_s": 2, "not_found_grace_s": 0},
             "redis": {"url": redis_url}})
         creds = Credentials.model_validate({"api_key": sim.api_key,
                                             "api_secret": sim.api_secret})
@@ -196,3 +199,29 @@ async def test_executor_resolves_an_unreadable_submit_reply(world: World) -> Non
     assert [a.outcome.split(":")[0] for a in world.sim.order_requests] == ["garbled"]
     assert order.order_id is not None  # found by client order id, not booked as rejected
     assert order.status is OrderState.FILLED and order.filled_qty > 0
+
+
+async def test_an_order_hidden_by_2013_after_its_create_is_not_lost_within_the_grace() -> None:
+    """MEXC answers -2013 to a query by client id for a few seconds after a create. Counting
+    misses alone concludes "never placed" about an order that rests on the book (and the next
+    decision would send another one); with the grace the same order is found."""
+    async with Simulator(SimConfig(seed=12, speed=60.0), port=0) as sim:
+        ex = parse_settings({"execution": {"unknown_order_retries": RETRIES,
+                                           "poll_max_interval_s": 0.05,
+                                           "not_found_grace_s": 6}}).execution
+        creds = Credentials.model_validate({"api_key": sim.api_key,
+                                            "api_secret": sim.api_secret})
+        settings = parse_settings({"exchange": {"rest_url": sim.rest_url,
+                                                "ws_url": sim.ws_url}})
+        async with MexcRest(settings.exchange, creds) as rest:
+            bid = (await rest.book_top("QRLUSDT")).bid_price
+            low = (bid * Decimal("0.5")).quantize(Decimal("0.00001"))
+            for coid in ("rs-hidden-1", "rs-hidden-2"):
+                await rest.place_order("QRLUSDT", Side.BUY, "LIMIT", client_order_id=coid,
+                                       quantity=Decimal("100"), price=low)
+            assert sim.last_hidden_s >= 0.5  # the window is on (realistic default)
+            no_grace = replace(Patience.after_submit(ex), grace_s=0.0)
+            misses_only = await resolve(rest, "QRLUSDT", "rs-hidden-1", no_grace)
+            with_grace = await resolve(rest, "QRLUSDT", "rs-hidden-2", Patience.after_submit(ex))
+    assert misses_only == NotFound(RETRIES)  # what counting misses alone concluded: wrong
+    assert isinstance(with_grace, Found) and with_grace.report.client_order_id == "rs-hidden-2"

@@ -104,6 +104,41 @@ def test_order_object_with_real_quirks() -> None:
         parsing.parse_order({"orderId": "1", "status": "NEW", "side": "HOLD"})
 
 
+def test_cancel_reply_names_the_order_by_orig_client_order_id() -> None:
+    """PROTOCOL.md 9: clientOrderId of a cancel reply is the CANCEL request's id."""
+    full = {"symbol": "QRLUSDT", "origClientOrderId": "rb-1-0", "orderId": "C02__9",
+            "clientOrderId": "cancelMyOrder1", "price": "0.05", "origQty": "100",
+            "executedQty": "40", "cummulativeQuoteQty": "2", "status": "PARTIALLY_CANCELED",
+            "timeInForce": None, "type": "LIMIT", "side": "SELL"}
+    r = parsing.parse_cancel_reply(full, symbol="QRLUSDT")
+    assert r is not None
+    assert (r.client_order_id, r.order_id, r.status, r.executed_qty) == \
+           ("rb-1-0", "C02__9", OrderStatus.PARTIALLY_CANCELED, Decimal(40))
+    echo = dict(full, origClientOrderId=None)
+    r = parsing.parse_cancel_reply(echo, symbol="QRLUSDT")
+    assert r is not None and r.client_order_id is None  # unknown, never the cancel's id
+
+
+def test_minimal_cancel_reply_says_nothing_of_the_state() -> None:
+    minimal = {"symbol": "QRLUSDT", "orderId": "C02__9", "price": "0.05", "origQty": "100",
+               "type": "LIMIT", "side": "SELL"}
+    assert parsing.parse_cancel_reply(minimal, symbol="QRLUSDT") is None
+
+
+def test_minimal_new_order_reply_is_accepted_with_what_was_sent() -> None:
+    r = parsing.parse_new_order({"symbol": "QRLUSDT", "orderId": "C02__7",
+                                 "orderListId": "-1"},
+                                client_order_id="rb-1-0", symbol="QRLUSDT",
+                                side_sent=Side.BUY)
+    assert (r.order_id, r.client_order_id, r.side, r.status, r.executed_qty) == \
+           ("C02__7", "rb-1-0", Side.BUY, OrderStatus.NEW, 0)
+    full = parsing.parse_new_order({"symbol": "QRLUSDT", "orderId": "C02__8", "side": "SELL",
+                                    "transactTime": "1700000000123", "clientOrderId": ""},
+                                   client_order_id="rb-1-1", symbol="QRLUSDT",
+                                   side_sent=Side.SELL)
+    assert (full.client_order_id, full.time_ms) == ("rb-1-1", 1700000000123)
+
+
 def test_trade_and_account_rows() -> None:
     t = parsing.parse_trade({"symbol": "BNBBTC", "id": "fad2", "orderId": "bb41",
                              "price": "4.00000100", "qty": "12.00000000", "quoteQty": "48.000012",
