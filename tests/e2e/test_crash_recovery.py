@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import yaml
 
 from daemon.adapters.redis_store import RedisStore
 from daemon.domain.orders import OrderState
-from daemon.sim import Hooks, RandomWalkMarket, SimConfig, Simulator
+from daemon.sim import Hooks, RandomWalkMarket, Realism, SimConfig, Simulator
 from tests.support.e2e_harness import assert_books_match_exchange
 
 KILL_KINDS = ("after_intent", "after_request", "during_fills", "during_cancel")
@@ -39,7 +40,7 @@ def daemon_config(sim: Simulator, redis_url: str, kind: str, path: Path,
         "risk": {"min_trade_interval_s": 0, "max_trades_per_day": 100000, "min_notional": 1,
                  "max_price_deviation_pct": 100, "stale_after_s": 60},
         "execution": {"order_timeout_s": 1, "poll_max_interval_s": 0.3,
-                      "unknown_order_retries": 3,
+                      "unknown_order_retries": 3, "not_found_grace_s": 1.5,
                       "order_type": "limit_maker" if kind == "during_cancel" else
                       "marketable_limit"},
         "health": {"heartbeat_interval_s": 0.5},
@@ -142,8 +143,12 @@ async def final_run(cfg: Path, log: Path, env: dict[str, str], redis_url: str) -
 
 async def test_sigkill_at_52_points_no_duplicates_fills_booked_once(
         redis_url: str, tmp_path: Path) -> None:
+    # The exchange as MEXC is (distinct trade ids, minimal replies, -2013 after a create), with
+    # a shorter -2013 window than the default so that the daemon's grace (below) stays short.
+    realism = replace(Realism(), not_found_after_create_s=1.0)
+    assert realism.trade_ids == "distinct" and realism.minimal_replies > 0
     cfg_sim = SimConfig(seed=5, speed=600.0, balances={"QRL": "20000", "USDT": "1000"},
-                        market=RandomWalkMarket(), partial_fill_ratio="0.35")
+                        market=RandomWalkMarket(), partial_fill_ratio="0.35", realism=realism)
     async with Simulator(cfg_sim) as sim:
         env = dict(os.environ, MEXC_API_KEY=sim.api_key, MEXC_API_SECRET=sim.api_secret)
         env.pop("NOTIFY_SOCKET", None)

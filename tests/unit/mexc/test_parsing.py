@@ -170,6 +170,8 @@ def test_intervals() -> None:
     (400, 700003, "Timestamp for this request is outside of the recvWindow.",
      TimestampOutOfWindow),
     (400, 700002, "Signature for this request is not valid.", AuthError),
+    (400, 700004, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+     AuthError),
     (403, None, "Access Denied", AuthError),
     (400, -2013, "Order does not exist.", UnknownOrder),
     (400, -2011, "Unknown order sent.", UnknownOrder),
