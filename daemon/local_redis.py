@@ -4,6 +4,7 @@ Never used against a production Redis; the daemon itself only takes ``redis.url`
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -13,6 +14,24 @@ from pathlib import Path
 from types import TracebackType
 
 from daemon.errors import RebalancerError
+
+
+def _server_pid(port: int) -> int | None:
+    """The process id the redis-server on ``port`` reports (INFO server); OSError when nothing
+    answers yet."""
+    data = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=0.5) as s:
+        s.sendall(b"INFO server\r\n")
+        while len(data) < 65536 and _PID.search(data) is None:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            data += chunk
+    found = _PID.search(data)
+    return int(found.group(1)) if found else None
+
+
+_PID = re.compile(rb"process_id:(\d+)\r\n")
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -26,6 +45,7 @@ class LocalRedis:
     """``with LocalRedis() as r: r.url`` starts redis-server (no persistence) and stops it."""
 
     def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
+        self._auto_port = port is None
         self.port = port or free_port()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.data_dir = data_dir
@@ -41,25 +61,40 @@ class LocalRedis:
             raise RebalancerError(
                 "redis-server is not installed (Debian/Ubuntu: sudo apt-get install redis-server)"
             )
+        for attempt in range(5 if self._auto_port else 1):
+            if attempt:
+                # the free port was taken before our bind (e.g. by a parallel test worker's
+                # redis-server): never use the other one; try another port
+                self.port = free_port()
+            if self._start_once(exe, timeout_s):
+                return
+        raise RebalancerError(f"redis-server: port {self.port} is served by another process")
+
+    def _start_once(self, exe: str, timeout_s: float) -> bool:
+        """Start on ``self.port``; False when another process answers there instead."""
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="rebalancer-redis-")
             self.data_dir = Path(self._tmp.name)
         args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(self.data_dir), "--protected-mode", "yes",
                 "--loglevel", "warning"]
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        proc = self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
+                                            stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                raise RebalancerError(f"redis-server exited at start: {err.strip()}")
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as s:
-                    s.sendall(b"PING\r\n")
-                    if s.recv(16).startswith(b"+PONG"):
-                        return
+                owner = _server_pid(self.port)
             except OSError:
-                time.sleep(0.02)
+                owner = None
+            if owner == proc.pid:
+                return True
+            if proc.poll() is not None or owner is not None:
+                self.stop()  # ends ours first, so that its stderr can be read to the end
+                err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+                if owner is not None or "Address already in use" in err:
+                    return False
+                raise RebalancerError(f"redis-server exited at start: {err.strip()}")
+            time.sleep(0.02)
         self.stop()
         raise RebalancerError(f"redis-server did not answer on port {self.port} in {timeout_s}s")
 

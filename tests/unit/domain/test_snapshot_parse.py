@@ -155,7 +155,9 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize(("path", "value", "message"), BAD, ids=[f"{b[0]}={b[1]!r}" for b in BAD])
+@pytest.mark.parametrize(("path", "value", "message"), BAD,
+                         ids=[f"{b[0]}={'(deleted)' if b[1] is DELETE else repr(b[1])}"
+                              for b in BAD])
 def test_malformed_field_is_named(path: str, value: object, message: str) -> None:
     with pytest.raises(InputError, match=message):
         parse(_set(path, value))
