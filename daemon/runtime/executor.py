@@ -6,9 +6,17 @@
          -> every fill booked exactly once (the ledger's atomic write)
 
 Never sends twice: a submit whose outcome is unknown (timeout, 5xx, reset, unparsable reply) is
-resolved by querying the client order id (retrying -2013 for a while, as MEXC answers it briefly
-after a create), never by sending again. An order the venue does not know after those tries is
-LOST: placed nowhere as far as anyone can tell; the engine keeps watching it for late fills.
+resolved by querying the client order id (retrying -2013, which MEXC answers for a few seconds
+after a create, for at least ``execution.not_found_grace_s``), never by sending again. An order
+the venue does not know after those tries is LOST: placed nowhere as far as anyone can tell; the
+engine keeps watching it for late fills.
+
+One source of fills. MEXC names one fill ``id`` (32 hex) in myTrades and ``tradeId``
+(``...X1``) in the deals push, and nothing says the two ever agree (PROTOCOL.md 9), so fills are
+booked from myTrades only, by its id: a deals push only wakes the follower to fetch them, and an
+order whose executed quantity (orders push or query) exceeds what is booked is settled from
+myTrades before any new decision. Booking never depends on matching ids across sources, and the
+booked quantity is the sum of the exchange's own trade list for the order.
 
 One order is followed at a time (``_slot``). Every update names the client order id it is for:
 an update for an order that is no longer the one in flight goes to the ledger instead, so a late

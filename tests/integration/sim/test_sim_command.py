@@ -5,30 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from daemon.cli import main
-
-REPO = Path(__file__).resolve().parents[3]
-
-
-async def _start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon", "sim", "--port", "0", *args, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-    assert line.startswith("REST http://127.0.0.1:"), line
-    return proc, line.split()[1]
+from tests.support.sim_process import start_sim
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 async def test_serves_and_stops_on_signal(sig: signal.Signals) -> None:
-    proc, rest = await _start("--balance", "USDT=123.5", "--seed", "3")
+    proc, rest = await start_sim("--balance", "USDT=123.5", "--seed", "3")
     try:
         async with aiohttp.ClientSession() as s, s.get(f"{rest}/ping") as r:
             assert r.status == 200 and await r.json() == {}
@@ -39,7 +27,7 @@ async def test_serves_and_stops_on_signal(sig: signal.Signals) -> None:
 
 
 async def test_replay_from_the_command_line(shared_data: Path) -> None:
-    proc, rest = await _start("--replay", str(shared_data / "ETH_BTC-5m.csv"), "--rescale",
+    proc, rest = await start_sim("--replay", str(shared_data / "ETH_BTC-5m.csv"), "--rescale",
                               "0.5", "--start-index", "100")
     try:
         async with aiohttp.ClientSession() as s, s.get(f"{rest}/klines",

@@ -6,8 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import signal
-import sys
-from pathlib import Path
 
 import aiohttp
 import pytest
@@ -15,8 +13,7 @@ import pytest
 from daemon.cli import build_parser, main
 from daemon.commands.sim import build_config
 from daemon.sim import Realism
-
-REPO = Path(__file__).resolve().parents[3]
+from tests.support.sim_process import start_sim
 
 
 def _realism(*args: str) -> Realism:
@@ -55,18 +52,8 @@ def test_bad_realism_flags_exit_2(args: list[str], message: str,
     assert message in capsys.readouterr().err
 
 
-async def _start(*args: str) -> tuple[asyncio.subprocess.Process, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon", "sim", "--port", "0", *args, cwd=REPO,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    assert proc.stdout is not None
-    line = (await asyncio.wait_for(proc.stdout.readline(), 20)).decode()
-    assert line.startswith("REST http://127.0.0.1:"), line
-    return proc, line.split()[1]
-
-
 async def test_kind_exchange_process_serves_the_documented_exchange() -> None:
-    proc, rest = await _start("--kind-exchange")
+    proc, rest = await start_sim("--kind-exchange")
     try:
         async with aiohttp.ClientSession() as s, s.get(f"{rest}/klines", params={
                 "symbol": "QRLUSDT", "interval": "1m", "limit": "1000"}) as r:
