@@ -106,11 +106,19 @@ class Executor:
         twice. Fills are booked from ONE source, myTrades (``_book_trades``); a push only
         wakes the follower of the order in flight to fetch them now. For any other order the
         orders push (or a query) raises its executed quantity, and an order with executed
-        quantity not booked is settled from myTrades before the next decision."""
+        quantity not booked is settled from myTrades before the next decision; a push for a
+        known order not in flight makes the daemon ask about that order at once."""
         coid = fill.client_order_id
-        if coid and self._current(coid) is not None:
+        if not coid:
+            return
+        if self._current(coid) is not None:
             self._fills_pending = True
             self._changed.set()
+        elif coid in self.ledger.orders:
+            # e.g. a fill matched while the cancel was in flight, after the follower let go:
+            # the query's executed quantity marks the order owed, and it is settled from
+            # myTrades before the next decision
+            await self._ask(coid)
 
     async def _apply(self, coid: str, event: OrderEvent) -> None:
         async with self._lock:
@@ -176,6 +184,7 @@ class Executor:
         log = logger.bind(client_order_id=coid)
         async with self._lock:
             self.in_flight = order
+            self._fills_pending = False  # a wake-up meant for an earlier order
         try:
             if submit is not None:
                 crash_point("after_intent")
@@ -224,15 +233,14 @@ class Executor:
 
     async def resolve_unknown(self, coid: str) -> None:
         """Find out by client id whether the venue has the order (daemon.runtime.resolution:
-        LOST after the configured number of "does not exist" answers)."""
+        LOST after the configured number of "does not exist" answers, and not before
+        ``not_found_grace_s`` counted from NOW: the create may have reached the exchange at any
+        moment of a request that just timed out)."""
         async def apply(event: OrderEvent) -> None:
             await self._apply(coid, event)
 
-        order = self._current(coid)
-        age_s = 0.0 if order is None else max(0, self.now_ms() - order.created_ms) / 1000
         await settle_unknown(self.rest, self.settings.symbol, coid,
-                             Patience.after_submit(self.settings.execution), apply, self.now_ms,
-                             age_s=age_s)
+                             Patience.after_submit(self.settings.execution), apply, self.now_ms)
 
     async def _ask(self, coid: str) -> None:
         """One query; a report is applied, anything else changes nothing."""

@@ -34,13 +34,20 @@ async def _lookup(rest: MexcRest, settings: Settings, order: Order, now_ms: int)
         OrderState.INTENT, OrderState.SENT))
     result = await resolve(rest, settings.symbol, order.client_order_id, patience,
                            order_id=order.order_id,
-                           age_s=max(0, now_ms - order.created_ms) / 1000)
+                           age_s=_unknown_for_s(order, settings, now_ms))
     if isinstance(result, NoAnswer):
         if result.error is not None and not isinstance(result.error, TransientExchangeError):
             raise result.error
         logger.warning("reconcile {}: query failed ({}); left for later",
                        order.client_order_id, result.error)
     return result
+
+
+def _unknown_for_s(order: Order, settings: Settings, now_ms: int) -> float:
+    """How long the exchange has had to learn of the order: its create may have arrived at any
+    moment of the request, so counted from the intent plus the request timeout."""
+    sent_by_ms = order.created_ms + settings.exchange.request_timeout_ms
+    return max(0, now_ms - sent_by_ms) / 1000
 
 
 async def _trades_of(rest: MexcRest, symbol: str, order_ids: set[str]) -> list[Fill]:
