@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from daemon.adapters.redis_store import RedisStore
@@ -40,7 +41,7 @@ def daemon_config(sim: Simulator, redis_url: str, kind: str, path: Path,
         "risk": {"min_trade_interval_s": 0, "max_trades_per_day": 100000, "min_notional": 1,
                  "max_price_deviation_pct": 100, "stale_after_s": 60},
         "execution": {"order_timeout_s": 1, "poll_max_interval_s": 0.3,
-                      "unknown_order_retries": 3, "not_found_grace_s": 1.5,
+                      "unknown_order_retries": 3, "not_found_grace_s": 1.2,
                       "order_type": "limit_maker" if kind == "during_cancel" else
                       "marketable_limit"},
         "health": {"heartbeat_interval_s": 0.5},
@@ -141,6 +142,7 @@ async def final_run(cfg: Path, log: Path, env: dict[str, str], redis_url: str) -
     assert await wait_exit(proc, 20) == 0, f"graceful stop failed; see {log}"
 
 
+@pytest.mark.timeout(300)  # 52 restarts; about 70 s alone, more beside the other tests
 async def test_sigkill_at_52_points_no_duplicates_fills_booked_once(
         redis_url: str, tmp_path: Path) -> None:
     # The exchange as MEXC is (distinct trade ids, minimal replies, -2013 after a create), with
