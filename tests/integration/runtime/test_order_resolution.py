@@ -6,6 +6,7 @@ resolved by client order id (never sent twice)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import cast
@@ -62,18 +63,16 @@ class World:
                                     quantity=Decimal("100"), price=await self.low_price())
 
 
-@pytest.fixture
-async def world(redis_url: str) -> AsyncIterator[World]:
-    # The -2013 counts are set per test through the simulator's fault; its realistic -2013
-    # window after a create (and the daemon's grace for it) are tested on their own below.
-    quiet = replace(Realism(), not_found_after_create_s=0.0)
-    async with Simulator(SimConfig(seed=11, speed=60.0, realism=quiet), port=0) as sim:
+@asynccontextmanager
+async def make_world(redis_url: str, realism: Realism, *, grace_s: float = 0,
+                     now_ms: int = NOW) -> AsyncIterator[World]:
+    async with Simulator(SimConfig(seed=11, speed=60.0, realism=realism), port=0) as sim:
         settings = parse_settings({
             "symbol": sim.cfg.symbol,
             "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url,
                          "request_timeout_ms": 2000},
             "execution": {"unknown_order_retries": RETRIES, "poll_max_interval_s": 0.05,
-                          "order_timeout_s": 2, "not_found_grace_s": 0},
+                          "order_timeout_s": 2, "not_found_grace_s": grace_s},
             "redis": {"url": redis_url}})
         creds = Credentials.model_validate({"api_key": sim.api_key,
                                             "api_secret": sim.api_secret})
@@ -86,13 +85,21 @@ async def world(redis_url: str) -> AsyncIterator[World]:
             await store.check_schema()
             rules = await rest.exchange_rules(settings.symbol)
             ref = SettingsRef(settings)
-            ledger = Ledger(store, ref, rules, await store.load_state(), lambda: NOW)
+            ledger = Ledger(store, ref, rules, await store.load_state(), lambda: now_ms)
             ledger.update_balances(await rest.account())
-            executor = Executor(ref, rest, ledger, lambda: NOW, TradingLease(store, ref))
+            executor = Executor(ref, rest, ledger, lambda: now_ms, TradingLease(store, ref))
             yield World(sim, rest, settings, ledger, executor)
         finally:
             await store.close()
             await rest.close()
+
+
+@pytest.fixture
+async def world(redis_url: str) -> AsyncIterator[World]:
+    # The -2013 counts are set per test through the simulator's fault; its realistic -2013
+    # window after a create (and the daemon's grace for it) are tested on their own below.
+    async with make_world(redis_url, replace(Realism(), not_found_after_create_s=0.0)) as w:
+        yield w
 
 
 async def test_found(world: World) -> None:
@@ -225,3 +232,18 @@ async def test_an_order_hidden_by_2013_after_its_create_is_not_lost_within_the_g
             with_grace = await resolve(rest, "QRLUSDT", "rs-hidden-2", Patience.after_submit(ex))
     assert misses_only == NotFound(RETRIES)  # what counting misses alone concluded: wrong
     assert isinstance(with_grace, Found) and with_grace.report.client_order_id == "rs-hidden-2"
+
+
+
+async def test_the_grace_counts_from_when_the_outcome_became_unknown(redis_url: str) -> None:
+    """The intent was written a minute ago and its POST timed out just now: the create may have
+    landed at the very end of the request, so MEXC's -2013 window starts now. An order resting
+    on the book is found, never concluded LOST (and sent again)."""
+    async with make_world(redis_url, Realism(), grace_s=6, now_ms=NOW + 60_000) as world:
+        intent = await world.intent("rs-timed-out")  # written at NOW, a minute before "now"
+        await world.place_resting("rs-timed-out")  # the create landed after all
+        assert world.sim.last_hidden_s >= 0.5
+        # followed as after a submit whose outcome is unknown: resolved, then cancelled at the
+        # order timeout (it rests far below the market)
+        final = await world.executor.follow_existing(intent)
+    assert final.order_id is not None and final.status is OrderState.CANCELED  # never LOST
