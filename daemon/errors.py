@@ -8,7 +8,9 @@ adapters catches a library exception directly.
     ├── InputError                  a malformed snapshot or other user-supplied document
     ├── StateError                  Redis content that is unknown, corrupt or of another schema
     │   ├── IntentExists            an intent with this client order id is stored: never resend
-    │   └── OrderConflict           facts about one order contradict each other
+    │   ├── OrderConflict           facts about one order contradict each other
+    │   ├── BooksChanged            the books in Redis changed since this writer read them
+    │   └── BooksLost               Redis lost, rolled back or replaced the books
     ├── StoreUnavailable            Redis cannot be reached or written (pauses trading)
     ├── LeaseLost                   another instance holds the trading lease
     ├── TradingHalted               the halt flag is set: no new order may be written
@@ -64,6 +66,18 @@ class IntentExists(StateError):
 
 class OrderConflict(StateError):
     """Facts about one order that contradict each other (wrong order id, side, over-fill)."""
+
+
+class BooksChanged(StateError):
+    """A fenced write found the books in Redis changed since this writer read them (another
+    writer, an operator command, or content changed behind the daemon's back): nothing was
+    written; reload, then decide again."""
+
+
+class BooksLost(StateError):
+    """Redis no longer holds the books this process wrote: the schema or epoch key is gone or
+    changed, or the books version went backwards (a restart without persistence, a stale
+    snapshot). Never written on: trading stops until reconciliation or a rebuild."""
 
 
 class StoreUnavailable(RebalancerError):

@@ -1,8 +1,15 @@
 """Lua scripts of the Redis state store. Each runs atomically inside Redis (all or nothing).
 
 Errors the store maps to exceptions are returned as error replies starting with a tag:
-``STATE`` (stored content is corrupt), ``EXISTS`` (intent already written), ``HALTED``,
-``LEASE`` (the caller does not hold the trading lease).
+``STATE`` (stored content is corrupt or of the wrong type), ``EXISTS`` (intent already
+written), ``HALTED``, ``LEASE`` (the caller does not hold the trading lease), ``CHANGED`` (the
+books changed since the writer read them), ``LOST`` (the books the writer read are gone).
+
+Every write of the books is FENCED (``_FENCE``): it runs only when the writer holds the lease
+(operator commands pass no owner), the epoch (one life of the books) is the one it read, the
+books version is the one it read and the digest of cost_basis, core_floor and counters matches
+what it read (so a change behind the daemon's back is caught too). A fenced write INCRs the
+books version and returns ``{version, digest, ...}``: the writer's new view.
 """
 
 from __future__ import annotations
@@ -43,62 +50,190 @@ local function corrupt(hk, coid)
 end
 """
 
-# KEYS: orders, open, closed
-# ARGV: coid, body, version, is_open, score, recent_max
-SAVE_ORDER = _SAVE_ORDER + """
-local r = save_order(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], tonumber(ARGV[3]),
-                     tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
-if r == -1 then return corrupt(KEYS[1], ARGV[1]) end
-return r
-"""
 
-# KEYS: orders, open, halted, lease
-# ARGV: coid, body, lease_owner ('' = do not check the lease)
-WRITE_INTENT = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
-  return redis.error_reply('EXISTS order ' .. ARGV[1] .. ' is already in ' .. KEYS[1])
-end
-if redis.call('EXISTS', KEYS[3]) == 1 then
-  return redis.error_reply('HALTED ' .. KEYS[3] .. ' is set')
-end
-if ARGV[3] ~= '' then
-  local holder = redis.call('GET', KEYS[4])
-  if holder ~= ARGV[3] then
-    return redis.error_reply('LEASE ' .. KEYS[4] .. ' is held by ' .. tostring(holder or 'nobody'))
+# Fenced scripts: KEYS[1..6] = lease, books, epoch, cost_basis, core_floor, counters;
+# ARGV[1..4] = owner ('' = no lease check), books version, epoch, digest ('*' for version,
+# epoch and digest: an operator write that checks nothing but still moves the version on).
+# Their own keys start at KEYS[7], their own arguments at ARGV[5].
+_FENCE = """
+local function string_at(k)
+  local t = redis.call('TYPE', k)['ok']
+  if t ~= 'string' and t ~= 'none' then
+    return nil, redis.error_reply('STATE ' .. k .. ': holds a ' .. t .. ', expected a string')
   end
+  return redis.call('GET', k) or '', nil
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('SADD', KEYS[2], ARGV[1])
-return 1
+local function books_digest()
+  local parts = {}
+  for i = 4, 6 do
+    local v, err = string_at(KEYS[i])
+    if err then return nil, err end
+    parts[#parts + 1] = v
+  end
+  return redis.sha1hex(table.concat(parts, '\\n')), nil
+end
+local function fence()
+  if ARGV[1] ~= '' then
+    local holder = redis.call('GET', KEYS[1])
+    if holder ~= ARGV[1] then
+      return redis.error_reply('LEASE ' .. KEYS[1] .. ' is held by ' ..
+        tostring(holder or 'nobody'))
+    end
+  end
+  local epoch, e1 = string_at(KEYS[3])
+  if e1 then return e1 end
+  local version, e2 = string_at(KEYS[2])
+  if e2 then return e2 end
+  if version ~= '' and not string.match(version, '^%d+$') then
+    return redis.error_reply('STATE ' .. KEYS[2] .. ': not a version number: ' .. version)
+  end
+  if ARGV[3] == '*' then
+    if epoch == '' then return redis.error_reply('LOST ' .. KEYS[3] .. ' is missing') end
+    return nil
+  end
+  if epoch ~= ARGV[3] then
+    return redis.error_reply('LOST ' .. KEYS[3] .. ' is ' .. (epoch == '' and 'missing' or epoch)
+      .. ', the books were read under ' .. ARGV[3])
+  end
+  local v = tonumber(version == '' and '0' or version)
+  if v < tonumber(ARGV[2]) then
+    return redis.error_reply('LOST ' .. KEYS[2] .. ' went back from ' .. ARGV[2] .. ' to ' .. v)
+  end
+  if v ~= tonumber(ARGV[2]) then
+    return redis.error_reply('CHANGED ' .. KEYS[2] .. ' is ' .. v .. ', the writer read ' ..
+      ARGV[2])
+  end
+  local d, e3 = books_digest()
+  if e3 then return e3 end
+  if d ~= ARGV[4] then
+    return redis.error_reply('CHANGED ' .. KEYS[4] .. ', ' .. KEYS[5] .. ' or ' .. KEYS[6] ..
+      ' changed since the writer read them')
+  end
+  return nil
+end
+local function fenced_result(...)
+  local v = redis.call('INCR', KEYS[2])
+  local d = books_digest()
+  return {v, d, ...}
+end
 """
 
-# KEYS: fills, orders, open, closed, cost_basis, core_floor, counters, balances
-# ARGV: coid, body, version, is_open, score, recent_max, cost_basis, core_floor ('' = keep),
-#       counters, balances ('' = keep), n, then n pairs trade_id, fill_json
-# Books nothing when any trade id is already booked: returns {0, already...}; else {1, saved}
-# where saved is 1 when the order was written (0: a newer version is stored).
-BOOK_FILLS = _SAVE_ORDER + """
-local n = tonumber(ARGV[11])
+# KEYS: (fence) orders, open, closed
+# ARGV: (fence) coid, body, version, is_open, score, recent_max  -> {v, d, saved 0|1}
+SAVE_ORDER = _FENCE + _SAVE_ORDER + """
+local err = fence()
+if err then return err end
+local r = save_order(KEYS[7], KEYS[8], KEYS[9], ARGV[5], ARGV[6], tonumber(ARGV[7]),
+                     tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]))
+if r == -1 then return corrupt(KEYS[7], ARGV[5]) end
+return fenced_result(r)
+"""
+
+# KEYS: (fence) orders, open, halted
+# ARGV: (fence) coid, body  -> {v, d, 1}
+WRITE_INTENT = _FENCE + """
+local err = fence()
+if err then return err end
+if redis.call('HEXISTS', KEYS[7], ARGV[5]) == 1 then
+  return redis.error_reply('EXISTS order ' .. ARGV[5] .. ' is already in ' .. KEYS[7])
+end
+if redis.call('EXISTS', KEYS[9]) == 1 then
+  return redis.error_reply('HALTED ' .. KEYS[9] .. ' is set')
+end
+redis.call('HSET', KEYS[7], ARGV[5], ARGV[6])
+redis.call('SADD', KEYS[8], ARGV[5])
+return fenced_result(1)
+"""
+
+# KEYS: (fence) fills, orders, open, closed, balances
+# ARGV: (fence) coid, body, version, is_open, score, recent_max, cost_basis,
+#       core_floor ('' = keep), counters, balances ('' = keep), n, then n pairs trade_id, fill
+# Books nothing when any trade id is already booked: {v, d, 0, already...} (version not moved);
+# else {v, d, 1, saved} where saved is 1 when the order was written (0: a newer version is
+# stored).
+BOOK_FILLS = _FENCE + _SAVE_ORDER + """
+local err = fence()
+if err then return err end
+local n = tonumber(ARGV[15])
 local already = {}
 for i = 1, n do
-  local tid = ARGV[10 + 2 * i]
-  if redis.call('HEXISTS', KEYS[1], tid) == 1 then table.insert(already, tid) end
+  local tid = ARGV[14 + 2 * i]
+  if redis.call('HEXISTS', KEYS[7], tid) == 1 then table.insert(already, tid) end
 end
 if #already > 0 then
-  table.insert(already, 1, 0)
-  return already
+  local v = redis.call('GET', KEYS[2]) or '0'
+  local d = books_digest()
+  return {tonumber(v), d, 0, unpack(already)}
 end
-local r = save_order(KEYS[2], KEYS[3], KEYS[4], ARGV[1], ARGV[2], tonumber(ARGV[3]),
-                     tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]))
-if r == -1 then return corrupt(KEYS[2], ARGV[1]) end
+local r = save_order(KEYS[8], KEYS[9], KEYS[10], ARGV[5], ARGV[6], tonumber(ARGV[7]),
+                     tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]))
+if r == -1 then return corrupt(KEYS[8], ARGV[5]) end
 for i = 1, n do
-  redis.call('HSET', KEYS[1], ARGV[10 + 2 * i], ARGV[11 + 2 * i])
+  redis.call('HSET', KEYS[7], ARGV[14 + 2 * i], ARGV[15 + 2 * i])
 end
-redis.call('SET', KEYS[5], ARGV[7])
-if ARGV[8] ~= '' then redis.call('SET', KEYS[6], ARGV[8]) end
-redis.call('SET', KEYS[7], ARGV[9])
-if ARGV[10] ~= '' then redis.call('SET', KEYS[8], ARGV[10]) end
-return {1, r}
+redis.call('SET', KEYS[4], ARGV[11])
+if ARGV[12] ~= '' then redis.call('SET', KEYS[5], ARGV[12]) end
+redis.call('SET', KEYS[6], ARGV[13])
+if ARGV[14] ~= '' then redis.call('SET', KEYS[11], ARGV[14]) end
+return fenced_result(1, r)
+"""
+
+# KEYS: (fence) only.  ARGV: (fence) which ('cost_basis' | 'core_floor'), body -> {v, d}
+SET_BOOKS_VALUE = _FENCE + """
+local err = fence()
+if err then return err end
+if ARGV[5] == 'cost_basis' then redis.call('SET', KEYS[4], ARGV[6])
+elseif ARGV[5] == 'core_floor' then redis.call('SET', KEYS[5], ARGV[6])
+else return redis.error_reply('STATE unknown books value ' .. ARGV[5]) end
+return fenced_result()
+"""
+
+# KEYS: schema, epoch, books, then the rest of the prefix's known keys (see LOAD_STATE)
+# ARGV: schema version, new epoch.  Creates the schema, epoch and books version on an EMPTY
+# prefix ({1, epoch}); adds epoch and books version to a prefix of this schema written before
+# fencing existed ({2, epoch}); else {0, epoch}.  Content without a schema: STATE error.
+INIT_SCHEMA = """
+local schema = redis.call('GET', KEYS[1])
+if not schema then
+  for i = 2, #KEYS do
+    if redis.call('EXISTS', KEYS[i]) == 1 then
+      return redis.error_reply('STATE ' .. KEYS[1] .. ': missing, but ' .. KEYS[i] ..
+        ' exists; refusing to adopt content of an unknown schema')
+    end
+  end
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('SET', KEYS[2], ARGV[2])
+  redis.call('SET', KEYS[3], '0')
+  return {1, ARGV[2]}
+end
+if schema ~= ARGV[1] then return {-1, schema} end
+local epoch = redis.call('GET', KEYS[2])
+if epoch then return {0, epoch} end
+redis.call('SET', KEYS[2], ARGV[2])
+if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], '0') end
+return {2, ARGV[2]}
+"""
+
+# KEYS: 9 strings (schema, epoch, books, cost_basis, core_floor, counters, balances, last_plan,
+#       halted), orders (hash), orders:open (set), fills (hash), orders:closed (zset),
+#       plan_history (list), heartbeat (string), lease (string)
+# Every key's type is checked (a wrong type is a STATE error naming the key); returns the 9
+# strings (false when missing), then HGETALL orders, SMEMBERS open, HKEYS fills.
+LOAD_STATE = """
+local want = {'string', 'string', 'string', 'string', 'string', 'string', 'string', 'string',
+              'string', 'hash', 'set', 'hash', 'zset', 'list', 'string', 'string'}
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  if t ~= 'none' and t ~= want[i] then
+    return redis.error_reply('STATE ' .. k .. ': holds a ' .. t .. ', expected a ' .. want[i])
+  end
+end
+local out = {}
+for i = 1, 9 do out[i] = redis.call('GET', KEYS[i]) end
+out[10] = redis.call('HGETALL', KEYS[10])
+out[11] = redis.call('SMEMBERS', KEYS[11])
+out[12] = redis.call('HKEYS', KEYS[12])
+return out
 """
 
 # KEYS: lease   ARGV: owner, ttl_ms

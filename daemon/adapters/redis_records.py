@@ -6,6 +6,7 @@ floats (a float has already lost the exact value). Decoding errors name the key 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -131,10 +132,47 @@ def parse_core_floor(raw: object, key: str) -> Decimal | None:
 
 
 @dataclass(frozen=True, slots=True)
+class BooksView:
+    """What a writer last read or wrote of the books: the epoch (one life of the books: a new
+    one after a rebuild), the books version (moved on by every fenced write) and the digest of
+    cost_basis, core_floor and counters. A fenced write is accepted only from this view."""
+
+    epoch: str
+    version: int
+    digest: str
+
+    def describe(self) -> str:
+        return f"epoch {self.epoch}, books version {self.version}"
+
+
+def books_gone(prefix: str, before: BooksView, schema: str | None, epoch: str | None,
+               version: int | None) -> str | None:
+    """Why the books Redis holds now (schema, epoch, version) cannot be the ones ``before``
+    was read from or written to: None when they can (same epoch, version not lower)."""
+    if schema is None:
+        return f"{prefix}schema is gone: Redis lost the books (restarted without persistence?)"
+    if epoch != before.epoch:
+        return (f"{prefix}epoch is {'gone' if epoch is None else epoch}, the books were "
+                f"{before.epoch}: Redis lost or replaced the books")
+    if (version or 0) < before.version:
+        return (f"{prefix}books went back from version {before.version} to {version or 0}: "
+                f"Redis rolled back (a stale snapshot?)")
+    return None
+
+
+def books_digest(cost_basis: bytes | None, core_floor: bytes | None,
+                 counters: bytes | None) -> str:
+    """SHA-1 of the three values as Redis holds them (the fence's Lua computes the same)."""
+    return hashlib.sha1(b"\n".join(v or b"" for v in (cost_basis, core_floor, counters)),
+                        usedforsecurity=False).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
 class StoredState:
     """What load_state read. ``orders`` holds the open ones and the recent closed/LOST ones."""
 
     schema_version: int
+    view: BooksView
     cost_basis: dict[str, Any] | None
     core_floor: Decimal | None
     counters: TradeCounters

@@ -5,6 +5,8 @@ Key schema (``P`` = Settings.key_prefix, default ``bot:QRLUSDT:``), values JSON,
 strings::
 
     P schema          "1"                              written on an empty prefix only
+    P epoch           random hex token                 one life of the books (new on rebuild)
+    P books           integer                          the books version: +1 per fenced write
     P cost_basis      {...}                            cost_basis.py's dict, opaque here
     P core_floor      {"qty": "..", "updated_ms": .., "source": "fill"|"manual"}
     P counters        {"day": "YYYY-MM-DD", "trades_today": n, "last_trade_ms": ..,
@@ -20,13 +22,17 @@ strings::
 
 Every Redis failure (connection refused/reset, timeout, loading, read-only, OOM) raises
 StoreUnavailable and flips ``available`` to False; the outage is logged once, the recovery once.
-Unknown or corrupt content raises StateError naming the key and the field; it is never replaced.
+Unknown or corrupt content, or a key of the wrong type, raises StateError naming the full key
+and the field; it is never replaced. Every write of the books is fenced (redis_lua): it is
+accepted only from the view the writer last read or wrote (``view``), else BooksChanged (reload
+and decide again) or BooksLost (Redis lost or rolled back the books: never write on).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,9 +48,11 @@ from redis.backoff import ExponentialBackoff
 from daemon.adapters import redis_lua
 from daemon.adapters.redis_codec import fill_from_dict, fill_to_dict, order_from_dict, order_to_dict
 from daemon.adapters.redis_records import (
+    BooksView,
     Halt,
     StoredState,
     TradeCounters,
+    books_digest,
     decode_json,
     encode_json,
     parse_core_floor,
@@ -54,6 +62,8 @@ from daemon.config import Settings
 from daemon.domain.models import Fill
 from daemon.domain.orders import Order, OrderState
 from daemon.errors import (
+    BooksChanged,
+    BooksLost,
     IntentExists,
     LeaseLost,
     RebalancerError,
@@ -81,9 +91,9 @@ class BookResult:
 
 
 class RedisStore:
-    KNOWN = ("schema", "cost_basis", "core_floor", "counters", "balances", "last_plan",
-             "plan_history", "orders", "orders:open", "orders:closed", "fills", "heartbeat",
-             "halted", "lease")
+    KNOWN = ("schema", "epoch", "books", "cost_basis", "core_floor", "counters", "balances",
+             "last_plan", "plan_history", "orders", "orders:open", "orders:closed", "fills",
+             "heartbeat", "halted", "lease")
 
     def __init__(self, url: str, prefix: str, *, plan_history_max: int = 1000,
                  recent_orders_max: int = 500, socket_timeout_s: float = 5.0) -> None:
@@ -98,6 +108,8 @@ class RedisStore:
         self._available = True
         self._down_since: float | None = None
         self._scripts: dict[str, Any] = {}
+        self.view: BooksView | None = None  # of the last load_state or fenced write
+        self._write_lock = asyncio.Lock()  # this process's fenced writes, one at a time
 
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisStore:
@@ -127,8 +139,9 @@ class RedisStore:
                 self.url, socket_timeout=self._timeout_s, socket_connect_timeout=self._timeout_s,
                 retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
             )
-            for name in ("SAVE_ORDER", "WRITE_INTENT", "BOOK_FILLS", "LEASE_ACQUIRE",
-                         "LEASE_RENEW", "LEASE_RELEASE"):
+            for name in ("SAVE_ORDER", "WRITE_INTENT", "BOOK_FILLS", "SET_BOOKS_VALUE",
+                         "INIT_SCHEMA", "LOAD_STATE", "LEASE_ACQUIRE", "LEASE_RENEW",
+                         "LEASE_RELEASE"):
                 self._scripts[name] = self._client.register_script(getattr(redis_lua, name))
         await self.ping()
 
@@ -195,27 +208,38 @@ class RedisStore:
             return LeaseLost(rest)
         if tag == "STATE":
             return StateError(rest)
+        if tag == "CHANGED":
+            return BooksChanged(rest)
+        if tag == "LOST":
+            return BooksLost(rest)
         return StateError(f"redis {what}: {text}")  # e.g. WRONGTYPE on a foreign key
 
     # ------------------------------------------------------------------------ schema
     async def check_schema(self) -> None:
-        """Write the schema version on an empty prefix; StateError when the prefix holds
-        another version or content without a version."""
+        """Create schema, epoch and books version on an empty prefix (and add the last two to
+        a prefix written before books were fenced); StateError when the prefix holds another
+        version or content without a version."""
         key = self.key("schema")
-        raw = await self._call("GET schema", self.client.get(key))
-        if raw is None:
+        if await self._call("GET schema", self.client.get(key)) is None:
             others = await self._call("SCAN", self._scan_keys())
             if others:
                 shown = ", ".join(sorted(others)[:5])
                 raise StateError(
                     f"{key}: missing, but {len(others)} key(s) exist under {self.prefix!r} "
                     f"({shown}); refusing to adopt content of an unknown schema")
-            await self._call("SET schema", self.client.set(key, str(SCHEMA_VERSION), nx=True))
-            raw = await self._call("GET schema", self.client.get(key))
-        text = raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-        if text != str(SCHEMA_VERSION):
-            raise StateError(f"{key}: schema version is {text!r}, this daemon reads "
+        keys = [self.key(n) for n in ("schema", "epoch", "books")] + [
+            self.key(n) for n in self.KNOWN if n not in ("schema", "epoch", "books", "lease",
+                                                         "heartbeat", "halted")]
+        created, value = await self._call("check_schema", self._scripts["INIT_SCHEMA"](
+            keys=keys, args=[str(SCHEMA_VERSION), secrets.token_hex(8)]))
+        if int(created) == -1:
+            raise StateError(f"{key}: schema version is {_text(value)!r}, this daemon reads "
                              f"{SCHEMA_VERSION}; migrate or use another key prefix")
+        if int(created) == 1:
+            logger.info("new books under {!r} (epoch {})", self.prefix, _text(value))
+        elif int(created) == 2:
+            logger.warning("books under {!r} had no epoch and version (written before books "
+                           "were fenced): added (epoch {})", self.prefix, _text(value))
 
     async def _scan_keys(self) -> list[str]:
         out: list[str] = []
@@ -224,38 +248,34 @@ class RedisStore:
         return out
 
     # ------------------------------------------------------------------------- state
+    _LOADED = ("schema", "epoch", "books", "cost_basis", "core_floor", "counters", "balances",
+               "last_plan", "halted", "orders", "orders:open", "fills", "orders:closed",
+               "plan_history", "heartbeat", "lease")
+
     async def load_state(self) -> StoredState:
-        """Everything the daemon needs at startup; StateError naming key and field on
-        corrupt content."""
-        names = ("schema", "cost_basis", "core_floor", "counters", "balances", "last_plan",
-                 "halted")
-        pipe = self.client.pipeline(transaction=True)
-        pipe.mget([self.key(n) for n in names])
-        pipe.hgetall(self.key("orders"))
-        pipe.smembers(self.key("orders:open"))
-        pipe.hkeys(self.key("fills"))
-        values, orders_raw, open_raw, fill_ids = await self._call("load_state", pipe.execute())
-        v = dict(zip(names, values, strict=True))
+        """Everything the daemon needs at startup, read atomically with every key's type
+        checked; StateError naming the full key (and field) on anything unexpected. The view
+        read becomes the one fenced writes are accepted from."""
+        raw = await self._call("load_state", self._scripts["LOAD_STATE"](
+            keys=[self.key(n) for n in self._LOADED], args=[]))
+        v = {n: (x if x is not False else None) for n, x in zip(self._LOADED[:9], raw[:9],
+                                                                  strict=True)}
+        orders_raw = _pairs(raw[9])
         schema = _text(v["schema"])
         if schema != str(SCHEMA_VERSION):
-            raise StateError(f"{self.key('schema')}: schema version is {schema!r}, this "
-                             f"daemon reads {SCHEMA_VERSION} (run check_schema first)")
-        orders: dict[str, Order] = {}
-        hk = self.key("orders")
-        for field_raw, body in orders_raw.items():
-            coid = _text(field_raw) or ""
-            order = order_from_dict(decode_json(body, f"{hk}[{coid}]"), key=f"{hk}[{coid}]")
-            if order.client_order_id != coid:
-                raise StateError(f"{hk}[{coid}]: field 'client_order_id' is "
-                                 f"{order.client_order_id!r}, expected {coid!r}")
-            orders[coid] = order
-        open_ids = frozenset(_text(x) or "" for x in open_raw)
+            what = "missing" if schema is None else f"{schema!r}"
+            raise StateError(f"{self.key('schema')}: schema version is {what}, this daemon "
+                             f"reads {SCHEMA_VERSION} (run check_schema first)")
+        view = self._view(v)
+        orders = self._orders(orders_raw)
+        open_ids = frozenset(_text(x) or "" for x in raw[10])
         missing = sorted(open_ids - orders.keys())
         if missing:
             raise StateError(f"{self.key('orders:open')}: lists {missing} that "
-                             f"{hk} does not hold")
+                             f"{self.key('orders')} does not hold")
+        self.view = view
         return StoredState(
-            schema_version=SCHEMA_VERSION,
+            schema_version=SCHEMA_VERSION, view=view,
             cost_basis=_opt_obj(v["cost_basis"], self.key("cost_basis")),
             core_floor=parse_core_floor(v["core_floor"], self.key("core_floor")),
             counters=TradeCounters.parse(v["counters"], self.key("counters")),
@@ -263,8 +283,39 @@ class RedisStore:
             last_plan=_opt_obj(v["last_plan"], self.key("last_plan")),
             halt=parse_halt(v["halted"], self.key("halted")),
             orders=orders, open_order_ids=open_ids,
-            booked_trade_ids=frozenset(_text(x) or "" for x in fill_ids),
+            booked_trade_ids=frozenset(_text(x) or "" for x in raw[11]),
         )
+
+    def _view(self, v: Mapping[str, Any]) -> BooksView:
+        epoch = _text(v["epoch"])
+        if not epoch:
+            raise StateError(f"{self.key('epoch')}: missing (run check_schema first)")
+        version = _text(v["books"]) or "0"
+        if not version.isdigit():
+            raise StateError(f"{self.key('books')}: not a version number: {version!r}")
+        return BooksView(epoch, int(version),
+                         books_digest(v["cost_basis"], v["core_floor"], v["counters"]))
+
+    def _orders(self, orders_raw: Mapping[str, bytes]) -> dict[str, Order]:
+        orders: dict[str, Order] = {}
+        hk = self.key("orders")
+        for coid, body in orders_raw.items():
+            order = order_from_dict(decode_json(body, f"{hk}[{coid}]"), key=f"{hk}[{coid}]")
+            if order.client_order_id != coid:
+                raise StateError(f"{hk}[{coid}]: field 'client_order_id' is "
+                                 f"{order.client_order_id!r}, expected {coid!r}")
+            orders[coid] = order
+        return orders
+
+    async def books_marker(self) -> tuple[str | None, str | None, int | None]:
+        """(schema, epoch, books version) as Redis holds them now: cheap, for noticing a
+        Redis that lost or rolled back the books while the daemon runs."""
+        keys = [self.key(n) for n in ("schema", "epoch", "books")]
+        raw = await self._call("books marker", self.client.mget(keys))
+        schema, epoch, version = (_text(x) for x in raw)
+        if version is not None and not version.isdigit():
+            raise StateError(f"{keys[2]}: not a version number: {version!r}")
+        return schema, epoch, None if version is None else int(version)
 
     async def unknown_keys(self) -> list[str]:
         """Keys under the prefix this store does not know (for a startup report)."""
@@ -275,28 +326,46 @@ class RedisStore:
     async def write_intent(self, order: Order, *, lease_owner: str | None = None) -> None:
         """Write-ahead: store the INTENT before the request is sent. Raises IntentExists
         (the id was written before: query it, never resend), TradingHalted, LeaseLost (when
-        ``lease_owner`` is given and does not hold the lease) or StoreUnavailable. Only after
-        this returns may the order be sent."""
+        ``lease_owner`` is given and does not hold the lease), BooksChanged / BooksLost (the
+        fence: see redis_lua) or StoreUnavailable. Only after this returns may the order be
+        sent."""
         if order.status is not OrderState.INTENT:
             raise ValueError(f"write_intent: order {order.client_order_id} is "
                              f"{order.status}, expected INTENT")
         body = encode_json(order_to_dict(order), "order")
-        keys = [self.key("orders"), self.key("orders:open"), self.key("halted"),
-                self.key("lease")]
-        await self._call("write_intent", self._scripts["WRITE_INTENT"](
-            keys=keys, args=[order.client_order_id, body, lease_owner or ""]))
+        await self._fenced("WRITE_INTENT", "write_intent", lease_owner,
+                           ["orders", "orders:open", "halted"], [order.client_order_id, body])
 
-    async def save_order(self, order: Order) -> bool:
+    async def save_order(self, order: Order, *, lease_owner: str | None = None) -> bool:
         """Store the order's new state; False (nothing written) when a newer version of it is
         already stored (a late save)."""
-        keys = [self.key("orders"), self.key("orders:open"), self.key("orders:closed")]
-        result = await self._call("save_order", self._scripts["SAVE_ORDER"](
-            keys=keys, args=self._order_args(order)))
-        return int(result) == 1
+        out = await self._fenced("SAVE_ORDER", "save_order", lease_owner,
+                                 ["orders", "orders:open", "orders:closed"],
+                                 self._order_args(order))
+        return int(out[0]) == 1
 
     def _order_args(self, order: Order) -> list[str | int]:
         return [order.client_order_id, encode_json(order_to_dict(order), "order"), order.version,
                 1 if order.is_open else 0, order.updated_ms, self.recent_orders_max]
+
+    async def _fenced(self, script: str, what: str, owner: str | None, names: Sequence[str],
+                      args: Sequence[str | int], *, operator: bool = False) -> list[Any]:
+        """Run a fenced write (see redis_lua) from the current view; the reply's view becomes
+        the current one. ``operator``: a command's write, which checks no view."""
+        async with self._write_lock:
+            view = self.view
+            if view is None and not operator:
+                raise RuntimeError(f"{what}: load_state() first (no view of the books)")
+            fence_args: list[str | int] = (
+                [owner or "", "*", "*", "*"] if operator or view is None
+                else [owner or "", view.version, view.epoch, view.digest])
+            keys = [self.key(n) for n in ("lease", "books", "epoch", "cost_basis",
+                                          "core_floor", "counters")]
+            raw = await self._call(what, self._scripts[script](
+                keys=keys + [self.key(n) for n in names], args=fence_args + list(args)))
+            if view is not None:
+                self.view = BooksView(view.epoch, int(raw[0]), _text(raw[1]) or "")
+            return list(raw[2:])
 
     async def get_order(self, client_order_id: str) -> Order | None:
         hk = self.key("orders")
@@ -310,7 +379,8 @@ class RedisStore:
                          cost_basis: Mapping[str, Any], counters: TradeCounters,
                          core_floor: Decimal | None = None,
                          balances: Mapping[str, Any] | None = None,
-                         now_ms: int | None = None) -> BookResult:
+                         now_ms: int | None = None,
+                         lease_owner: str | None = None) -> BookResult:
         """Book ``fills`` of ``order`` (whose state already includes them) together with the
         new cost basis, counters, core floor (None: keep) and balances (None: keep), in ONE
         atomic script. A trade id is booked at most once: when any of them is already booked
@@ -333,9 +403,9 @@ class RedisStore:
             "" if balances is None else encode_json(balances, "balances"), len(fills)]
         for f in fills:
             args += [f.trade_id, encode_json(fill_to_dict(f), "fill")]
-        keys = [self.key(n) for n in ("fills", "orders", "orders:open", "orders:closed",
-                                      "cost_basis", "core_floor", "counters", "balances")]
-        raw = await self._call("book_fills", self._scripts["BOOK_FILLS"](keys=keys, args=args))
+        raw = await self._fenced("BOOK_FILLS", "book_fills", lease_owner,
+                                 ["fills", "orders", "orders:open", "orders:closed", "balances"],
+                                 args)
         if int(raw[0]) == 0:
             return BookResult((), tuple(_text(x) or "" for x in raw[1:]), False)
         return BookResult(tuple(ids), (), int(raw[1]) == 1)
@@ -382,50 +452,27 @@ class RedisStore:
         raw = await self._call("GET halted", self.client.get(self.key("halted")))
         return parse_halt(raw, self.key("halted"))
 
-    async def set_core_floor(self, qty: Decimal, now_ms: int, source: str = "manual") -> None:
+    async def set_core_floor(self, qty: Decimal, now_ms: int, source: str = "manual", *,
+                             lease_owner: str | None = None) -> None:
+        """A fenced write; an operator's (``source`` manual) checks no view but still moves
+        the books version on, so the daemon's next write notices and reloads."""
         if not qty.is_finite() or qty < 0:
             raise ValueError(f"core floor must be a finite quantity >= 0, got {qty}")
         body = encode_json({"qty": str(qty), "updated_ms": now_ms, "source": source},
                            "core_floor")
-        await self._call("set_core_floor", self.client.set(self.key("core_floor"), body))
+        await self._fenced("SET_BOOKS_VALUE", "set_core_floor", lease_owner, [],
+                           ["core_floor", body], operator=source == "manual")
 
-    async def set_cost_basis(self, cost_basis: Mapping[str, Any]) -> None:
+    async def set_cost_basis(self, cost_basis: Mapping[str, Any], *,
+                             lease_owner: str | None = None) -> None:
         """The initial cost basis (first start); later changes go through book_fills."""
         body = encode_json(cost_basis, "cost_basis")
-        await self._call("set_cost_basis", self.client.set(self.key("cost_basis"), body))
+        await self._fenced("SET_BOOKS_VALUE", "set_cost_basis", lease_owner, [],
+                           ["cost_basis", body])
 
     async def get_core_floor(self) -> Decimal | None:
         raw = await self._call("GET core_floor", self.client.get(self.key("core_floor")))
         return parse_core_floor(raw, self.key("core_floor"))
-
-
-class RedisLease:
-    """The trading lease: one owner token per account+symbol key, with a TTL, renewed by
-    compare-and-set on the owner (Lua). Standby (waiting for the lease) is the engine's."""
-
-    def __init__(self, store: RedisStore) -> None:
-        self.store = store
-        self.key = store.key("lease")
-
-    async def acquire(self, owner: str, ttl_s: float) -> bool:
-        """True when ``owner`` holds the lease now (fresh, or already its own)."""
-        r = await self.store._call("lease acquire", self.store._scripts["LEASE_ACQUIRE"](
-            keys=[self.key], args=[owner, _ttl_ms(ttl_s)]))
-        return int(r) == 1
-
-    async def renew(self, owner: str, ttl_s: float) -> bool:
-        """Extend the TTL if ``owner`` still holds the lease; False when it lost it."""
-        r = await self.store._call("lease renew", self.store._scripts["LEASE_RENEW"](
-            keys=[self.key], args=[owner, _ttl_ms(ttl_s)]))
-        return int(r) == 1
-
-    async def release(self, owner: str) -> bool:
-        r = await self.store._call("lease release", self.store._scripts["LEASE_RELEASE"](
-            keys=[self.key], args=[owner]))
-        return int(r) == 1
-
-    async def holder(self) -> str | None:
-        return _text(await self.store._call("lease get", self.store.client.get(self.key)))
 
 
 async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
@@ -436,13 +483,6 @@ async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
         await asyncio.wait_for(stop.wait(), seconds)
 
 
-def _ttl_ms(ttl_s: float) -> int:
-    ms = int(ttl_s * 1000)
-    if ms <= 0:
-        raise ValueError(f"lease ttl must be > 0 s, got {ttl_s}")
-    return ms
-
-
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
@@ -451,6 +491,11 @@ def _text(raw: object) -> str | None:
     if raw is None:
         return None
     return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
+    """A Lua HGETALL reply (field, value, field, value...) as a dict of text fields."""
+    return {_text(flat[i]) or "": flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 def _obj(value: object, where: str) -> dict[str, Any]:

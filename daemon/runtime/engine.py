@@ -29,12 +29,12 @@ from daemon.domain.client_ids import cycle_id_for
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import ExchangeRules
 from daemon.domain.planner import Plan, evaluate
-from daemon.errors import StoreUnavailable
+from daemon.errors import BooksChanged, StateError, StoreUnavailable
 from daemon.runtime import snapshots
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
 from daemon.runtime.heartbeat import Heartbeat
-from daemon.runtime.lease import TradingLease
+from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.recovery import reconcile_with_venue
@@ -88,6 +88,7 @@ class RebalancerEngine:
         self.evaluations = 0
         self._settings_lock = asyncio.Lock()
         self._closed = False
+        self._quiet_phase: Phase | None = None  # the phase "not deciding" was said for
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -107,7 +108,20 @@ class RebalancerEngine:
             raise
 
     async def recover(self) -> None:
-        """RECOVERING -> TRADING: reconcile our orders and books with the exchange."""
+        """RECOVERING -> TRADING: the books reloaded from Redis (another instance may have
+        traded since this one read them, or they were rebuilt), then our orders and books
+        reconciled with the exchange."""
+        await self.scheduler.abort()
+        async with self.lease.kept_alive():
+            await self._reload_and_reconcile()
+        self.lease.recovered()
+        if self.ledger.unsettled():
+            # Orders still open at the exchange: the evaluation path follows them (cancel at
+            # the timeout) before it decides anything new; start it now.
+            self.scheduler.trigger("recovery")
+
+    async def _reload_and_reconcile(self) -> None:
+        await self.ledger.reload_all()
         if not self.user_feeds:
             logger.info("no API keys: no orders to reconcile (nothing can have been placed)")
         else:
@@ -115,11 +129,6 @@ class RebalancerEngine:
                 await self._init_cost_basis()
             await reconcile_with_venue(self.rest, self.ledger, self.settings.current,
                                        wall_ms())
-        self.lease.recovered()
-        if self.ledger.unsettled():
-            # Orders still open at the exchange: the evaluation path follows them (cancel at
-            # the timeout) before it decides anything new; start it now.
-            self.scheduler.trigger("recovery")
 
     async def _init_cost_basis(self) -> None:
         """First start: config initial_cost_basis, else the account's recent trades."""
@@ -155,8 +164,11 @@ class RebalancerEngine:
         """One evaluation (the scheduler runs one at a time): first follow any order of ours
         that is not settled, then decide (only while TRADING), then (live) execute."""
         if not self.lease.may_decide:
-            logger.info("{}: not deciding ({})", self.lease.phase.value, trigger)
+            if self._quiet_phase is not self.lease.phase:  # said once per phase, not per tick
+                logger.info("{}: not deciding ({}; said once)", self.lease.phase.value, trigger)
+                self._quiet_phase = self.lease.phase
             return
+        self._quiet_phase = None
         for order in self.ledger.unsettled():
             logger.bind(client_order_id=order.client_order_id).info(
                 "order {} is {}: following it before any new decision", order.client_order_id,
@@ -177,14 +189,21 @@ class RebalancerEngine:
         try:
             halt = await self.store.get_halt()
             await self.ledger.refresh_core_floor()
+            snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
+                                                  halt is not None)
+            plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
+            if plan.core_floor_init is not None:
+                await self.ledger.set_core_floor(plan.core_floor_init, "init")
         except StoreUnavailable:
             log.warning("Redis unavailable: not deciding until it is back")
             return None
-        snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
-                                              halt is not None)
-        plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
-        if plan.core_floor_init is not None:
-            await self.ledger.set_core_floor(plan.core_floor_init, "init")
+        except BooksChanged as exc:  # reloaded: decide again on what Redis holds
+            log.warning("the books changed while deciding ({}); deciding again", exc)
+            self.scheduler.trigger("books_changed")
+            return None
+        except StateError as exc:
+            self.lease.suspend(str(exc))
+            return None
         live = settings.mode is Mode.LIVE
         record = {"cycle_id": cycle_id, "trigger": trigger, "time_ms": now,
                   "mode": settings.mode.value, "dry_run": not live, **plan.to_dict()}

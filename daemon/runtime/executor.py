@@ -50,12 +50,14 @@ from daemon.domain.orders import (
 from daemon.domain.planner import Plan, min_notional_eff
 from daemon.domain.pricing import PricedOrder, price_order
 from daemon.errors import (
+    BooksChanged,
     ExchangeError,
     FatalExchangeError,
     IntentExists,
     LeaseLost,
     OrderConflict,
     OutcomeUnknown,
+    StateError,
     StoreUnavailable,
     TradingHalted,
     TransientExchangeError,
@@ -94,10 +96,23 @@ class Executor:
         """Shutting down: nothing new is sent; the order in flight is cancelled."""
         return self._lease.phase is Phase.STOPPING
 
+    @property
+    def _may_record(self) -> bool:
+        return self._lease.holds or self.stopping
+
+    def _guard(self) -> None:
+        """Before every exchange action: a lease that may have been lost (not renewed for a
+        TTL, e.g. after the process was paused) means hands off the exchange, at once. While
+        stopping the lease is still held until it is released."""
+        if not self._lease.valid_now() and not self.stopping:
+            raise LeaseLost(f"{self._lease.owner}: the trading lease was not confirmed "
+                            "within its TTL")
+
     # -- updates ------------------------------------------------------------------------------
     async def on_report(self, report: OrderReport) -> None:
-        """A private orders push for one of our orders."""
-        if report.client_order_id:
+        """A private orders push for one of our orders (ignored without the lease: the
+        holder records it, a standby's view of the books is not to be written)."""
+        if report.client_order_id and self._may_record:
             await self._apply(report.client_order_id, OrderStatusReported(report))
 
     async def on_fill(self, fill: Fill) -> None:
@@ -109,7 +124,7 @@ class Executor:
         quantity not booked is settled from myTrades before the next decision; a push for a
         known order not in flight makes the daemon ask about that order at once."""
         coid = fill.client_order_id
-        if not coid:
+        if not coid or not self._may_record:
             return
         if self._current(coid) is not None:
             self._fills_pending = True
@@ -162,7 +177,7 @@ class Executor:
                                 priced.price, self.now_ms(), tag=plan.reason_code)
             try:
                 await self.ledger.write_intent(intent)
-            except (StoreUnavailable, TradingHalted, LeaseLost) as exc:
+            except (StoreUnavailable, TradingHalted, LeaseLost, BooksChanged) as exc:
                 log.error("order NOT sent: the intent was not written ({})", exc)
                 return None
             except IntentExists:
@@ -170,6 +185,10 @@ class Executor:
                 log.warning("intent already stored: resolving it with the exchange")
                 stored = await self.ledger.store.get_order(coid)
                 return None if stored is None else await self._run(stored, resolve=True)
+            except StateError as exc:  # BooksLost, or content that cannot be read
+                log.error("order NOT sent: the intent was not written ({})", exc)
+                self._lease.suspend(str(exc))
+                return None
             return await self._run(intent, submit=priced)
 
     async def follow_existing(self, order: Order) -> Order:
@@ -195,6 +214,13 @@ class Executor:
         except OrderConflict as exc:
             log.error("contradictory facts about this order; it stays open for the operator "
                       "and blocks new decisions: {}", exc)
+        except LeaseLost as exc:
+            log.error("the trading lease is lost ({}): this instance stops following the "
+                      "order; the lease holder reconciles it", exc)
+        except StateError as exc:  # BooksLost, BooksChanged (again and again), bad content
+            log.error("the books cannot be trusted ({}): not following the order further "
+                      "until they are reloaded and reconciled", exc)
+            self._lease.suspend(str(exc))
         except ExchangeError as exc:
             log.error("following the order failed ({}); it stays open and is followed again "
                       "before the next decision", exc)
@@ -211,6 +237,7 @@ class Executor:
         order = self._current(coid)
         assert order is not None
         await self._apply(coid, OrderSubmitted(self.now_ms()))
+        self._guard()
         self.sent += 1
         log = logger.bind(client_order_id=coid)
         try:
@@ -239,11 +266,13 @@ class Executor:
         async def apply(event: OrderEvent) -> None:
             await self._apply(coid, event)
 
+        self._guard()
         await settle_unknown(self.rest, self.settings.symbol, coid,
                              Patience.after_submit(self.settings.execution), apply, self.now_ms)
 
     async def _ask(self, coid: str) -> None:
         """One query; a report is applied, anything else changes nothing."""
+        self._guard()
         order = self._current(coid) or self.ledger.orders.get(coid)
         match await query(self.rest, self.settings.symbol, coid,
                           order.order_id if order is not None else None):
@@ -289,6 +318,7 @@ class Executor:
         order = self._current(coid)
         if order is None:
             return
+        self._guard()
         log = logger.bind(client_order_id=coid)
         log.info("cancelling the remainder {} ({})", order.leaves_qty,
                  "stopping" if self.stopping else "timeout")
@@ -337,6 +367,7 @@ class Executor:
         order = self._current(coid)
         if order is None or order.order_id is None:
             return
+        self._guard()
         try:
             fills = await self.rest.my_trades(order.symbol, order_id=order.order_id)
         except ExchangeError as exc:

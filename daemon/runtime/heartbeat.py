@@ -1,5 +1,7 @@
 """The heartbeat tick, every ``health.heartbeat_interval_s``: the lease (renew it, or take
-it and recover), the heartbeat key in Redis, the halt policy and the LOST-order watch.
+it and recover), the books watch (Redis lost or rolled back the books: stop, reload,
+reconcile), the heartbeat key in Redis (the lease holder's only), the halt policy and the
+LOST-order watch.
 
 A tick never raises: a failure is logged and tried again at the next tick (a Redis outage is
 logged once by the store; trading waits for it)."""
@@ -14,9 +16,10 @@ from typing import Any
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.redis_records import books_gone
 from daemon.adapters.redis_store import RedisStore
 from daemon.domain.orders import OrderState, OrderStatusReported
-from daemon.errors import StoreUnavailable
+from daemon.errors import ExchangeError, StateError, StoreUnavailable
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
@@ -43,6 +46,7 @@ class Heartbeat:
         self._checkpoint = checkpoint
         self._wall_ms = wall_ms
         self._last_lost_check = 0.0
+        self._recovery_failure: str | None = None
 
     async def run(self) -> None:
         while True:
@@ -52,8 +56,8 @@ class Heartbeat:
     async def tick(self) -> None:
         try:
             await self._lease_tick()
-            if self._lease.phase is Phase.STOPPING:
-                return  # the stop writes the last checkpoint; nothing new starts
+            if not self._lease.holds:
+                return  # a standby writes nothing; stopping: the stop writes the last beat
             s = self._settings.current
             await self._store.heartbeat(s.redis.heartbeat_ttl_s, self._checkpoint())
             await self._halt_policy()
@@ -67,11 +71,41 @@ class Heartbeat:
         lease = self._lease
         if lease.phase is Phase.STANDBY:
             if await lease.take():
-                await self._recover()
+                await self._try_recover()
             return
         await lease.renew()
+        if lease.phase is Phase.TRADING:
+            await self._watch_books()
+        if lease.phase in (Phase.STANDBY, Phase.RECOVERING):
+            await self._scheduler.abort()  # hands off the exchange at once
         if lease.phase is Phase.RECOVERING:  # a recovery that failed is tried again
+            await self._try_recover()
+
+    async def _watch_books(self) -> None:
+        """A Redis that lost or rolled back the books while we trade (restarted without
+        persistence, a stale snapshot loaded, the keys deleted) is noticed here: trading stops
+        and recovery reloads and reconciles; nothing is written on them meanwhile (the fence
+        refuses it anyway)."""
+        view = self._store.view
+        if view is None:
+            return
+        schema, epoch, version = await self._store.books_marker()
+        gone = books_gone(self._store.prefix, view, schema, epoch, version)
+        if gone is not None:
+            self._lease.suspend(gone)
+
+    async def _try_recover(self) -> None:
+        """Recovery, its failure said once per distinct reason (it is tried every tick)."""
+        try:
             await self._recover()
+        except (StateError, ExchangeError) as exc:
+            reason = f"recovery failed: {exc}"
+            if reason != self._recovery_failure:
+                logger.error("{}; not trading, trying again every {}s", reason,
+                             self._settings.current.health.heartbeat_interval_s)
+            self._recovery_failure = reason
+        else:
+            self._recovery_failure = None
 
     async def _halt_policy(self) -> None:
         """A halt cancels the order in flight at once (``execution.on_halt: cancel``), not

@@ -1,7 +1,8 @@
 """The trading lease and the phase of this instance.
 
     STANDBY --take--> RECOVERING --recovered--> TRADING
-       ^                   |                       |
+       ^                   |    ^                  |
+       |                   |    +--- suspend ------+  (books not trusted: reload, reconcile)
        +------ lease lost (renew failed) ----------+
     any --stop--> STOPPING (final: renewed until released, never taken again)
 
@@ -13,15 +14,19 @@ out its TTL."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
 import socket
+import time
+from collections.abc import AsyncIterator
 from enum import StrEnum
 
 from loguru import logger
 
-from daemon.adapters.redis_store import RedisLease, RedisStore
+from daemon.adapters.redis_lease import RedisLease
+from daemon.adapters.redis_store import RedisStore
 from daemon.errors import StoreUnavailable
 from daemon.runtime.settings_ref import SettingsRef
 
@@ -64,6 +69,8 @@ class TradingLease:
         self.owner = owner or new_owner_token()
         self.phase = Phase.STANDBY
         self._standby_holder: str | None = None  # logged once per holder
+        self._confirmed_at: float | None = None  # monotonic start of the last renew/take won
+        self.suspended: str | None = None  # why the books cannot be trusted (RECOVERING)
 
     @property
     def holds(self) -> bool:
@@ -73,6 +80,25 @@ class TradingLease:
     @property
     def may_decide(self) -> bool:
         return self.phase is Phase.TRADING
+
+    def valid_now(self) -> bool:
+        """Held, and certainly still ours: the last renewal that succeeded was STARTED less
+        than a TTL ago (after a pause, e.g. SIGSTOP, the process may not know yet that it was
+        lost). Checked before every exchange action of the order follower."""
+        if not self.holds or self._confirmed_at is None:
+            return False
+        return time.monotonic() - self._confirmed_at < self._ttl_s
+
+    def suspend(self, reason: str) -> None:
+        """The books cannot be trusted (Redis lost or rolled them back, or their content is
+        wrong): no decisions (RECOVERING) until recovery reloads and reconciles them."""
+        if not self.holds:
+            return
+        self.phase = Phase.RECOVERING
+        if reason != self.suspended:
+            logger.error("not trading: {}; reloading the books and reconciling with the "
+                         "exchange", reason)
+        self.suspended = reason
 
     @property
     def _ttl_s(self) -> int:
@@ -84,6 +110,7 @@ class TradingLease:
         if self.phase is not Phase.STANDBY:
             return False
         holder: str | None = None
+        started = time.monotonic()
         got = await self._lease.acquire(self.owner, self._ttl_s)
         if not got:
             holder = await self._lease.holder()
@@ -98,6 +125,7 @@ class TradingLease:
                 self._standby_holder = holder
             return False
         self._standby_holder = None
+        self._confirmed_at = started
         self.phase = Phase.RECOVERING
         logger.info("trading lease acquired ({})", self.owner)
         return True
@@ -106,6 +134,7 @@ class TradingLease:
         """RECOVERING -> TRADING: reconciled with the exchange, decisions may follow."""
         if self.phase is Phase.RECOVERING:
             self.phase = Phase.TRADING
+            self.suspended = None
             logger.info("reconciled with the exchange: trading")
 
     async def renew(self) -> None:
@@ -113,11 +142,33 @@ class TradingLease:
         until it can be taken again; while STOPPING it is kept until released."""
         if self.phase is Phase.STANDBY:
             return
+        started = time.monotonic()
         renewed = await self._lease.renew(self.owner, self._ttl_s)
-        if not renewed and self.holds:
+        if renewed:
+            self._confirmed_at = started
+        elif self.holds:
             self.phase = Phase.STANDBY
+            self._confirmed_at = None
             logger.error("trading lease lost (it expired, or another instance holds it); "
                          "standby until it can be taken again")
+
+    @contextlib.asynccontextmanager
+    async def kept_alive(self) -> AsyncIterator[None]:
+        """Renewed every third of its TTL while the body runs (a recovery can take longer
+        than the TTL, and the heartbeat that renews it waits for the recovery)."""
+        async def renew_loop() -> None:
+            while self.holds:
+                await asyncio.sleep(self._ttl_s / 3)
+                with contextlib.suppress(StoreUnavailable):
+                    await self.renew()
+
+        task = asyncio.create_task(renew_loop())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
     def stop(self) -> None:
         self.phase = Phase.STOPPING

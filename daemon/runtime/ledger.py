@@ -2,7 +2,10 @@
 
 Every change is written to Redis first (orders by version, fills with the new cost basis,
 core floor and counters in ONE atomic script) and only then adopted in memory, so memory never
-runs ahead of what a restart would load. While Redis is down a write waits (logged once by the
+runs ahead of what a restart would load. Every write is fenced (RedisStore): by the lease and
+by the view of the books this process read; a write from a stale view is refused, the books
+are reloaded and the write computed again from them; books Redis lost or rolled back are never
+written on (BooksLost). While Redis is down a write waits (logged once by the
 store) instead of being dropped: nothing that cannot be recorded goes ahead.
 
 Order events are applied here (``apply_event``): a status change the order's transition table
@@ -20,7 +23,7 @@ from typing import Any
 
 from loguru import logger
 
-from daemon.adapters.redis_records import StoredState, TradeCounters
+from daemon.adapters.redis_records import StoredState, TradeCounters, books_gone
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Settings
 from daemon.domain.client_ids import parse_client_order_id
@@ -32,10 +35,19 @@ from daemon.domain.orders import (
     Order,
     OrderEvent,
 )
-from daemon.errors import InputError, OrderConflict, StoreUnavailable
+from daemon.errors import (
+    BooksChanged,
+    BooksLost,
+    InputError,
+    LeaseLost,
+    OrderConflict,
+    StateError,
+    StoreUnavailable,
+)
 from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]
+MAX_RELOADS = 5  # a write that keeps meeting changed books gives up (BooksChanged)
 
 
 class Ledger:
@@ -87,31 +99,48 @@ class Ledger:
 
     # -- writes -----------------------------------------------------------------------------
     async def write_intent(self, order: Order) -> None:
-        """Write-ahead; raises StoreUnavailable (then nothing may be sent)."""
-        await self.store.write_intent(order, lease_owner=self.lease_owner)
+        """Write-ahead; raises StoreUnavailable, LeaseLost, TradingHalted, IntentExists,
+        BooksLost or BooksChanged (the books were reloaded: decide again). Nothing may be sent
+        unless this returns."""
+        try:
+            await self.store.write_intent(order, lease_owner=self.lease_owner)
+        except BooksChanged:
+            await self._reload_books()
+            raise
         self.orders[order.client_order_id] = order
 
     async def record(self, order: Order) -> Order:
         """Persist ``order``'s new state; book its fills not booked yet, atomically with the
-        cost basis, core floor and counters. Waits through a Redis outage."""
+        cost basis, core floor and counters. Waits through a Redis outage; reloads and tries
+        again when the books changed behind it. Raises LeaseLost and BooksLost (never writes
+        on books it cannot trust)."""
         async with self._lock:
+            changed = 0
             while True:
                 try:
                     await self._record_once(order)
                     return order
                 except StoreUnavailable:
                     await self.store.wait_available(self.settings.redis.retry_interval_s)
+                except BooksChanged as exc:
+                    changed += 1
+                    if changed > MAX_RELOADS:
+                        raise
+                    logger.warning("the books changed behind this writer ({}); reloading "
+                                   "them from Redis", exc)
+                    await self._reload_books()
 
     async def _record_once(self, order: Order) -> None:
         new = [f for f in order.fills if f.trade_id not in self.booked]
         if not new:
-            await self.store.save_order(order)
+            await self.store.save_order(order, lease_owner=self.lease_owner)
             self._adopt_order(order)
             return
         cost, floor, counters = self._after(order, new)
         result = await self.store.book_fills(
             order, new, cost_basis=cost.to_dict(), counters=counters, core_floor=floor,
-            balances=self.balances_dict() or None, now_ms=self.now_ms())
+            balances=self.balances_dict() or None, now_ms=self.now_ms(),
+            lease_owner=self.lease_owner)
         if result.already:
             # Booked before (e.g. by a call whose reply was lost): the books in Redis already
             # include them, so start again from what Redis holds, never from memory.
@@ -129,7 +158,34 @@ class Ledger:
                 fill.qty, fill.price, fill.fee, fill.fee_asset, cost.avg_cost, cost.realized_pnl)
 
     async def _reload_books(self) -> None:
+        """Reload after a write conflict: only books that continue the ones this process
+        wrote (same epoch, version not lower) are adopted; anything else is BooksLost and
+        the old view stays, so every further write keeps being refused by the fence."""
+        before = self.store.view
         state = await self.store.load_state()
+        if before is not None:
+            gone = books_gone(self.store.prefix, before, "1", state.view.epoch,
+                              state.view.version)
+            if gone is not None:
+                self.store.view = before
+                raise BooksLost(gone)
+        self._take_books(state)
+
+    async def reload_all(self) -> None:
+        """Everything from Redis (taking the lease, recovering): orders and books, whatever
+        this process held before. A new epoch (the books were rebuilt) is adopted, said."""
+        before = self.store.view
+        state = await self.store.load_state()
+        if before is not None and before.epoch != state.view.epoch:
+            logger.warning("the books in Redis are a new life (epoch {} -> {}): adopting them "
+                           "and reconciling with the exchange", before.epoch, state.view.epoch)
+        self._take_books(state)
+        self.orders = dict(state.orders)
+        logger.info("books loaded from Redis: {}, {} order(s), {} fill(s), avg cost {}",
+                    state.view.describe(), len(self.orders), len(self.booked),
+                    self.cost.avg_cost)
+
+    def _take_books(self, state: StoredState) -> None:
         self.cost = (CostBasis.from_dict(state.cost_basis) if state.cost_basis is not None
                      else CostBasis())
         self.core_floor = state.core_floor
@@ -200,17 +256,27 @@ class Ledger:
             logger.bind(client_order_id=client_id).error("update not applied: {}", exc)
             return
         if new is not order:
-            await self.record(new)
+            try:
+                await self.record(new)
+            except (LeaseLost, StateError) as exc:  # reconciliation asks about it again
+                logger.bind(client_order_id=client_id).warning("update not recorded: {}", exc)
 
     async def set_core_floor(self, qty: Decimal, source: str) -> None:
+        """The daemon's own write (``init``); BooksChanged: reloaded, decide again."""
         async with self._lock:
-            await self.store.set_core_floor(qty, self.now_ms(), source=source)
+            try:
+                await self.store.set_core_floor(qty, self.now_ms(), source=source,
+                                                lease_owner=self.lease_owner)
+            except BooksChanged:
+                await self._reload_books()
+                raise
             self.core_floor = qty
 
     async def set_cost_basis(self, cost: CostBasis) -> None:
         """First start only: the initial cost basis (from config or trade history)."""
-        await self.store.set_cost_basis(cost.to_dict())
-        self.cost = cost
+        async with self._lock:
+            await self.store.set_cost_basis(cost.to_dict(), lease_owner=self.lease_owner)
+            self.cost = cost
 
     def update_balances(self, balances: Mapping[str, Balance]) -> None:
         self.balances = dict(balances)

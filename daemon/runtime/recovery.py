@@ -7,7 +7,10 @@
    concluded never placed (LOST, still watched for late fills): daemon.runtime.resolution;
 2. the trades of those orders (myTrades by order id) are booked: fills that happened while the
    daemon was down;
-3. open orders with our client-id prefix that the state does not know are adopted.
+3. open orders with our client-id prefix that the state does not know are adopted;
+4. orders of ours of the last 24 hours (allOrders) that the state does not know and that have
+   fills not booked (Redis lost or rolled back the books after they were placed) are adopted
+   as they ended, and those fills booked.
 
 Returns the orders still open at the venue: the executor follows them (cancel at the timeout)
 before any new decision is made.
@@ -96,6 +99,7 @@ async def reconcile_with_venue(rest: MexcRest, ledger: Ledger, settings: Setting
                                                before.status.value, order.status.value,
                                                order.filled_qty)
     await _adopt(ledger, rec.unknown_open, trades, now_ms)
+    await _catch_up(rest, ledger, settings, now_ms)
     for fill in rec.orphan_fills:
         logger.warning("reconcile: trade {} of order {} has no order of ours to book on",
                        fill.trade_id, fill.order_id)
@@ -120,3 +124,32 @@ async def _adopt(ledger: Ledger, reports: tuple[OrderReport, ...], trades: list[
         logger.bind(client_order_id=order.client_order_id).warning(
             "reconcile: open order of ours unknown to the state; adopted")
         await ledger.record(order)
+
+
+CATCH_UP_WINDOW_MS = 24 * 3600 * 1000  # allOrders' default window (PROTOCOL.md 2.2)
+
+
+async def _catch_up(rest: MexcRest, ledger: Ledger, settings: Settings, now_ms: int) -> None:
+    """Finished orders of ours the state does not know, with fills it has not booked: the
+    write-ahead intent of every order we send is in Redis, so such an order means Redis lost
+    or rolled back the books after it was placed. Adopted as it ended, its fills booked."""
+    prefix = settings.execution.client_order_prefix
+    try:
+        # the exchange's clock (orders carry its times), not ours
+        start_ms = rest.timestamp_ms() - CATCH_UP_WINDOW_MS
+        reports = await rest.all_orders(settings.symbol, start_ms=start_ms, limit=1000)
+    except ExchangeError as exc:
+        logger.warning("reconcile: allOrders failed ({}); orders the books lost are not "
+                       "looked for", exc)
+        return
+    missing = [r for r in reports if r.client_order_id and r.client_order_id.startswith(prefix)
+               and r.client_order_id not in ledger.orders and r.status.terminal
+               and r.executed_qty > 0]
+    for report in sorted(missing, key=lambda r: r.time_ms or 0):
+        fills = await _trades_of(rest, settings.symbol, {report.order_id})
+        if not fills or all(f.trade_id in ledger.booked for f in fills):
+            continue  # booked long ago (the order aged out of the recent ones)
+        logger.bind(client_order_id=report.client_order_id).warning(
+            "reconcile: finished order of ours with fills the books do not have ({} {} of {});"
+            " adopted and booked", report.status.value, report.executed_qty, report.orig_qty)
+        await _adopt(ledger, (report,), fills, now_ms)

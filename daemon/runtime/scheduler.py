@@ -6,6 +6,7 @@ others are counted)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +41,7 @@ class EvaluationScheduler:
         self._idle = asyncio.Event()
         self._idle.set()
         self._worker: Supervised | None = None
+        self._current: asyncio.Future[None] | None = None  # the evaluation running now
         self.evaluations = 0
         self.coalesced = 0
 
@@ -97,16 +99,31 @@ class EvaluationScheduler:
                 continue
             self._running_since = time.monotonic()
             self._idle.clear()
+            task = self._current = asyncio.ensure_future(self._evaluate(reason))
             try:
-                await self._evaluate(reason)
+                await asyncio.wait({task})
             except asyncio.CancelledError:
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    await task
                 raise
-            except Exception:
-                logger.exception("evaluation ({}) failed", reason)
             finally:
+                self._current = None
                 self._running_since = None
                 self._idle.set()
                 self.evaluations += 1
+            if task.cancelled():
+                logger.warning("evaluation ({}) aborted", reason)
+            elif (exc := task.exception()) is not None:
+                logger.opt(exception=exc).error("evaluation ({}) failed", reason)
+
+    async def abort(self) -> None:
+        """Cancel the evaluation running now, if any (the lease was lost or the books are
+        not to be trusted: hands off the exchange at once); later triggers still run."""
+        task = self._current
+        if task is not None and not task.done():
+            task.cancel()
+            await self._idle.wait()
 
     async def stop(self, *, abandon: bool = False) -> None:
         """Stop triggering; wait for a running evaluation to end (the caller bounds this),

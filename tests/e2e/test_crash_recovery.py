@@ -10,10 +10,8 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +19,8 @@ import pytest
 import yaml
 
 from daemon.adapters.redis_store import RedisStore
-from daemon.domain.orders import OrderState
 from daemon.sim import Hooks, RandomWalkMarket, Realism, SimConfig, Simulator
+from tests.support.daemon_process import assert_orders_agree, start_daemon, wait_exit
 from tests.support.e2e_harness import assert_books_match_exchange
 
 KILL_KINDS = ("after_intent", "after_request", "during_fills", "during_cancel")
@@ -88,20 +86,6 @@ class Killer:
         elif kind == "during_cancel":
             hooks.before_cancel = before_cancel
         self.sim.hooks = hooks
-
-
-def start_daemon(cfg: Path, log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "daemon", "run", "-c", str(cfg)],
-                                stdout=out, stderr=out, env=env)
-
-
-async def wait_exit(proc: subprocess.Popen[bytes], limit_s: float) -> int | None:
-    for _ in range(int(limit_s / 0.05)):
-        if proc.poll() is not None:
-            return proc.returncode
-        await asyncio.sleep(0.05)
-    return None
 
 
 async def one_kill(sim: Simulator, killer: Killer, kind: str, cfg: Path, log: Path,
@@ -173,23 +157,3 @@ async def test_sigkill_at_52_points_no_duplicates_fills_booked_once(
         await assert_books_match_exchange(sim, redis_url)
         # The state agrees with the exchange, order by order.
         await assert_orders_agree(sim, redis_url)
-
-
-async def assert_orders_agree(sim: Simulator, redis_url: str) -> None:
-    store = RedisStore(redis_url, "bot:QRLUSDT:")
-    await store.connect()
-    try:
-        state = await store.load_state()
-    finally:
-        await store.close()
-    venue = {o["clientOrderId"]: o for o in sim.orders()}
-    assert state.open_order_ids == frozenset(), state.open_orders
-    for coid, order in state.orders.items():
-        v = venue.get(coid)
-        if v is None:  # intent written, daemon killed before the request: never placed
-            assert order.status in (OrderState.LOST, OrderState.REJECTED), (coid, order.status)
-            assert order.filled_qty == 0
-            continue
-        assert order.status.value == v["status"], (coid, order.status, v["status"])
-        assert order.filled_qty == Decimal(v["executedQty"]), coid
-    assert set(venue) <= set(state.orders), set(venue) - set(state.orders)

@@ -58,6 +58,7 @@ async def store(redis_url: str) -> AsyncIterator[RedisStore]:
     s = RedisStore(redis_url, PREFIX, plan_history_max=3, recent_orders_max=3)
     await s.connect()
     await s.check_schema()
+    await s.load_state()  # the view of the books fenced writes start from
     try:
         yield s
     finally:

@@ -85,9 +85,12 @@ async def make_world(redis_url: str, realism: Realism, *, grace_s: float = 0,
             await store.check_schema()
             rules = await rest.exchange_rules(settings.symbol)
             ref = SettingsRef(settings)
-            ledger = Ledger(store, ref, rules, await store.load_state(), lambda: now_ms)
+            lease = TradingLease(store, ref)
+            assert await lease.take()  # the follower acts only while it holds the lease
+            ledger = Ledger(store, ref, rules, await store.load_state(), lambda: now_ms,
+                            lease_owner=lease.owner)
             ledger.update_balances(await rest.account())
-            executor = Executor(ref, rest, ledger, lambda: now_ms, TradingLease(store, ref))
+            executor = Executor(ref, rest, ledger, lambda: now_ms, lease)
             yield World(sim, rest, settings, ledger, executor)
         finally:
             await store.close()

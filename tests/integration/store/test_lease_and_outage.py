@@ -10,8 +10,9 @@ from collections.abc import Iterator
 import pytest
 from loguru import logger
 
-from daemon.adapters.redis_store import RedisLease, RedisStore
-from daemon.errors import LeaseLost, StoreUnavailable
+from daemon.adapters.redis_lease import RedisLease
+from daemon.adapters.redis_store import RedisStore
+from daemon.errors import BooksLost, LeaseLost, StoreUnavailable
 from daemon.local_redis import LocalRedis
 from tests.support.store_builders import intent
 
@@ -82,6 +83,7 @@ async def test_redis_killed_mid_run_then_back(log_lines: list[str]) -> None:
     try:
         await store.connect()
         await store.check_schema()
+        await store.load_state()
         await store.write_intent(intent(coid="rb-a-0"))
         assert store.available
 
@@ -103,9 +105,11 @@ async def test_redis_killed_mid_run_then_back(log_lines: list[str]) -> None:
         assert store.available
         back = [m for m in log_lines if "Redis reachable again" in m]
         assert len(back) == 1 and len([m for m in log_lines if "unavailable" in m]) == 1
-        await store.check_schema()
-        await store.write_intent(intent(coid="rb-a-1"))
-        assert set((await store.load_state()).orders) == {"rb-a-1"}
+        # it came back EMPTY: the books this store wrote are gone, and nothing is written on
+        await store.check_schema()  # (a new life of the books: another epoch)
+        with pytest.raises(BooksLost, match=rf"{P}epoch is \w+, the books were read under"):
+            await store.write_intent(intent(coid="rb-a-1"))
+        assert (await store.load_state()).orders == {}
     finally:
         await store.close()
         server.stop()

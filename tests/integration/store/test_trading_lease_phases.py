@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from daemon.adapters.redis_store import RedisLease, RedisStore
+from daemon.adapters.redis_lease import RedisLease
+from daemon.adapters.redis_store import RedisStore
 from daemon.config import parse_settings
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.settings_ref import SettingsRef
