@@ -21,6 +21,7 @@ strings::
 Every Redis failure (connection refused/reset, timeout, loading, read-only, OOM) raises
 StoreUnavailable and flips ``available`` to False; the outage is logged once, the recovery once.
 Unknown or corrupt content raises StateError naming the key and the field; it is never replaced.
+A key of another Redis type (WRONGTYPE) raises StateError naming the full key and what it holds.
 """
 
 from __future__ import annotations
@@ -168,7 +169,11 @@ class RedisStore:
             self._down_since = None
             logger.info("Redis reachable again after {:.1f}s; trading may resume", down)
 
-    async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
+    async def _call(self, what: str, awaitable: Awaitable[T], *,
+                    keys: Mapping[str, str] | None = None) -> T:
+        """Await one Redis call, translating its errors. ``keys``: full key -> the Redis type
+        the call expects there; a WRONGTYPE reply then names the key(s) of another type (SET
+        and DEL replace a key of any type: they never answer WRONGTYPE)."""
         try:
             result = await awaitable
         except _UNAVAILABLE as exc:
@@ -180,9 +185,25 @@ class RedisStore:
                 self._mark_down(what, exc)
                 raise StoreUnavailable(f"redis {what}: {text}") from None
             self._mark_up()
+            if keys and "WRONGTYPE" in text:
+                raise StateError(await self._wrong_type(keys)) from None
             raise self._script_error(what, text) from None
         self._mark_up()
         return result
+
+    async def _wrong_type(self, keys: Mapping[str, str]) -> str:
+        """'<key>: holds a list, expected a string (WRONGTYPE)' for each key of another type
+        (asked with TYPE; "a value of another type" when even that fails)."""
+        found = []
+        for key, expected in keys.items():
+            try:
+                held: str | None = _text(await self.client.type(key))
+            except (rexc.RedisError, OSError):
+                held = None
+            if held != expected and held != "none":  # "none": not this key (gone since)
+                what = "a value of another type" if held is None else f"a {held}"
+                found.append(f"{key}: holds {what}, expected a {expected} (WRONGTYPE)")
+        return "; ".join(found) or f"{', '.join(keys)}: a value of another type (WRONGTYPE)"
 
     @staticmethod
     def _script_error(what: str, text: str) -> RebalancerError:
@@ -300,7 +321,8 @@ class RedisStore:
 
     async def get_order(self, client_order_id: str) -> Order | None:
         hk = self.key("orders")
-        raw = await self._call("HGET order", self.client.hget(hk, client_order_id))
+        raw = await self._call("HGET order", self.client.hget(hk, client_order_id),
+                               keys={hk: "hash"})
         if raw is None:
             return None
         where = f"{hk}[{client_order_id}]"
@@ -342,7 +364,7 @@ class RedisStore:
 
     async def get_fills(self) -> list[Fill]:
         hk = self.key("fills")
-        raw = await self._call("HGETALL fills", self.client.hgetall(hk))
+        raw = await self._call("HGETALL fills", self.client.hgetall(hk), keys={hk: "hash"})
         out = []
         for tid, body in raw.items():
             where = f"{hk}[{_text(tid)}]"
@@ -357,11 +379,13 @@ class RedisStore:
         pipe.set(self.key("last_plan"), body)
         pipe.lpush(self.key("plan_history"), body)
         pipe.ltrim(self.key("plan_history"), 0, self.plan_history_max - 1)
-        await self._call("record_plan", pipe.execute())
+        await self._call("record_plan", pipe.execute(), keys={
+            self.key("last_plan"): "string", self.key("plan_history"): "list"})
 
     async def plan_history(self, limit: int = 100) -> list[dict[str, Any]]:
         k = self.key("plan_history")
-        raw = await self._call("LRANGE", self.client.lrange(k, 0, max(limit, 1) - 1))
+        raw = await self._call("LRANGE", self.client.lrange(k, 0, max(limit, 1) - 1),
+                               keys={k: "list"})
         return [_obj(decode_json(b, f"{k}[{i}]"), f"{k}[{i}]") for i, b in enumerate(raw)]
 
     async def heartbeat(self, ttl_s: int, info: Mapping[str, Any]) -> None:
@@ -379,8 +403,9 @@ class RedisStore:
         return bool(await self._call("clear_halt", self.client.delete(self.key("halted"))))
 
     async def get_halt(self) -> Halt | None:
-        raw = await self._call("GET halted", self.client.get(self.key("halted")))
-        return parse_halt(raw, self.key("halted"))
+        k = self.key("halted")
+        raw = await self._call("GET halted", self.client.get(k), keys={k: "string"})
+        return parse_halt(raw, k)
 
     async def set_core_floor(self, qty: Decimal, now_ms: int, source: str = "manual") -> None:
         if not qty.is_finite() or qty < 0:
@@ -395,8 +420,9 @@ class RedisStore:
         await self._call("set_cost_basis", self.client.set(self.key("cost_basis"), body))
 
     async def get_core_floor(self) -> Decimal | None:
-        raw = await self._call("GET core_floor", self.client.get(self.key("core_floor")))
-        return parse_core_floor(raw, self.key("core_floor"))
+        k = self.key("core_floor")
+        raw = await self._call("GET core_floor", self.client.get(k), keys={k: "string"})
+        return parse_core_floor(raw, k)
 
 
 class RedisLease:
@@ -425,7 +451,8 @@ class RedisLease:
         return int(r) == 1
 
     async def holder(self) -> str | None:
-        return _text(await self.store._call("lease get", self.store.client.get(self.key)))
+        return _text(await self.store._call("lease get", self.store.client.get(self.key),
+                                            keys={self.key: "string"}))
 
 
 async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
