@@ -42,6 +42,7 @@ from redis.backoff import ExponentialBackoff
 
 from daemon.adapters import redis_lua
 from daemon.adapters.redis_codec import fill_from_dict, fill_to_dict, order_from_dict, order_to_dict
+from daemon.adapters.redis_persistence import Persistence, read_persistence
 from daemon.adapters.redis_records import (
     Halt,
     StoredState,
@@ -140,6 +141,11 @@ class RedisStore:
 
     async def ping(self) -> None:
         await self._call("PING", self.client.ping())
+
+    async def persistence(self) -> Persistence:
+        """How the server keeps its data: INFO persistence, plus CONFIG GET appendfsync and
+        save when the server allows CONFIG (refused or renamed: read from INFO alone)."""
+        return await self._call("INFO persistence", read_persistence(self.client))
 
     async def wait_available(self, retry_interval_s: float,
                              stop: asyncio.Event | None = None) -> bool:

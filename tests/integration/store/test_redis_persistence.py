@@ -1,5 +1,6 @@
 """Redis persistence against real redis-servers: the private Redis of the demo and the tests
-keeps what it acknowledged across a SIGKILL (AOF)."""
+keeps what it acknowledged across a SIGKILL (AOF), RedisStore.persistence reads what a server
+does (with CONFIG, without it)."""
 
 from __future__ import annotations
 
@@ -45,3 +46,41 @@ async def test_local_redis_killed_and_restarted_on_its_dir_keeps_the_books(
         await store.close()
     finally:
         server.stop()
+
+
+async def test_persistence_of_the_private_redis(store: RedisStore) -> None:
+    found = await store.persistence()
+    assert (found.aof_enabled, found.appendfsync, found.save) == (True, "everysec", "")
+    assert found.config_refused is None
+    assert found.describe() == "AOF on (appendfsync everysec), RDB snapshots off"
+
+
+async def test_persistence_of_a_redis_with_snapshots_only() -> None:
+    with LocalRedis(extra_args=("--appendonly", "no", "--save", "3600 1")) as server:
+        store = RedisStore(server.url, P)
+        await store.connect()
+        try:
+            await store.client.set(P + "x", "1")
+            found = await store.persistence()
+        finally:
+            await store.close()
+    assert (found.aof_enabled, found.appendfsync, found.save) == (False, "everysec", "3600 1")
+    assert found.rdb_changes_since_last_save == 1
+    assert found.describe() == \
+        "AOF off, RDB snapshots 'save 3600 1' (1 change(s) since the last one)"
+
+
+async def test_persistence_without_config_command_reads_info_alone() -> None:
+    """Managed Redis often renames or disables CONFIG: INFO alone still tells AOF on/off."""
+    with LocalRedis(extra_args=("--rename-command", "CONFIG", "")) as server:
+        store = RedisStore(server.url, P)
+        await store.connect()
+        try:
+            found = await store.persistence()
+            assert store.available
+        finally:
+            await store.close()
+    assert (found.aof_enabled, found.appendfsync, found.save) == (True, None, None)
+    assert found.config_refused is not None and "CONFIG" in found.config_refused.upper()
+    assert found.describe().startswith("AOF on (appendfsync unknown), RDB schedule unknown")
+    assert "read from INFO persistence only" in found.describe()
