@@ -4,7 +4,11 @@ anything is written or sent, unless redis.allow_volatile; dry_run only warns, on
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
@@ -12,7 +16,7 @@ from loguru import logger
 
 from daemon.config import Mode
 from daemon.errors import ConfigError
-from daemon.local_redis import LocalRedis
+from daemon.local_redis import LocalRedis, free_port
 from daemon.runtime.compose import build_engine
 from daemon.runtime.supervisor import Supervisor
 from daemon.sim import SimConfig, Simulator
@@ -91,3 +95,23 @@ async def test_live_on_aof_everysec_starts_and_says_what_it_can_lose(
     assert about_redis(logged) == [("INFO", (
         f"Redis {redis_url}: AOF on (appendfsync everysec), RDB snapshots off: a power cut or "
         "kernel crash can lose about the last second of writes"))]
+
+
+def test_run_exits_2_with_the_refusal_on_stderr(volatile_redis: LocalRedis,
+                                                tmp_path: Path) -> None:
+    """What an operator sees: ``rebalancer run`` in mode live exits 2 (a configuration to
+    change) with the refusal as its last line; no exchange is contacted (nothing listens at
+    rest_url)."""
+    nothing = f"127.0.0.1:{free_port()}"
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"mode: live\nexchange:\n  rest_url: http://{nothing}\n"
+                   f"  ws_url: ws://{nothing}/ws\nredis:\n  url: {volatile_redis.url}\n")
+    env = dict(os.environ, MEXC_API_KEY="mx0vglTESTKEY000000", MEXC_API_SECRET="not-a-secret")
+    env.pop("NOTIFY_SOCKET", None)
+    run = subprocess.run([sys.executable, "-m", "daemon", "run", "-c", str(cfg)], env=env,
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert run.returncode == 2, run.stderr
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: Redis {volatile_redis.url}: AOF off, RDB snapshots off. "
+                           "mode: live refuses it: "), run.stderr
+    assert last.endswith("or set redis.allow_volatile: true to accept the risk")
