@@ -158,6 +158,7 @@ class RedisSettings(_Section):
     heartbeat_ttl_s: int = Field(60, ge=2)
     lease_ttl_s: int = Field(30, ge=2, le=600)
     retry_interval_s: float = Field(2, gt=0, le=60)
+    allow_volatile: bool = False
 
     @field_validator("url")
     @classmethod

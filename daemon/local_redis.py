@@ -1,5 +1,8 @@
 """A private, throw-away redis-server on a free loopback port: for the demo command and tests.
 
+It runs with an append-only file (``appendonly yes``, ``appendfsync everysec``) in its data
+directory, like a production Redis should (README: Production Redis): a redis-server killed and
+started again on the same directory keeps what it acknowledged. No RDB snapshots.
 Never used against a production Redis; the daemon itself only takes ``redis.url``."""
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -42,10 +46,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 class LocalRedis:
-    """``with LocalRedis() as r: r.url`` starts redis-server (no persistence) and stops it."""
+    """``with LocalRedis() as r: r.url`` starts redis-server (AOF in ``data_dir``, a temporary
+    directory removed at stop when none is given) and stops it. ``extra_args`` come last on the
+    command line and override the defaults (tests: ``("--appendonly", "no")``); the command
+    line overrides ``config_file`` (a redis.conf, for tests of CONFIG REWRITE)."""
 
-    def __init__(self, port: int | None = None, data_dir: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, data_dir: Path | None = None, *,
+                 extra_args: Sequence[str] = (), config_file: Path | None = None) -> None:
         self._auto_port = port is None
+        self.extra_args = tuple(extra_args)
+        self.config_file = config_file
         self.port = port or free_port()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.data_dir = data_dir
@@ -75,9 +85,10 @@ class LocalRedis:
         if self.data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="rebalancer-redis-")
             self.data_dir = Path(self._tmp.name)
-        args = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", str(self.data_dir), "--protected-mode", "yes",
-                "--loglevel", "warning"]
+        conf = [] if self.config_file is None else [str(self.config_file)]
+        args = [exe, *conf, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.data_dir),
+                "--protected-mode", "yes", "--loglevel", "warning", *self.extra_args]
         proc = self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
                                             stderr=subprocess.PIPE)
         deadline = time.monotonic() + timeout_s

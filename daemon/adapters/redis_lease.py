@@ -31,7 +31,8 @@ class RedisLease:
         return int(r) == 1
 
     async def holder(self) -> str | None:
-        return _text(await self.store._call("lease get", self.store.client.get(self.key)))
+        return _text(await self.store._call("lease get", self.store.client.get(self.key),
+                                            keys={self.key: "string"}))
 
 
 

@@ -22,10 +22,11 @@ strings::
 
 Every Redis failure (connection refused/reset, timeout, loading, read-only, OOM) raises
 StoreUnavailable and flips ``available`` to False; the outage is logged once, the recovery once.
-Unknown or corrupt content, or a key of the wrong type, raises StateError naming the full key
-and the field; it is never replaced. Every write of the books is fenced (redis_lua): it is
-accepted only from the view the writer last read or wrote (``view``), else BooksChanged (reload
-and decide again) or BooksLost (Redis lost or rolled back the books: never write on).
+Unknown or corrupt content, or a key of the wrong type (WRONGTYPE included), raises StateError
+naming the full key, what it holds and the field; it is never replaced. Every write of the books
+is fenced (redis_lua): it is accepted only from the view the writer last read or wrote
+(``view``), else BooksChanged (reload and decide again) or BooksLost (Redis lost or rolled back
+the books: never write on).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from redis.backoff import ExponentialBackoff
 
 from daemon.adapters import redis_lua
 from daemon.adapters.redis_codec import fill_from_dict, fill_to_dict, order_from_dict, order_to_dict
+from daemon.adapters.redis_persistence import Persistence, read_persistence
 from daemon.adapters.redis_records import (
     BooksView,
     Halt,
@@ -153,6 +155,11 @@ class RedisStore:
     async def ping(self) -> None:
         await self._call("PING", self.client.ping())
 
+    async def persistence(self) -> Persistence:
+        """How the server keeps its data: INFO persistence, plus CONFIG GET appendfsync and
+        save when the server allows CONFIG (refused or renamed: read from INFO alone)."""
+        return await self._call("INFO persistence", read_persistence(self.client))
+
     async def wait_available(self, retry_interval_s: float,
                              stop: asyncio.Event | None = None) -> bool:
         """PING every ``retry_interval_s`` until Redis answers (True) or ``stop`` is set
@@ -181,7 +188,11 @@ class RedisStore:
             self._down_since = None
             logger.info("Redis reachable again after {:.1f}s; trading may resume", down)
 
-    async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
+    async def _call(self, what: str, awaitable: Awaitable[T], *,
+                    keys: Mapping[str, str] | None = None) -> T:
+        """Await one Redis call, translating its errors. ``keys``: full key -> the Redis type
+        the call expects there; a WRONGTYPE reply then names the key(s) of another type (SET
+        and DEL replace a key of any type: they never answer WRONGTYPE)."""
         try:
             result = await awaitable
         except _UNAVAILABLE as exc:
@@ -193,9 +204,25 @@ class RedisStore:
                 self._mark_down(what, exc)
                 raise StoreUnavailable(f"redis {what}: {text}") from None
             self._mark_up()
+            if keys and "WRONGTYPE" in text:
+                raise StateError(await self._wrong_type(keys)) from None
             raise self._script_error(what, text) from None
         self._mark_up()
         return result
+
+    async def _wrong_type(self, keys: Mapping[str, str]) -> str:
+        """'<key>: holds a list, expected a string (WRONGTYPE)' for each key of another type
+        (asked with TYPE; "a value of another type" when even that fails)."""
+        found = []
+        for key, expected in keys.items():
+            try:
+                held: str | None = _text(await self.client.type(key))
+            except (rexc.RedisError, OSError):
+                held = None
+            if held != expected and held != "none":  # "none": not this key (gone since)
+                what = "a value of another type" if held is None else f"a {held}"
+                found.append(f"{key}: holds {what}, expected a {expected} (WRONGTYPE)")
+        return "; ".join(found) or f"{', '.join(keys)}: a value of another type (WRONGTYPE)"
 
     @staticmethod
     def _script_error(what: str, text: str) -> RebalancerError:
@@ -369,7 +396,8 @@ class RedisStore:
 
     async def get_order(self, client_order_id: str) -> Order | None:
         hk = self.key("orders")
-        raw = await self._call("HGET order", self.client.hget(hk, client_order_id))
+        raw = await self._call("HGET order", self.client.hget(hk, client_order_id),
+                               keys={hk: "hash"})
         if raw is None:
             return None
         where = f"{hk}[{client_order_id}]"
@@ -412,7 +440,7 @@ class RedisStore:
 
     async def get_fills(self) -> list[Fill]:
         hk = self.key("fills")
-        raw = await self._call("HGETALL fills", self.client.hgetall(hk))
+        raw = await self._call("HGETALL fills", self.client.hgetall(hk), keys={hk: "hash"})
         out = []
         for tid, body in raw.items():
             where = f"{hk}[{_text(tid)}]"
@@ -427,11 +455,13 @@ class RedisStore:
         pipe.set(self.key("last_plan"), body)
         pipe.lpush(self.key("plan_history"), body)
         pipe.ltrim(self.key("plan_history"), 0, self.plan_history_max - 1)
-        await self._call("record_plan", pipe.execute())
+        await self._call("record_plan", pipe.execute(), keys={
+            self.key("last_plan"): "string", self.key("plan_history"): "list"})
 
     async def plan_history(self, limit: int = 100) -> list[dict[str, Any]]:
         k = self.key("plan_history")
-        raw = await self._call("LRANGE", self.client.lrange(k, 0, max(limit, 1) - 1))
+        raw = await self._call("LRANGE", self.client.lrange(k, 0, max(limit, 1) - 1),
+                               keys={k: "list"})
         return [_obj(decode_json(b, f"{k}[{i}]"), f"{k}[{i}]") for i, b in enumerate(raw)]
 
     async def heartbeat(self, ttl_s: int, info: Mapping[str, Any]) -> None:
@@ -449,8 +479,9 @@ class RedisStore:
         return bool(await self._call("clear_halt", self.client.delete(self.key("halted"))))
 
     async def get_halt(self) -> Halt | None:
-        raw = await self._call("GET halted", self.client.get(self.key("halted")))
-        return parse_halt(raw, self.key("halted"))
+        k = self.key("halted")
+        raw = await self._call("GET halted", self.client.get(k), keys={k: "string"})
+        return parse_halt(raw, k)
 
     async def set_core_floor(self, qty: Decimal, now_ms: int, source: str = "manual", *,
                              lease_owner: str | None = None) -> None:
@@ -471,8 +502,9 @@ class RedisStore:
                            ["cost_basis", body])
 
     async def get_core_floor(self) -> Decimal | None:
-        raw = await self._call("GET core_floor", self.client.get(self.key("core_floor")))
-        return parse_core_floor(raw, self.key("core_floor"))
+        k = self.key("core_floor")
+        raw = await self._call("GET core_floor", self.client.get(k), keys={k: "string"})
+        return parse_core_floor(raw, k)
 
 
 async def _pause(stop: asyncio.Event | None, seconds: float) -> None:

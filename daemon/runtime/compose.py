@@ -18,6 +18,7 @@ from daemon.runtime.executor import Executor
 from daemon.runtime.lease import TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
+from daemon.runtime.persistence import check_persistence
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.supervisor import Supervisor
 
@@ -47,6 +48,7 @@ async def _load_state(store: RedisStore, settings: Settings) -> StoredState:
         await store.connect()
     except StoreUnavailable:
         await store.wait_available(settings.redis.retry_interval_s)
+    await check_persistence(store, settings)  # live refuses a Redis without AOF: before writes
     await store.check_schema()
     return await store.load_state()
 

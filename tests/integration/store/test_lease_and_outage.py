@@ -100,7 +100,7 @@ async def test_redis_killed_mid_run_then_back(log_lines: list[str]) -> None:
         waiter = asyncio.create_task(store.wait_available(0.05))
         await asyncio.sleep(0.3)
         assert not waiter.done()
-        server.start()  # same port, empty (no persistence)
+        server.start()  # same port, a fresh data dir: empty
         assert await asyncio.wait_for(waiter, 5.0) is True
         assert store.available
         back = [m for m in log_lines if "Redis reachable again" in m]
