@@ -6,13 +6,13 @@
 Both are read in time windows of at most ``WINDOW_MS`` (24 h, the default window of
 allOrders), each asked with an explicit ``startTime`` and ``endTime``. A FULL page (as many
 rows as ``limit``) means the window may hold more: it is split in two halves and each half is
-asked again, down to a window of 1 ms. Neighbouring windows share their boundary millisecond
-(``[s, m]`` and ``[m, e]``), so whether the exchange reads ``endTime`` as inclusive or
-exclusive, no row at a boundary is lost; a row answered twice is kept once (deduplicated by
+asked again, down to single milliseconds. Neighbouring windows share their boundary
+millisecond (``[s, m]`` and ``[m, e]``), so whether the exchange reads ``endTime`` as inclusive
+or exclusive, no row at a boundary is lost; a row answered twice is kept once (deduplicated by
 ``orderId`` / trade ``id``). This also keeps rows at EQUAL timestamps: they are never cut by a
 "continue after the last row's time". Which end of a full page the exchange keeps (oldest or
-newest rows) does not matter. A window of 1 ms that is still full cannot be split: it is
-reported in ``problems`` (some rows of that millisecond may be missing).
+newest rows) does not matter. A full page whose rows all carry ONE millisecond cannot be split:
+that millisecond is reported in ``problems`` (some of its rows may be missing).
 
 Orders of the trades that allOrders no longer reaches are asked for one by one (GET
 /api/v3/order by orderId): ``lookups``; a failed lookup is reported, never guessed.
@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from daemon.adapters.mexc.rest import MexcRest
@@ -59,6 +60,7 @@ async def read_paged(call: PageCall[T], start_ms: int, end_ms: int, *, limit: in
                          f"limit {limit}")
     out: Paged[T] = Paged()
     seen: dict[Hashable, T] = {}
+    full_ms: set[int] = set()
     todo = [(s, min(s + window_ms, end_ms)) for s in range(start_ms, end_ms, window_ms)]
     todo = todo or [(start_ms, end_ms + 1)]
     todo.reverse()  # a stack: oldest window first
@@ -68,16 +70,34 @@ async def read_paged(call: PageCall[T], start_ms: int, end_ms: int, *, limit: in
         out.requests += 1
         for row in rows:
             seen.setdefault(key(row), row)
-        if len(rows) < limit:
-            continue
-        if e - s <= 1:
-            out.problems.append(f"{what}: {len(rows)} (a full page) within the millisecond(s) "
-                                f"{s}..{e}; more may exist there and cannot be asked for")
-            continue
-        mid = (s + e) // 2
-        todo += [(mid, e), (s, mid)]  # both halves share ``mid``: no row lost at the cut
+        if len(rows) >= limit:
+            todo += _split(s, e, {time_of(r) for r in rows}, full_ms)
     out.rows = sorted(seen.values(), key=lambda r: (time_of(r), str(key(r))))
+    out.problems = [f"{what}: a full page of {limit} rows at the millisecond {t} "
+                    f"({utc_ms(t)}); more rows there may exist and cannot be asked for"
+                    for t in sorted(full_ms)]
     return out
+
+
+def _split(s: int, e: int, times: set[int], full_ms: set[int]) -> list[tuple[int, int]]:
+    """The windows to ask after a full page for ``[s, e]`` whose rows carry ``times`` (to push
+    on the stack: the last one is asked first). A full page within one millisecond cannot be
+    split: that millisecond goes to ``full_ms``."""
+    if e - s >= 2:
+        mid = (s + e) // 2
+        return [(mid, e), (s, mid)]  # both halves share ``mid``: no row lost at the cut
+    if e == s:
+        full_ms.add(s)
+        return []
+    if len(times) == 1:
+        (t,) = times
+        full_ms.add(t)
+        return [(o, o) for o in (s, e) if o != t]  # the other millisecond (inclusive end)
+    return [(e, e), (s, s)]
+
+
+def utc_ms(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True, slots=True)
