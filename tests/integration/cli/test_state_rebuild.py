@@ -222,3 +222,34 @@ async def test_without_api_keys_rebuild_is_a_usage_error(
     assert "state rebuild needs the API keys" in capsys.readouterr().err
     assert await cli("state", "rebuild", "-c", str(path), "--fresh") == 2
 
+
+
+async def test_rebuild_reaches_orders_older_than_7_days_through_their_trades(
+        redis_url: str, tmp_path: Path, keys_in_env: None,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    async with Simulator(SimConfig(seed=4, speed=60.0, **QUICK)) as sim:
+        path, settings = write(tmp_path, config(sim, redis_url))
+        async with MexcRest(settings.exchange, sim_creds(sim)) as rest:
+            async def market(coid: str, side: Side) -> str:
+                placed = await rest.place_order("QRLUSDT", side, "MARKET", client_order_id=coid,
+                                                quantity=Decimal("100"))
+                return placed.order_id
+
+            await market("rb-gone-0", Side.SELL)  # 40 days old: beyond every reach
+            sim.advance(30 * 86400)
+            await market("rb-week-0", Side.SELL)  # 10 days old: only myTrades has it
+            await market("web1", Side.BUY)  # a manual trade
+            sim.advance(10 * 86400)
+            await market("rb-new-0", Side.BUY)
+        capsys.readouterr()
+        assert await cli("state", "rebuild", "-c", path) == 0
+        out = capsys.readouterr().out
+        rebuilt = await books(redis_url)
+    assert set(rebuilt["orders"]) == {"rb-week-0", "rb-new-0"}
+    ours = [t for t in sim.my_trades("QRLUSDT") if t["clientOrderId"] in ("rb-week-0",
+                                                                          "rb-new-0")]
+    assert {f[0] for f in rebuilt["fills"]} == {str(t["id"]) for t in ours}
+    assert rebuilt["trades_total"] == 2  # a lower bound: rb-gone-0 is beyond MEXC's month
+    assert "trades not of ours are not booked (1 found)" in out
+    assert "1 trade(s) of QRLUSDT not of ours" in out
+    assert "held before the first fill found" in out and "is unknown" in out
