@@ -1,7 +1,7 @@
-"""The composition root: does the I/O needed to build the engine's parts (REST session; Redis
-connect, the empty-prefix guard, schema check, stored state; exchange rules), then builds every
-part, so the engine never holds a part that is "not there yet". A failed build closes what it
-opened."""
+"""The composition root: does the I/O needed to build the engine's parts (REST session,
+exchange rules; Redis connect, the empty-prefix guard, schema check, stored state), then builds
+every part, so the engine never holds a part that is "not there yet". A failed build closes what
+it opened."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from daemon.runtime.supervisor import Supervisor
 
 async def build_engine(settings: Settings, creds: Credentials | None, supervisor: Supervisor,
                        *, rest: MexcRest | None = None) -> RebalancerEngine:
-    """REST session, Redis state and exchange rules first (startup order), then every part.
+    """REST session, exchange rules and Redis state first (startup order), then every part.
     The engine's background tasks will run under ``supervisor``. ``rest``: a client of the
     caller's (a benchmark's instrumented session); the engine closes it like its own."""
     store = RedisStore(settings.redis.url, settings.key_prefix,
@@ -35,8 +35,8 @@ async def build_engine(settings: Settings, creds: Credentials | None, supervisor
     rest = rest or MexcRest(settings.exchange, creds)
     try:
         await rest.start()
+        rules = await rest.exchange_rules(settings.symbol)  # a bad symbol says so first
         state = await _load_state(store, settings, rest, creds)
-        rules = await rest.exchange_rules(settings.symbol)
     except BaseException:
         await rest.close()
         await store.close()
