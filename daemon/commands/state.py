@@ -7,7 +7,8 @@ rebuilt and what it could not know. ``--fresh`` starts over deliberately: only t
 new epoch, books version 0 and the config's initial cost basis (if set) are written.
 
 Both write into the key prefix ATOMICALLY and only when it holds no books (keys ``lease``,
-``heartbeat``, ``halted`` may exist and are left alone). ``--dry-run`` prints without writing.
+``heartbeat``, ``halted`` may exist and are left alone). ``--dry-run`` prints without writing
+(also beside existing books: e.g. to compare them with the exchange).
 
 Exit codes: 0 written (or printed with --dry-run); 2 bad config or no API keys; 1 the prefix
 already holds books (they are named; nothing is written), Redis or the exchange failed.
@@ -67,7 +68,8 @@ async def _rebuild(settings: Settings, creds: Credentials, *, fresh: bool,
     rest = MexcRest(settings.exchange, creds)
     try:
         await store.connect()
-        await require_empty(store)  # before reading the exchange: refuse early
+        if not dry_run:
+            await require_empty(store)  # before reading the exchange: refuse early
         await rest.start()
         if fresh:
             books, basis = await fresh_books(rest, settings)

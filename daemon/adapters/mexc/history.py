@@ -146,8 +146,8 @@ async def read_history(rest: MexcRest, symbol: str) -> ExchangeHistory:
     orders = await recent_orders(rest, symbol, now)
     trades = await recent_trades(rest, symbol, now)
     by_id = {o.order_id: o for o in orders.rows}
-    for report in await rest.open_orders(symbol):  # an open order may be older than 7 days
-        by_id.setdefault(report.order_id, report)
+    for report in await rest.open_orders(symbol):  # asked last (the newest word), and an
+        by_id[report.order_id] = report  # open order may be older than allOrders' 7 days
     missing = sorted({t.order_id for t in trades.rows} - by_id.keys())
     lookups, failed = await _lookup_orders(rest, symbol, missing)
     return ExchangeHistory(

@@ -174,6 +174,9 @@ async def test_rebuild_refuses_a_prefix_that_holds_books(
             err = capsys.readouterr().err
             assert f"{PREFIX}cost_basis, {PREFIX}schema" in err and "not empty" in err
             assert await dump(redis_client) == before  # nothing written
+        assert await cli("state", "rebuild", "-c", path, "--dry-run") == 0  # only prints
+        assert "dry run: nothing written" in capsys.readouterr().out
+        assert await dump(redis_client) == before
 
 
 async def test_fresh_writes_a_new_life_and_the_daemon_starts(
