@@ -70,7 +70,8 @@ async def guard_empty_prefix(store: RedisStore, rest: MexcRest, settings: Settin
     raise StateError(
         f"{store.key('schema')} is missing: Redis holds no books under {store.prefix!r}, but "
         f"the exchange shows {len(mine)} order(s) of ours ({prefix!r} client ids) for "
-        f"{settings.symbol} in the last 7 days, the newest {newest.client_order_id} at "
+        f"{settings.symbol} (placed in the last 7 days or still open), the newest "
+        f"{newest.client_order_id} at "
         f"{utc_text(newest.time_ms)} ({newest.status.value}). Starting as new would reset "
         f"the cost basis, core floor and trade counters. Either {WAYS_OUT}.")
 

@@ -20,6 +20,7 @@ from daemon.cli import main
 from daemon.config import Settings, parse_settings
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Side
+from daemon.errors import StateError
 from daemon.runtime.compose import build_engine
 from daemon.runtime.supervisor import Supervisor
 from daemon.sim import SimConfig, Simulator
@@ -189,7 +190,7 @@ async def test_fresh_writes_a_new_life_and_the_daemon_starts(
                                    quantity=Decimal("100"))
         await redis_client.set(PREFIX + "halted", '{"reason":"ops","time_ms":1}')
         supervisor = Supervisor()
-        with pytest.raises(Exception, match="order\\(s\\) of ours"):
+        with pytest.raises(StateError, match=r"order\(s\) of ours"):
             await build_engine(settings, sim_creds(sim), supervisor)  # refused: history
         await supervisor.stop()
         capsys.readouterr()

@@ -71,6 +71,19 @@ async def test_an_order_older_than_the_7_days_allorders_keeps_is_not_seen(
     assert await redis_client.get(PREFIX + "schema") == b"1"
 
 
+async def test_an_open_order_of_ours_older_than_7_days_is_seen(
+        msim: Simulator, rest: MexcRest, redis_url: str, redis_client: aioredis.Redis) -> None:
+    price = (msim.price() * Decimal("0.3")).quantize(Decimal("0.00001"))
+    await rest.place_order("QRLUSDT", Side.BUY, "LIMIT", client_order_id="rb-rest-0",
+                           quantity=Decimal("100"), price=price)
+    msim.advance(8 * 86400)
+    supervisor = Supervisor()
+    with pytest.raises(StateError, match=r"1 order\(s\) of ours .* the newest rb-rest-0"):
+        await build_engine(e2e_settings(msim, redis_url), sim_creds(msim), supervisor)
+    await supervisor.stop()
+    assert await redis_client.keys(PREFIX + "*") == []
+
+
 async def test_prefix_with_books_is_not_checked_again(
         msim: Simulator, rest: MexcRest, redis_url: str, redis_client: aioredis.Redis) -> None:
     await redis_client.set(PREFIX + "schema", "1")
