@@ -36,6 +36,7 @@ TRADES_REACH_MS = 30 * DAY_MS  # myTrades: the last month (30 days, the shorter 
 MARGIN_MS = 5 * 60_000  # stay this far inside a reach: a start just past it may be refused
 ORDERS_LIMIT = 1000
 TRADES_LIMIT = 100
+MAX_REQUESTS = 5000  # per endpoint; weight 10 each: about 20 minutes at 400 per 10 s
 
 T = TypeVar("T")
 PageCall = Callable[[int, int, int], Awaitable[list[T]]]  # (start_ms, end_ms, limit) -> rows
@@ -53,8 +54,11 @@ class Paged(Generic[T]):
 
 async def read_paged(call: PageCall[T], start_ms: int, end_ms: int, *, limit: int,
                      key: Callable[[T], Hashable], time_of: Callable[[T], int],
-                     window_ms: int = WINDOW_MS, what: str = "rows") -> Paged[T]:
-    """Every row of ``[start_ms, end_ms]``: see the module docstring."""
+                     window_ms: int = WINDOW_MS, what: str = "rows",
+                     max_requests: int = MAX_REQUESTS) -> Paged[T]:
+    """Every row of ``[start_ms, end_ms]``: see the module docstring. A full page with rows
+    outside the window asked for is not split (the exchange ignored the window: splitting
+    would never end); past ``max_requests`` the reading stops. Both are in ``problems``."""
     if end_ms < start_ms or window_ms < 2 or limit < 1:
         raise ValueError(f"bad history range [{start_ms}, {end_ms}] window {window_ms} "
                          f"limit {limit}")
@@ -65,17 +69,27 @@ async def read_paged(call: PageCall[T], start_ms: int, end_ms: int, *, limit: in
     todo = todo or [(start_ms, end_ms + 1)]
     todo.reverse()  # a stack: oldest window first
     while todo:
+        if out.requests >= max_requests:
+            out.problems.append(f"{what}: gave up after {max_requests} requests; "
+                                f"{len(todo)} window(s) not read")
+            break
         s, e = todo.pop()
         rows = await call(s, e, limit)
         out.requests += 1
         for row in rows:
             seen.setdefault(key(row), row)
-        if len(rows) >= limit:
-            todo += _split(s, e, {time_of(r) for r in rows}, full_ms)
+        if len(rows) < limit:
+            continue
+        times = {time_of(r) for r in rows}
+        if min(times) < s or max(times) > e:
+            out.problems.append(f"{what}: the full page for [{s}, {e}] holds rows outside it "
+                                "(the window was not honoured); not split further")
+        else:
+            todo += _split(s, e, times, full_ms)
     out.rows = sorted(seen.values(), key=lambda r: (time_of(r), str(key(r))))
-    out.problems = [f"{what}: a full page of {limit} rows at the millisecond {t} "
-                    f"({utc_ms(t)}); more rows there may exist and cannot be asked for"
-                    for t in sorted(full_ms)]
+    out.problems += [f"{what}: a full page of {limit} rows at the millisecond {t} "
+                     f"({utc_ms(t)}); more rows there may exist and cannot be asked for"
+                     for t in sorted(full_ms)]
     return out
 
 

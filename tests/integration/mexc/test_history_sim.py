@@ -29,9 +29,9 @@ async def _market(rest: MexcRest, client_id: str, side: Side = Side.BUY,
 @pytest.fixture
 async def fast() -> AsyncIterator[tuple[Simulator, MexcRest]]:
     """A simulator and client without a weight budget: paging by pages of 2 rows asks a lot."""
-    async with Simulator(SimConfig(seed=7, weight_per_10s=None, orders_per_s=None),
-                         port=0) as sim, MexcRest(settings_for(sim).exchange, creds_for(sim),
-                        limiter=RateLimiter(1_000_000)) as client:
+    config = SimConfig(seed=7, weight_per_10s=None, orders_per_s=None)
+    async with Simulator(config, port=0) as sim, MexcRest(
+            settings_for(sim).exchange, creds_for(sim), limiter=RateLimiter(1_000_000)) as client:
         yield sim, client
 
 

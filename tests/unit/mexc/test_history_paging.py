@@ -70,3 +70,26 @@ async def test_bad_ranges_are_refused() -> None:
         raise AssertionError("not called")
     with pytest.raises(ValueError):
         await read_paged(never, 10, 5, limit=5, key=lambda r: r, time_of=lambda r: 0)
+
+
+async def test_an_exchange_that_ignores_the_window_is_not_split_forever() -> None:
+    rows = rows_at({t: 1 for t in range(0, 2000, 100)})
+    calls: list[tuple[int, int]] = []
+
+    async def ignores(start: int, end: int, limit: int) -> list[Row]:
+        calls.append((start, end))
+        return rows[:limit]  # always the oldest rows, whatever was asked
+
+    paged = await read_paged(ignores, 1000, 1900, limit=5, key=lambda r: r[1],
+                             time_of=lambda r: r[0], window_ms=300)
+    assert len(calls) == 3  # one per first window, none split
+    assert len(paged.problems) == 3 and "not honoured" in paged.problems[0]
+
+
+async def test_reading_stops_after_max_requests_and_says_so() -> None:
+    rows = rows_at({t: 1 for t in range(0, 2000)})
+    paged = await read_paged(exchange(rows, newest=False, end_inclusive=True, asked=[]),
+                             0, 2000, limit=5, key=lambda r: r[1], time_of=lambda r: r[0],
+                             window_ms=1000, max_requests=10)
+    assert paged.requests == 10
+    assert paged.problems[0].startswith("rows: gave up after 10 requests")
