@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from daemon.commands import check_config, control, demo, plan, run, sim
+from daemon.commands import check_config, control, demo, plan, run, sim, state
 from daemon.errors import ConfigError, InputError, RebalancerError
 
-COMMANDS = (run, check_config, plan, control, demo, sim)
+COMMANDS = (run, check_config, plan, control, demo, sim, state)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -1,6 +1,7 @@
-"""The composition root: does the I/O needed to build the engine's parts (Redis connect,
-schema check, stored state; REST session, exchange rules), then builds every part, so the
-engine never holds a part that is "not there yet". A failed build closes what it opened."""
+"""The composition root: does the I/O needed to build the engine's parts (REST session,
+exchange rules; Redis connect, the empty-prefix guard, schema check, stored state), then builds
+every part, so the engine never holds a part that is "not there yet". A failed build closes what
+it opened."""
 
 from __future__ import annotations
 
@@ -19,23 +20,25 @@ from daemon.runtime.lease import TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.persistence import check_persistence
+from daemon.runtime.rebuild import guard_empty_prefix
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.supervisor import Supervisor
 
 
 async def build_engine(settings: Settings, creds: Credentials | None, supervisor: Supervisor,
                        *, rest: MexcRest | None = None) -> RebalancerEngine:
-    """Redis state and exchange rules first (startup order), then every part. The engine's
-    background tasks will run under ``supervisor``. ``rest``: a client of the caller's (a
-    benchmark's instrumented session); the engine closes it like its own."""
+    """REST session, exchange rules and Redis state first (startup order), then every part.
+    The engine's background tasks will run under ``supervisor``. ``rest``: a client of the
+    caller's (a benchmark's instrumented session); the engine closes it like its own."""
     store = RedisStore(settings.redis.url, settings.key_prefix,
                        plan_history_max=settings.redis.plan_history_max,
                        recent_orders_max=settings.redis.recent_orders_max)
     rest = rest or MexcRest(settings.exchange, creds)
     try:
-        state = await _load_state(store, settings)
+        await _connect(store, settings)  # a Redis that would lose the books says so first
         await rest.start()
-        rules = await rest.exchange_rules(settings.symbol)
+        rules = await rest.exchange_rules(settings.symbol)  # then a bad symbol
+        state = await _load_state(store, settings, rest, creds)
     except BaseException:
         await rest.close()
         await store.close()
@@ -43,12 +46,17 @@ async def build_engine(settings: Settings, creds: Credentials | None, supervisor
     return assemble(SettingsRef(settings), creds, store, rest, rules, state, supervisor)
 
 
-async def _load_state(store: RedisStore, settings: Settings) -> StoredState:
+async def _connect(store: RedisStore, settings: Settings) -> None:
     try:
         await store.connect()
     except StoreUnavailable:
         await store.wait_available(settings.redis.retry_interval_s)
     await check_persistence(store, settings)  # live refuses a Redis without AOF: before writes
+
+
+async def _load_state(store: RedisStore, settings: Settings, rest: MexcRest,
+                      creds: Credentials | None) -> StoredState:
+    await guard_empty_prefix(store, rest, settings, creds)  # before any schema is written
     await store.check_schema()
     return await store.load_state()
 

@@ -102,6 +102,11 @@ class Realism:
       every other time the simulator reports (off: the real clock, the old mixed rule). The
       timestamp check is the same either way (daemon.sim.clock: MEXC's rule against the real
       clock and against every clock /api/v3/time handed out).
+    - history_retention: what MEXC keeps (PROTOCOL.md 2.2): GET /allOrders answers only
+      orders created in the last 7 days, and REFUSES (400, the unkinder reading of "max last
+      7 days") a window ``endTime - startTime`` (``endTime`` defaulting to now) over 7 days;
+      GET /myTrades answers only trades of the last 30 days ("only last 1 month", read as its
+      shorter month). Off: the whole history, any window.
 
     Always, without a knob: a bad kline interval answers HTTP 400 {"code":-1121,"msg":"Invalid
     interval."}; ``limit`` above 1000 is still refused (400) as the docs say (UNSURE)."""
@@ -116,6 +121,7 @@ class Realism:
     wire_types: bool = True
     missing_signature_700004: bool = True
     one_clock: bool = True
+    history_retention: bool = True
 
     @classmethod
     def kind(cls) -> Realism:
@@ -123,7 +129,8 @@ class Realism:
         return cls(kline_max_rows=1000, kline_start_needs_end=False, kline_end_exclusive=False,
                    cancel_client_id="echo", minimal_replies=0.0, trade_ids="same",
                    not_found_after_create_s=0.0, wire_types=False,
-                   missing_signature_700004=False, one_clock=False)
+                   missing_signature_700004=False, one_clock=False,
+                   history_retention=False)
 
     def validate(self) -> None:
         if not 1 <= self.kline_max_rows <= 1000:

@@ -343,6 +343,11 @@ async def delete_open_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
     return out
 
 
+DAY_MS = 86_400_000
+ALL_ORDERS_KEEP_MS = 7 * DAY_MS  # allOrders: max last 7 days (PROTOCOL.md 2.2)
+MY_TRADES_KEEP_MS = 30 * DAY_MS  # myTrades: only last 1 month
+
+
 async def get_all_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
     symbol = _symbol(sim, p)
     limit = parse_int(p, "limit", 500, lo=1, hi=1000) or 500
@@ -351,6 +356,11 @@ async def get_all_orders(sim: Simulator, p: Params, r: web.Request) -> Any:
     end = parse_int(p, "endTime", None)
     if start is None and end is None:
         start = now - 24 * 3600 * 1000  # MEXC: default window is the last 24 hours
+    if sim.realism.history_retention:
+        if start is not None and (now if end is None else end) - start > ALL_ORDERS_KEEP_MS:
+            raise SimError(400, f"param startTime is invalid: {start!r} (the window to "
+                                "endTime may span at most 7 days)")
+        start = max(start or 0, now - ALL_ORDERS_KEEP_MS)  # older orders are not kept
     rows = [o for o in sim.engine.orders.values() if o.symbol == symbol
             and (start is None or o.time_ms >= start) and (end is None or o.time_ms <= end)]
     return [order_object(o, sim.realism) for o in rows[-limit:]]
@@ -362,8 +372,10 @@ async def get_my_trades(sim: Simulator, p: Params, r: web.Request) -> Any:
     order_id = p.get("orderId") or None
     start = parse_int(p, "startTime", None)
     end = parse_int(p, "endTime", None)
+    kept = sim.now_ms() - MY_TRADES_KEEP_MS if sim.realism.history_retention else None
     rows = [t for t in sim.engine.trades if t.symbol == symbol
             and (order_id is None or t.order_id == order_id)
+            and (kept is None or t.time_ms >= kept)
             and (start is None or t.time_ms >= start) and (end is None or t.time_ms <= end)]
     rows = rows[:limit] if start is not None else rows[-limit:]
     return [trade_row(t, sim.engine.orders.get(t.order_id), sim.realism) for t in rows]

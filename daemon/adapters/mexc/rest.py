@@ -322,21 +322,26 @@ class MexcRest:
         return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "openOrders")]
 
     async def all_orders(self, symbol: str, *, start_ms: int | None = None,
-                         limit: int = 500) -> list[OrderReport]:
+                         end_ms: int | None = None, limit: int = 500) -> list[OrderReport]:
         params: Params = [("symbol", symbol)]
         if start_ms is not None:
             params.append(("startTime", str(start_ms)))
+        if end_ms is not None:
+            params.append(("endTime", str(end_ms)))
         params.append(("limit", str(min(max(limit, 1), 1000))))
         payload = await self._request(ALL_ORDERS, params)
         return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "allOrders")]
 
     async def my_trades(self, symbol: str, *, order_id: str | None = None,
-                        start_ms: int | None = None, limit: int = 100) -> list[Fill]:
+                        start_ms: int | None = None, end_ms: int | None = None,
+                        limit: int = 100) -> list[Fill]:
         params: Params = [("symbol", symbol)]
         if order_id is not None:
             params.append(("orderId", order_id))
         if start_ms is not None:
             params.append(("startTime", str(start_ms)))
+        if end_ms is not None:
+            params.append(("endTime", str(end_ms)))
         params.append(("limit", str(min(max(limit, 1), 100))))
         payload = await self._request(MY_TRADES, params)
         return [parsing.parse_trade(t, i) for i, t in enumerate(_array(payload, "myTrades"))]
