@@ -145,12 +145,17 @@ class BooksView:
         return f"epoch {self.epoch}, books version {self.version}"
 
 
+def books_lost_message(prefix: str) -> str:
+    return (f"{prefix}schema is gone: Redis lost the books (restarted without persistence?); "
+            "rebuild them from the exchange with `rebalancer state rebuild -c CONFIG`")
+
+
 def books_gone(prefix: str, before: BooksView, schema: str | None, epoch: str | None,
                version: int | None) -> str | None:
     """Why the books Redis holds now (schema, epoch, version) cannot be the ones ``before``
     was read from or written to: None when they can (same epoch, version not lower)."""
     if schema is None:
-        return f"{prefix}schema is gone: Redis lost the books (restarted without persistence?)"
+        return books_lost_message(prefix)
     if epoch != before.epoch:
         return (f"{prefix}epoch is {'gone' if epoch is None else epoch}, the books were "
                 f"{before.epoch}: Redis lost or replaced the books")

@@ -253,11 +253,12 @@ class RebalancerEngine:
         checkpoint; close."""
         self.lease.stop()
         settings = self.settings.current
-        if settings.execution.on_shutdown == "cancel":
-            await self.executor.cancel_in_flight()
-            await self.scheduler.stop()
-        else:
-            await self.scheduler.stop(abandon=True)
+        async with self.lease.kept_alive():
+            if settings.execution.on_shutdown == "cancel":
+                await self.executor.cancel_in_flight()
+                await self.scheduler.stop()
+            else:
+                await self.scheduler.stop(abandon=True)
         try:
             await self.store.heartbeat(settings.redis.heartbeat_ttl_s,
                                        self.checkpoint(stopped=True))

@@ -154,10 +154,12 @@ class TradingLease:
 
     @contextlib.asynccontextmanager
     async def kept_alive(self) -> AsyncIterator[None]:
-        """Renewed every third of its TTL while the body runs (a recovery can take longer
-        than the TTL, and the heartbeat that renews it waits for the recovery)."""
+        """Renewed every third of its TTL while the body runs: a recovery can take longer
+        than the TTL (the heartbeat that renews it waits for the recovery), and so can a
+        stop that cancels the order in flight (the heartbeat is stopped by then); its fills
+        are booked under the lease."""
         async def renew_loop() -> None:
-            while self.holds:
+            while self.holds or self.phase is Phase.STOPPING:
                 await asyncio.sleep(self._ttl_s / 3)
                 with contextlib.suppress(StoreUnavailable):
                     await self.renew()

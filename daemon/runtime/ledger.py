@@ -23,7 +23,12 @@ from typing import Any
 
 from loguru import logger
 
-from daemon.adapters.redis_records import StoredState, TradeCounters, books_gone
+from daemon.adapters.redis_records import (
+    StoredState,
+    TradeCounters,
+    books_gone,
+    books_lost_message,
+)
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Settings
 from daemon.domain.client_ids import parse_client_order_id
@@ -175,6 +180,8 @@ class Ledger:
         """Everything from Redis (taking the lease, recovering): orders and books, whatever
         this process held before. A new epoch (the books were rebuilt) is adopted, said."""
         before = self.store.view
+        if (await self.store.books_marker())[0] is None:
+            raise BooksLost(books_lost_message(self.store.prefix))
         state = await self.store.load_state()
         if before is not None and before.epoch != state.view.epoch:
             logger.warning("the books in Redis are a new life (epoch {} -> {}): adopting them "

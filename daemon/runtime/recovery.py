@@ -122,7 +122,8 @@ async def _adopt(ledger: Ledger, reports: tuple[OrderReport, ...], trades: list[
             if fill.order_id == report.order_id:
                 order = ledger.apply_event(order, OrderFilled(fill))
         logger.bind(client_order_id=order.client_order_id).warning(
-            "reconcile: open order of ours unknown to the state; adopted")
+            "reconcile: {} order of ours unknown to the state; adopted",
+            "finished" if order.is_terminal else "open")
         await ledger.record(order)
 
 
