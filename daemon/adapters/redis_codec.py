@@ -8,10 +8,11 @@ naming where the object came from (the Redis key) and the field.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from daemon.adapters.redis_records import RECORDS
+from daemon.adapters.redis_records import RECORDS, decode_json
 from daemon.domain.models import Fill, Side
 from daemon.domain.orders import Order, OrderState
 from daemon.errors import StateError
@@ -84,3 +85,15 @@ def order_from_dict(data: object, *, key: str = "order") -> Order:
         )
     except ValueError as exc:
         raise StateError(f"{key}: {exc}") from None
+
+
+def parse_orders(hk: str, orders_raw: Mapping[str, bytes]) -> dict[str, Order]:
+    """The ``orders`` hash, each order checked to be stored under its own client id."""
+    orders: dict[str, Order] = {}
+    for coid, body in orders_raw.items():
+        order = order_from_dict(decode_json(body, f"{hk}[{coid}]"), key=f"{hk}[{coid}]")
+        if order.client_order_id != coid:
+            raise StateError(f"{hk}[{coid}]: field 'client_order_id' is "
+                             f"{order.client_order_id!r}, expected {coid!r}")
+        orders[coid] = order
+    return orders

@@ -3,7 +3,8 @@ released by compare-and-set on the owner (Lua scripts of the store)."""
 
 from __future__ import annotations
 
-from daemon.adapters.redis_store import RedisStore, _text
+from daemon.adapters.redis_records import as_text
+from daemon.adapters.redis_store import RedisStore
 
 
 class RedisLease:
@@ -31,7 +32,7 @@ class RedisLease:
         return int(r) == 1
 
     async def holder(self) -> str | None:
-        return _text(await self.store._call("lease get", self.store.client.get(self.key),
+        return as_text(await self.store._call("lease get", self.store.client.get(self.key),
                                             keys={self.key: "string"}))
 
 

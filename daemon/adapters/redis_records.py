@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -196,3 +197,37 @@ class StoredState:
     @property
     def lost_orders(self) -> list[Order]:
         return [o for o in self.orders.values() if o.status.value == "LOST"]
+
+
+# -- reading what the store's scripts return --------------------------------------------------
+def as_text(raw: object) -> str | None:
+    if raw is None:
+        return None
+    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
+
+
+def hash_pairs(flat: Sequence[Any]) -> dict[str, Any]:
+    """A Lua HGETALL reply (field, value, field, value...) as a dict of text fields."""
+    return {as_text(flat[i]) or "": flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def json_object(value: object, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise StateError(f"{where}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def opt_json_object(raw: object, where: str) -> dict[str, Any] | None:
+    return None if raw is None else json_object(decode_json(raw, where), where)
+
+
+def parse_view(prefix: str, v: Mapping[str, Any]) -> BooksView:
+    """The view of the books from the raw ``epoch``, ``books`` and the three digested values."""
+    epoch = as_text(v["epoch"])
+    if not epoch:
+        raise StateError(f"{prefix}epoch: missing (run check_schema first)")
+    version = as_text(v["books"]) or "0"
+    if not version.isdigit():
+        raise StateError(f"{prefix}books: not a version number: {version!r}")
+    return BooksView(epoch, int(version),
+                     books_digest(v["cost_basis"], v["core_floor"], v["counters"]))

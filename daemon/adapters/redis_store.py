@@ -47,18 +47,28 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from daemon.adapters import redis_lua
-from daemon.adapters.redis_codec import fill_from_dict, fill_to_dict, order_from_dict, order_to_dict
+from daemon.adapters.redis_codec import (
+    fill_from_dict,
+    fill_to_dict,
+    order_from_dict,
+    order_to_dict,
+    parse_orders,
+)
 from daemon.adapters.redis_persistence import Persistence, read_persistence
 from daemon.adapters.redis_records import (
     BooksView,
     Halt,
     StoredState,
     TradeCounters,
-    books_digest,
+    as_text,
     decode_json,
     encode_json,
+    hash_pairs,
+    json_object,
+    opt_json_object,
     parse_core_floor,
     parse_halt,
+    parse_view,
 )
 from daemon.config import Settings
 from daemon.domain.models import Fill
@@ -216,7 +226,7 @@ class RedisStore:
         found = []
         for key, expected in keys.items():
             try:
-                held: str | None = _text(await self.client.type(key))
+                held: str | None = as_text(await self.client.type(key))
             except (rexc.RedisError, OSError):
                 held = None
             if held != expected and held != "none":  # "none": not this key (gone since)
@@ -260,13 +270,13 @@ class RedisStore:
         created, value = await self._call("check_schema", self._scripts["INIT_SCHEMA"](
             keys=keys, args=[str(SCHEMA_VERSION), secrets.token_hex(8)]))
         if int(created) == -1:
-            raise StateError(f"{key}: schema version is {_text(value)!r}, this daemon reads "
+            raise StateError(f"{key}: schema version is {as_text(value)!r}, this daemon reads "
                              f"{SCHEMA_VERSION}; migrate or use another key prefix")
         if int(created) == 1:
-            logger.info("new books under {!r} (epoch {})", self.prefix, _text(value))
+            logger.info("new books under {!r} (epoch {})", self.prefix, as_text(value))
         elif int(created) == 2:
             logger.warning("books under {!r} had no epoch and version (written before books "
-                           "were fenced): added (epoch {})", self.prefix, _text(value))
+                           "were fenced): added (epoch {})", self.prefix, as_text(value))
 
     async def _scan_keys(self) -> list[str]:
         out: list[str] = []
@@ -287,15 +297,15 @@ class RedisStore:
             keys=[self.key(n) for n in self._LOADED], args=[]))
         v = {n: (x if x is not False else None) for n, x in zip(self._LOADED[:9], raw[:9],
                                                                   strict=True)}
-        orders_raw = _pairs(raw[9])
-        schema = _text(v["schema"])
+        orders_raw = hash_pairs(raw[9])
+        schema = as_text(v["schema"])
         if schema != str(SCHEMA_VERSION):
             what = "missing" if schema is None else f"{schema!r}"
             raise StateError(f"{self.key('schema')}: schema version is {what}, this daemon "
                              f"reads {SCHEMA_VERSION} (run check_schema first)")
-        view = self._view(v)
-        orders = self._orders(orders_raw)
-        open_ids = frozenset(_text(x) or "" for x in raw[10])
+        view = parse_view(self.prefix, v)
+        orders = parse_orders(self.key("orders"), orders_raw)
+        open_ids = frozenset(as_text(x) or "" for x in raw[10])
         missing = sorted(open_ids - orders.keys())
         if missing:
             raise StateError(f"{self.key('orders:open')}: lists {missing} that "
@@ -303,43 +313,22 @@ class RedisStore:
         self.view = view
         return StoredState(
             schema_version=SCHEMA_VERSION, view=view,
-            cost_basis=_opt_obj(v["cost_basis"], self.key("cost_basis")),
+            cost_basis=opt_json_object(v["cost_basis"], self.key("cost_basis")),
             core_floor=parse_core_floor(v["core_floor"], self.key("core_floor")),
             counters=TradeCounters.parse(v["counters"], self.key("counters")),
-            balances=_opt_obj(v["balances"], self.key("balances")),
-            last_plan=_opt_obj(v["last_plan"], self.key("last_plan")),
+            balances=opt_json_object(v["balances"], self.key("balances")),
+            last_plan=opt_json_object(v["last_plan"], self.key("last_plan")),
             halt=parse_halt(v["halted"], self.key("halted")),
             orders=orders, open_order_ids=open_ids,
-            booked_trade_ids=frozenset(_text(x) or "" for x in raw[11]),
+            booked_trade_ids=frozenset(as_text(x) or "" for x in raw[11]),
         )
-
-    def _view(self, v: Mapping[str, Any]) -> BooksView:
-        epoch = _text(v["epoch"])
-        if not epoch:
-            raise StateError(f"{self.key('epoch')}: missing (run check_schema first)")
-        version = _text(v["books"]) or "0"
-        if not version.isdigit():
-            raise StateError(f"{self.key('books')}: not a version number: {version!r}")
-        return BooksView(epoch, int(version),
-                         books_digest(v["cost_basis"], v["core_floor"], v["counters"]))
-
-    def _orders(self, orders_raw: Mapping[str, bytes]) -> dict[str, Order]:
-        orders: dict[str, Order] = {}
-        hk = self.key("orders")
-        for coid, body in orders_raw.items():
-            order = order_from_dict(decode_json(body, f"{hk}[{coid}]"), key=f"{hk}[{coid}]")
-            if order.client_order_id != coid:
-                raise StateError(f"{hk}[{coid}]: field 'client_order_id' is "
-                                 f"{order.client_order_id!r}, expected {coid!r}")
-            orders[coid] = order
-        return orders
 
     async def books_marker(self) -> tuple[str | None, str | None, int | None]:
         """(schema, epoch, books version) as Redis holds them now: cheap, for noticing a
         Redis that lost or rolled back the books while the daemon runs."""
         keys = [self.key(n) for n in ("schema", "epoch", "books")]
         raw = await self._call("books marker", self.client.mget(keys))
-        schema, epoch, version = (_text(x) for x in raw)
+        schema, epoch, version = (as_text(x) for x in raw)
         if version is not None and not version.isdigit():
             raise StateError(f"{keys[2]}: not a version number: {version!r}")
         return schema, epoch, None if version is None else int(version)
@@ -391,7 +380,7 @@ class RedisStore:
             raw = await self._call(what, self._scripts[script](
                 keys=keys + [self.key(n) for n in names], args=fence_args + list(args)))
             if view is not None:
-                self.view = BooksView(view.epoch, int(raw[0]), _text(raw[1]) or "")
+                self.view = BooksView(view.epoch, int(raw[0]), as_text(raw[1]) or "")
             return list(raw[2:])
 
     async def get_order(self, client_order_id: str) -> Order | None:
@@ -435,7 +424,7 @@ class RedisStore:
                                  ["fills", "orders", "orders:open", "orders:closed", "balances"],
                                  args)
         if int(raw[0]) == 0:
-            return BookResult((), tuple(_text(x) or "" for x in raw[1:]), False)
+            return BookResult((), tuple(as_text(x) or "" for x in raw[1:]), False)
         return BookResult(tuple(ids), (), int(raw[1]) == 1)
 
     async def get_fills(self) -> list[Fill]:
@@ -443,7 +432,7 @@ class RedisStore:
         raw = await self._call("HGETALL fills", self.client.hgetall(hk), keys={hk: "hash"})
         out = []
         for tid, body in raw.items():
-            where = f"{hk}[{_text(tid)}]"
+            where = f"{hk}[{as_text(tid)}]"
             out.append(fill_from_dict(decode_json(body, where), key=where))
         return sorted(out, key=lambda f: (f.time_ms, f.trade_id))
 
@@ -462,7 +451,7 @@ class RedisStore:
         k = self.key("plan_history")
         raw = await self._call("LRANGE", self.client.lrange(k, 0, max(limit, 1) - 1),
                                keys={k: "list"})
-        return [_obj(decode_json(b, f"{k}[{i}]"), f"{k}[{i}]") for i, b in enumerate(raw)]
+        return [json_object(decode_json(b, f"{k}[{i}]"), f"{k}[{i}]") for i, b in enumerate(raw)]
 
     async def heartbeat(self, ttl_s: int, info: Mapping[str, Any]) -> None:
         body = encode_json(info, "heartbeat")
@@ -517,24 +506,3 @@ async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
 
 def _glob_escape(text: str) -> str:
     return "".join("\\" + c if c in "*?[]\\" else c for c in text)
-
-
-def _text(raw: object) -> str | None:
-    if raw is None:
-        return None
-    return raw.decode(errors="replace") if isinstance(raw, bytes) else str(raw)
-
-
-def _pairs(flat: Sequence[Any]) -> dict[str, Any]:
-    """A Lua HGETALL reply (field, value, field, value...) as a dict of text fields."""
-    return {_text(flat[i]) or "": flat[i + 1] for i in range(0, len(flat), 2)}
-
-
-def _obj(value: object, where: str) -> dict[str, Any]:
-    if not isinstance(value, dict):
-        raise StateError(f"{where}: expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _opt_obj(raw: object, where: str) -> dict[str, Any] | None:
-    return None if raw is None else _obj(decode_json(raw, where), where)
