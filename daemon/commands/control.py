@@ -98,6 +98,7 @@ def handle_core_set(args: argparse.Namespace) -> int:
 
     async def body(store: RedisStore, settings: Settings) -> int:
         await _require_state(store)
+        await store.check_schema()  # books written before the fence get their epoch first
         await store.set_core_floor(qty, _now_ms(), source="manual")
         print(f"core floor of {settings.symbol} set to {qty}")
         return 0

@@ -218,3 +218,24 @@ async def test_a_key_of_the_wrong_type_is_refused_naming_it(
             await store.load_state()
     finally:
         await store.close()
+
+
+async def test_books_written_before_the_fence_get_an_epoch_and_a_version(
+        redis_url: str, raw: aioredis.Redis) -> None:
+    await raw.set(P + "schema", "1")  # a prefix written by the previous release
+    await raw.set(P + "core_floor", '{"qty": "7", "updated_ms": 1, "source": "manual"}')
+    store = RedisStore(redis_url, P)
+    await store.connect()
+    try:
+        await store.check_schema()
+        epoch = await raw.get(P + "epoch")
+        assert epoch is not None and len(epoch) == 16
+        assert await raw.get(P + "books") == b"0"
+        state = await store.load_state()
+        assert state.core_floor == D("7") and state.view.version == 0
+        await store.check_schema()  # again: nothing changes
+        assert await raw.get(P + "epoch") == epoch
+        await store.set_core_floor(D("8"), 2, source="init")
+        assert await raw.get(P + "books") == b"1"
+    finally:
+        await store.close()
