@@ -37,11 +37,16 @@ def bench_apply(n_orders: int = 2000, fills_per_order: int = 20) -> None:
           f"({fills_per_order} fills per order)")
 
 
-async def bench_store(n: int = 500) -> None:
+async def bench_store(n: int = 500, cost_ids: int = 0) -> None:
+    """``cost_ids``: trade ids the cost basis carries (it is re-sent, and with the books fence
+    digested, on every booking: what a long-running daemon writes)."""
+    cost: dict[str, object] = {"avg": Decimal("0.4321"),
+                               "trade_ids": [f"{i:032x}" for i in range(cost_ids)]}
     with LocalRedis() as server:
         store = RedisStore(server.url, "bench:QRLUSDT:", recent_orders_max=500)
         await store.connect()
         await store.check_schema()
+        await store.load_state()  # the view of the books the writes start from
         t_intent = t_book = 0.0
         counters = TradeCounters()
         for k in range(n):
@@ -54,7 +59,7 @@ async def bench_store(n: int = 500) -> None:
             o = o.apply(OrderFilled(fill(coid, 1)))
             counters = counters.after_trade(1_763_700_000_000 + k)
             t = time.perf_counter()
-            r = await store.book_fills(o, o.fills, cost_basis={"avg": Decimal("0.4321")},
+            r = await store.book_fills(o, o.fills, cost_basis=cost,
                                        counters=counters, core_floor=Decimal(k))
             t_book += time.perf_counter() - t
             assert r.booked
@@ -62,7 +67,8 @@ async def bench_store(n: int = 500) -> None:
         state = await store.load_state()
         t_load = time.perf_counter() - t
         print(f"write_intent: {t_intent / n * 1e3:.2f} ms avg; book_fills (2 fills + order + "
-              f"cost basis + counters + floor): {t_book / n * 1e3:.2f} ms avg (n={n})")
+              f"cost basis of {cost_ids} trade ids + counters + floor): "
+              f"{t_book / n * 1e3:.2f} ms avg (n={n})")
         print(f"load_state: {t_load * 1e3:.1f} ms for {len(state.orders)} orders and "
               f"{len(state.booked_trade_ids)} booked fills")
         await store.close()
@@ -71,3 +77,4 @@ async def bench_store(n: int = 500) -> None:
 if __name__ == "__main__":
     bench_apply()
     asyncio.run(bench_store())
+    asyncio.run(bench_store(n=200, cost_ids=10_000))
