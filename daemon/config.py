@@ -201,6 +201,16 @@ class Settings(_Section):
     health: HealthSettings = HealthSettings()
     runtime: RuntimeSettings = RuntimeSettings()
 
+    @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> Settings:
+        beat, ttl = self.health.heartbeat_interval_s, self.redis.lease_ttl_s
+        if beat * 2 > ttl:
+            raise ValueError(
+                f"health.heartbeat_interval_s ({beat:g}) must be at most half of "
+                f"redis.lease_ttl_s ({ttl}): the heartbeat renews the trading lease, which "
+                "would otherwise expire between renewals")
+        return self
+
     @property
     def key_prefix(self) -> str:
         return self.redis.key_prefix or f"bot:{self.symbol}:"

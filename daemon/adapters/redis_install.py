@@ -2,9 +2,10 @@
 rebuild``): one Lua script checks that no key of the books exists and writes them all, or
 writes nothing.
 
-"Empty" means: no ``P schema`` and no key of the books. ``P lease``, ``P heartbeat`` and
-``P halted`` may exist (a daemon that is refusing to start, or an operator's halt) and are
-left alone; any other key under the prefix is refused, named, and nothing is written.
+"Empty" means: no ``P schema`` and no key of the books. ``P lease``, ``P heartbeat``,
+``P halted``, ``P last_plan`` and ``P plan_history`` may exist (a daemon waiting for its books
+or refusing to start, an operator's halt, the plans it logged) and are left alone; any other
+key under the prefix is refused, named, and nothing is written.
 
 Written together: ``P schema`` ("1"), ``P epoch`` (a new random hex token: one life of the
 books), ``P books`` (the books version), and when given the cost basis, core floor, counters,
@@ -22,15 +23,15 @@ from typing import Any
 
 from daemon.adapters.redis_codec import fill_to_dict, order_to_dict
 from daemon.adapters.redis_records import TradeCounters, encode_json
-from daemon.adapters.redis_store import SCHEMA_VERSION, RedisStore
+from daemon.adapters.redis_store import NOT_BOOKS, SCHEMA_VERSION, RedisStore
 from daemon.domain.models import Fill
 from daemon.domain.orders import Order
 from daemon.errors import StateError
 
-LEFT_ALONE = ("lease", "heartbeat", "halted")
+LEFT_ALONE = NOT_BOOKS
 WRITTEN = ("schema", "epoch", "books", "cost_basis", "core_floor", "counters", "orders",
            "orders:open", "orders:closed", "fills")
-CHECKED = ("balances", "last_plan", "plan_history")  # must be absent too, never written
+CHECKED = ("balances",)  # must be absent too, never written
 
 # KEYS: WRITTEN then CHECKED. ARGV: schema, epoch, books, cost_basis, core_floor, counters
 # ('' = not written), n_open, n_closed, n_fills, then n_open pairs (coid, body), n_closed
@@ -72,8 +73,10 @@ return 1
 
 @dataclass(frozen=True, slots=True)
 class Books:
-    """What to install. ``books_version``: 1 for rebuilt books, 0 for a deliberate fresh
-    start. ``core_floor_ms``: the time stamped on the core floor record."""
+    """What to install. ``books_version``: 1, for rebuilt books and a deliberate fresh start
+    alike (a running daemon whose books were lost adopts a new epoch only from books an
+    operator installed, never the version 0 of a prefix created empty). ``core_floor_ms``:
+    the time stamped on the core floor record."""
 
     books_version: int
     cost_basis: Mapping[str, Any] | None = None

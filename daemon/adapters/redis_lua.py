@@ -236,6 +236,17 @@ out[12] = redis.call('HKEYS', KEYS[12])
 return out
 """
 
+# KEYS: schema, epoch, books -> their values (false when missing), each type checked
+BOOKS_MARKER = """
+for i, k in ipairs(KEYS) do
+  local t = redis.call('TYPE', k)['ok']
+  if t ~= 'none' and t ~= 'string' then
+    return redis.error_reply('STATE ' .. k .. ': holds a ' .. t .. ', expected a string')
+  end
+end
+return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
+"""
+
 # KEYS: lease   ARGV: owner, ttl_ms
 LEASE_ACQUIRE = """
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end

@@ -85,6 +85,9 @@ from daemon.errors import (
 )
 
 SCHEMA_VERSION = 1
+# Keys under the prefix that are not the books: a prefix holding only these has no books (a
+# daemon waiting for them, an operator's halt, the plans it logged)
+NOT_BOOKS = ("lease", "heartbeat", "halted", "last_plan", "plan_history")
 T = TypeVar("T")
 
 _UNAVAILABLE = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
@@ -152,8 +155,8 @@ class RedisStore:
                 retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
             )
             for name in ("SAVE_ORDER", "WRITE_INTENT", "BOOK_FILLS", "SET_BOOKS_VALUE",
-                         "INIT_SCHEMA", "LOAD_STATE", "LEASE_ACQUIRE", "LEASE_RENEW",
-                         "LEASE_RELEASE"):
+                         "INIT_SCHEMA", "LOAD_STATE", "BOOKS_MARKER", "LEASE_ACQUIRE",
+                         "LEASE_RENEW", "LEASE_RELEASE"):
                 self._scripts[name] = self._client.register_script(getattr(redis_lua, name))
         await self.ping()
 
@@ -258,15 +261,16 @@ class RedisStore:
         version or content without a version."""
         key = self.key("schema")
         if await self._call("GET schema", self.client.get(key)) is None:
-            others = await self._call("SCAN", self._scan_keys())
+            not_books = {self.key(n) for n in NOT_BOOKS}
+            others = [k for k in await self._call("SCAN", self._scan_keys())
+                      if k not in not_books]
             if others:
                 shown = ", ".join(sorted(others)[:5])
                 raise StateError(
                     f"{key}: missing, but {len(others)} key(s) exist under {self.prefix!r} "
                     f"({shown}); refusing to adopt content of an unknown schema")
         keys = [self.key(n) for n in ("schema", "epoch", "books")] + [
-            self.key(n) for n in self.KNOWN if n not in ("schema", "epoch", "books", "lease",
-                                                         "heartbeat", "halted")]
+            self.key(n) for n in self.KNOWN if n not in ("schema", "epoch", "books", *NOT_BOOKS)]
         created, value = await self._call("check_schema", self._scripts["INIT_SCHEMA"](
             keys=keys, args=[str(SCHEMA_VERSION), secrets.token_hex(8)]))
         if int(created) == -1:
@@ -289,10 +293,11 @@ class RedisStore:
                "last_plan", "halted", "orders", "orders:open", "fills", "orders:closed",
                "plan_history", "heartbeat", "lease")
 
-    async def load_state(self) -> StoredState:
+    async def load_state(self, *, adopt: bool = True) -> StoredState:
         """Everything the daemon needs at startup, read atomically with every key's type
-        checked; StateError naming the full key (and field) on anything unexpected. The view
-        read becomes the one fenced writes are accepted from."""
+        checked; StateError naming the full key (and field) on anything unexpected. With
+        ``adopt`` the view read becomes the one fenced writes are accepted from (only once
+        everything parsed); the ledger adopts it itself, after parsing what it parses."""
         raw = await self._call("load_state", self._scripts["LOAD_STATE"](
             keys=[self.key(n) for n in self._LOADED], args=[]))
         v = {n: (x if x is not False else None) for n, x in zip(self._LOADED[:9], raw[:9],
@@ -310,8 +315,7 @@ class RedisStore:
         if missing:
             raise StateError(f"{self.key('orders:open')}: lists {missing} that "
                              f"{self.key('orders')} does not hold")
-        self.view = view
-        return StoredState(
+        state = StoredState(
             schema_version=SCHEMA_VERSION, view=view,
             cost_basis=opt_json_object(v["cost_basis"], self.key("cost_basis")),
             core_floor=parse_core_floor(v["core_floor"], self.key("core_floor")),
@@ -322,13 +326,17 @@ class RedisStore:
             orders=orders, open_order_ids=open_ids,
             booked_trade_ids=frozenset(as_text(x) or "" for x in raw[11]),
         )
+        if adopt:
+            self.view = view
+        return state
 
     async def books_marker(self) -> tuple[str | None, str | None, int | None]:
         """(schema, epoch, books version) as Redis holds them now: cheap, for noticing a
         Redis that lost or rolled back the books while the daemon runs."""
         keys = [self.key(n) for n in ("schema", "epoch", "books")]
-        raw = await self._call("books marker", self.client.mget(keys))
-        schema, epoch, version = (as_text(x) for x in raw)
+        raw = await self._call("books marker", self._scripts["BOOKS_MARKER"](keys=keys,
+                                                                              args=[]))
+        schema, epoch, version = (None if x is False else as_text(x) for x in raw)
         if version is not None and not version.isdigit():
             raise StateError(f"{keys[2]}: not a version number: {version!r}")
         return schema, epoch, None if version is None else int(version)

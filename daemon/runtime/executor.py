@@ -96,24 +96,43 @@ class Executor:
         """Shutting down: nothing new is sent; the order in flight is cancelled."""
         return self._lease.phase is Phase.STOPPING
 
-    @property
-    def _may_record(self) -> bool:
-        return self._lease.holds or self.stopping
-
     def _guard(self) -> None:
         """Before every exchange action: a lease that may have been lost (not renewed for a
-        TTL, e.g. after the process was paused) means hands off the exchange, at once. While
-        stopping the lease is still held until it is released."""
-        if not self._lease.valid_now() and not self.stopping:
+        TTL, e.g. after the process was paused) means hands off the exchange, at once."""
+        if not self._lease.valid_now():
             raise LeaseLost(f"{self._lease.owner}: the trading lease was not confirmed "
                             "within its TTL")
+
+    async def _update(self, coid: str, event: OrderEvent | None) -> None:
+        """A stream update (event), or a fills wake-up (None), for one of our orders. Only
+        the lease holder records it; a lease or books problem found on the way stops
+        trading, it never stops the stream that brought the update."""
+        if not self._lease.valid_now():
+            return
+        try:
+            if event is not None:
+                await self._apply(coid, event)
+            elif self._current(coid) is not None:
+                self._fills_pending = True
+                self._changed.set()
+            elif coid in self.ledger.orders:
+                # e.g. a fill matched while the cancel was in flight, after the follower let
+                # go: the query's executed quantity marks the order owed, and it is settled
+                # from myTrades before the next decision
+                await self._ask(coid)
+        except LeaseLost as exc:
+            self._lease.lost(str(exc))
+        except OrderConflict as exc:  # the follower's own query settles it
+            logger.bind(client_order_id=coid).error("update not applied: {}", exc)
+        except StateError as exc:
+            self._lease.suspend(str(exc))
 
     # -- updates ------------------------------------------------------------------------------
     async def on_report(self, report: OrderReport) -> None:
         """A private orders push for one of our orders (ignored without the lease: the
         holder records it, a standby's view of the books is not to be written)."""
-        if report.client_order_id and self._may_record:
-            await self._apply(report.client_order_id, OrderStatusReported(report))
+        if report.client_order_id:
+            await self._update(report.client_order_id, OrderStatusReported(report))
 
     async def on_fill(self, fill: Fill) -> None:
         """A private deals push. It books nothing: its ``tradeId`` need not be the id myTrades
@@ -123,17 +142,8 @@ class Executor:
         orders push (or a query) raises its executed quantity, and an order with executed
         quantity not booked is settled from myTrades before the next decision; a push for a
         known order not in flight makes the daemon ask about that order at once."""
-        coid = fill.client_order_id
-        if not coid or not self._may_record:
-            return
-        if self._current(coid) is not None:
-            self._fills_pending = True
-            self._changed.set()
-        elif coid in self.ledger.orders:
-            # e.g. a fill matched while the cancel was in flight, after the follower let go:
-            # the query's executed quantity marks the order owed, and it is settled from
-            # myTrades before the next decision
-            await self._ask(coid)
+        if fill.client_order_id:
+            await self._update(fill.client_order_id, None)
 
     async def _apply(self, coid: str, event: OrderEvent) -> None:
         async with self._lock:
@@ -217,6 +227,7 @@ class Executor:
         except LeaseLost as exc:
             log.error("the trading lease is lost ({}): this instance stops following the "
                       "order; the lease holder reconciles it", exc)
+            self._lease.lost(str(exc))
         except StateError as exc:  # BooksLost, BooksChanged (again and again), bad content
             log.error("the books cannot be trusted ({}): not following the order further "
                       "until they are reloaded and reconciled", exc)

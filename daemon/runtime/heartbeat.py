@@ -19,7 +19,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_records import books_gone
 from daemon.adapters.redis_store import RedisStore
 from daemon.domain.orders import OrderState, OrderStatusReported
-from daemon.errors import ExchangeError, StateError, StoreUnavailable
+from daemon.errors import ExchangeError, LeaseLost, StateError, StoreUnavailable
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
@@ -89,7 +89,11 @@ class Heartbeat:
         view = self._store.view
         if view is None:
             return
-        schema, epoch, version = await self._store.books_marker()
+        try:
+            schema, epoch, version = await self._store.books_marker()
+        except StateError as exc:  # e.g. a key of the wrong type
+            self._lease.suspend(str(exc))
+            return
         gone = books_gone(self._store.prefix, view, schema, epoch, version)
         if gone is not None:
             self._lease.suspend(gone)
@@ -134,6 +138,13 @@ class Heartbeat:
                 logger.bind(client_order_id=order.client_order_id).warning(
                     "a LOST order turned up at the exchange ({}); following it",
                     report.status.value)
-                await self._ledger.apply_to_known(order.client_order_id,
-                                                  OrderStatusReported(report))
+                try:
+                    await self._ledger.apply_to_known(order.client_order_id,
+                                                      OrderStatusReported(report))
+                except LeaseLost as exc:
+                    self._lease.lost(str(exc))
+                    return
+                except StateError as exc:
+                    self._lease.suspend(str(exc))
+                    return
                 self._scheduler.trigger("revived_order")

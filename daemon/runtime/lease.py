@@ -82,12 +82,21 @@ class TradingLease:
         return self.phase is Phase.TRADING
 
     def valid_now(self) -> bool:
-        """Held, and certainly still ours: the last renewal that succeeded was STARTED less
-        than a TTL ago (after a pause, e.g. SIGSTOP, the process may not know yet that it was
-        lost). Checked before every exchange action of the order follower."""
-        if not self.holds or self._confirmed_at is None:
+        """Held (or held while stopping), and certainly still ours: the last renewal that
+        succeeded was STARTED less than a TTL ago (after a pause, e.g. SIGSTOP, the process
+        may not know yet that it was lost). Checked before every exchange action of the order
+        follower, the cancel of a stop included."""
+        if not (self.holds or self.phase is Phase.STOPPING) or self._confirmed_at is None:
             return False
         return time.monotonic() - self._confirmed_at < self._ttl_s
+
+    def lost(self, reason: str) -> None:
+        """A fenced write or the guard found the lease gone: STANDBY at once (no decision, no
+        exchange action) until the heartbeat takes it again."""
+        if self.holds:
+            self.phase = Phase.STANDBY
+            self._confirmed_at = None
+            logger.error("trading lease lost ({}); standby until it can be taken again", reason)
 
     def suspend(self, reason: str) -> None:
         """The books cannot be trusted (Redis lost or rolled them back, or their content is
@@ -146,11 +155,10 @@ class TradingLease:
         renewed = await self._lease.renew(self.owner, self._ttl_s)
         if renewed:
             self._confirmed_at = started
-        elif self.holds:
-            self.phase = Phase.STANDBY
-            self._confirmed_at = None
-            logger.error("trading lease lost (it expired, or another instance holds it); "
-                         "standby until it can be taken again")
+            return
+        if self.phase is Phase.STOPPING:
+            self._confirmed_at = None  # no exchange action while stopping either
+        self.lost("it expired, or another instance holds it")
 
     @contextlib.asynccontextmanager
     async def kept_alive(self) -> AsyncIterator[None]:

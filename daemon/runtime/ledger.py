@@ -44,7 +44,6 @@ from daemon.errors import (
     BooksChanged,
     BooksLost,
     InputError,
-    LeaseLost,
     OrderConflict,
     StateError,
     StoreUnavailable,
@@ -64,8 +63,7 @@ class Ledger:
         self.now_ms = now_ms
         self.lease_owner = lease_owner
         self.orders: dict[str, Order] = dict(state.orders)
-        self.cost = (CostBasis.from_dict(state.cost_basis) if state.cost_basis is not None
-                     else CostBasis())
+        self.cost = _cost_basis(state, store.key("cost_basis"))
         self.core_floor: Decimal | None = state.core_floor
         self.counters: TradeCounters = state.counters
         self.booked: set[str] = set(state.booked_trade_ids)
@@ -107,12 +105,13 @@ class Ledger:
         """Write-ahead; raises StoreUnavailable, LeaseLost, TradingHalted, IntentExists,
         BooksLost or BooksChanged (the books were reloaded: decide again). Nothing may be sent
         unless this returns."""
-        try:
-            await self.store.write_intent(order, lease_owner=self.lease_owner)
-        except BooksChanged:
-            await self._reload_books()
-            raise
-        self.orders[order.client_order_id] = order
+        async with self._lock:  # never between another write's computing and writing
+            try:
+                await self.store.write_intent(order, lease_owner=self.lease_owner)
+            except BooksChanged:
+                await self._reload_books()
+                raise
+            self.orders[order.client_order_id] = order
 
     async def record(self, order: Order) -> Order:
         """Persist ``order``'s new state; book its fills not booked yet, atomically with the
@@ -167,37 +166,45 @@ class Ledger:
         wrote (same epoch, version not lower) are adopted; anything else is BooksLost and
         the old view stays, so every further write keeps being refused by the fence."""
         before = self.store.view
-        state = await self.store.load_state()
+        state = await self.store.load_state(adopt=False)
         if before is not None:
             gone = books_gone(self.store.prefix, before, "1", state.view.epoch,
                               state.view.version)
             if gone is not None:
-                self.store.view = before
                 raise BooksLost(gone)
         self._take_books(state)
 
     async def reload_all(self) -> None:
         """Everything from Redis (taking the lease, recovering): orders and books, whatever
         this process held before. A new epoch (the books were rebuilt) is adopted, said."""
-        before = self.store.view
-        if (await self.store.books_marker())[0] is None:
-            raise BooksLost(books_lost_message(self.store.prefix))
-        state = await self.store.load_state()
-        if before is not None and before.epoch != state.view.epoch:
-            logger.warning("the books in Redis are a new life (epoch {} -> {}): adopting them "
-                           "and reconciling with the exchange", before.epoch, state.view.epoch)
-        self._take_books(state)
-        self.orders = dict(state.orders)
+        async with self._lock:
+            before = self.store.view
+            if (await self.store.books_marker())[0] is None:
+                raise BooksLost(books_lost_message(self.store.prefix))
+            state = await self.store.load_state(adopt=False)
+            if before is not None and before.epoch != state.view.epoch:
+                if state.view.version < 1:  # created empty, not installed by an operator
+                    raise BooksLost(
+                        f"{self.store.prefix}epoch is {state.view.epoch}, new and empty (the "
+                        f"books were {before.epoch}): not adopted; "
+                        f"{books_lost_message(self.store.prefix).partition('; ')[2]}")
+                logger.warning("the books in Redis are a new life (epoch {} -> {}): adopting "
+                               "them and reconciling with the exchange", before.epoch,
+                               state.view.epoch)
+            self._take_books(state)
+            self.orders = dict(state.orders)
         logger.info("books loaded from Redis: {}, {} order(s), {} fill(s), avg cost {}",
                     state.view.describe(), len(self.orders), len(self.booked),
                     self.cost.avg_cost)
 
     def _take_books(self, state: StoredState) -> None:
-        self.cost = (CostBasis.from_dict(state.cost_basis) if state.cost_basis is not None
-                     else CostBasis())
+        """Adopt what ``state`` holds, and its view for the fence, once all of it parsed (a
+        view of content that cannot be read would let the next write overwrite it)."""
+        self.cost = _cost_basis(state, self.store.key("cost_basis"))
         self.core_floor = state.core_floor
         self.counters = state.counters
         self.booked = set(state.booked_trade_ids)
+        self.store.view = state.view
 
     async def refresh_core_floor(self) -> None:
         """The operator may have set the core floor (``rebalancer core set``) since."""
@@ -253,7 +260,8 @@ class Ledger:
             ignored.proposed.value)
 
     async def apply_to_known(self, client_id: str, event: OrderEvent) -> None:
-        """A stream update for an order of ours that is not in flight (recent, LOST)."""
+        """A stream update for an order of ours that is not in flight (recent, LOST). Raises
+        LeaseLost and StateError (the books cannot be written): the caller stops trading."""
         order = self.orders.get(client_id)
         if order is None:
             return
@@ -263,10 +271,7 @@ class Ledger:
             logger.bind(client_order_id=client_id).error("update not applied: {}", exc)
             return
         if new is not order:
-            try:
-                await self.record(new)
-            except (LeaseLost, StateError) as exc:  # reconciliation asks about it again
-                logger.bind(client_order_id=client_id).warning("update not recorded: {}", exc)
+            await self.record(new)  # LeaseLost / StateError: the caller's to handle
 
     async def set_core_floor(self, qty: Decimal, source: str) -> None:
         """The daemon's own write (``init``); BooksChanged: reloaded, decide again."""
@@ -304,3 +309,13 @@ class Ledger:
             "balances": self.balances_dict(),
         }
 
+
+
+def _cost_basis(state: StoredState, key: str) -> CostBasis:
+    """The stored cost basis; StateError naming the full key when it cannot be read."""
+    if state.cost_basis is None:
+        return CostBasis()
+    try:
+        return CostBasis.from_dict(state.cost_basis)
+    except StateError as exc:
+        raise StateError(f"{key}: {exc}") from None

@@ -8,7 +8,7 @@
 - ``rebuild_from_exchange``: the books reconstructed from all the history MEXC keeps
   (daemon.adapters.mexc.history for the reading, daemon.domain.rebuild for the computation),
   ready for ``daemon.adapters.redis_install.install_books``.
-- ``fresh_books``: a deliberate new start (schema, epoch, books version 0 and the config's
+- ``fresh_books``: a deliberate new start (schema, epoch, books version 1 and the config's
   initial cost basis when there is one).
 """
 
@@ -147,13 +147,13 @@ async def fresh_books(rest: MexcRest, settings: Settings) -> tuple[Books, str]:
     """A deliberate new start and a sentence saying what its cost basis is."""
     initial = settings.strategy.initial_cost_basis
     if initial is None:
-        return Books(books_version=0), (
+        return Books(books_version=1), (
             "no cost basis written: strategy.initial_cost_basis is not set, so the daemon "
             "initialises it at its start as on a first start (from the account's last trades)")
     rules = await rest.exchange_rules(settings.symbol)
     base = (await rest.account()).get(rules.base_asset)
     held = base.total if base else Decimal(0)
     cost = CostBasis.initial(initial, held)
-    return Books(books_version=0, cost_basis=cost.to_dict()), (
+    return Books(books_version=1, cost_basis=cost.to_dict()), (
         f"cost basis {initial} {rules.quote_asset} per {rules.base_asset} over the "
         f"{held} {rules.base_asset} held now (strategy.initial_cost_basis)")

@@ -19,6 +19,7 @@ from loguru import logger
 from daemon.runtime.supervisor import Supervised, Supervisor
 
 Evaluate = Callable[[str], Awaitable[None]]
+ABORT_WAIT_S = 2.0
 
 
 def next_aligned(now_s: float, interval_s: int) -> float:
@@ -121,9 +122,13 @@ class EvaluationScheduler:
         """Cancel the evaluation running now, if any (the lease was lost or the books are
         not to be trusted: hands off the exchange at once); later triggers still run."""
         task = self._current
-        if task is not None and not task.done():
-            task.cancel()
-            await self._idle.wait()
+        while task is not None and not task.done():
+            task.cancel()  # again if a cancel was swallowed on the way (as a client can)
+            try:
+                await asyncio.wait_for(self._idle.wait(), ABORT_WAIT_S)
+            except TimeoutError:
+                logger.warning("evaluation still running {}s after it was aborted; "
+                               "cancelling it again", ABORT_WAIT_S)
 
     async def stop(self, *, abandon: bool = False) -> None:
         """Stop triggering; wait for a running evaluation to end (the caller bounds this),

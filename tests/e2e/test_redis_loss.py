@@ -12,44 +12,34 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 
 from daemon.local_redis import LocalRedis
-from daemon.sim import RandomWalkMarket, Realism, SimConfig, Simulator
+from daemon.sim import RandomWalkMarket, SimConfig, Simulator
 from tests.support.daemon_process import (
     PREFIX,
+    REALISM,
+    assert_counters_agree,
     assert_orders_agree,
     daemon_env,
+    kill_left,
     live_config,
+    orders_with_fills,
+    settle,
     start_daemon,
     wait_exit,
 )
 from tests.support.e2e_harness import assert_books_match_exchange, wait_for
 
-REALISM = replace(Realism(), not_found_after_create_s=1.0)
 KEPT = (b"lease", b"heartbeat")  # not the books: the running daemon's own keys
 
 
 def sim_config(seed: int) -> SimConfig:
     return SimConfig(seed=seed, speed=600.0, balances={"QRL": "20000", "USDT": "1000"},
                      market=RandomWalkMarket(), partial_fill_ratio="0.35", realism=REALISM)
-
-
-def orders_with_fills(sim: Simulator) -> int:
-    return sum(1 for o in sim.orders() if Decimal(o["executedQty"]) > 0)
-
-
-async def settle(sim: Simulator) -> None:
-    """A still market: the daemon finishes its order and waits."""
-    sim.pause()
-    await wait_for(lambda: not any(o["status"] in ("NEW", "PARTIALLY_FILLED")
-                                   for o in sim.orders()), 10, "the order to settle")
-    await asyncio.sleep(1.0)
 
 
 async def snapshot(client: aioredis.Redis) -> dict[bytes, bytes]:
@@ -110,11 +100,11 @@ async def test_books_gone_stop_trading_until_rebuilt(volatile_redis: LocalRedis,
         client = aioredis.Redis.from_url(volatile_redis.url)
         try:
             await wait_for(lambda: orders_with_fills(sim) >= 2, 30, "the first fills")
+            sent = len(sim.order_requests)
             volatile_redis.stop()
             volatile_redis.start()  # same port, EMPTY
             await wait_for(lambda: "Redis lost the books" in text_of(log), 10,
                            "the daemon to notice")
-            sent = len(sim.order_requests)
             await asyncio.sleep(4.0)
             assert len(sim.order_requests) == sent  # no order on books it cannot trust
             left = {k.removeprefix(PREFIX.encode()) for k in await client.keys(PREFIX + "*")}
@@ -133,14 +123,14 @@ async def test_books_gone_stop_trading_until_rebuilt(volatile_redis: LocalRedis,
         finally:
             sim.resume()
             await client.aclose()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_left(proc)
         text = text_of(log)
         assert text.count("Redis lost the books") == 1, text[-3000:]  # said once
+        assert "died" not in text, text[-3000:]  # no stream lost on the way
         assert "a new life" in text
         await assert_books_match_exchange(sim, volatile_redis.url)
         await assert_orders_agree(sim, volatile_redis.url)
+        await assert_counters_agree(sim, volatile_redis.url)
 
 
 async def test_books_rolled_back_are_reconciled_and_the_lost_fills_booked(
@@ -165,12 +155,12 @@ async def test_books_rolled_back_are_reconciled_and_the_lost_fills_booked(
             await stop(proc, log)
         finally:
             sim.resume()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_left(proc)
         assert "finished order of ours with fills the books do not have" in text_of(log)
+        assert "died" not in text_of(log)
         await assert_books_match_exchange(sim, redis_url)
         await assert_orders_agree(sim, redis_url)
+        await assert_counters_agree(sim, redis_url)
 
 
 async def test_a_power_cut_is_caught_up_at_the_next_start(
@@ -198,8 +188,7 @@ async def test_a_power_cut_is_caught_up_at_the_next_start(
             await stop(proc, log)
         finally:
             sim.resume()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            kill_left(proc)
         await assert_books_match_exchange(sim, redis_url)
         await assert_orders_agree(sim, redis_url)
+        await assert_counters_agree(sim, redis_url)

@@ -9,54 +9,27 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from dataclasses import replace
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from daemon.adapters.redis_store import RedisStore
-from daemon.sim import Hooks, RandomWalkMarket, Realism, SimConfig, Simulator
+from daemon.sim import Hooks, RandomWalkMarket, SimConfig, Simulator
 from tests.support.daemon_process import (
-    PREFIX,
+    REALISM,
+    assert_counters_agree,
     assert_orders_agree,
     daemon_env,
+    kill_left,
     live_config,
+    orders_with_fills,
+    settle,
     start_daemon,
     wait_exit,
 )
 from tests.support.e2e_harness import assert_books_match_exchange, wait_for
 
 BALANCES = {"QRL": "20000", "USDT": "1000"}
-# MEXC's -2013 window after a create, shorter than its default here so that the daemon's grace
-# (1.2 s in live_config) stays short, as in the crash test
-REALISM = replace(Realism(), not_found_after_create_s=1.0)
-
-
-def orders_with_fills(sim: Simulator) -> int:
-    return sum(1 for o in sim.orders() if Decimal(o["executedQty"]) > 0)
-
-
-async def settle(sim: Simulator) -> None:
-    """A still market (paused): the leader finishes its order and waits."""
-    sim.pause()
-    await wait_for(lambda: not any(o["status"] in ("NEW", "PARTIALLY_FILLED")
-                                   for o in sim.orders()), 10, "the leader to settle")
-    await asyncio.sleep(1.0)
-
-
 def standby_lines(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if "holds the trading lease" in line]
-
-
-async def assert_counters_agree(sim: Simulator, redis_url: str) -> None:
-    """One trade counted per order of ours with fills, none twice, none lost."""
-    store = RedisStore(redis_url, PREFIX)
-    await store.connect()
-    try:
-        state = await store.load_state()
-    finally:
-        await store.close()
-    assert state.counters.trades_total == orders_with_fills(sim), state.counters
 
 
 async def test_standby_takes_over_after_sigkill_on_the_leaders_books(
@@ -88,14 +61,13 @@ async def test_standby_takes_over_after_sigkill_on_the_leaders_books(
             b.send_signal(signal.SIGTERM)
             assert await wait_exit(b, 20) == 0, log_b.read_text()[-3000:]
         finally:
-            for proc in (a, b):
-                if proc is not None and proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+            kill_left(a, b)
         await assert_books_match_exchange(sim, redis_url)
         await assert_orders_agree(sim, redis_url)
         await assert_counters_agree(sim, redis_url)
         assert len(standby_lines(log_b)) == 1  # said once, not every heartbeat tick
+        for log in (log_a, log_b):
+            assert "died" not in log.read_text()  # no task lost on the way
 
 
 async def test_a_paused_leader_that_lost_its_lease_keeps_off_the_exchange(
@@ -137,6 +109,7 @@ async def test_a_paused_leader_that_lost_its_lease_keeps_off_the_exchange(
             after = log_a.read_text()[resumed_at:]
             assert "cancelling the remainder" not in after, after
             assert "fill booked" not in after, after
+            assert "died" not in after, after  # its streams go on, it only stands by
             sim.resume()
             await wait_for(lambda: not any(o["status"] in ("NEW", "PARTIALLY_FILLED")
                                            for o in sim.orders()), 20,
@@ -147,11 +120,7 @@ async def test_a_paused_leader_that_lost_its_lease_keeps_off_the_exchange(
                 assert await wait_exit(proc, 20) == 0, log.read_text()[-3000:]
         finally:
             sim.resume()
-            for proc in (a, b):
-                if proc is not None and proc.poll() is None:
-                    os.kill(proc.pid, signal.SIGCONT)
-                    proc.kill()
-                    proc.wait()
+            kill_left(a, b)
         await assert_books_match_exchange(sim, redis_url)
         await assert_orders_agree(sim, redis_url)
         await assert_counters_agree(sim, redis_url)

@@ -11,13 +11,15 @@ from decimal import Decimal as D
 import pytest
 import redis.asyncio as aioredis
 
+from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_lease import RedisLease
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import parse_settings
-from daemon.domain.models import ExchangeRules, Fill, Side
+from daemon.domain.models import ExchangeRules, Fill, OrderReport, OrderStatus, Side
 from daemon.domain.orders import Order, OrderAccepted, OrderFilled, new_intent
 from daemon.errors import BooksChanged, BooksLost, LeaseLost, StateError
-from daemon.runtime.lease import TradingLease
+from daemon.runtime.executor import Executor
+from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.settings_ref import SettingsRef
 
@@ -111,8 +113,13 @@ async def test_corrupt_content_written_behind_the_daemons_back_is_never_overwrit
         order = (await placed(ledger)).apply(OrderFilled(fill("t1", "10", "2")))
         await ledger.record(order)
         await raw.set(P + name, "{garbage")
+        order2 = order.apply(OrderFilled(fill("t2", "20", "3")))
+        for _ in range(2):  # and again: the view of the bad content is never adopted
+            with pytest.raises(StateError, match=f"^{P}{name}: not valid JSON"):
+                await ledger.record(order2)
         with pytest.raises(StateError, match=f"^{P}{name}: not valid JSON"):
-            await ledger.record(order.apply(OrderFilled(fill("t2", "20", "3"))))
+            await ledger.apply_to_known(order.client_order_id, OrderFilled(fill("t2", "20",
+                                                                                "3")))
         assert await raw.get(P + name) == b"{garbage"  # left for the operator to see
         assert await raw.hkeys(P + "fills") == [b"t1"]  # nothing booked on top
     finally:
@@ -237,5 +244,92 @@ async def test_books_written_before_the_fence_get_an_epoch_and_a_version(
         assert await raw.get(P + "epoch") == epoch
         await store.set_core_floor(D("8"), 2, source="init")
         assert await raw.get(P + "books") == b"1"
+    finally:
+        await store.close()
+
+
+async def test_a_cost_basis_that_cannot_be_read_names_its_key(redis_url: str,
+                                                              raw: aioredis.Redis) -> None:
+    store, lease, ledger = await instance(redis_url)
+    try:
+        assert await lease.take()
+        order = (await placed(ledger)).apply(OrderFilled(fill("t1", "10", "2")))
+        await ledger.record(order)
+        await raw.set(P + "cost_basis", '{"v": 99}')
+        for _ in range(2):
+            with pytest.raises(StateError, match=f"^{P}cost_basis: cost basis.v: unknown"):
+                await ledger.record(order.apply(OrderFilled(fill("t2", "20", "3"))))
+        assert await raw.get(P + "cost_basis") == b'{"v": 99}'
+    finally:
+        await store.close()
+
+
+async def test_books_created_empty_after_a_wipe_are_not_adopted(redis_url: str,
+                                                                raw: aioredis.Redis) -> None:
+    store, lease, ledger = await instance(redis_url)
+    try:
+        assert await lease.take()
+        await ledger.record((await placed(ledger)).apply(OrderFilled(fill("t1", "10", "2"))))
+        await raw.flushdb()
+        other = RedisStore(redis_url, P)  # another start creates a new, empty prefix
+        await other.connect()
+        await other.check_schema()
+        await other.close()
+        with pytest.raises(BooksLost, match=f"^{P}epoch is \\w+, new and empty"):
+            await ledger.reload_all()
+        assert ledger.booked == {"t1"}  # the books it held are kept, nothing adopted
+        await raw.set(P + "books", "1")  # as `state rebuild` installs them
+        await ledger.reload_all()
+        assert ledger.booked == set()
+    finally:
+        await store.close()
+
+
+async def test_a_schema_key_of_the_wrong_type_is_not_books_lost(redis_url: str,
+                                                                raw: aioredis.Redis) -> None:
+    store, _, _ = await instance(redis_url)
+    try:
+        await raw.delete(P + "schema")
+        await raw.rpush(P + "schema", "1")
+        with pytest.raises(StateError, match=f"^{P}schema: holds a list, expected a string$"):
+            await store.books_marker()
+    finally:
+        await store.close()
+
+
+async def test_a_prefix_holding_only_what_is_not_books_gets_new_books(
+        redis_url: str, raw: aioredis.Redis) -> None:
+    for name in ("lease", "heartbeat", "halted", "last_plan"):
+        await raw.set(P + name, "{}")
+    store = RedisStore(redis_url, P)
+    await store.connect()
+    try:
+        await store.check_schema()
+        assert await raw.get(P + "schema") == b"1"
+        assert await raw.get(P + "halted") == b"{}"  # left alone
+    finally:
+        await store.close()
+
+
+async def test_a_push_the_fence_refuses_stops_trading_not_the_stream(
+        redis_url: str, raw: aioredis.Redis) -> None:
+    store, lease, ledger = await instance(redis_url)
+    try:
+        assert await lease.take()
+        order = await placed(ledger)
+        await ledger.record(order)
+        executor = Executor(SETTINGS, MexcRest(SETTINGS.current.exchange, None), ledger,
+                            lambda: 1_700_000_000_000, lease)
+        await raw.set(P + "lease", "another-host:1:abcd")  # taken over behind its back
+        filled = Fill(trade_id="t9", order_id="C02__1", client_order_id="rb-abc-0",
+                      side=Side.BUY, price=D("2"), qty=D("30"), quote_qty=D("60"),
+                      fee=D("0"), fee_asset="QRL", time_ms=5)
+        await executor.on_report(OrderReport(  # returns: the stream goes on
+            symbol="QRLUSDT", order_id="C02__1", client_order_id="rb-abc-0", side=Side.BUY,
+            order_type="LIMIT", status=OrderStatus.FILLED, price=D("2"), orig_qty=D("30"),
+            executed_qty=D("30"), cum_quote_qty=D("60"), time_ms=3, update_time_ms=4))
+        assert lease.phase is Phase.STANDBY and not lease.valid_now()
+        await executor.on_fill(filled)  # without the lease: ignored, no exchange call
+        assert await raw.hkeys(P + "fills") == []
     finally:
         await store.close()

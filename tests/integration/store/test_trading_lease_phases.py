@@ -18,7 +18,8 @@ from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.settings_ref import SettingsRef
 
 P = "bot:QRLUSDT:"
-SETTINGS = SettingsRef(parse_settings({"redis": {"lease_ttl_s": 5}}))
+SETTINGS = SettingsRef(parse_settings({"redis": {"lease_ttl_s": 5},
+                                     "health": {"heartbeat_interval_s": 1}}))
 
 
 @pytest.fixture

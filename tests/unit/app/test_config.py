@@ -143,3 +143,12 @@ def test_reload_diff_separates_restart_keys() -> None:
 def test_mask_url_password() -> None:
     assert mask_url_password("redis://u:p@h:1/0") == "redis://u:********@h:1/0"
     assert mask_url_password("redis://h:1/0") == "redis://h:1/0"
+
+
+def test_a_heartbeat_slower_than_half_the_lease_ttl_is_refused() -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_settings({"redis": {"lease_ttl_s": 30}, "health": {"heartbeat_interval_s": 20}})
+    assert "health.heartbeat_interval_s (20) must be at most half of redis.lease_ttl_s (30)" \
+        in str(err.value)
+    assert parse_settings({"redis": {"lease_ttl_s": 30},
+                           "health": {"heartbeat_interval_s": 15}}).redis.lease_ttl_s == 30
