@@ -411,6 +411,26 @@ def _apply_report(order: Order, report: OrderReport) -> Moved:
     return moved, ignored
 
 
+# quoteQty is price x qty cut to the quote precision: a relative gap above this is not a cut
+QUOTE_TOLERANCE = Decimal("0.001")
+
+
+def _check_fill_price(order: Order, fill: Fill, who: str) -> None:
+    """A fill the order could not have had is a contradiction, never booked: beyond the
+    order's limit (a BUY above it, a SELL below it), or a quote amount that is not its price
+    times its quantity (a price reported x100, say)."""
+    limit = None if order.order_type == "MARKET" else order.price  # a MARKET price: a reference
+    if limit is not None and limit > 0 and fill.price > 0 and (
+            (order.side is Side.BUY and fill.price > limit)
+            or (order.side is Side.SELL and fill.price < limit)):
+        raise OrderConflict(f"{who}: fill {fill.trade_id} at {fill.price} is beyond the "
+                            f"order's limit {limit} ({order.side.value})")
+    notional = fill.price * fill.qty
+    if fill.quote_qty > 0 and abs(fill.quote_qty - notional) > notional * QUOTE_TOLERANCE:
+        raise OrderConflict(f"{who}: fill {fill.trade_id} quoteQty {fill.quote_qty} is not "
+                            f"price {fill.price} x qty {fill.qty}")
+
+
 def _apply_fill(order: Order, fill: Fill) -> Moved:
     who = f"order {order.client_order_id}"
     if fill.trade_id in order.trade_ids:
@@ -428,6 +448,7 @@ def _apply_fill(order: Order, fill: Fill) -> Moved:
         raise OrderConflict(f"{who}: fill {fill.trade_id} side {fill.side}, order {order.side}")
     if fill.qty <= 0:
         raise OrderConflict(f"{who}: fill {fill.trade_id} has qty {fill.qty}")
+    _check_fill_price(order, fill, who)
     filled = order.filled_qty + fill.qty
     if filled > order.qty:
         raise OrderConflict(

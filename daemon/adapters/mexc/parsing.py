@@ -167,25 +167,43 @@ def parse_order(payload: object, *, symbol: str | None = None) -> OrderReport:
                          opt_text(p.get("clientOrderId"), "order.clientOrderId"))
 
 
+# Statuses that say the order has executed something: their executedQty must be given
+_EXECUTED = (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED, OrderStatus.PARTIALLY_CANCELED)
+
+
 def _order_report(p: Mapping[str, Any], w: str, symbol: str | None,
                   client_order_id: str | None) -> OrderReport:
     status = WIRE.enum(p.get("status"), f"{w}.status", OrderStatus)
     created = integer(p.get("time", p.get("transactTime")), f"{w}.time", default=0)
-    return OrderReport(
+    executed_raw = p.get("executedQty")
+    report = OrderReport(
         order_id=text(p.get("orderId"), f"{w}.orderId"),
         client_order_id=client_order_id,
         symbol=opt_text(p.get("symbol"), f"{w}.symbol") or symbol or "",
         side=side(p.get("side"), f"{w}.side"),
         order_type=opt_text(p.get("type"), f"{w}.type") or "",
         status=status,
-        price=dec(p.get("price"), f"{w}.price", default=ZERO),
-        orig_qty=dec(p.get("origQty"), f"{w}.origQty", default=ZERO),
-        executed_qty=dec(p.get("executedQty"), f"{w}.executedQty", default=ZERO),
-        cum_quote_qty=dec(p.get("cummulativeQuoteQty"), f"{w}.cummulativeQuoteQty", default=ZERO),
+        price=dec(p.get("price"), f"{w}.price", default=ZERO, minimum=ZERO),
+        orig_qty=dec(p.get("origQty"), f"{w}.origQty", default=ZERO, minimum=ZERO),
+        executed_qty=dec(executed_raw, f"{w}.executedQty",
+                         default=None if status in _EXECUTED else ZERO, minimum=ZERO),
+        cum_quote_qty=dec(p.get("cummulativeQuoteQty"), f"{w}.cummulativeQuoteQty",
+                          default=ZERO, minimum=ZERO),
         time_ms=created,
         update_time_ms=integer(p.get("updateTime"), f"{w}.updateTime", default=created),
         source="rest",
     )
+    _check_quantities(report, w)
+    return report
+
+
+def _check_quantities(r: OrderReport, w: str) -> None:
+    """A status that contradicts the quantities is not a fact to book on: ProtocolError (the
+    order is asked about again), never an order closed as "FILLED, filled 0"."""
+    if r.orig_qty > 0 and r.executed_qty > r.orig_qty:
+        raise ProtocolError(f"{w}.executedQty: {r.executed_qty} is above origQty {r.orig_qty}")
+    if r.status in _EXECUTED and r.executed_qty == 0:
+        raise ProtocolError(f"{w}.executedQty: 0 with status {r.status.value}")
 
 
 def parse_new_order(payload: object, *, client_order_id: str, symbol: str,
@@ -243,9 +261,9 @@ def parse_trade(payload: object, index: int = 0) -> Fill:
         order_id=text(p.get("orderId"), f"{w}.orderId"),
         client_order_id=opt_text(p.get("clientOrderId"), f"{w}.clientOrderId"),
         side=Side.BUY if is_buyer else Side.SELL,
-        price=dec(p.get("price"), f"{w}.price"),
-        qty=dec(p.get("qty"), f"{w}.qty"),
-        quote_qty=dec(p.get("quoteQty"), f"{w}.quoteQty", default=ZERO),
+        price=dec(p.get("price"), f"{w}.price", positive=True),
+        qty=dec(p.get("qty"), f"{w}.qty", positive=True),
+        quote_qty=dec(p.get("quoteQty"), f"{w}.quoteQty", default=ZERO, minimum=ZERO),
         fee=dec(p.get("commission"), f"{w}.commission", default=ZERO),
         fee_asset=opt_text(p.get("commissionAsset"), f"{w}.commissionAsset") or "",
         time_ms=integer(p.get("time"), f"{w}.time"),

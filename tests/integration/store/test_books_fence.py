@@ -48,7 +48,7 @@ async def instance(redis_url: str) -> tuple[RedisStore, TradingLease, Ledger]:
 
 
 async def placed(ledger: Ledger) -> Order:
-    order = new_intent("rb-abc-0", "QRLUSDT", Side.BUY, "LIMIT", D("30"), D("2"), 1)
+    order = new_intent("rb-abc-0", "QRLUSDT", Side.BUY, "LIMIT", D("30"), D("3"), 1)
     await ledger.write_intent(order)
     return order.apply(OrderAccepted("C02__1", 2))
 

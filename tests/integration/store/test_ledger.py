@@ -36,7 +36,7 @@ async def test_stale_copy_reloads_instead_of_overwriting(redis_url: str) -> None
         a = await ledger_on(store)
         b = await ledger_on(store)  # a second copy of the same books, soon stale
         await a.set_core_floor(D("100"), "manual")
-        order: Order = new_intent("rb-abc-0", "QRLUSDT", Side.BUY, "LIMIT", D("30"), D("2"), 1)
+        order: Order = new_intent("rb-abc-0", "QRLUSDT", Side.BUY, "LIMIT", D("30"), D("3"), 1)
         await a.write_intent(order)
         order = order.apply(OrderAccepted("C02__1", 2)).apply(OrderFilled(fill("t1", "10",
                                                                                  "2")))

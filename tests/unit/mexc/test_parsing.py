@@ -205,3 +205,46 @@ def test_signing_known_vector_a() -> None:
     assert query == ("symbol=BTCUSDT&side=BUY&type=LIMIT&quantity=1&price=11&recvWindow=5000"
                      "&timestamp=1644489390087&signature="
                      "fd3e4e8543c5188531eb7279d68ae7d26a573d0fc5ab0d18eb692451654d837a")
+
+
+def _order_object(**over: object) -> dict[str, object]:
+    base: dict[str, object] = {
+        "symbol": "QRLUSDT", "orderId": "C02__1", "clientOrderId": "rb-a-0", "price": "0.05",
+        "origQty": "100", "executedQty": "100", "cummulativeQuoteQty": "5", "status": "FILLED",
+        "type": "LIMIT", "side": "SELL", "time": "1", "updateTime": "2"}
+    return {**base, **over}
+
+
+@pytest.mark.parametrize(("over", "message"), [
+    ({"executedQty": None}, r"order\.executedQty: expected a decimal, got None"),
+    ({"executedQty": "-1"}, r"order\.executedQty: must be >= 0, got -1"),
+    ({"executedQty": "0"}, r"order\.executedQty: 0 with status FILLED"),
+    ({"executedQty": "0", "status": "PARTIALLY_CANCELED"},
+     r"order\.executedQty: 0 with status PARTIALLY_CANCELED"),
+    ({"executedQty": "150", "status": "PARTIALLY_FILLED"},
+     r"order\.executedQty: 150 is above origQty 100"),
+    ({"cummulativeQuoteQty": "-5"}, r"order\.cummulativeQuoteQty: must be >= 0"),
+    ({"origQty": "-100"}, r"order\.origQty: must be >= 0"),
+])
+def test_an_order_object_whose_quantities_contradict_its_status_is_refused(
+        over: dict[str, object], message: str) -> None:
+    # never an order closed as "FILLED, filled 0": the query fails, the order is asked again
+    with pytest.raises(ProtocolError, match=message):
+        parsing.parse_order(_order_object(**over))
+    ok = parsing.parse_order(_order_object(executedQty=None, status="NEW"))  # nothing executed
+    assert (ok.status, ok.executed_qty) == (OrderStatus.NEW, Decimal(0))
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("qty", "-3", r"myTrades\[0\]\.qty: must be positive, got -3"),
+    ("qty", "0", r"myTrades\[0\]\.qty: must be positive"),
+    ("price", "0", r"myTrades\[0\]\.price: must be positive"),
+    ("quoteQty", "-1", r"myTrades\[0\]\.quoteQty: must be >= 0"),
+])
+def test_a_trade_row_with_impossible_figures_is_refused(field: str, value: str,
+                                                        message: str) -> None:
+    row = {"symbol": "QRLUSDT", "id": "ab12", "orderId": "C02__1", "price": "0.05",
+           "qty": "3", "quoteQty": "0.15", "commission": "0", "commissionAsset": "USDT",
+           "time": 5, "isBuyer": False, field: value}
+    with pytest.raises(ProtocolError, match=message):
+        parsing.parse_trade(row)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 
 import pytest
@@ -47,14 +48,14 @@ def test_table_never_lowers_the_rank_and_terminals_are_closed() -> None:
 def test_happy_path_figures() -> None:
     o = accepted()
     assert (o.status, o.order_id, o.version) == (S.NEW, VENUE_ID, 3)
-    o = o.apply(OrderFilled(fill("t1", "40", "0.5", fee="0.02")))
-    assert o.status is S.PARTIALLY_FILLED
+    o = o.apply(OrderFilled(fill("t1", "40", "0.4", fee="0.02")))  # a BUY fills at or below
+    assert o.status is S.PARTIALLY_FILLED                          # its limit 0.5
     assert o.leaves_qty == Decimal("60")
-    o = o.apply(OrderFilled(fill("t2", "60", "0.6", fee="0.03", fee_asset="MX")))
+    o = o.apply(OrderFilled(fill("t2", "60", "0.5", fee="0.03", fee_asset="MX")))
     assert o.status is S.FILLED
     assert o.filled_qty == Decimal("100")
-    assert o.cum_quote == Decimal("56.0")
-    assert o.avg_px == Decimal("0.56")
+    assert o.cum_quote == Decimal("46.0")
+    assert o.avg_px == Decimal("0.46")
     assert o.fees == {"USDT": Decimal("0.02"), "MX": Decimal("0.03")}
     assert o.leaves_qty == 0
     assert o.trade_ids == {"t1", "t2"}
@@ -210,3 +211,13 @@ def test_from_dict_rejects_non_objects() -> None:
 
 def test_client_id_is_kept() -> None:
     assert accepted().client_order_id == COID
+
+
+def test_a_fill_beyond_the_limit_or_with_a_wrong_quote_amount_is_a_contradiction() -> None:
+    o = accepted()  # BUY 100 LIMIT 0.5
+    with pytest.raises(OrderConflict, match=r"at 0\.6 is beyond the order's limit 0\.5"):
+        o.apply(OrderFilled(fill("t1", "40", "0.6")))
+    lying = replace(fill("t1", "40", "0.5"), price=Decimal("0.005"))  # price x0.01, quote kept
+    with pytest.raises(OrderConflict, match=r"quoteQty 20\.0 is not price 0\.005 x qty 40"):
+        o.apply(OrderFilled(lying))
+    assert o.apply(OrderFilled(fill("t1", "40", "0.49"))).filled_qty == Decimal("40")
