@@ -37,10 +37,10 @@ async def build_engine(settings: Settings, creds: Credentials | None, supervisor
                        plan_history_max=settings.redis.plan_history_max,
                        recent_orders_max=settings.redis.recent_orders_max)
     rest = rest or MexcRest(settings.exchange, creds)
-    retry = StartupRetry(settings.runtime.startup_timeout_s)
     client = rest
     try:
         await _connect(store, settings)  # a Redis that would lose the books says so first
+        retry = StartupRetry(settings.runtime.startup_timeout_s)  # from Redis up (it waits)
         await retry("server time", client.start)
         rules = await retry("exchange rules",  # then a bad symbol
                             lambda: client.exchange_rules(settings.symbol))
