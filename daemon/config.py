@@ -186,6 +186,9 @@ class RuntimeSettings(_Section):
     restart_backoff_max_s: float = Field(30.0, gt=0, le=3600)
     restart_max_deaths: int = Field(5, ge=1, le=1000)
     restart_window_s: float = Field(300.0, gt=0, le=86400)
+    # a startup request that fails transiently (or answers garbage) is tried again with
+    # backoff for this long; below systemd's TimeoutStartSec (120 s) so the daemon says why
+    startup_timeout_s: float = Field(90.0, gt=0, le=3600)
 
 
 class Settings(_Section):

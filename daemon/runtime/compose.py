@@ -22,6 +22,7 @@ from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.persistence import check_persistence
 from daemon.runtime.rebuild import guard_empty_prefix
 from daemon.runtime.settings_ref import SettingsRef
+from daemon.runtime.startup import StartupRetry
 from daemon.runtime.supervisor import Supervisor
 
 
@@ -29,21 +30,27 @@ async def build_engine(settings: Settings, creds: Credentials | None, supervisor
                        *, rest: MexcRest | None = None) -> RebalancerEngine:
     """REST session, exchange rules and Redis state first (startup order), then every part.
     The engine's background tasks will run under ``supervisor``. ``rest``: a client of the
-    caller's (a benchmark's instrumented session); the engine closes it like its own."""
+    caller's (a benchmark's instrumented session); the engine closes it like its own. Each
+    step that talks to the exchange is retried while it fails transiently, within
+    ``runtime.startup_timeout_s`` for the whole startup (``engine.start`` included)."""
     store = RedisStore(settings.redis.url, settings.key_prefix,
                        plan_history_max=settings.redis.plan_history_max,
                        recent_orders_max=settings.redis.recent_orders_max)
     rest = rest or MexcRest(settings.exchange, creds)
+    client = rest
     try:
         await _connect(store, settings)  # a Redis that would lose the books says so first
-        await rest.start()
-        rules = await rest.exchange_rules(settings.symbol)  # then a bad symbol
-        state = await _load_state(store, settings, rest, creds)
+        retry = StartupRetry(settings.runtime.startup_timeout_s)  # from Redis up (it waits)
+        await retry("server time", client.start)
+        rules = await retry("exchange rules",  # then a bad symbol
+                            lambda: client.exchange_rules(settings.symbol))
+        state = await retry("stored state", lambda: _load_state(store, settings, client, creds))
     except BaseException:
         await rest.close()
         await store.close()
         raise
-    return assemble(SettingsRef(settings), creds, store, rest, rules, state, supervisor)
+    return assemble(SettingsRef(settings), creds, store, rest, rules, state, supervisor,
+                    startup=retry)
 
 
 async def _connect(store: RedisStore, settings: Settings) -> None:
@@ -63,7 +70,8 @@ async def _load_state(store: RedisStore, settings: Settings, rest: MexcRest,
 
 def assemble(settings: SettingsRef, creds: Credentials | None, store: RedisStore,
              rest: MexcRest, rules: ExchangeRules, state: StoredState,
-             supervisor: Supervisor) -> RebalancerEngine:
+             supervisor: Supervisor, *, startup: StartupRetry | None = None
+             ) -> RebalancerEngine:
     """Wire the parts (no I/O). Balances flow from the private stream into the ledger through
     the feed's callback; every part reads the one settings holder."""
     current = settings.current
@@ -82,6 +90,7 @@ def assemble(settings: SettingsRef, creds: Credentials | None, store: RedisStore
                                supervisor=supervisor),)
     engine = RebalancerEngine(Parts(
         settings=settings, store=store, rest=rest, rules=rules, lease=lease, ledger=ledger,
-        executor=executor, market=market, user_feeds=user_feeds, supervisor=supervisor))
+        executor=executor, market=market, user_feeds=user_feeds, supervisor=supervisor,
+        startup=startup))
     logger.debug("engine assembled for {} ({})", current.symbol, lease.owner)
     return engine

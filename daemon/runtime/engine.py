@@ -40,6 +40,7 @@ from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 from daemon.runtime.settings_ref import SettingsRef
+from daemon.runtime.startup import StartupRetry
 from daemon.runtime.supervisor import Supervisor
 
 CLOSE_TIMEOUT_S = 5.0  # each step of closing (a stream, the lease, a connection)
@@ -63,6 +64,7 @@ class Parts:
     market: MarketFeed
     user_feeds: tuple[UserFeed, ...]  # the private stream; none without API keys
     supervisor: Supervisor
+    startup: StartupRetry | None = None  # the startup's retry (and deadline), from compose
 
 
 class RebalancerEngine:
@@ -77,6 +79,8 @@ class RebalancerEngine:
         self.market = parts.market
         self.user_feeds = parts.user_feeds
         self.supervisor = parts.supervisor
+        self.startup = parts.startup or StartupRetry(
+            self.settings.current.runtime.startup_timeout_s)
         self.scheduler = EvaluationScheduler(self.evaluate, self.settings.current.schedule
                                              .interval_s, self.supervisor)
         self.heartbeat = Heartbeat(
@@ -92,28 +96,32 @@ class RebalancerEngine:
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
-        """Streams, lease, reconciliation; a failure closes everything (nothing half-started
-        keeps running)."""
+        """Streams, lease, reconciliation, each step retried while it fails transiently
+        (``daemon.runtime.startup``); a failure closes everything (nothing half-started keeps
+        running)."""
         try:
-            await self.market.start()
+            await self.startup("kline backfill", self.market.start)
             for feed in self.user_feeds:
-                await feed.start()
+                await self.startup("balances and listenKey", feed.start)
             if not self.user_feeds:
                 logger.warning("no API keys: balances are unknown, plans will say so (dry_run)")
             if await self.lease.take():
-                await self.recover()
+                await self.recover(self.startup)
             self.scheduler.start()
         except BaseException:
             await self.close()
             raise
 
-    async def recover(self) -> None:
+    async def recover(self, retry: StartupRetry | None = None) -> None:
         """RECOVERING -> TRADING: the books reloaded from Redis (another instance may have
         traded since this one read them, or they were rebuilt), then our orders and books
-        reconciled with the exchange."""
+        reconciled with the exchange (at startup through ``retry``, the lease kept)."""
         await self.scheduler.abort()
         async with self.lease.kept_alive():
-            await self._reload_and_reconcile()
+            if retry is None:
+                await self._reload_and_reconcile()
+            else:
+                await retry("reconciliation with the exchange", self._reload_and_reconcile)
         self.lease.recovered()
         if self.ledger.unsettled():
             # Orders still open at the exchange: the evaluation path follows them (cancel at

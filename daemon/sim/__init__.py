@@ -21,6 +21,7 @@ is accepted and canceled at once; a price outside PERCENT_PRICE_BY_SIDE gets 300
 from daemon.sim.config import (
     DEMO_API_KEY,
     DEMO_API_SECRET,
+    BadReply,
     ExtraSymbol,
     Faults,
     Hooks,
@@ -36,6 +37,7 @@ from daemon.sim.server import Simulator
 __all__ = [
     "DEMO_API_KEY",
     "DEMO_API_SECRET",
+    "BadReply",
     "ExtraSymbol",
     "Faults",
     "Hooks",

@@ -17,6 +17,34 @@ DEMO_API_KEY = "mx0vglDEMOKEY0000000"
 DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
 
 
+BAD_REPLY_KINDS = ("truncated", "html502", "code")
+
+
+@dataclass(frozen=True)
+class BadReply:
+    """The first ``first`` answers (0: every answer) of ``endpoint`` ("GET /api/v3/account")
+    are bad: ``truncated`` (200, the real reply cut in half, after the request took effect),
+    ``html502`` (a proxy's 502 HTML page, before it is processed) or ``code`` (200
+    {"code": code, "msg": msg}, before it is processed)."""
+
+    endpoint: str
+    kind: str = "truncated"
+    first: int = 1
+    code: int = 700007
+    msg: str = "No permission to access the endpoint."
+
+    def validate(self) -> None:
+        method, _, path = self.endpoint.partition(" ")
+        if method not in ("GET", "POST", "PUT", "DELETE") or not path.startswith("/api/"):
+            raise ValueError(f"faults.bad_replies: endpoint {self.endpoint!r} must look like "
+                             "'GET /api/v3/account'")
+        if self.kind not in BAD_REPLY_KINDS:
+            raise ValueError(f"faults.bad_replies: kind {self.kind!r} is not one of "
+                             f"{', '.join(BAD_REPLY_KINDS)}")
+        if self.first < 0:
+            raise ValueError(f"faults.bad_replies: first must be >= 0, got {self.first}")
+
+
 @dataclass
 class Faults:
     """Fault rates (0..1) and delays; mutable while the simulator runs. Draws come from one
@@ -37,7 +65,9 @@ class Faults:
     - ws_drop_rate_per_s: chance per real second that every websocket is dropped (abnormal
       close, as drop_websockets()).
     - ws_stall_rate_per_s / ws_stall_s: chance per real second that every websocket goes
-      silent for ws_stall_s seconds (as stall_websockets())."""
+      silent for ws_stall_s seconds (as stall_websockets()).
+    - bad_replies: scripted bad answers of one endpoint (``BadReply``): its first N answers
+      are truncated JSON, a proxy's 502 HTML page or a 200 {"code","msg"}."""
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -51,8 +81,11 @@ class Faults:
     ws_drop_rate_per_s: float = 0.0
     ws_stall_rate_per_s: float = 0.0
     ws_stall_s: float = 2.0
+    bad_replies: tuple[BadReply, ...] = ()
 
     def validate(self) -> None:
+        for bad in self.bad_replies:
+            bad.validate()
         for name in ("http_5xx_rate", "lost_reply_rate", "garbled_reply_rate",
                      "rate_limit_rate", "push_duplicate_rate"):
             value = getattr(self, name)

@@ -18,6 +18,7 @@ import orjson
 from aiohttp import web
 
 from daemon.adapters.mexc.auth import verify
+from daemon.sim import bad_replies
 from daemon.sim.clock import real_ms
 from daemon.sim.config import OrderAttempt
 from daemon.sim.engine import Order, SimError
@@ -492,6 +493,10 @@ async def _serve(sim: Simulator, limiter: RateLimiter, route: Route,
                     sim.order_requests.append(OrderAttempt(
                         params.get("newClientOrderId") or None, params, f"rejected:{err.code}"))
                 raise
-        return _json(await route.fn(sim, params, request))
+        bad = bad_replies.pick(sim.faults, sim.bad_reply_seen, request.method, request.path)
+        if bad is not None and (early := bad_replies.before(bad)) is not None:
+            return early
+        reply = _json(await route.fn(sim, params, request))
+        return reply if bad is None else bad_replies.after(reply)
     except SimError as err:
         return _error(err)

@@ -24,6 +24,7 @@ import functools
 import random
 import secrets
 import time
+from collections import Counter
 from decimal import Decimal
 from types import TracebackType
 from typing import Any
@@ -66,6 +67,7 @@ class Simulator:
         self.order_requests: list[OrderAttempt] = []
         self.order_queries: dict[str, int] = {}  # GET /order per order id (unknown_order_queries)
         self.dice = FaultDice(self.cfg.seed)
+        self.bad_reply_seen: Counter[str] = Counter()  # answers per endpoint (bad_replies)
         self.specs = _specs(self.cfg)
         real_now = int(time.time() * 1000)
         self.markets: dict[str, MarketModel] = {

@@ -60,10 +60,11 @@ _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # the safe rule (PROTOCOL.md 2.
 
 
 def classify_error(http_status: int, code: int | None, msg: str, *,
-                   retry_after_s: float | None = None) -> ExchangeError:
-    """The one mapping from an HTTP status + MEXC code to the project's error tree."""
-    text = f"MEXC HTTP {http_status}" + (f" code {code}" if code is not None else "") + \
-        (f": {msg.strip()}" if msg else "")
+                   retry_after_s: float | None = None, what: str = "") -> ExchangeError:
+    """The one mapping from an HTTP status + MEXC code to the project's error tree. ``what``
+    ("GET /api/v3/exchangeInfo") leads the message, so that every error names its request."""
+    text = (f"{what}: " if what else "") + f"MEXC HTTP {http_status}" + \
+        (f" code {code}" if code is not None else "") + (f": {msg.strip()}" if msg else "")
     kw: dict[str, Any] = {"code": code, "http_status": http_status}
     if http_status in (418, 429) or code == 429:
         return RateLimited(text, retry_after_s=retry_after_s or DEFAULT_RETRY_AFTER_S, **kw)
@@ -80,6 +81,19 @@ def classify_error(http_status: int, code: int | None, msg: str, *,
     if code in REJECT_CODES or (code == 400 and "invalid" in msg) or "scale" in msg:
         return OrderRejected(text, **kw)
     return FatalExchangeError(text, **kw)
+
+
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+EXCERPT_CHARS = 80
+
+
+def body_excerpt(body: bytes) -> str:
+    """A short one-line account of a body that is not MEXC's JSON: an HTML page's title (a
+    proxy's "502 Bad Gateway"), else its first 80 characters, whitespace collapsed."""
+    title = _TITLE.search(body[:4096])
+    raw = title.group(1) if title else body[:EXCERPT_CHARS * 4]
+    text = " ".join(raw.decode(errors="replace").split())
+    return text[:EXCERPT_CHARS] + ("…" if len(text) > EXCERPT_CHARS else "")
 
 
 def _retry_after(raw: str | None) -> float | None:
@@ -168,7 +182,8 @@ class MexcRest:
 
     # --- time ------------------------------------------------------------------------------
     async def server_time_ms(self) -> int:
-        return parsing.parse_server_time(await self._request(TIME, []))
+        with _reading(TIME):
+            return parsing.parse_server_time(await self._request(TIME, []))
 
     async def sync_time(self) -> int:
         """Measure the server clock offset (half the round trip assumed each way)."""
@@ -191,7 +206,8 @@ class MexcRest:
         except SymbolNotTradable as exc:
             raise SymbolNotTradable(f"{symbol}: exchangeInfo refused it: {exc}",
                                     code=exc.code, http_status=exc.http_status) from None
-        rules = parsing.parse_exchange_rules(info, symbol)
+        with _reading(EXCHANGE_INFO):
+            rules = parsing.parse_exchange_rules(info, symbol)
         api_symbols = await self._api_symbols()
         if api_symbols is not None and symbol not in api_symbols:
             raise SymbolNotTradable(f"{symbol}: not in /api/v3/defaultSymbols "
@@ -206,9 +222,10 @@ class MexcRest:
                 logger.warning("defaultSymbols not available ({}); API-tradability unchecked", exc)
                 return None
             raise
-        data = parsing.obj(payload, "defaultSymbols").get("data")
-        if not isinstance(data, list):
-            raise ProtocolError("defaultSymbols.data: expected an array of symbols")
+        with _reading(DEFAULT_SYMBOLS):
+            data = parsing.obj(payload, "defaultSymbols").get("data")
+            if not isinstance(data, list):
+                raise ProtocolError("defaultSymbols.data: expected an array of symbols")
         return {str(s) for s in data}
 
     async def klines(self, symbol: str, interval: str, *, start_ms: int | None = None,
@@ -236,7 +253,8 @@ class MexcRest:
                 raise ConfigError(f"exchange.kline_interval: MEXC refuses the interval "
                                   f"{interval!r} for {symbol} ({exc})") from None
             raise
-        return parsing.parse_klines(payload)
+        with _reading(KLINES):
+            return parsing.parse_klines(payload)
 
     async def klines_range(self, symbol: str, interval: str, start_ms: int,
                            end_ms: int | None) -> KlineRange:
@@ -251,14 +269,18 @@ class MexcRest:
         return await read_range(call, start_ms, end_ms, step)
 
     async def ticker_price(self, symbol: str) -> Decimal:
-        return parsing.parse_ticker_price(await self._request(TICKER_PRICE, [("symbol", symbol)]))
+        payload = await self._request(TICKER_PRICE, [("symbol", symbol)])
+        with _reading(TICKER_PRICE):
+            return parsing.parse_ticker_price(payload)
 
     async def book_top(self, symbol: str) -> BookTop:
-        return parsing.parse_book_top(await self._request(BOOK_TICKER, [("symbol", symbol)]))
+        with _reading(BOOK_TICKER):
+            return parsing.parse_book_top(await self._request(BOOK_TICKER, [("symbol", symbol)]))
 
     # --- account and orders ----------------------------------------------------------------
     async def account(self) -> dict[str, Balance]:
-        return parsing.parse_account(await self._request(ACCOUNT, []))
+        with _reading(ACCOUNT):
+            return parsing.parse_account(await self._request(ACCOUNT, []))
 
     async def place_order(self, symbol: str, side: Side, order_type: str, *,
                           client_order_id: str, quantity: Decimal | None = None,
@@ -286,7 +308,7 @@ class MexcRest:
             params.append(("price", fmt(price)))
         params.append(("newClientOrderId", client_order_id))
         payload = await self._request(NEW_ORDER, params)
-        with _effect_reply(NEW_ORDER):
+        with _reading(NEW_ORDER):
             return parsing.parse_new_order(payload, client_order_id=client_order_id,
                                            symbol=symbol, side_sent=side)
 
@@ -304,7 +326,9 @@ class MexcRest:
     async def get_order(self, symbol: str, *, order_id: str | None = None,
                         client_order_id: str | None = None) -> OrderReport:
         params = self._order_ref(symbol, order_id, client_order_id)
-        return parsing.parse_order(await self._request(GET_ORDER, params), symbol=symbol)
+        payload = await self._request(GET_ORDER, params)
+        with _reading(GET_ORDER):
+            return parsing.parse_order(payload, symbol=symbol)
 
     async def cancel_order(self, symbol: str, *, order_id: str | None = None,
                            client_order_id: str | None = None) -> OrderReport | None:
@@ -314,12 +338,13 @@ class MexcRest:
         :meth:`get_order`."""
         params = self._order_ref(symbol, order_id, client_order_id)
         payload = await self._request(CANCEL_ORDER, params)
-        with _effect_reply(CANCEL_ORDER):
+        with _reading(CANCEL_ORDER):
             return parsing.parse_cancel_reply(payload, symbol=symbol)
 
     async def open_orders(self, symbol: str) -> list[OrderReport]:
         payload = await self._request(OPEN_ORDERS, [("symbol", symbol)])
-        return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "openOrders")]
+        with _reading(OPEN_ORDERS):
+            return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "openOrders")]
 
     async def all_orders(self, symbol: str, *, start_ms: int | None = None,
                          end_ms: int | None = None, limit: int = 500) -> list[OrderReport]:
@@ -330,7 +355,8 @@ class MexcRest:
             params.append(("endTime", str(end_ms)))
         params.append(("limit", str(min(max(limit, 1), 1000))))
         payload = await self._request(ALL_ORDERS, params)
-        return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "allOrders")]
+        with _reading(ALL_ORDERS):
+            return [parsing.parse_order(o, symbol=symbol) for o in _array(payload, "allOrders")]
 
     async def my_trades(self, symbol: str, *, order_id: str | None = None,
                         start_ms: int | None = None, end_ms: int | None = None,
@@ -344,11 +370,13 @@ class MexcRest:
             params.append(("endTime", str(end_ms)))
         params.append(("limit", str(min(max(limit, 1), 100))))
         payload = await self._request(MY_TRADES, params)
-        return [parsing.parse_trade(t, i) for i, t in enumerate(_array(payload, "myTrades"))]
+        with _reading(MY_TRADES):
+            return [parsing.parse_trade(t, i) for i, t in enumerate(_array(payload, "myTrades"))]
 
     # --- user data stream ------------------------------------------------------------------
     async def create_listen_key(self) -> str:
-        return parsing.parse_listen_key(await self._request(LISTEN_KEY_NEW, []))
+        with _reading(LISTEN_KEY_NEW):
+            return parsing.parse_listen_key(await self._request(LISTEN_KEY_NEW, []))
 
     async def keepalive_listen_key(self, key: str) -> None:
         await self._request(LISTEN_KEY_KEEP, [("listenKey", key)])
@@ -436,31 +464,36 @@ class MexcRest:
         except orjson.JSONDecodeError:
             payload = None
             if status == 200:
-                with _effect_reply(ep):
-                    raise ProtocolError(f"{what}: response is not JSON: {body[:120]!r}") \
-                        from None
+                with _reading(ep):
+                    raise ProtocolError(f"{what}: response is not JSON ({len(body)} bytes): "
+                                        f"{body_excerpt(body)!r}", http_status=200) from None
         code, msg = _error_fields(payload)
         if status == 200 and (code is None or code in (0, 200)):
             return payload
-        error = classify_error(status, code, msg or body[:120].decode(errors="replace"),
-                               retry_after_s=retry_after)
+        error = classify_error(status, code, " ".join(msg.split()) or body_excerpt(body),
+                               retry_after_s=retry_after, what=what)
         if ep.effect and isinstance(error, ExchangeUnavailable):
-            raise OutcomeUnknown(f"{what}: {error}; the outcome is unknown", code=code,
+            raise OutcomeUnknown(f"{error}; the outcome is unknown", code=code,
                                  http_status=status) from error
         raise error
 
 
 @contextlib.contextmanager
-def _effect_reply(ep: Endpoint) -> Iterator[None]:
-    """Around reading the reply to ``ep``: when ``ep`` has an effect (placing, cancelling), an
-    unreadable reply is OutcomeUnknown (the ProtocolError its cause), never ProtocolError."""
+def _reading(ep: Endpoint) -> Iterator[None]:
+    """Around reading the reply to ``ep``: a ProtocolError names the request ("GET
+    /api/v3/account: ..."); when ``ep`` has an effect (placing, cancelling), an unreadable
+    reply is OutcomeUnknown (the ProtocolError its cause), never ProtocolError."""
+    what = f"{ep.method} {ep.path}"
     try:
         yield
     except ProtocolError as exc:
-        if not ep.effect:
+        if ep.effect:
+            raise OutcomeUnknown(f"{what}: the reply cannot be read ({exc}); the outcome is "
+                                 "unknown", http_status=200) from exc
+        if str(exc).startswith(what):
             raise
-        raise OutcomeUnknown(f"{ep.method} {ep.path}: the reply cannot be read ({exc}); the "
-                             "outcome is unknown", http_status=200) from exc
+        raise ProtocolError(f"{what}: {exc}", code=exc.code,
+                            http_status=exc.http_status) from exc
 
 
 def _error_fields(payload: object) -> tuple[int | None, str]:
