@@ -15,8 +15,8 @@ and :func:`check_order_price` hold it against prices from an independent source,
 stream's last price and the moving averages of closed candles (:class:`PriceReference`).
 In order, the first that applies refuses the order:
 
-``no_price``           a bid, ask or order price <= 0 (or not finite), or no reference price
-``crossed_book``       bid >= ask
+``no_price``           a bid, ask or order price <= 0 (or not finite); bid >= ask (a crossed
+                       book gives no usable price); no reference price
 ``price_out_of_band``  a bid, ask or order price more than ``max_price_deviation_pct`` away from
                        a known reference (``|p - ref| / ref * 100``, the risk limit's measure;
                        exactly the limit passes)
@@ -141,7 +141,7 @@ def check_book_top(top: BookTop, reference: PriceReference, max_deviation_pct: D
         if bad is not None:
             return bad
     if top.bid_price >= top.ask_price:
-        return PriceRefusal(ReasonCode.CROSSED_BOOK,
+        return PriceRefusal(ReasonCode.NO_PRICE,
                             f"{source}: bid {fmt(top.bid_price)} >= ask {fmt(top.ask_price)}, "
                             "a crossed book")
     for name, value in sides:

@@ -31,8 +31,6 @@ class ReasonCode(StrEnum):
     DAILY_TRADE_LIMIT = "daily_trade_limit"
     PRICE_OUT_OF_BAND = "price_out_of_band"
     STALE_MARKET_DATA = "stale_market_data"
-    # the book top the order is priced from (executor): bid >= ask
-    CROSSED_BOOK = "crossed_book"
     # trades
     REBALANCE_BUY = "rebalance_buy"
     REBALANCE_SELL = "rebalance_sell"

@@ -12,13 +12,14 @@ from loguru import logger
 from daemon.sim import SimConfig, Simulator
 from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
-LIES: list[tuple[dict[str, Any], str]] = [
-    ({"book_ticker_factor": 100.0}, "price_out_of_band"),
-    ({"book_ticker_factor": 3.0}, "price_out_of_band"),
-    ({"book_ticker_factor": 0.3}, "price_out_of_band"),
-    ({"book_ticker_factor": 0.01}, "price_out_of_band"),
-    ({"book_ticker_factor": 0.0}, "no_price"),
-    ({"book_ticker_factor": 1.0, "book_ticker_crossed": True}, "crossed_book"),
+OUT = "price_out_of_band"
+LIES: list[tuple[dict[str, Any], str, str]] = [  # (faults, reason code, what the log says)
+    ({"book_ticker_factor": 100.0}, OUT, "% away from the kline last price"),
+    ({"book_ticker_factor": 3.0}, OUT, "% away from the kline last price"),
+    ({"book_ticker_factor": 0.3}, OUT, "% away from the kline last price"),
+    ({"book_ticker_factor": 0.01}, OUT, "% away from the kline last price"),
+    ({"book_ticker_factor": 0.0}, "no_price", "bid 0 is not a price (<= 0)"),
+    ({"book_ticker_factor": 1.0, "book_ticker_crossed": True}, "no_price", "a crossed book"),
 ]
 
 
@@ -32,12 +33,13 @@ async def test_a_lying_book_ticker_sends_nothing_until_it_tells_the_truth(
         async with Simulator(cfg) as sim:
             settings = e2e_settings(sim, redis_url, risk={"max_price_deviation_pct": 20})
             async with running_engine(settings, sim_creds(sim)) as engine:
-                for lie, code in LIES:
+                for lie, code, says in LIES:
                     for name, value in lie.items():
                         setattr(sim.faults, name, value)
                     before = len(refusals)
                     await wait_for(lambda n=before: len(refusals) > n, 5, f"{lie} refused")
                     assert f"[{code}] REST bookTicker QRLUSDT" in refusals[before], refusals
+                    assert says in refusals[before], refusals
                     # recorded before it is logged; the next decision may follow it
                     recent = await engine.store.plan_history(2)
                     held = next(p for p in recent if p["action"] == "HOLD")

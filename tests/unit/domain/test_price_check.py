@@ -52,7 +52,7 @@ def test_the_issue_example_is_refused() -> None:
 @pytest.mark.parametrize(("bid", "ask"), [("0.0474", "0.0473"), ("0.0473", "0.0473")])
 def test_bid_at_or_above_ask_is_refused(bid: str, ask: str) -> None:
     refusal = check_book_top(top(bid, ask), REF, MAX, SOURCE)
-    assert refusal is not None and refusal.code is ReasonCode.CROSSED_BOOK
+    assert refusal is not None and refusal.code is ReasonCode.NO_PRICE
     assert refusal.reason == f"{SOURCE}: bid {bid} >= ask {ask}, a crossed book"
 
 
