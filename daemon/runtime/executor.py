@@ -170,10 +170,9 @@ class Executor:
 
     # -- entry points -------------------------------------------------------------------------
     async def execute(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
-                      reference: PriceReference | None = None) -> Order | None:
+                      reference: PriceReference) -> Order | None:
         """Place and follow one order for ``plan``; None when nothing was sent. ``reference``
-        holds the independent prices (kline stream, MAs) the book is checked against; without
-        it, the plan's own price (the kline price it was decided at)."""
+        holds the independent prices (kline stream, MAs) the book is checked against."""
         assert plan.side is not None
         if self.stopping:
             return None
@@ -182,8 +181,7 @@ class Executor:
             coid = make_client_order_id(ex.client_order_prefix, cycle_id,
                                         await self.ledger.next_attempt(cycle_id))
             log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
-            priced = await self._price(plan, cycle_id, rules,
-                                       reference or PriceReference(plan.price))
+            priced = await self._price(plan, cycle_id, rules, reference)
             if priced is None:
                 return None
             if priced.fell_back:
