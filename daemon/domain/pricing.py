@@ -9,6 +9,17 @@ for a MARKET buy), from the top of the book and the execution settings. Pure.
   when the symbol does not allow MARKET orders.
 A BUY is re-clamped so that quantity*price*(1+taker_fee) fits in the spendable quote at the
 actual limit price; the result must still meet the minimums, else None.
+
+The book top comes from one REST answer, so it is never trusted alone: :func:`check_book_top`
+and :func:`check_order_price` hold it against prices from an independent source, the kline
+stream's last price and the moving averages of closed candles (:class:`PriceReference`).
+In order, the first that applies refuses the order:
+
+``no_price``           a bid, ask or order price <= 0 (or not finite); bid >= ask (a crossed
+                       book gives no usable price); no reference price
+``price_out_of_band``  a bid, ask or order price more than ``max_price_deviation_pct`` away from
+                       a known reference (``|p - ref| / ref * 100``, the risk limit's measure;
+                       exactly the limit passes)
 """
 
 from __future__ import annotations
@@ -17,7 +28,9 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from daemon.domain.models import BookTop, ExchangeRules, Side
-from daemon.domain.money import floor_to, quantum
+from daemon.domain.money import floor_to, fmt, quantum
+from daemon.domain.reasons import ReasonCode
+from daemon.domain.risk import deviation_pct
 
 HUNDRED = Decimal(100)
 
@@ -89,3 +102,84 @@ def _market(side: Side, qty: Decimal, top: BookTop, rules: ExchangeRules,
     # Every fill is at the ask or above, hence at least the bid: quote/bid bounds the base.
     bound = floor_to(quote_qty / top.bid_price, rules.base_precision)
     return PricedOrder("MARKET", bound, top.ask_price, quote_qty)
+
+
+# --- the book against independent prices --------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PriceReference:
+    """Prices that do not come from the book: the kline stream's last price and the moving
+    averages of closed candles (None, or <= 0: unknown, not used)."""
+
+    last_price: Decimal | None
+    ma_short: Decimal | None = None
+    ma_long: Decimal | None = None
+
+    def known(self) -> tuple[tuple[str, Decimal], ...]:
+        named = (("kline last price", self.last_price), ("ma_short", self.ma_short),
+                 ("ma_long", self.ma_long))
+        return tuple((name, value) for name, value in named
+                     if value is not None and value.is_finite() and value > 0)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceRefusal:
+    """Why an order is not sent: a reason code and a text naming the source and the value."""
+
+    code: ReasonCode
+    reason: str
+
+
+def check_book_top(top: BookTop, reference: PriceReference, max_deviation_pct: Decimal,
+                   source: str) -> PriceRefusal | None:
+    """None when the book top ``source`` gave is sane: both prices positive, bid < ask, both
+    within ``max_deviation_pct`` of every known reference price."""
+    sides = (("bid", top.bid_price), ("ask", top.ask_price))
+    for name, value in sides:
+        bad = _not_a_price(f"{source} {name}", value)
+        if bad is not None:
+            return bad
+    if top.bid_price >= top.ask_price:
+        return PriceRefusal(ReasonCode.NO_PRICE,
+                            f"{source}: bid {fmt(top.bid_price)} >= ask {fmt(top.ask_price)}, "
+                            "a crossed book")
+    for name, value in sides:
+        out = _out_of_band(f"{source} {name}", value, reference, max_deviation_pct)
+        if out is not None:
+            return out
+    return None
+
+
+def check_order_price(price: Decimal | None, reference: PriceReference,
+                      max_deviation_pct: Decimal, what: str) -> PriceRefusal | None:
+    """None when the order's own price (``what`` names it) is positive and within
+    ``max_deviation_pct`` of every known reference price. A MARKET sell has no price (None):
+    the book top it executes against is what :func:`check_book_top` checked."""
+    if price is None:
+        return None
+    return _not_a_price(what, price) or _out_of_band(what, price, reference, max_deviation_pct)
+
+
+def _not_a_price(what: str, value: Decimal) -> PriceRefusal | None:
+    if value.is_finite() and value > 0:
+        return None
+    shown = fmt(value) if value.is_finite() else str(value)
+    return PriceRefusal(ReasonCode.NO_PRICE, f"{what} {shown} is not a price (<= 0)")
+
+
+def _out_of_band(what: str, value: Decimal, reference: PriceReference,
+                 max_deviation_pct: Decimal) -> PriceRefusal | None:
+    known = reference.known()
+    if not known:
+        return PriceRefusal(ReasonCode.NO_PRICE,
+                            f"{what} {fmt(value)}: no independent price (kline last price, "
+                            "moving averages) to check it against")
+    for name, ref in known:
+        dev = deviation_pct(value, ref)
+        if dev > max_deviation_pct:
+            return PriceRefusal(
+                ReasonCode.PRICE_OUT_OF_BAND,
+                f"{what} {fmt(value)} is {dev:.2f}% away from the {name} {fmt(ref)}, more "
+                f"than max_price_deviation_pct {fmt(max_deviation_pct)}%")
+    return None

@@ -29,6 +29,7 @@ from daemon.domain.client_ids import cycle_id_for
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import ExchangeRules
 from daemon.domain.planner import Plan, evaluate
+from daemon.domain.pricing import PriceReference
 from daemon.errors import BooksChanged, StateError, StoreUnavailable
 from daemon.runtime import snapshots
 from daemon.runtime.executor import Executor
@@ -187,7 +188,9 @@ class RebalancerEngine:
         async with self._settings_lock:  # settings swap only between decisions
             decided = await self._decide(trigger)
         if decided is not None and decided[0].is_trade and self.settings.current.mode is Mode.LIVE:
-            await self.executor.execute(decided[0], decided[1], self.rules)
+            window = self.market.window  # the independent prices the book is checked against
+            reference = PriceReference(self.market.last_price, window.ma_short, window.ma_long)
+            await self.executor.execute(decided[0], decided[1], self.rules, reference)
 
     async def _decide(self, trigger: str) -> tuple[Plan, str] | None:
         settings = self.settings.current

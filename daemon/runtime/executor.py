@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from decimal import Decimal
 
 from loguru import logger
@@ -48,7 +49,14 @@ from daemon.domain.orders import (
     new_intent,
 )
 from daemon.domain.planner import Plan, min_notional_eff
-from daemon.domain.pricing import PricedOrder, price_order
+from daemon.domain.pricing import (
+    PricedOrder,
+    PriceReference,
+    PriceRefusal,
+    check_book_top,
+    check_order_price,
+    price_order,
+)
 from daemon.errors import (
     BooksChanged,
     ExchangeError,
@@ -161,8 +169,10 @@ class Executor:
         return order if order is not None and order.client_order_id == coid else None
 
     # -- entry points -------------------------------------------------------------------------
-    async def execute(self, plan: Plan, cycle_id: str, rules: ExchangeRules) -> Order | None:
-        """Place and follow one order for ``plan``; None when nothing was sent."""
+    async def execute(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
+                      reference: PriceReference) -> Order | None:
+        """Place and follow one order for ``plan``; None when nothing was sent. ``reference``
+        holds the independent prices (kline stream, MAs) the book is checked against."""
         assert plan.side is not None
         if self.stopping:
             return None
@@ -171,14 +181,8 @@ class Executor:
             coid = make_client_order_id(ex.client_order_prefix, cycle_id,
                                         await self.ledger.next_attempt(cycle_id))
             log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
-            top = await self.rest.book_top(rules.symbol)
-            priced = price_order(
-                plan.side, plan.quantity, top, rules, order_type=ex.order_type,
-                slippage_pct=ex.slippage_pct,
-                spendable_quote=self.ledger.free_quote() - self.settings.risk.usdt_reserve,
-                min_notional=min_notional_eff(rules, self.settings.risk.params()))
+            priced = await self._price(plan, cycle_id, rules, reference)
             if priced is None:
-                log.warning("order skipped: below the minimum at the current book {}", top)
                 return None
             if priced.fell_back:
                 log.warning("MARKET orders are disabled for {}; using a marketable limit",
@@ -200,6 +204,49 @@ class Executor:
                 self._lease.suspend(str(exc))
                 return None
             return await self._run(intent, submit=priced)
+
+    async def _price(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
+                     reference: PriceReference) -> PricedOrder | None:
+        """The book top from REST, checked against ``reference``; the order priced from it,
+        and its price checked too. None when nothing is to be sent (logged; a refused price
+        is also recorded as a HOLD plan naming the source and the value)."""
+        assert plan.side is not None
+        ex, risk = self.settings.execution, self.settings.risk
+        source = f"REST bookTicker {rules.symbol}"
+        top = await self.rest.book_top(rules.symbol)
+        refusal = check_book_top(top, reference, risk.max_price_deviation_pct, source)
+        if refusal is None:
+            priced = price_order(
+                plan.side, plan.quantity, top, rules, order_type=ex.order_type,
+                slippage_pct=ex.slippage_pct,
+                spendable_quote=self.ledger.free_quote() - risk.usdt_reserve,
+                min_notional=min_notional_eff(rules, risk.params()))
+            if priced is None:
+                logger.bind(cycle_id=cycle_id).warning(
+                    "order skipped: below the minimum at the current book {}", top)
+                return None
+            refusal = check_order_price(priced.price, reference, risk.max_price_deviation_pct,
+                                        f"order price (from {source})")
+            if refusal is None:
+                return priced
+        await self._refuse(plan, cycle_id, refusal)
+        return None
+
+    async def _refuse(self, plan: Plan, cycle_id: str, refusal: PriceRefusal) -> None:
+        """Log a refused price and record it as a HOLD plan (after the trade plan it turns
+        down), so the plan history says why nothing was sent."""
+        log = logger.bind(cycle_id=cycle_id)
+        held = replace(plan, action="HOLD", side=None, quantity=Decimal(0),
+                       notional=Decimal(0), reason_code=refusal.code,
+                       reason=f"HOLD: order not sent: {refusal.reason}", core_floor_init=None)
+        record = {"cycle_id": cycle_id, "trigger": "order_price_check",
+                  "time_ms": self.now_ms(), "mode": self.settings.mode.value, "dry_run": False,
+                  **held.to_dict()}
+        try:
+            await self.ledger.store.record_plan(record)
+        except (StoreUnavailable, StateError) as exc:
+            log.error("the refusal below was not recorded as a plan ({})", exc)
+        log.error("order NOT sent: [{}] {}", refusal.code, refusal.reason)
 
     async def follow_existing(self, order: Order) -> Order:
         """Follow an order already known (found open at startup, revived, or with fills not

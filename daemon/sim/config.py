@@ -4,6 +4,7 @@ are documented defaults, not secrets."""
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -67,7 +68,12 @@ class Faults:
     - ws_stall_rate_per_s / ws_stall_s: chance per real second that every websocket goes
       silent for ws_stall_s seconds (as stall_websockets()).
     - bad_replies: scripted bad answers of one endpoint (``BadReply``): its first N answers
-      are truncated JSON, a proxy's 502 HTML page or a 200 {"code","msg"}."""
+      are truncated JSON, a proxy's 502 HTML page or a 200 {"code","msg"}.
+    - book_ticker_factor: GET /ticker/bookTicker answers its bid and ask multiplied by this
+      (rounded to the price precision, bid down and ask up; 0 or negative gives such
+      prices). Only that reply lies: orders still match against the simulator's own book.
+    - book_ticker_crossed: GET /ticker/bookTicker answers with bid and ask swapped (bid above
+      ask)."""
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -82,6 +88,8 @@ class Faults:
     ws_stall_rate_per_s: float = 0.0
     ws_stall_s: float = 2.0
     bad_replies: tuple[BadReply, ...] = ()
+    book_ticker_factor: float = 1.0
+    book_ticker_crossed: bool = False
 
     def validate(self) -> None:
         for bad in self.bad_replies:
@@ -96,6 +104,9 @@ class Faults:
                      "ws_stall_s"):
             if getattr(self, name) < 0:
                 raise ValueError(f"faults.{name} must be >= 0, got {getattr(self, name)}")
+        if not math.isfinite(self.book_ticker_factor):
+            raise ValueError("faults.book_ticker_factor must be a finite number, got "
+                             f"{self.book_ticker_factor}")
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ them so and ``Realism.wire_types`` is on)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_DOWN, ROUND_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 from daemon.domain.money import fmt
@@ -77,10 +77,19 @@ def ticker_price(sim: Simulator, symbol: str) -> dict[str, Any]:
 
 
 def book_ticker(sim: Simulator, symbol: str) -> dict[str, Any]:
+    """The best bid and ask, or the lie ``faults.book_ticker_factor``/``_crossed`` asks for."""
     bids, asks = sim.book(symbol)
-    bid, ask = bids[0], asks[0]
-    return {"symbol": symbol, "bidPrice": fmt(bid[0]), "bidQty": fmt(bid[1]),
-            "askPrice": fmt(ask[0]), "askQty": fmt(ask[1])}
+    (bid, bid_qty), (ask, ask_qty) = bids[0], asks[0]
+    faults = sim.faults
+    if faults.book_ticker_factor != 1.0:
+        factor = Decimal(repr(faults.book_ticker_factor))
+        step = Decimal(1).scaleb(-sim.specs[symbol].quote_precision)
+        bid = (bid * factor).quantize(step, rounding=ROUND_DOWN)  # the spread stays open
+        ask = (ask * factor).quantize(step, rounding=ROUND_UP)
+    if faults.book_ticker_crossed:
+        bid, ask = ask, bid
+    return {"symbol": symbol, "bidPrice": fmt(bid), "bidQty": fmt(bid_qty),
+            "askPrice": fmt(ask), "askQty": fmt(ask_qty)}
 
 
 def account(sim: Simulator) -> dict[str, Any]:

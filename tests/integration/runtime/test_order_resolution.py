@@ -19,6 +19,7 @@ from daemon.config import Credentials, Settings, parse_settings
 from daemon.domain.models import OrderStatus, Side
 from daemon.domain.orders import Order, OrderState, OrderSubmitted, new_intent
 from daemon.domain.planner import Figures, Plan
+from daemon.domain.pricing import PriceReference
 from daemon.errors import ExchangeUnavailable, OutcomeUnknown, ProtocolError
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import TradingLease
@@ -204,7 +205,8 @@ async def test_executor_resolves_an_unreadable_submit_reply(world: World) -> Non
     plan = Plan(action="BUY", side=Side.BUY, quantity=qty, price=None,
                 notional=Decimal("0"), reason_code="test", reason="test",
                 figures=cast(Figures, None))
-    order = await world.executor.execute(plan, "cyc1", world.ledger.rules)
+    market = PriceReference((await world.rest.book_top(world.symbol)).bid_price)
+    order = await world.executor.execute(plan, "cyc1", world.ledger.rules, market)
     assert order is not None
     assert [a.outcome.split(":")[0] for a in world.sim.order_requests] == ["garbled"]
     assert order.order_id is not None  # found by client order id, not booked as rejected
