@@ -9,7 +9,7 @@ than what it says or kill the process that reads it:
 - no YAML 1.1 sexagesimal numbers: ``1:30`` stays the string "1:30" (which no number setting
   accepts) instead of 90;
 - no anchors or aliases (``&a`` / ``*a``): nothing in a config needs them and they expand
-  (billion laughs);
+  (billion laughs); ``<<`` is no merge key either, just a key (that no section has);
 - at most ``MAX_DEPTH`` levels of nesting (deeper ones blew Python's recursion limit).
 
 Bytes that are not UTF-8 and control characters are reported with their line too. Numbers
@@ -33,6 +33,7 @@ MAX_DEPTH = 32  # sections are two levels deep; anything near this is not a conf
 
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
+_MERGE = "tag:yaml.org,2002:merge"  # ``<<`` is a plain key (an unknown one), never a merge
 # SafeLoader's int and float forms without the YAML 1.1 base-60 ones (``1:30``, ``1:30.5``)
 _INT_RE = re.compile(r"""^(?:[-+]?0b[0-1_]+
     |[-+]?0[0-7_]+
@@ -46,7 +47,7 @@ _FLOAT_RE = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
 
 class _ConfigLoader(yaml.SafeLoader):
     yaml_implicit_resolvers = {  # noqa: RUF012 (PyYAML's per-class table, copied)
-        first: [(tag, rx) for tag, rx in forms if tag not in (_INT, _FLOAT)]
+        first: [(tag, rx) for tag, rx in forms if tag not in (_INT, _FLOAT, _MERGE)]
         for first, forms in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
 

@@ -39,6 +39,7 @@ CASES = [
     pytest.param(b"strategy: {ratio: 0.5}\nrisk: *x\n",
                  "invalid YAML at line 2, column 7: aliases (*x) are not allowed",
                  id="alias"),
+    pytest.param(b"mode: dry_run\n<<: {mode: live}\n", "<<: unknown key", id="merge-key"),
     pytest.param(b"mode: dry_run\nsymbol: QRLUSDT\nmode: live\n",
                  "invalid YAML at line 3, column 1: duplicate key 'mode' (first given at line 1, "
                  "again at line 3)", id="duplicate-key"),
