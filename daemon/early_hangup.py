@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import signal
+import threading
 from types import FrameType
 
 _pending = False
@@ -23,9 +24,15 @@ def _record(signum: int, frame: FrameType | None) -> None:
     _pending = True
 
 
+def _main_thread() -> bool:
+    # only there can handlers change (tests call the CLI from worker threads too)
+    return threading.current_thread() is threading.main_thread()
+
+
 def hold() -> None:
     """From now on a SIGHUP is remembered instead of ending the process."""
-    signal.signal(signal.SIGHUP, _record)
+    if _main_thread():
+        signal.signal(signal.SIGHUP, _record)
 
 
 def take() -> bool:
@@ -37,6 +44,8 @@ def take() -> bool:
 
 def release() -> None:
     """SIGHUP's default action again; one that came while held is delivered now."""
+    if not _main_thread():
+        return
     signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if take():
         os.kill(os.getpid(), signal.SIGHUP)
