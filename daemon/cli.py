@@ -10,8 +10,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from daemon.commands import check_config, control, demo, plan, run, sim, state
-from daemon.errors import ConfigError, InputError, RebalancerError
+from daemon import early_hangup
+
+early_hangup.hold()  # a SIGHUP during the imports below does not end the daemon
+
+from daemon.commands import check_config, control, demo, plan, run, sim, state  # noqa: E402
+from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
 COMMANDS = (run, check_config, plan, control, demo, sim, state)
 
@@ -34,6 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command != "run":
+        early_hangup.release()  # only the daemon reloads on SIGHUP
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)

@@ -14,7 +14,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -26,6 +25,7 @@ from pydantic import (
 )
 
 from daemon.adapters.mexc.intervals import signal_interval
+from daemon.config_yaml import load_yaml
 from daemon.domain.params import RiskParams, StrategyParams
 from daemon.errors import ConfigError
 
@@ -232,7 +232,9 @@ RESTART_KEYS: tuple[str, ...] = ("mode", "symbol", "exchange", "redis")
 
 
 def _format_problem(error: Mapping[str, Any]) -> str:
-    path = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    # a key with a line break or a control character is shown quoted: one line per problem
+    path = ".".join(str(p) if str(p).isprintable() else repr(str(p))
+                    for p in error["loc"]) or "(top level)"
     kind = error.get("type", "")
     if kind == "extra_forbidden":
         return f"{path}: unknown key"
@@ -255,22 +257,16 @@ def parse_settings(data: object, *, source: str = "config") -> Settings:
 
 
 def load_config(path: str | os.PathLike[str]) -> Settings:
-    """Read and validate ``path``. Raises ConfigError naming the file and each bad key."""
+    """Read and validate ``path``. Raises ConfigError naming the file and each bad key, or the
+    line of a file that is not strict YAML (``daemon.config_yaml``)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        raw = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{p}: invalid YAML{where}: {problem}") from None
-    return parse_settings(data, source=str(p))
+    return parse_settings(load_yaml(raw, str(p)), source=str(p))
 
 
 def _read_secret(name: str, env: Mapping[str, str]) -> str | None:

@@ -14,6 +14,8 @@ the same paths without OS signals through ``request_stop`` / ``request_reload``.
 - SIGHUP: load and validate config.yaml again. Invalid: log every problem, keep running on the
   old config. Valid: apply the reloadable keys atomically between evaluations (the engine's
   ``apply_settings``) and log which keys changed; restart-only keys are logged, not applied.
+  A SIGHUP during startup, even one before these handlers exist (``daemon.early_hangup``), is
+  applied once the daemon is up.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Protocol
 
 from loguru import logger
 
+from daemon import early_hangup
 from daemon.config import (
     Credentials,
     Settings,
@@ -125,6 +128,9 @@ class App:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+        if early_hangup.take():  # one came while the process was starting
+            logger.info("SIGHUP received while starting: reloading once the daemon is up")
+            self.request_reload()
 
     def _gave_up(self, unit: Supervised) -> None:
         self.failed = unit
@@ -200,6 +206,10 @@ class App:
                 logger.error("reload rejected, still running on the old config:")
                 for problem in exc.problems:
                     logger.error("  {}", problem)
+                return False
+            except Exception:  # a loader bug: still never the end of a running daemon
+                self.reloads_rejected += 1
+                logger.exception("reload failed; still running on the old config")
                 return False
             changed, restart_only = diff_settings(self.settings, new)
             for key in restart_only:
