@@ -37,7 +37,11 @@ class Faults:
     - ws_drop_rate_per_s: chance per real second that every websocket is dropped (abnormal
       close, as drop_websockets()).
     - ws_stall_rate_per_s / ws_stall_s: chance per real second that every websocket goes
-      silent for ws_stall_s seconds (as stall_websockets())."""
+      silent for ws_stall_s seconds (as stall_websockets()).
+    - ws_refused_subscriptions / ws_refusal: the next N websocket subscriptions are refused
+      with this reason (MEXC's "Not Subscribed successfully! [..]. Reason： Blocked!").
+    - ws_private_handshake_status: when not 0, a private websocket handshake (with a
+      listenKey) is answered with this HTTP status instead of an upgrade."""
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -51,6 +55,9 @@ class Faults:
     ws_drop_rate_per_s: float = 0.0
     ws_stall_rate_per_s: float = 0.0
     ws_stall_s: float = 2.0
+    ws_refused_subscriptions: int = 0
+    ws_refusal: str = "Blocked!"
+    ws_private_handshake_status: int = 0
 
     def validate(self) -> None:
         for name in ("http_5xx_rate", "lost_reply_rate", "garbled_reply_rate",
@@ -60,7 +67,8 @@ class Faults:
                 raise ValueError(f"faults.{name} must be within 0..1, got {value}")
         for name in ("unknown_order_queries", "push_delay_ms", "retry_after_s",
                      "lost_reply_hang_s", "ws_drop_rate_per_s", "ws_stall_rate_per_s",
-                     "ws_stall_s"):
+                     "ws_stall_s", "ws_refused_subscriptions",
+                     "ws_private_handshake_status"):
             if getattr(self, name) < 0:
                 raise ValueError(f"faults.{name} must be >= 0, got {getattr(self, name)}")
 
