@@ -291,5 +291,7 @@ class RebalancerEngine:
                                     self.ledger, self.executor, self.evaluations, stopped)
 
     def status_line(self) -> str:
-        return snapshots.status_line(self.settings.current, self.lease, self.market,
+        line = snapshots.status_line(self.settings.current, self.lease, self.market,
                                      self.last_plan)
+        problem = self.health()  # e.g. which stream is down and why
+        return line if problem is None else f"{line}; UNHEALTHY: {problem}"
