@@ -5,15 +5,21 @@ the exchange accepts again the daemon is healthy without a restart (issue 12, se
 
 from __future__ import annotations
 
+import asyncio
+
+import orjson
+import redis.asyncio as aioredis
+
 from daemon.sim import SimConfig, Simulator
 from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
+HEARTBEAT = "bot:QRLUSDT:heartbeat"
 FAST_WS = {"request_timeout_ms": 500, "ws_ping_interval_s": 0.2, "ws_stale_after_s": 0.5,
            "ws_reconnect_max_backoff_s": 0.2}
 
 
 async def test_streams_that_stay_refused_make_the_engine_unhealthy_until_accepted(
-        redis_url: str) -> None:
+        redis_url: str, redis_client: aioredis.Redis) -> None:
     async with Simulator(SimConfig(seed=3)) as sim:
         settings = e2e_settings(sim, redis_url, exchange=FAST_WS,
                                 schedule={"interval_s": 3600})
@@ -26,6 +32,12 @@ async def test_streams_that_stay_refused_make_the_engine_unhealthy_until_accepte
             await wait_for(lambda: "user stream" in (engine.health() or ""), 8, "unhealthy")
             problem = engine.health() or ""
             status = engine.status_line()
+            beats: list[dict[str, object]] = []
+            for _ in range(40):  # the heartbeat in Redis says it too (``status`` shows it)
+                beats.append(orjson.loads(await redis_client.get(HEARTBEAT) or b"{}"))
+                if "Blocked!" in str(beats[-1].get("health")):
+                    break
+                await asyncio.sleep(0.1)
             assert all(u.deaths == 0 for u in engine.supervisor.units)
             sim.faults.ws_refused_subscriptions = 0
             await wait_for(lambda: engine.health() is None, 5, "healthy again")
@@ -35,3 +47,5 @@ async def test_streams_that_stay_refused_make_the_engine_unhealthy_until_accepte
     assert problem.count("Blocked!") == 2
     assert "; UNHEALTHY: market QRLUSDT down for " in status and "Blocked!" in status
     assert all(s.stats.refusals >= 2 for s in streams)
+    beat = str(beats[-1].get("health"))
+    assert "market QRLUSDT down for " in beat and "Blocked!" in beat
