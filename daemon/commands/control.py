@@ -127,7 +127,7 @@ async def collect_status(store: RedisStore, now_ms: int) -> dict[str, Any]:
         "heartbeat_age_s": None if beat is None else round((now_ms - beat["time_ms"]) / 1000, 1),
         "daemon": None if beat is None else {k: beat.get(k) for k in (
             "state", "mode", "owner", "price", "ma_short", "ma_long", "trend", "candles",
-            "in_flight")},
+            "in_flight", "health")},
         "balances": state.balances or books.get("balances"),
         "cost_basis": state.cost_basis and {k: state.cost_basis.get(k) for k in (
             "avg_cost", "qty", "realized_pnl")},
@@ -156,6 +156,7 @@ def format_status(r: dict[str, Any], settings: Settings) -> str:
         f"daemon      {d.get('state', 'no heartbeat')} mode={d.get('mode')} "
         f"heartbeat {r['heartbeat_age_s']}s ago" if r["heartbeat_age_s"] is not None
         else "daemon      no heartbeat (not running, or Redis expired it)",
+        f"health      {d.get('health') or 'ok'}",
         f"halted      {r['halted']['reason']}" if r["halted"] else "halted      no",
         f"market      price {d.get('price')} MA short {d.get('ma_short')} long "
         f"{d.get('ma_long')} trend {d.get('trend')} ({d.get('candles')} candles)",

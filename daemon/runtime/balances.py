@@ -3,7 +3,11 @@
 Balances come from REST at start, after every reconnect and every ``balance_refresh_s``; the
 private account pushes keep them current in between (the stream is a feed, not the truth).
 The listenKey is created here, kept alive every ``listen_key_keepalive_s`` and replaced (new key,
-reconnect, old key deleted) when a keepalive fails or the server calls it invalid."""
+reconnect, old key deleted) when a keepalive fails or the server calls it invalid.
+
+A push that does not parse, holds values that cannot be true (``push_checks``), or whose
+handling fails is logged (channel and what was wrong) and skipped; the order it names, when it
+names one, is asked about (``on_recheck``). The stream goes on."""
 
 from __future__ import annotations
 
@@ -16,11 +20,13 @@ from decimal import Decimal
 from loguru import logger
 
 from daemon.adapters.mexc import parsing
+from daemon.adapters.mexc.proto.mexc_push_pb2 import PushDataV3ApiWrapper
+from daemon.adapters.mexc.push_checks import check_account, check_fill, check_order
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.adapters.mexc.ws import WsStream, WsTimings
+from daemon.adapters.mexc.ws import WsStream, WsTimings, is_transient
 from daemon.config import Settings
 from daemon.domain.models import Balance, Fill, OrderReport
-from daemon.errors import ExchangeError, InvalidListenKey, ProtocolError
+from daemon.errors import ExchangeError, InvalidListenKey
 from daemon.runtime.supervisor import Supervised, Supervisor
 
 PRIVATE_CHANNELS = ("spot@private.account.v3.api.pb", "spot@private.orders.v3.api.pb",
@@ -37,6 +43,7 @@ class UserFeed:
                  on_order: Callable[[OrderReport], Awaitable[None]] | None = None,
                  on_fill: Callable[[Fill], Awaitable[None]] | None = None,
                  on_balances: Callable[[dict[str, Balance]], Awaitable[None]] | None = None,
+                 on_recheck: Callable[[str], Awaitable[None]] | None = None,
                  wall_ms: Callable[[], int] = _wall_ms, timings: WsTimings | None = None,
                  keepalive_s: float | None = None, refresh_s: float | None = None,
                  supervisor: Supervisor | None = None) -> None:
@@ -46,6 +53,7 @@ class UserFeed:
         self._on_order = on_order
         self._on_fill = on_fill
         self._on_balances = on_balances
+        self._on_recheck = on_recheck  # ask the exchange about one order (client order id)
         self._wall_ms = wall_ms
         self._ws_url = ex.ws_url
         self._keepalive_s = keepalive_s or ex.listen_key_keepalive_s
@@ -167,30 +175,59 @@ class UserFeed:
 
     # --- pushes ----------------------------------------------------------------------------
     async def _on_push(self, frame: bytes) -> None:
+        msg: PushDataV3ApiWrapper | None = None
         try:
             msg = parsing.decode_wrapper(frame)
-            kind = parsing.body_kind(msg)
-            if kind == "privateAccount":
-                update = parsing.account_update(msg)
-                balance = update.balance()
-                self.balances[update.asset] = balance
-                for during in self._in_flight:
-                    during[update.asset] = balance
-                if self._on_balances is not None:
-                    await self._on_balances(dict(self.balances))
-            elif kind == "privateOrders":
-                report = parsing.order_push(msg)
-                if self._on_order is not None:
-                    await self._on_order(report)
-            elif kind == "privateDeals":
-                fill = parsing.deal_push(msg)
-                if fill.trade_id in self._seen_fills:
-                    return
-                self._seen_fills[fill.trade_id] = None
-                if len(self._seen_fills) > _SEEN_FILLS_MAX:
-                    self._seen_fills.popitem(last=False)
-                if self._on_fill is not None:
-                    await self._on_fill(fill)
-        except ProtocolError as exc:
-            self.bad_frames += 1
-            logger.error("user stream: dropped a push: {}", exc)
+            await self._handle(msg)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # the stream reconnects
+            await self._skipped(msg, exc)
+
+    async def _handle(self, msg: PushDataV3ApiWrapper) -> None:
+        kind = parsing.body_kind(msg)
+        if kind == "privateAccount":
+            update = check_account(parsing.account_update(msg))
+            balance = update.balance()
+            self.balances[update.asset] = balance
+            for during in self._in_flight:
+                during[update.asset] = balance
+            if self._on_balances is not None:
+                await self._on_balances(dict(self.balances))
+        elif kind == "privateOrders":
+            report = check_order(parsing.order_push(msg))
+            if self._on_order is not None:
+                await self._on_order(report)
+        elif kind == "privateDeals":
+            fill = check_fill(parsing.deal_push(msg))
+            if fill.trade_id in self._seen_fills:
+                return
+            if self._on_fill is not None:
+                await self._on_fill(fill)
+            self._seen_fills[fill.trade_id] = None  # seen once handled
+            if len(self._seen_fills) > _SEEN_FILLS_MAX:
+                self._seen_fills.popitem(last=False)
+
+    async def _skipped(self, msg: PushDataV3ApiWrapper | None, exc: Exception) -> None:
+        """Log a push that was not applied; ask about the order it names, if any."""
+        self.bad_frames += 1
+        kind = parsing.body_kind(msg) if msg is not None else None
+        channel = (msg.channel if msg is not None else "") or kind or "unreadable frame"
+        coid = _client_id(msg, kind) if msg is not None else None
+        logger.error("user stream: {} push skipped{}: {}: {}", channel,
+                     f" (client order id {coid})" if coid else "", type(exc).__name__, exc)
+        if coid is None or self._on_recheck is None:
+            return
+        try:
+            await self._on_recheck(coid)
+        except Exception as again:  # the next poll or push asks again
+            logger.warning("user stream: asking about {} after a skipped push failed: {!r}",
+                           coid, again)
+
+
+def _client_id(msg: PushDataV3ApiWrapper, kind: str | None) -> str | None:
+    if kind == "privateOrders":
+        return msg.privateOrders.clientId or None
+    if kind == "privateDeals":
+        return msg.privateDeals.clientOrderId or None
+    return None

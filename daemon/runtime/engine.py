@@ -298,9 +298,13 @@ class RebalancerEngine:
 
     # -- reporting --------------------------------------------------------------------------
     def checkpoint(self, stopped: bool = False) -> dict[str, Any]:
-        return snapshots.checkpoint(self.settings.current, wall_ms(), self.lease, self.market,
+        beat = snapshots.checkpoint(self.settings.current, wall_ms(), self.lease, self.market,
                                     self.ledger, self.executor, self.evaluations, stopped)
+        beat["health"] = None if stopped else self.health()  # None: healthy, else why not
+        return beat
 
     def status_line(self) -> str:
-        return snapshots.status_line(self.settings.current, self.lease, self.market,
+        line = snapshots.status_line(self.settings.current, self.lease, self.market,
                                      self.last_plan)
+        problem = self.health()  # e.g. which stream is down and why
+        return line if problem is None else f"{line}; UNHEALTHY: {problem}"

@@ -1,5 +1,7 @@
 """Is the loop healthy? The systemd watchdog is fed only while it is: every stream connected
-or reconnecting within its limit, and no evaluation running for longer than a bound.
+or reconnecting within its limit, and no evaluation running for longer than a bound. A stream
+down for longer is named with why (its subscription refused, its connects failing, its task
+stopped), and the same line goes to the status.
 
 A stream may be down for ``stale_after_s`` (the time its own watchdog needs to notice a
 silent connection) plus ``RECONNECTS_ALLOWED`` full reconnect attempts at the longest backoff
@@ -29,6 +31,11 @@ def evaluation_limit_s(order_timeout_s: float) -> float:
     return max(EVALUATION_MIN_LIMIT_S, EVALUATION_ORDER_TIMEOUTS * order_timeout_s)
 
 
+def why_down(stream: WsStream) -> str:
+    reason = stream.down_reason or "not connected yet"
+    return reason if stream.running else f"its task stopped ({reason})"
+
+
 class HealthCheck:
     """Samples the streams each time it is asked; remembers since when each one is down."""
 
@@ -50,7 +57,7 @@ class HealthCheck:
                 continue
             down_s = now - self._down_since.setdefault(key, now)
             if down_s > stream_down_limit_s(stream):
-                problems.append(f"{stream.name} down for {down_s:.0f} s")
+                problems.append(f"{stream.name} down for {down_s:.0f} s: {why_down(stream)}")
         for key in set(self._down_since) - seen:  # a stream replaced (reload)
             del self._down_since[key]
         if evaluation_running_s is not None and evaluation_running_s > evaluation_limit:

@@ -188,9 +188,10 @@ class MarketFeed:
     def _ingest_logged(self, frame: bytes) -> WindowUpdate | None:
         try:
             update = self.ingest(frame)
-        except ProtocolError as exc:
+        except (ProtocolError, ValueError, ArithmeticError) as exc:  # skipped, never fatal
             self.stats.bad_frames += 1
-            logger.error("market {}: dropped a push: {}", self.symbol, exc)
+            logger.error("market {}: {} push skipped: {}: {}", self.symbol,
+                         self.stream.channels[0], type(exc).__name__, exc)
             return None
         if update is not None:
             self.stats.closed_from_stream += len(update.closed)

@@ -73,7 +73,11 @@ class Faults:
       (rounded to the price precision, bid down and ask up; 0 or negative gives such
       prices). Only that reply lies: orders still match against the simulator's own book.
     - book_ticker_crossed: GET /ticker/bookTicker answers with bid and ask swapped (bid above
-      ask)."""
+      ask).
+    - ws_refused_subscriptions / ws_refusal: the next N websocket subscriptions are refused
+      with this reason (MEXC's "Not Subscribed successfully! [..]. Reason： Blocked!").
+    - ws_private_handshake_status: when not 0, a private websocket handshake (with a
+      listenKey) is answered with this HTTP status instead of an upgrade."""
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -90,6 +94,9 @@ class Faults:
     bad_replies: tuple[BadReply, ...] = ()
     book_ticker_factor: float = 1.0
     book_ticker_crossed: bool = False
+    ws_refused_subscriptions: int = 0
+    ws_refusal: str = "Blocked!"
+    ws_private_handshake_status: int = 0
 
     def validate(self) -> None:
         for bad in self.bad_replies:
@@ -101,7 +108,8 @@ class Faults:
                 raise ValueError(f"faults.{name} must be within 0..1, got {value}")
         for name in ("unknown_order_queries", "push_delay_ms", "retry_after_s",
                      "lost_reply_hang_s", "ws_drop_rate_per_s", "ws_stall_rate_per_s",
-                     "ws_stall_s"):
+                     "ws_stall_s", "ws_refused_subscriptions",
+                     "ws_private_handshake_status"):
             if getattr(self, name) < 0:
                 raise ValueError(f"faults.{name} must be >= 0, got {getattr(self, name)}")
         if not math.isfinite(self.book_ticker_factor):

@@ -8,7 +8,10 @@ MEXC's rules: at most ``ws_max_subscriptions`` channels, closed after
 ``ws_no_sub_timeout_s`` without a subscription or ``ws_idle_timeout_s`` without a client message,
 more than ``ws_max_msgs_per_s`` client messages per second closes the connection, an invalid
 listenKey gets the text frame ``Invalid listen key``. Faults: delayed and duplicated pushes,
-``drop_all`` (abnormal close), ``stall`` (nothing at all is sent for a while)."""
+``drop_all`` (abnormal close), ``stall`` (nothing at all is sent for a while), refused
+subscriptions and private handshakes (``Faults.ws_refused_subscriptions``,
+``Faults.ws_private_handshake_status``); ``inject`` sends one frame of the caller's (e.g. a
+malformed push) to every connection subscribed to its channel."""
 
 from __future__ import annotations
 
@@ -84,6 +87,14 @@ class WsHub:
     def stalled(self) -> bool:
         return time.monotonic() < self.stall_until
 
+    def inject(self, channel: str, frame: bytes) -> int:
+        """Send ``frame`` as a push to every connection subscribed to ``channel``; returns
+        how many connections it was queued for."""
+        targets = [c for c in self.conns if channel in c.subs]
+        for conn in targets:
+            self._send(conn, frame, push=True)
+        return len(targets)
+
     async def close_all(self) -> None:
         for conn in list(self.conns):
             with contextlib.suppress(Exception):
@@ -102,10 +113,13 @@ class WsHub:
             await conn.ws.close()
 
     # -- connection -----------------------------------------------------------------------
-    async def handle(self, request: web.Request) -> web.WebSocketResponse:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        listen_key = request.query.get("listenKey")
+        status = self.sim.faults.ws_private_handshake_status
+        if listen_key is not None and status:
+            return web.Response(status=status, text=f"simulated handshake refusal {status}")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 16)
         await ws.prepare(request)
-        listen_key = request.query.get("listenKey")
         if listen_key is not None and not self.sim.listen_key_valid(listen_key):
             await ws.send_str("Invalid listen key")
             await ws.close()
@@ -209,8 +223,12 @@ class WsHub:
     def _subscribe(self, conn: Conn, channels: list[str], msg_id: Any) -> None:
         ok: list[str] = []
         failed: list[tuple[str, str]] = []
+        faults = self.sim.faults
         for ch in channels:
             reason = self._check_channel(conn, ch)
+            if reason is None and faults.ws_refused_subscriptions > 0:
+                faults.ws_refused_subscriptions -= 1
+                reason = faults.ws_refusal
             if reason is None and ch not in conn.subs and (
                     len(conn.subs) >= self.sim.cfg.ws_max_subscriptions):
                 reason = f"more than {self.sim.cfg.ws_max_subscriptions} subscriptions"

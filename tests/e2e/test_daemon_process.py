@@ -91,10 +91,12 @@ async def test_run_notify_reload_and_graceful_stop(redis_url: str, tmp_path: Pat
 
 async def test_a_task_that_keeps_dying_exits_non_zero(redis_url: str, tmp_path: Path,
                                                       systemd: FakeSystemd) -> None:
-    """The exchange refuses the private stream's subscriptions (one per connection): the
-    stream dies at every connect; after the supervisor's last restart the process shuts down
-    and exits 1, so that systemd restarts it."""
-    async with Simulator(SimConfig(seed=2, speed=60.0, ws_max_subscriptions=1)) as sim:
+    """The exchange answers the private stream's handshake with 403: the stream dies at
+    every connect (a refused subscription is retried inside the stream instead); after the
+    supervisor's last restart the process shuts down and exits 1, so that systemd restarts
+    it."""
+    async with Simulator(SimConfig(seed=2, speed=60.0)) as sim:
+        sim.faults.ws_private_handshake_status = 403
         cfg = tmp_path / "config.yaml"
         cfg.write_text(config(sim, redis_url, runtime={
             "restart_backoff_s": 0.1, "restart_backoff_max_s": 0.2, "restart_max_deaths": 3}))

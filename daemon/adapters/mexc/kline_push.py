@@ -28,7 +28,8 @@ _from_string = PushDataV3ApiWrapper.FromString
 
 def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
     """The candle state a kline push carries (plain Decimal() with one try; on failure the
-    slow path names the bad field)."""
+    slow path names the bad field). A price not above 0 or a negative volume is a
+    ProtocolError too (the window then reports a gap for REST to fill)."""
     start, end = k.windowStart, k.windowEnd
     try:
         o, h, lo, c = (Decimal(k.openingPrice), Decimal(k.highestPrice),
@@ -44,6 +45,9 @@ def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
                 default=ZERO if name in ("volume", "amount") else None)
         raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart "
                             f"{start}")
+    if not (min(o, h, lo, c) > 0 and vol >= 0 and amount >= 0):
+        raise ProtocolError(f"publicSpotKline: not a candle: open {o} high {h} low {lo} "
+                            f"close {c} volume {vol} amount {amount}")
     return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
 
 

@@ -7,7 +7,12 @@
 - a watchdog drops the connection when nothing (push, ack or PONG) arrived for
   ``stale_after_s`` while the handler was idle;
 - reconnects with jittered exponential backoff; ONE classifier (``is_transient``) decides
-  whether an error is worth a reconnect or ends ``run()``;
+  whether an error is worth a reconnect or ends ``run()``; a refused subscription ("Blocked!")
+  is retried the same way (capped backoff, a new connection each time), said once per
+  distinct reason, and ``down_reason`` says why the stream is down (the health check reports
+  it when that lasts);
+- a push the handler cannot process (anything but a transient error, which reconnects) is
+  logged and skipped: one bad message never stops the stream;
 - rotates the connection before MEXC's 24-hour cap make-before-break: the new connection is
   subscribed before the old one is closed, so no push is lost (kline pushes carry the whole
   candle state, so the overlap is harmless).
@@ -76,6 +81,12 @@ def is_transient(exc: BaseException) -> bool:
     return isinstance(exc, OSError | TimeoutError | ConnectionClosed | InvalidHandshake | EOFError)
 
 
+def retryable(exc: BaseException) -> bool:
+    """Worth another connect: a transient error, or a refused subscription (MEXC refuses
+    with "Blocked!" for a while; the health check reports a refusal that lasts)."""
+    return is_transient(exc) or isinstance(exc, SubscriptionRejected)
+
+
 @dataclass(slots=True)
 class WsStats:
     connects: int = 0
@@ -83,7 +94,12 @@ class WsStats:
     rotations: int = 0
     stale_drops: int = 0
     frames: int = 0
-    failures: list[str] = field(default_factory=list)
+    refusals: int = 0  # subscriptions refused by the server (each retried)
+    skipped: int = 0  # pushes the handler failed on (logged, skipped)
+    failures: list[str] = field(default_factory=list)  # the latest _FAILURES_KEPT
+
+
+_FAILURES_KEPT = 100
 
 
 class _Conn:
@@ -125,6 +141,9 @@ class WsStream:
         self.stats = WsStats()
         self.connected = asyncio.Event()
         self.last_failure: BaseException | None = None
+        self.down_reason: str | None = None  # why the stream is not connected, if known
+        self._said: str | None = None  # the failure last logged (each said once in a row)
+        self.running = False  # inside run(): False once it ended (its task died or stopped)
 
     # --- control ---------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -142,26 +161,47 @@ class WsStream:
 
     # --- main loop -------------------------------------------------------------------------
     async def run(self) -> None:
+        self.running = True
+        try:
+            await self._run()
+        finally:
+            self.running = False
+
+    async def _run(self) -> None:
         attempt = 0
         reason = "connect"
         while not self._stopping:
             try:
                 conn = self._handover or await self._open()
             except Exception as exc:
-                if not is_transient(exc) or self._stopping:
+                if not retryable(exc) or self._stopping:
+                    self.down_reason = f"gave up: {exc!r}"
                     logger.error("{}: giving up: {!r}", self.name, exc)
                     raise
                 delay = backoff_delay(attempt, self.timings, self._rng)
                 attempt += 1
-                self.last_failure = exc
-                self.stats.failures.append(repr(exc))
-                logger.warning("{}: connect failed ({!r}); retry in {:.2f} s", self.name, exc,
-                               delay)
+                self._failed(exc, f"retry in {delay:.2f} s")
                 await asyncio.sleep(delay)
                 continue
             attempt = 0
             self._handover = None
             reason = await self._serve(conn, reason)
+
+    def _failed(self, exc: BaseException, then: str) -> None:
+        """Record a failed connect or subscribe; log it once while it repeats."""
+        self.last_failure = exc
+        self.stats.failures.append(repr(exc))
+        del self.stats.failures[:-_FAILURES_KEPT]
+        refused = isinstance(exc, SubscriptionRejected)
+        if refused:
+            self.stats.refusals += 1
+        why = str(exc) if refused else f"connect failed: {exc!r}"
+        self.down_reason = why
+        if why != self._said:
+            self._said = why
+            logger.warning("{}: {}; {} (said once while it repeats)", self.name, why, then)
+        else:
+            logger.debug("{}: {}; {}", self.name, why, then)
 
     async def _open(self) -> _Conn:
         url = await self._url()
@@ -206,8 +246,8 @@ class WsStream:
                 if msg == "PONG" or msg is None:
                     continue
                 if msg != channel:
-                    raise SubscriptionRejected(f"{self.name}: subscription to {channel} "
-                                               f"refused: {msg!r}")
+                    raise SubscriptionRejected(f"subscription to {channel} refused: "
+                                               f"{msg!r}")
                 break
 
     def _text(self, frame: str) -> str | None:
@@ -235,6 +275,7 @@ class WsStream:
         failure: BaseException | None = None
         try:
             self.connected.set()
+            self.down_reason = self._said = None
             logger.info("{}: connected ({})", self.name, reason)
             if self._on_connected is not None:
                 await self._on_connected(reason)
@@ -263,9 +304,11 @@ class WsStream:
             self.stats.rotations += 1
             return "rotation"
         if failure is not None and not is_transient(failure):
+            self.down_reason = f"gave up: {failure!r}"
             raise failure
         self.last_failure = failure
         why = self._drop_reason or (repr(failure) if failure else "closed by server")
+        self.down_reason = f"connection lost: {why}"
         logger.warning("{}: connection lost ({}); reconnecting", self.name, why)
         self.stats.reconnects += 1
         if self._on_disconnected is not None:
@@ -290,6 +333,12 @@ class WsStream:
         self._busy = True
         try:
             await self._on_push(frame)
+        except Exception as exc:
+            if is_transient(exc):
+                raise  # e.g. a REST repair that failed: reconnect (and repair again)
+            self.stats.skipped += 1
+            logger.opt(exception=exc).error("{}: push skipped, its handler failed: {!r} "
+                                            "(frame {})", self.name, exc, frame[:64].hex())
         finally:
             self._busy = False
             if self._conn is not None:
@@ -316,15 +365,17 @@ class WsStream:
     async def _rotator(self, conn: _Conn) -> None:
         delay = conn.opened_at + self.timings.max_age_s - self._clock()
         await asyncio.sleep(max(delay, 0.0))
+        attempt = 0
         while True:
             try:
                 fresh = await self._open()
                 break
             except Exception as exc:
-                if not is_transient(exc):
+                if not retryable(exc):
                     raise
                 logger.warning("{}: rotation connect failed ({!r}); retrying", self.name, exc)
-                await asyncio.sleep(backoff_delay(0, self.timings, self._rng))
+                await asyncio.sleep(backoff_delay(attempt, self.timings, self._rng))
+                attempt += 1
         self._handover = fresh
         logger.info("{}: rotating the connection after {:.0f} s", self.name,
                     self._clock() - conn.opened_at)

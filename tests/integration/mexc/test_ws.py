@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import orjson
-import pytest
 from websockets.asyncio.server import Server, ServerConnection, serve
 
 from daemon.adapters.mexc.ws import (
@@ -120,13 +119,29 @@ def test_one_classifier() -> None:
     assert not is_transient(ValueError())
 
 
-async def test_rejected_ack_ends_run_without_retrying() -> None:
-    script = Script(ack=lambda ch: f"Not Subscribed successfully! [{ch}].  Reason： Blocked! ")
+async def test_rejected_ack_is_retried_with_backoff_on_a_new_connection() -> None:
+    # MEXC refuses with code 0 and a text ("Blocked!") for a while: the stream keeps trying
+    # (it used to end run() for good: no more candles until a restart)
+    refusals = 3
+
+    def ack(ch: str) -> str:
+        nonlocal refusals
+        if refusals:
+            refusals -= 1
+            return f"Not Subscribed successfully! [{ch}].  Reason： Blocked! "
+        return ch
+
+    script = Script(ack=ack)
     async with scripted(script) as url:
-        stream = _stream(url, WsTimings(backoff_initial_s=0.01))
-        with pytest.raises(SubscriptionRejected, match="Blocked"):
-            await asyncio.wait_for(stream.run(), 5)
-    assert len(script.opened) == 1
+        stream = _stream(url, WsTimings(backoff_initial_s=0.01, backoff_max_s=0.05))
+        task = asyncio.create_task(stream.run())
+        await asyncio.wait_for(stream.connected.wait(), 5)
+        assert stream.down_reason is None
+        await stream.stop()
+        await asyncio.wait_for(task, 5)
+    assert len(script.opened) == 4 and stream.stats.refusals == 3
+    assert stream.stats.connects == 1
+    assert all("Blocked" in f and "SubscriptionRejected" in f for f in stream.stats.failures)
 
 
 async def test_pings_keep_a_quiet_connection_alive() -> None:

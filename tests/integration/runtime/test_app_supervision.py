@@ -1,8 +1,8 @@
 """The daemon's lifecycle (App) with the real engine against the simulator and a real Redis,
 under a fake systemd (a real AF_UNIX datagram NOTIFY_SOCKET):
 
-- a background task that keeps dying (the exchange refuses the private stream's
-  subscriptions) ends App.run with a non-zero code, through the normal shutdown path;
+- a background task that keeps dying (the exchange answers the private stream's handshake
+  with 403) ends App.run with a non-zero code, through the normal shutdown path;
 - a dead feed (every websocket silent) stops the WATCHDOG=1 pings while it stays dead, and
   they resume once it is back;
 - a shutdown that overruns its grace period (an order in flight whose cancel hangs) still
@@ -63,9 +63,10 @@ async def until(cond: Callable[[], bool], limit_s: float, what: str) -> None:
 async def test_a_task_that_keeps_dying_ends_the_app_non_zero(
         redis_url: str, tmp_path: Path, systemd: FakeSystemd,
         redis_client: aioredis.Redis) -> None:
-    # one subscription per connection: the private stream's second channel is refused, a
-    # fatal error for the stream, every time it connects
-    async with Simulator(SimConfig(seed=3, ws_max_subscriptions=1)) as sim:
+    # the private stream's handshake is answered 403, a fatal error for the stream, every
+    # time it connects (a refused subscription is retried inside the stream instead)
+    async with Simulator(SimConfig(seed=3)) as sim:
+        sim.faults.ws_private_handshake_status = 403
         app = make_app(tmp_path, settings_for(sim, redis_url), sim_creds(sim), systemd)
         code = await asyncio.wait_for(app.run(), 30)
         assert code == 1

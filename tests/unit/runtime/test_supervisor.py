@@ -120,7 +120,8 @@ def test_a_stream_down_past_its_limit_is_unhealthy() -> None:
     now[0] += limit - 1
     assert check.problem([market, user], None, 600) is None  # reconnecting within its limit
     now[0] += 2
-    assert check.problem([market, user], None, 600) == f"user down for {limit + 1:.0f} s"
+    assert check.problem([market, user], None, 600) == (
+        f"user down for {limit + 1:.0f} s: its task stopped (not connected yet)")
     user.connected.set()
     assert check.problem([market, user], None, 600) is None
     user.connected.clear()
