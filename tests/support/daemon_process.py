@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from daemon.adapters.redis_records import StoredState
 from daemon.adapters.redis_store import RedisStore
 from daemon.domain.orders import OrderState
 from daemon.sim import Realism, Simulator
@@ -68,15 +69,20 @@ async def wait_exit(proc: subprocess.Popen[bytes], limit_s: float) -> int | None
     return None
 
 
-async def assert_orders_agree(sim: Simulator, redis_url: str, prefix: str = PREFIX) -> None:
-    """Every order in Redis has the exchange's status and executed quantity; every order the
-    exchange has is in Redis; none is left open."""
+async def stored_state(redis_url: str, prefix: str = PREFIX) -> StoredState:
+    """What Redis holds under ``prefix`` now, read as the daemon reads it."""
     store = RedisStore(redis_url, prefix)
     await store.connect()
     try:
-        state = await store.load_state()
+        return await store.load_state()
     finally:
         await store.close()
+
+
+async def assert_orders_agree(sim: Simulator, redis_url: str, prefix: str = PREFIX) -> None:
+    """Every order in Redis has the exchange's status and executed quantity; every order the
+    exchange has is in Redis; none is left open."""
+    state = await stored_state(redis_url, prefix)
     venue = {o["clientOrderId"]: o for o in sim.orders()}
     assert state.open_order_ids == frozenset(), state.open_orders
     for coid, order in state.orders.items():
@@ -113,10 +119,5 @@ def kill_left(*procs: subprocess.Popen[bytes] | None) -> None:
 
 async def assert_counters_agree(sim: Simulator, redis_url: str, prefix: str = PREFIX) -> None:
     """One trade counted per order of ours with fills, none twice, none lost."""
-    store = RedisStore(redis_url, prefix)
-    await store.connect()
-    try:
-        state = await store.load_state()
-    finally:
-        await store.close()
+    state = await stored_state(redis_url, prefix)
     assert state.counters.trades_total == orders_with_fills(sim), state.counters
