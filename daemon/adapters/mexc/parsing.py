@@ -23,6 +23,7 @@ from daemon.domain.models import (
     Side,
 )
 from daemon.domain.money import ZERO
+from daemon.domain.orders import QUOTE_TOLERANCE
 from daemon.errors import ProtocolError, SymbolNotTradable
 
 WS_ORDER_TYPES: dict[int, str] = {
@@ -256,19 +257,34 @@ def parse_trade(payload: object, index: int = 0) -> Fill:
     is_buyer = p.get("isBuyer")
     if not isinstance(is_buyer, bool):
         raise ProtocolError(f"{w}.isBuyer: expected a boolean, got {is_buyer!r}")
+    price = dec(p.get("price"), f"{w}.price", positive=True)
+    qty = dec(p.get("qty"), f"{w}.qty", positive=True)
+    quote_qty = dec(p.get("quoteQty"), f"{w}.quoteQty", default=ZERO, minimum=ZERO)
+    _check_quote(price, qty, quote_qty, w, "price", "quoteQty")
     return Fill(
         trade_id=text(p.get("id"), f"{w}.id"),
         order_id=text(p.get("orderId"), f"{w}.orderId"),
         client_order_id=opt_text(p.get("clientOrderId"), f"{w}.clientOrderId"),
         side=Side.BUY if is_buyer else Side.SELL,
-        price=dec(p.get("price"), f"{w}.price", positive=True),
-        qty=dec(p.get("qty"), f"{w}.qty", positive=True),
-        quote_qty=dec(p.get("quoteQty"), f"{w}.quoteQty", default=ZERO, minimum=ZERO),
+        price=price,
+        qty=qty,
+        quote_qty=quote_qty,
         fee=dec(p.get("commission"), f"{w}.commission", default=ZERO),
         fee_asset=opt_text(p.get("commissionAsset"), f"{w}.commissionAsset") or "",
         time_ms=integer(p.get("time"), f"{w}.time"),
         is_maker=p.get("isMaker") is True,
     )
+
+
+def _check_quote(price: Decimal, qty: Decimal, quote: Decimal, w: str, price_field: str,
+                 quote_field: str) -> None:
+    """A fill's quote amount is its price times its quantity (cut to the quote precision): a
+    price that lies (reported x100, say) is a ProtocolError naming the field and the value.
+    Signs are checked on their own (the reads, daemon.adapters.mexc.push_checks)."""
+    notional = price * qty
+    if price > 0 and qty > 0 and quote > 0 and abs(quote - notional) > notional * QUOTE_TOLERANCE:
+        raise ProtocolError(f"{w}.{price_field}: {price} x quantity {qty} is {notional}, not "
+                            f"the {quote_field} {quote}")
 
 
 def parse_listen_key(payload: object) -> str:
@@ -336,14 +352,18 @@ def order_push(msg: PushDataV3ApiWrapper) -> OrderReport:
 
 def deal_push(msg: PushDataV3ApiWrapper) -> Fill:
     d = msg.privateDeals
+    price = dec(d.price, "privateDeals.price")
+    qty = dec(d.quantity, "privateDeals.quantity")
+    quote_qty = dec(d.amount, "privateDeals.amount", default=ZERO)
+    _check_quote(price, qty, quote_qty, "privateDeals", "price", "amount")
     return Fill(
         trade_id=text(d.tradeId, "privateDeals.tradeId"),
         order_id=text(d.orderId, "privateDeals.orderId"),
         client_order_id=d.clientOrderId or None,
         side=side(d.tradeType, "privateDeals.tradeType"),
-        price=dec(d.price, "privateDeals.price"),
-        qty=dec(d.quantity, "privateDeals.quantity"),
-        quote_qty=dec(d.amount, "privateDeals.amount", default=ZERO),
+        price=price,
+        qty=qty,
+        quote_qty=quote_qty,
         fee=dec(d.feeAmount, "privateDeals.feeAmount", default=ZERO),
         fee_asset=d.feeCurrency,
         time_ms=d.time,

@@ -110,3 +110,35 @@ async def test_a_200_code_to_an_order_it_accepted_is_not_rejected(world: World,
     assert not [line for line in lines if "contradictory" in line or "rejected" in line]
     fills = await assert_books_match_exchange(world.sim, world.redis_url)
     assert sum(f.qty for f in fills) == Decimal(200)
+
+
+@pytest.mark.parametrize("kind", ["executed_null", "executed_negative"])
+async def test_filled_without_a_true_executed_qty_is_asked_again(world: World,
+                                                                 kind: str) -> None:
+    """GET /api/v3/order answers FILLED with executedQty null or "-1" twice: the order is not
+    closed as "FILLED, filled 0"; it is asked again and its real fills are booked."""
+    world.sim.faults.bad_replies = (BadReply("GET /api/v3/order", kind, first=2),)
+    with logged() as lines:
+        order = await world.buy()
+    assert order.status is OrderState.FILLED and order.filled_qty == Decimal(200)
+    assert world.sim.bad_reply_seen["GET /api/v3/order"] > 2  # asked again after the lies
+    assert [line for line in lines if "GET /api/v3/order" in line and "executedQty" in line]
+    fills = await assert_books_match_exchange(world.sim, world.redis_url)
+    assert sum(f.qty for f in fills) == Decimal(200)
+
+
+async def test_a_trade_row_at_100_times_its_price_is_not_booked(world: World) -> None:
+    """GET /api/v3/myTrades answers its rows at 100 times their price once: nothing of it is
+    booked, the log names the endpoint, the field and the value; the truthful answer is."""
+    world.sim.faults.bad_replies = (BadReply("GET /api/v3/myTrades", "price_x100", first=1),)
+    with logged() as lines:
+        order = await world.buy()
+    assert order.status is OrderState.FILLED and order.filled_qty == Decimal(200)
+    assert world.sim.bad_reply_seen["GET /api/v3/myTrades"] > 1
+    true_price = world.sim.my_trades("QRLUSDT")[0]["price"]
+    lie = str(Decimal(str(true_price)) * 100)
+    assert [line for line in lines if "GET /api/v3/myTrades" in line and "price" in line
+            and lie in line], lines
+    fills = await assert_books_match_exchange(world.sim, world.redis_url)
+    assert sum(f.qty for f in fills) == Decimal(200)
+    assert {f.price for f in fills} == {Decimal(str(true_price))}
