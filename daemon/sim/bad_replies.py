@@ -19,6 +19,10 @@ PROXY_502 = (b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r
              b"</html>\r\n")
 
 
+BALANCE_LIES: dict[str, str | None] = {"balances_null": None, "balances_huge": "1e300",
+                                       "balances_negative": "-5"}
+
+
 def pick(faults: Faults, seen: Counter[str], method: str, path: str) -> BadReply | None:
     """The bad answer due now for ``method path``, if any (counts every answer)."""
     endpoint = f"{method} {path}"
@@ -57,6 +61,10 @@ def after(bad: BadReply, good: web.Response) -> web.Response:
 
 def _lie(kind: str, payload: Any) -> Any:
     """Every object of the reply (one, or the rows of an array) with its field lying."""
+    if kind in BALANCE_LIES:  # GET /api/v3/account: every balance's free amount
+        for row in payload.get("balances", []):
+            row["free"] = BALANCE_LIES[kind]
+        return payload
     rows = payload if isinstance(payload, list) else [payload]
     for row in rows:
         if not isinstance(row, dict):

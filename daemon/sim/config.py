@@ -19,7 +19,8 @@ DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
 
 
 BAD_REPLY_KINDS = ("truncated", "html502", "code", "code_after", "executed_null",
-                   "executed_negative", "price_x100")
+                   "executed_negative", "price_x100", "balances_null", "balances_huge",
+                   "balances_negative")
 
 
 @dataclass(frozen=True)
@@ -30,7 +31,8 @@ class BadReply:
     {"code": code, "msg": msg}, before it is processed), ``code_after`` (the same, after it
     took effect), or the real reply with one field lying: ``executed_null`` /
     ``executed_negative`` (each order object's executedQty null / "-1"), ``price_x100``
-    (each row's price times 100)."""
+    (each row's price times 100), ``balances_null`` / ``balances_huge`` /
+    ``balances_negative`` (every account balance's free amount null / "1e300" / "-5")."""
 
     endpoint: str
     kind: str = "truncated"

@@ -145,7 +145,15 @@ def parse_book_top(payload: object) -> BookTop:
     )
 
 
+# No real holding of one asset reaches 1e15 units (the whole supply of most coins is below it):
+# a balance above it is a lie (1e300, a number near float's limit), never a quantity to book.
+# Balances inflated within that bound (x1000) cannot be told from real ones here.
+MAX_BALANCE = Decimal("1e15")
+
+
 def parse_account(payload: object) -> dict[str, Balance]:
+    """GET /api/v3/account: every free amount given; each amount finite, >= 0 and at most
+    MAX_BALANCE (a ProtocolError naming the field and the value otherwise)."""
     balances = obj(payload, "account").get("balances")
     if not isinstance(balances, list):
         raise ProtocolError("account.balances: expected an array")
@@ -155,10 +163,21 @@ def parse_account(payload: object) -> dict[str, Balance]:
         asset = text(r.get("asset"), f"account.balances[{i}].asset")
         out[asset] = Balance(
             asset=asset,
-            free=dec(r.get("free"), f"account.balances[{i}].free", default=ZERO),
-            locked=dec(r.get("locked"), f"account.balances[{i}].locked", default=ZERO),
+            free=_balance(r.get("free"), f"account.balances[{i}].free"),
+            # locked null is read as 0 (as before); a null free amount is refused
+            locked=_balance(r.get("locked"), f"account.balances[{i}].locked", ZERO),
         )
     return out
+
+
+def _balance(raw: object, name: str, default: Decimal | None = None,
+             minimum: Decimal | None = ZERO) -> Decimal:
+    """A balance: given (unless ``default``), finite, >= ``minimum``, at most MAX_BALANCE."""
+    value = dec(raw, name, default=default, minimum=minimum)
+    if value > MAX_BALANCE:  # said briefly: 1e300 written out is 300 digits
+        raise ProtocolError(f"{name}: {value:.6g} is above {MAX_BALANCE:.0e}, beyond any real "
+                            "holding")
+    return value
 
 
 def parse_order(payload: object, *, symbol: str | None = None) -> OrderReport:
@@ -321,8 +340,9 @@ def account_update(msg: PushDataV3ApiWrapper) -> AccountUpdate:
     a = msg.privateAccount
     return AccountUpdate(
         asset=text(a.vcoinName, "privateAccount.vcoinName"),
-        free=dec(a.balanceAmount, "privateAccount.balanceAmount", default=ZERO),
-        locked=dec(a.frozenAmount, "privateAccount.frozenAmount", default=ZERO),
+        # the sign is push_checks.check_account's
+        free=_balance(a.balanceAmount, "privateAccount.balanceAmount", ZERO, None),
+        locked=_balance(a.frozenAmount, "privateAccount.frozenAmount", ZERO, None),
         change_type=a.type,
         time_ms=a.time or msg.sendTime or msg.createTime,
     )

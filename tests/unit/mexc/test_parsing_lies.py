@@ -40,3 +40,26 @@ def test_a_deal_push_at_100_times_its_price_is_refused() -> None:
                                             r"15\.00, not the amount 0\.15"):
         parsing.deal_push(_deal("5.00", "3", "0.15"))
     assert parsing.deal_push(_deal("0.05", "3", "0.15")).price == Decimal("0.05")
+
+
+@pytest.mark.parametrize(("free", "message"), [
+    (None, r"account\.balances\[0\]\.free: expected a decimal, got None"),
+    ("-5", r"account\.balances\[0\]\.free: must be >= 0, got -5"),
+    ("1e300", r"account\.balances\[0\]\.free: 1e\+300 is above 1e\+15"),
+    ("Infinity", r"account\.balances\[0\]\.free"),
+    ("NaN", r"account\.balances\[0\]\.free"),
+])
+def test_an_account_balance_that_cannot_be_true_is_refused(free: object, message: str) -> None:
+    with pytest.raises(ProtocolError, match=message):
+        parsing.parse_account({"balances": [{"asset": "QRL", "free": free, "locked": "0"}]})
+    most = parsing.parse_account({"balances": [{"asset": "QRL", "free": "1e15", "locked": "0"}]})
+    assert most["QRL"].free == Decimal("1e15")  # the bound itself is accepted
+
+
+def test_an_account_push_beyond_any_real_holding_is_refused() -> None:
+    msg = PushDataV3ApiWrapper(channel="spot@private.account.v3.api.pb")
+    msg.privateAccount.vcoinName, msg.privateAccount.balanceAmount = "QRL", "1e300"
+    with pytest.raises(ProtocolError, match=r"privateAccount\.balanceAmount: 1e\+300 is above"):
+        parsing.account_update(msg)
+    msg.privateAccount.balanceAmount = "12.5"
+    assert parsing.account_update(msg).free == Decimal("12.5")
