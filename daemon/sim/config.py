@@ -18,15 +18,21 @@ DEMO_API_KEY = "mx0vglDEMOKEY0000000"
 DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
 
 
-BAD_REPLY_KINDS = ("truncated", "html502", "code")
+BAD_REPLY_KINDS = ("truncated", "html502", "code", "code_after", "executed_null",
+                   "executed_negative", "price_x100", "balances_null", "balances_huge",
+                   "balances_negative")
 
 
 @dataclass(frozen=True)
 class BadReply:
     """The first ``first`` answers (0: every answer) of ``endpoint`` ("GET /api/v3/account")
     are bad: ``truncated`` (200, the real reply cut in half, after the request took effect),
-    ``html502`` (a proxy's 502 HTML page, before it is processed) or ``code`` (200
-    {"code": code, "msg": msg}, before it is processed)."""
+    ``html502`` (a proxy's 502 HTML page, before it is processed), ``code`` (200
+    {"code": code, "msg": msg}, before it is processed), ``code_after`` (the same, after it
+    took effect), or the real reply with one field lying: ``executed_null`` /
+    ``executed_negative`` (each order object's executedQty null / "-1"), ``price_x100``
+    (each row's price times 100), ``balances_null`` / ``balances_huge`` /
+    ``balances_negative`` (every account balance's free amount null / "1e300" / "-5")."""
 
     endpoint: str
     kind: str = "truncated"

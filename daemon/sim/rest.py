@@ -497,6 +497,6 @@ async def _serve(sim: Simulator, limiter: RateLimiter, route: Route,
         if bad is not None and (early := bad_replies.before(bad)) is not None:
             return early
         reply = _json(await route.fn(sim, params, request))
-        return reply if bad is None else bad_replies.after(reply)
+        return reply if bad is None else bad_replies.after(bad, reply)
     except SimError as err:
         return _error(err)

@@ -23,6 +23,7 @@ from daemon.domain.models import (
     Side,
 )
 from daemon.domain.money import ZERO
+from daemon.domain.orders import QUOTE_TOLERANCE
 from daemon.errors import ProtocolError, SymbolNotTradable
 
 WS_ORDER_TYPES: dict[int, str] = {
@@ -144,7 +145,15 @@ def parse_book_top(payload: object) -> BookTop:
     )
 
 
+# No real holding of one asset reaches 1e15 units (the whole supply of most coins is below it):
+# a balance above it is a lie (1e300, a number near float's limit), never a quantity to book.
+# Balances inflated within that bound (x1000) cannot be told from real ones here.
+MAX_BALANCE = Decimal("1e15")
+
+
 def parse_account(payload: object) -> dict[str, Balance]:
+    """GET /api/v3/account: every free amount given; each amount finite, >= 0 and at most
+    MAX_BALANCE (a ProtocolError naming the field and the value otherwise)."""
     balances = obj(payload, "account").get("balances")
     if not isinstance(balances, list):
         raise ProtocolError("account.balances: expected an array")
@@ -154,10 +163,21 @@ def parse_account(payload: object) -> dict[str, Balance]:
         asset = text(r.get("asset"), f"account.balances[{i}].asset")
         out[asset] = Balance(
             asset=asset,
-            free=dec(r.get("free"), f"account.balances[{i}].free", default=ZERO),
-            locked=dec(r.get("locked"), f"account.balances[{i}].locked", default=ZERO),
+            free=_balance(r.get("free"), f"account.balances[{i}].free"),
+            # locked null is read as 0 (as before); a null free amount is refused
+            locked=_balance(r.get("locked"), f"account.balances[{i}].locked", ZERO),
         )
     return out
+
+
+def _balance(raw: object, name: str, default: Decimal | None = None,
+             minimum: Decimal | None = ZERO) -> Decimal:
+    """A balance: given (unless ``default``), finite, >= ``minimum``, at most MAX_BALANCE."""
+    value = dec(raw, name, default=default, minimum=minimum)
+    if value > MAX_BALANCE:  # said briefly: 1e300 written out is 300 digits
+        raise ProtocolError(f"{name}: {value:.6g} is above {MAX_BALANCE:.0e}, beyond any real "
+                            "holding")
+    return value
 
 
 def parse_order(payload: object, *, symbol: str | None = None) -> OrderReport:
@@ -256,19 +276,34 @@ def parse_trade(payload: object, index: int = 0) -> Fill:
     is_buyer = p.get("isBuyer")
     if not isinstance(is_buyer, bool):
         raise ProtocolError(f"{w}.isBuyer: expected a boolean, got {is_buyer!r}")
+    price = dec(p.get("price"), f"{w}.price", positive=True)
+    qty = dec(p.get("qty"), f"{w}.qty", positive=True)
+    quote_qty = dec(p.get("quoteQty"), f"{w}.quoteQty", default=ZERO, minimum=ZERO)
+    _check_quote(price, qty, quote_qty, w, "price", "quoteQty")
     return Fill(
         trade_id=text(p.get("id"), f"{w}.id"),
         order_id=text(p.get("orderId"), f"{w}.orderId"),
         client_order_id=opt_text(p.get("clientOrderId"), f"{w}.clientOrderId"),
         side=Side.BUY if is_buyer else Side.SELL,
-        price=dec(p.get("price"), f"{w}.price", positive=True),
-        qty=dec(p.get("qty"), f"{w}.qty", positive=True),
-        quote_qty=dec(p.get("quoteQty"), f"{w}.quoteQty", default=ZERO, minimum=ZERO),
+        price=price,
+        qty=qty,
+        quote_qty=quote_qty,
         fee=dec(p.get("commission"), f"{w}.commission", default=ZERO),
         fee_asset=opt_text(p.get("commissionAsset"), f"{w}.commissionAsset") or "",
         time_ms=integer(p.get("time"), f"{w}.time"),
         is_maker=p.get("isMaker") is True,
     )
+
+
+def _check_quote(price: Decimal, qty: Decimal, quote: Decimal, w: str, price_field: str,
+                 quote_field: str) -> None:
+    """A fill's quote amount is its price times its quantity (cut to the quote precision): a
+    price that lies (reported x100, say) is a ProtocolError naming the field and the value.
+    Signs are checked on their own (the reads, daemon.adapters.mexc.push_checks)."""
+    notional = price * qty
+    if price > 0 and qty > 0 and quote > 0 and abs(quote - notional) > notional * QUOTE_TOLERANCE:
+        raise ProtocolError(f"{w}.{price_field}: {price} x quantity {qty} is {notional}, not "
+                            f"the {quote_field} {quote}")
 
 
 def parse_listen_key(payload: object) -> str:
@@ -305,8 +340,9 @@ def account_update(msg: PushDataV3ApiWrapper) -> AccountUpdate:
     a = msg.privateAccount
     return AccountUpdate(
         asset=text(a.vcoinName, "privateAccount.vcoinName"),
-        free=dec(a.balanceAmount, "privateAccount.balanceAmount", default=ZERO),
-        locked=dec(a.frozenAmount, "privateAccount.frozenAmount", default=ZERO),
+        # the sign is push_checks.check_account's
+        free=_balance(a.balanceAmount, "privateAccount.balanceAmount", ZERO, None),
+        locked=_balance(a.frozenAmount, "privateAccount.frozenAmount", ZERO, None),
         change_type=a.type,
         time_ms=a.time or msg.sendTime or msg.createTime,
     )
@@ -336,14 +372,18 @@ def order_push(msg: PushDataV3ApiWrapper) -> OrderReport:
 
 def deal_push(msg: PushDataV3ApiWrapper) -> Fill:
     d = msg.privateDeals
+    price = dec(d.price, "privateDeals.price")
+    qty = dec(d.quantity, "privateDeals.quantity")
+    quote_qty = dec(d.amount, "privateDeals.amount", default=ZERO)
+    _check_quote(price, qty, quote_qty, "privateDeals", "price", "amount")
     return Fill(
         trade_id=text(d.tradeId, "privateDeals.tradeId"),
         order_id=text(d.orderId, "privateDeals.orderId"),
         client_order_id=d.clientOrderId or None,
         side=side(d.tradeType, "privateDeals.tradeType"),
-        price=dec(d.price, "privateDeals.price"),
-        qty=dec(d.quantity, "privateDeals.quantity"),
-        quote_qty=dec(d.amount, "privateDeals.amount", default=ZERO),
+        price=price,
+        qty=qty,
+        quote_qty=quote_qty,
         fee=dec(d.feeAmount, "privateDeals.feeAmount", default=ZERO),
         fee_asset=d.feeCurrency,
         time_ms=d.time,

@@ -5,9 +5,10 @@ ccxt and pymexc do), signed over the exact encoded bytes sent, ``signature`` las
 time offset comes from /api/v3/time and is refreshed on 700003. Errors are mapped into
 daemon.errors by ONE classifier (``classify_error``); retries with backoff happen only where a
 retry cannot duplicate an effect: placing and cancelling orders are never retried and raise
-OutcomeUnknown when their answer is lost (timeout, 5xx, connection reset) or cannot be read
-(not JSON, not the documented shape): never ProtocolError, as the request may have taken
-effect. The cause is the OutcomeUnknown's ``__cause__``."""
+OutcomeUnknown when their answer is lost (timeout, 5xx, connection reset), cannot be read
+(not JSON, not the documented shape) or is not clearly a refusal (a 200 {"code","msg"}, an
+unknown code): never ProtocolError nor "rejected", as the request may have taken effect. The
+cause is the OutcomeUnknown's ``__cause__``."""
 
 from __future__ import annotations
 
@@ -55,6 +56,11 @@ UNKNOWN_ORDER_CODES = frozenset({-2011, -2013})
 SYMBOL_CODES = frozenset({-1121, 10007, 30000, 30014, 30016, 30020, 30021, 70011})
 REJECT_CODES = frozenset({26, 10101, 30001, 30002, 30003, 30004, 30005, 30010, 30018, 30019,
                           30029, 30032, 30041, 30051})
+# The codes MEXC documents for a request it refused (PROTOCOL.md section 4, and 603 "Repeated
+# request", 30087 "Order price exceeds allowed range"): only such a code, with an HTTP 4xx, tells
+# that an order or cancel took no effect.
+REFUSAL_CODES = AUTH_CODES | UNKNOWN_ORDER_CODES | SYMBOL_CODES | REJECT_CODES | frozenset({
+    400, 429, 603, -1128, 30087, 33333, 44444, 700003, 700005, 700008})
 DEFAULT_RETRY_AFTER_S = 10.0
 _CLIENT_ID = re.compile(r"[A-Za-z0-9_-]{1,32}")  # the safe rule (PROTOCOL.md 2.2.1)
 
@@ -472,10 +478,20 @@ class MexcRest:
             return payload
         error = classify_error(status, code, " ".join(msg.split()) or body_excerpt(body),
                                retry_after_s=retry_after, what=what)
-        if ep.effect and isinstance(error, ExchangeUnavailable):
+        if ep.effect and not _clear_refusal(status, code):
             raise OutcomeUnknown(f"{error}; the outcome is unknown", code=code,
                                  http_status=status) from error
         raise error
+
+
+def _clear_refusal(status: int, code: int | None) -> bool:
+    """Whether an error answer to an order or cancel clearly says it took no effect: an HTTP
+    4xx with a code MEXC documents for a refusal (or 418/429, the rate limiter's). A 200 with
+    a code, a 5xx, an unknown code leave the outcome unknown (resolved by client order id):
+    the request may have taken effect."""
+    if status in (418, 429):
+        return True
+    return 400 <= status < 500 and code in REFUSAL_CODES
 
 
 @contextlib.contextmanager

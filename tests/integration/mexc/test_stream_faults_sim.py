@@ -46,7 +46,7 @@ async def _until(cond: Callable[[], bool], timeout_s: float = 5) -> None:
 def _deal_frame(coid: str, qty: str, trade_id: str) -> bytes:
     msg = pb.PushDataV3ApiWrapper(channel=CH_DEALS, symbol="QRLUSDT", sendTime=1)
     d = msg.privateDeals
-    d.price, d.quantity, d.amount = "0.05", qty, "1"
+    d.price, d.quantity, d.amount = "0.05", qty, str(Decimal("0.05") * Decimal(qty))
     d.tradeType, d.tradeId, d.clientOrderId, d.orderId = 1, trade_id, coid, f"o-{coid}"
     d.feeAmount, d.feeCurrency, d.time = "0", "USDT", 1
     return msg.SerializeToString()

@@ -1,0 +1,56 @@
+"""Account balances that lie at first start (issue 12, part 2): null, 1e300 or negative free
+amounts never become the quantity the initial cost basis covers, and a negative one no longer
+crashes startup. The account answer is a ProtocolError naming the field and the value; startup
+asks again (inside the process) and the truthful answer is used."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from loguru import logger
+
+from daemon.runtime.app import App
+from daemon.runtime.compose import build_engine
+from daemon.runtime.engine import RebalancerEngine
+from daemon.sim import BadReply, SimConfig, Simulator
+from tests.support.e2e_harness import e2e_settings, sim_creds, wait_for
+
+
+@pytest.mark.parametrize(("kind", "said"), [
+    ("balances_null", "account.balances[0].free: expected a decimal, got None"),
+    ("balances_huge", "account.balances[0].free: 1e+300 is above 1e+15"),
+    ("balances_negative", "account.balances[0].free: must be >= 0, got -5"),
+])
+async def test_lying_balances_at_first_start_are_asked_again(redis_url: str, tmp_path: Path,
+                                                            kind: str, said: str) -> None:
+    warnings: list[str] = []
+    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
+    async with Simulator(SimConfig(seed=3, speed=60.0)) as sim:
+        sim.faults.bad_replies = (BadReply("GET /api/v3/account", kind, first=1),)
+        settings = e2e_settings(sim, redis_url, runtime={"startup_timeout_s": 5},
+                                strategy={"initial_cost_basis": "0.05"})
+        app = App(tmp_path / "config.yaml", settings, sim_creds(sim), build_engine)
+        run = asyncio.create_task(app.run())
+        try:
+            def ready() -> bool:
+                engine = app.engine
+                return run.done() or (isinstance(engine, RebalancerEngine)
+                                      and engine.ledger.cost.avg_cost is not None)
+
+            await wait_for(ready, 8, "the initial cost basis")
+            assert not run.done(), run.exception()
+            assert isinstance(app.engine, RebalancerEngine)
+            free, locked = sim.balances()["QRL"]
+            assert app.engine.ledger.cost.qty == free + locked  # the truthful balance
+            assert sim.bad_reply_seen["GET /api/v3/account"] >= 2
+            app.request_stop()
+            assert await asyncio.wait_for(run, 15) == 0
+        finally:
+            logger.remove(sink)
+            if not run.done():
+                run.cancel()
+                await asyncio.gather(run, return_exceptions=True)
+    named = [w for w in warnings if "GET /api/v3/account" in w and said in w]
+    assert named, [w for w in warnings if w.startswith("startup:")]
