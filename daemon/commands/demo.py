@@ -142,7 +142,7 @@ def _banner(rest_url: str, redis_url: str, cfg_path: Path, args: argparse.Namesp
         f"""
 demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; QRL={DEMO_QRL} \
 USDT={DEMO_USDT})
-demo: redis      {redis_url}  (private, in memory, gone after the demo)
+demo: redis      {redis_url}  (private, append-only file in a temporary folder, gone after the demo)
 demo: daemon     live against the simulator, evaluating every {args.interval_s}s
 demo: watch      this terminal (one line per decision and order), or in another terminal:
                  .venv/bin/rebalancer status -c {cfg_path}
