@@ -88,7 +88,7 @@ def assemble(settings: SettingsRef, creds: Credentials | None, store: RedisStore
         user_feeds = (UserFeed(current, rest, on_order=executor.on_report,
                                on_fill=executor.on_fill, on_balances=ledger.on_balances,
                                # a skipped push about an order of ours: ask the exchange
-                               on_recheck=lambda coid: executor._update(coid, None),
+                               on_recheck=executor.recheck,
                                supervisor=supervisor),)
     engine = RebalancerEngine(Parts(
         settings=settings, store=store, rest=rest, rules=rules, lease=lease, ledger=ledger,

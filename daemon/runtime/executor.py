@@ -151,7 +151,13 @@ class Executor:
         quantity not booked is settled from myTrades before the next decision; a push for a
         known order not in flight makes the daemon ask about that order at once."""
         if fill.client_order_id:
-            await self._update(fill.client_order_id, None)
+            await self.recheck(fill.client_order_id)
+
+    async def recheck(self, coid: str) -> None:
+        """Something about one of our orders could not be read (a push skipped as bad): the
+        follower of the order in flight fetches its trades now; another known order is asked
+        about once."""
+        await self._update(coid, None)
 
     async def _apply(self, coid: str, event: OrderEvent) -> None:
         async with self._lock:

@@ -9,13 +9,16 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from loguru import logger
 
-from daemon.runtime.app import App
-from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
 from daemon.sim import BadReply, SimConfig, Simulator
-from tests.support.e2e_harness import e2e_settings, sim_creds, wait_for
+from tests.support.e2e_harness import (
+    e2e_settings,
+    running_app,
+    sim_creds,
+    wait_for,
+    warning_messages,
+)
 
 
 @pytest.mark.parametrize(("kind", "said"), [
@@ -25,32 +28,25 @@ from tests.support.e2e_harness import e2e_settings, sim_creds, wait_for
 ])
 async def test_lying_balances_at_first_start_are_asked_again(redis_url: str, tmp_path: Path,
                                                             kind: str, said: str) -> None:
-    warnings: list[str] = []
-    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
-    async with Simulator(SimConfig(seed=3, speed=60.0)) as sim:
-        sim.faults.bad_replies = (BadReply("GET /api/v3/account", kind, first=1),)
-        settings = e2e_settings(sim, redis_url, runtime={"startup_timeout_s": 5},
-                                strategy={"initial_cost_basis": "0.05"})
-        app = App(tmp_path / "config.yaml", settings, sim_creds(sim), build_engine)
-        run = asyncio.create_task(app.run())
-        try:
-            def ready() -> bool:
-                engine = app.engine
-                return run.done() or (isinstance(engine, RebalancerEngine)
-                                      and engine.ledger.cost.avg_cost is not None)
+    with warning_messages() as warnings:
+        async with Simulator(SimConfig(seed=3, speed=60.0)) as sim:
+            sim.faults.bad_replies = (BadReply("GET /api/v3/account", kind, first=1),)
+            settings = e2e_settings(sim, redis_url, runtime={"startup_timeout_s": 5},
+                                    strategy={"initial_cost_basis": "0.05"})
+            async with running_app(settings, sim_creds(sim), tmp_path / "config.yaml") as (
+                    app, run):
+                def ready() -> bool:
+                    engine = app.engine
+                    return run.done() or (isinstance(engine, RebalancerEngine)
+                                          and engine.ledger.cost.avg_cost is not None)
 
-            await wait_for(ready, 8, "the initial cost basis")
-            assert not run.done(), run.exception()
-            assert isinstance(app.engine, RebalancerEngine)
-            free, locked = sim.balances()["QRL"]
-            assert app.engine.ledger.cost.qty == free + locked  # the truthful balance
-            assert sim.bad_reply_seen["GET /api/v3/account"] >= 2
-            app.request_stop()
-            assert await asyncio.wait_for(run, 15) == 0
-        finally:
-            logger.remove(sink)
-            if not run.done():
-                run.cancel()
-                await asyncio.gather(run, return_exceptions=True)
+                await wait_for(ready, 8, "the initial cost basis")
+                assert not run.done(), run.exception()
+                assert isinstance(app.engine, RebalancerEngine)
+                free, locked = sim.balances()["QRL"]
+                assert app.engine.ledger.cost.qty == free + locked  # the truthful balance
+                assert sim.bad_reply_seen["GET /api/v3/account"] >= 2
+                app.request_stop()
+                assert await asyncio.wait_for(run, 15) == 0
     named = [w for w in warnings if "GET /api/v3/account" in w and said in w]
     assert named, [w for w in warnings if w.startswith("startup:")]

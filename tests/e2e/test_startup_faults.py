@@ -9,14 +9,17 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from loguru import logger
 
-from daemon.runtime.app import App
-from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
 from daemon.sim import BadReply, SimConfig, Simulator
 from tests.support.daemon_process import daemon_env, kill_left, live_config, start_daemon, wait_exit
-from tests.support.e2e_harness import e2e_settings, sim_creds, wait_for
+from tests.support.e2e_harness import (
+    e2e_settings,
+    running_app,
+    sim_creds,
+    wait_for,
+    warning_messages,
+)
 
 # every request a first live start with API keys makes before READY=1, in order
 STARTUP_REQUESTS = [
@@ -35,31 +38,24 @@ STARTUP_REQUESTS = [
 @pytest.mark.parametrize("endpoint", STARTUP_REQUESTS)
 async def test_one_truncated_answer_at_startup_is_survived(redis_url: str, tmp_path: Path,
                                                            endpoint: str) -> None:
-    warnings: list[str] = []
-    sink = logger.add(lambda m: warnings.append(m.record["message"]), level="WARNING")
-    async with Simulator(SimConfig(seed=3, speed=60.0)) as sim:
-        sim.faults.bad_replies = (BadReply(endpoint, "truncated", first=1),)
-        settings = e2e_settings(sim, redis_url, runtime={"startup_timeout_s": 5})
-        app = App(tmp_path / "config.yaml", settings, sim_creds(sim), build_engine)
-        run = asyncio.create_task(app.run())
-        try:
-            def decided() -> bool:
-                engine = app.engine
-                return run.done() or (isinstance(engine, RebalancerEngine)
-                                      and engine.evaluations > 0)
+    with warning_messages() as warnings:
+        async with Simulator(SimConfig(seed=3, speed=60.0)) as sim:
+            sim.faults.bad_replies = (BadReply(endpoint, "truncated", first=1),)
+            settings = e2e_settings(sim, redis_url, runtime={"startup_timeout_s": 5})
+            async with running_app(settings, sim_creds(sim), tmp_path / "config.yaml") as (
+                    app, run):
+                def decided() -> bool:
+                    engine = app.engine
+                    return run.done() or (isinstance(engine, RebalancerEngine)
+                                          and engine.evaluations > 0)
 
-            await wait_for(decided, 8, "the first evaluation")
-            assert not run.done(), run.exception()
-            assert sim.bad_reply_seen[endpoint] >= 2  # the bad answer, then a good one
-            assert isinstance(app.engine, RebalancerEngine)
-            assert app.engine.last_plan is not None  # it decided (trade or hold)
-            app.request_stop()
-            assert await asyncio.wait_for(run, 15) == 0
-        finally:
-            logger.remove(sink)
-            if not run.done():
-                run.cancel()
-                await asyncio.gather(run, return_exceptions=True)
+                await wait_for(decided, 8, "the first evaluation")
+                assert not run.done(), run.exception()
+                assert sim.bad_reply_seen[endpoint] >= 2  # the bad answer, then a good one
+                assert isinstance(app.engine, RebalancerEngine)
+                assert app.engine.last_plan is not None  # it decided (trade or hold)
+                app.request_stop()
+                assert await asyncio.wait_for(run, 15) == 0
     said = [w for w in warnings if w.startswith("startup:")]
     assert len(said) == 1, said  # logged once, naming the request
     assert f"{endpoint}: response is not JSON" in said[0], said

@@ -6,17 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+from loguru import logger
 from pydantic import SecretStr
 
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Credentials, Settings, parse_settings
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Fill
+from daemon.runtime.app import App
 from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
 from daemon.runtime.supervisor import Supervisor
@@ -42,6 +45,32 @@ def e2e_settings(sim: Simulator, redis_url: str, **sections: dict[str, Any]) -> 
 
 def sim_creds(sim: Simulator) -> Credentials:
     return Credentials(api_key=SecretStr(sim.api_key), api_secret=SecretStr(sim.api_secret))
+
+
+@asynccontextmanager
+async def running_app(settings: Settings, creds: Credentials, config_path: Path) -> AsyncIterator[
+        tuple[App, asyncio.Task[int]]]:
+    """The whole daemon in-process (``App`` with ``build_engine``): its run task is cancelled
+    and awaited if the test leaves it running."""
+    app = App(config_path, settings, creds, build_engine)
+    run = asyncio.create_task(app.run())
+    try:
+        yield app, run
+    finally:
+        if not run.done():
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+
+
+@contextmanager
+def warning_messages() -> Iterator[list[str]]:
+    """The messages logged at WARNING and above while the block runs."""
+    said: list[str] = []
+    sink = logger.add(lambda m: said.append(m.record["message"]), level="WARNING")
+    try:
+        yield said
+    finally:
+        logger.remove(sink)
 
 
 @asynccontextmanager
