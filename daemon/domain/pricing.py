@@ -161,6 +161,23 @@ def check_order_price(price: Decimal | None, reference: PriceReference,
     return _not_a_price(what, price) or _out_of_band(what, price, reference, max_deviation_pct)
 
 
+def check_fill_price(price: Decimal, order_price: Decimal | None,
+                     sent_against: PriceReference | None, max_deviation_pct: Decimal,
+                     what: str) -> PriceRefusal | None:
+    """None when a fill's price is one the order could have had: within
+    ``max_deviation_pct`` of the order's own price (its limit, or a MARKET buy's reference
+    ask), or, for an order without one (a MARKET sell), of the prices it was checked against
+    when it was sent. A row consistent in itself (price and quoteQty both x100) is caught here.
+    Nothing to check against (a MARKET sell from an earlier life): None."""
+    if order_price is not None and order_price.is_finite() and order_price > 0:
+        known: tuple[tuple[str, Decimal], ...] = (("order's own price", order_price),)
+    else:
+        known = () if sent_against is None else sent_against.known()
+    if not known:
+        return None
+    return _not_a_price(what, price) or _deviates(what, price, known, max_deviation_pct)
+
+
 def _not_a_price(what: str, value: Decimal) -> PriceRefusal | None:
     if value.is_finite() and value > 0:
         return None
@@ -175,6 +192,11 @@ def _out_of_band(what: str, value: Decimal, reference: PriceReference,
         return PriceRefusal(ReasonCode.NO_PRICE,
                             f"{what} {fmt(value)}: no independent price (kline last price, "
                             "moving averages) to check it against")
+    return _deviates(what, value, known, max_deviation_pct)
+
+
+def _deviates(what: str, value: Decimal, known: tuple[tuple[str, Decimal], ...],
+              max_deviation_pct: Decimal) -> PriceRefusal | None:
     for name, ref in known:
         dev = deviation_pct(value, ref)
         if dev > max_deviation_pct:

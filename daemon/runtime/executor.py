@@ -54,6 +54,7 @@ from daemon.domain.pricing import (
     PriceReference,
     PriceRefusal,
     check_book_top,
+    check_fill_price,
     check_order_price,
     price_order,
 )
@@ -78,6 +79,7 @@ from daemon.runtime.resolution import Found, Patience, query, settle_unknown
 from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]
+SENT_AGAINST_KEPT = 32  # orders whose sending prices are remembered (fills are checked with)
 
 
 class Executor:
@@ -94,6 +96,8 @@ class Executor:
         self._fills_pending = False  # a deals push said the order in flight has new fills
         self._lock = asyncio.Lock()  # every change of ``in_flight``
         self._slot = asyncio.Lock()  # one order followed at a time
+        # the independent prices each recent order was checked against when it was sent
+        self._sent_against: dict[str, PriceReference] = {}
 
     @property
     def settings(self) -> Settings:
@@ -193,6 +197,7 @@ class Executor:
             if priced.fell_back:
                 log.warning("MARKET orders are disabled for {}; using a marketable limit",
                             rules.symbol)
+            self._remember_reference(coid, reference)
             intent = new_intent(coid, rules.symbol, plan.side, priced.order_type, priced.qty,
                                 priced.price, self.now_ms(), tag=plan.reason_code)
             try:
@@ -437,8 +442,31 @@ class Executor:
         except ExchangeError as exc:
             logger.bind(client_order_id=coid).warning("myTrades failed ({})", exc)
             return
+        refusal = self._implausible(order, fills)
+        if refusal is not None:
+            logger.bind(client_order_id=coid).error(
+                "GET /api/v3/myTrades: {}; none of this answer is booked, asked again",
+                refusal.reason)
+            return
         for fill in sorted(fills, key=lambda f: (f.time_ms, f.trade_id)):
             await self._apply(coid, OrderFilled(fill))
+
+    def _implausible(self, order: Order, fills: list[Fill]) -> PriceRefusal | None:
+        """The first row whose price the order could not have had (a price and quoteQty both
+        x100 look consistent): the whole answer is then untrusted."""
+        band = self.settings.risk.max_price_deviation_pct
+        sent_against = self._sent_against.get(order.client_order_id)
+        for fill in fills:
+            refusal = check_fill_price(fill.price, order.price, sent_against, band,
+                                       f"trade {fill.trade_id} field price value")
+            if refusal is not None:
+                return refusal
+        return None
+
+    def _remember_reference(self, coid: str, reference: PriceReference) -> None:
+        self._sent_against[coid] = reference
+        while len(self._sent_against) > SENT_AGAINST_KEPT:
+            del self._sent_against[next(iter(self._sent_against))]
 
 
 def _owes_fills(order: Order) -> bool:

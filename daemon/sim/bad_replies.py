@@ -61,9 +61,10 @@ def after(bad: BadReply, good: web.Response) -> web.Response:
 
 def _lie(kind: str, payload: Any) -> Any:
     """Every object of the reply (one, or the rows of an array) with its field lying."""
-    if kind in BALANCE_LIES:  # GET /api/v3/account: every balance's free amount
+    if kind in BALANCE_LIES or kind == "balances_x1000":  # GET /api/v3/account: every free
         for row in payload.get("balances", []):
-            row["free"] = BALANCE_LIES[kind]
+            row["free"] = (str(Decimal(str(row["free"])) * 1000) if kind == "balances_x1000"
+                           else BALANCE_LIES[kind])
         return payload
     rows = payload if isinstance(payload, list) else [payload]
     for row in rows:
@@ -73,6 +74,8 @@ def _lie(kind: str, payload: Any) -> Any:
             row["executedQty"] = None
         elif kind == "executed_negative":
             row["executedQty"] = "-1"
-        elif kind == "price_x100" and "price" in row:
+        elif kind in ("price_x100", "price_quote_x100") and "price" in row:
             row["price"] = str(Decimal(str(row["price"])) * 100)
+            if kind == "price_quote_x100" and "quoteQty" in row:
+                row["quoteQty"] = str(Decimal(str(row["quoteQty"])) * 100)
     return payload

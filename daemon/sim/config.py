@@ -19,8 +19,8 @@ DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
 
 
 BAD_REPLY_KINDS = ("truncated", "html502", "code", "code_after", "executed_null",
-                   "executed_negative", "price_x100", "balances_null", "balances_huge",
-                   "balances_negative")
+                   "executed_negative", "price_x100", "price_quote_x100", "balances_null",
+                   "balances_huge", "balances_negative", "balances_x1000")
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,10 @@ class BadReply:
     {"code": code, "msg": msg}, before it is processed), ``code_after`` (the same, after it
     took effect), or the real reply with one field lying: ``executed_null`` /
     ``executed_negative`` (each order object's executedQty null / "-1"), ``price_x100``
-    (each row's price times 100), ``balances_null`` / ``balances_huge`` /
-    ``balances_negative`` (every account balance's free amount null / "1e300" / "-5")."""
+    (each row's price times 100), ``price_quote_x100`` (each row's price and quoteQty times
+    100: a row consistent in itself), ``balances_null`` / ``balances_huge`` /
+    ``balances_negative`` / ``balances_x1000`` (every account balance's free amount null /
+    "1e300" / "-5" / times 1000)."""
 
     endpoint: str
     kind: str = "truncated"

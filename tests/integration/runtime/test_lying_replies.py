@@ -19,6 +19,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Credentials, parse_settings
 from daemon.domain.models import Side
+from daemon.domain.money import fmt
 from daemon.domain.orders import Order, OrderState
 from daemon.domain.planner import Figures, Plan
 from daemon.domain.pricing import PriceReference
@@ -40,10 +41,10 @@ class World:
     executor: Executor
     redis_url: str
 
-    async def buy(self, qty: str = "200") -> Order:
-        """A MARKET BUY of ``qty`` QRL (about 10 USDT at the simulator's 0.05) through the
+    async def buy(self, qty: str = "200", side: Side = Side.BUY) -> Order:
+        """A BUY (or SELL) of ``qty`` QRL (about 10 USDT at the simulator's 0.05) through the
         executor, followed to its end."""
-        plan = Plan(action="BUY", side=Side.BUY, quantity=Decimal(qty), price=None,
+        plan = Plan(action=side.value, side=side, quantity=Decimal(qty), price=None,
                     notional=Decimal("0"), reason_code="test", reason="test",
                     figures=cast(Figures, None))
         market = PriceReference((await self.rest.book_top("QRLUSDT")).bid_price)
@@ -142,3 +143,26 @@ async def test_a_trade_row_at_100_times_its_price_is_not_booked(world: World) ->
     fills = await assert_books_match_exchange(world.sim, world.redis_url)
     assert sum(f.qty for f in fills) == Decimal(200)
     assert {f.price for f in fills} == {Decimal(str(true_price))}
+
+
+@pytest.mark.parametrize("side", [Side.BUY, Side.SELL])
+async def test_a_consistent_trade_row_at_100_times_the_market_is_not_booked(
+        world: World, side: Side) -> None:
+    """GET /api/v3/myTrades answers once with price AND quoteQty x100 (a row consistent in
+    itself, so the quote check cannot see it). A BUY's row is beyond its limit, a SELL's is
+    not: both are refused by the price band around the order's own price (not "contradictory
+    facts" that block every decision, never booked), logged with endpoint, field and value,
+    and asked again; the truthful answer is booked."""
+    world.sim.faults.bad_replies = (BadReply("GET /api/v3/myTrades", "price_quote_x100",
+                                             first=1),)
+    with logged() as lines:
+        order = await world.buy(side=side)
+    assert order.status is OrderState.FILLED and order.filled_qty == Decimal(200), lines
+    assert world.sim.bad_reply_seen["GET /api/v3/myTrades"] > 1
+    true_price = Decimal(str(world.sim.my_trades("QRLUSDT")[0]["price"]))
+    lie = f"field price value {fmt(true_price * 100)} is"
+    assert [line for line in lines if "GET /api/v3/myTrades" in line and "price" in line
+            and lie in line], lines
+    assert not [line for line in lines if "contradictory" in line]
+    fills = await assert_books_match_exchange(world.sim, world.redis_url)
+    assert {f.price for f in fills} == {true_price}

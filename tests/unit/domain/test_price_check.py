@@ -8,7 +8,12 @@ from decimal import Decimal as D
 import pytest
 
 from daemon.domain.models import BookTop
-from daemon.domain.pricing import PriceReference, check_book_top, check_order_price
+from daemon.domain.pricing import (
+    PriceReference,
+    check_book_top,
+    check_fill_price,
+    check_order_price,
+)
 from daemon.domain.reasons import ReasonCode
 
 MARKET = D("0.0473")
@@ -97,3 +102,24 @@ def test_the_order_price_is_checked_too() -> None:
     assert refusal.reason.startswith(f"{what} 0.01412 is 70.15% away")
     zero = check_order_price(D("0"), REF, MAX, what)
     assert zero is not None and zero.code is ReasonCode.NO_PRICE
+
+
+@pytest.mark.parametrize(("fill", "order_price", "sent", "refused"), [
+    ("0.0500", "0.0503", None, None),  # a BUY filled under its limit
+    ("5.00", "0.0503", None, "order's own price"),  # x100 against the limit
+    ("0.0005", "0.0503", None, "order's own price"),  # x0.01
+    ("0.0500", None, PriceReference(D("0.05")), None),  # a MARKET sell
+    ("5.00", None, PriceReference(D("0.05")), "kline last price"),
+    ("5.00", None, None, None),  # a MARKET sell of an earlier life: nothing to check with
+    ("0", "0.0503", None, "is not a price"),
+])
+def test_a_fill_price_is_checked_against_the_orders_own_price(
+        fill: str, order_price: str | None, sent: PriceReference | None,
+        refused: str | None) -> None:
+    refusal = check_fill_price(D(fill), None if order_price is None
+                               else D(order_price), sent, D(10), "trade t1 price")
+    if refused is None:
+        assert refusal is None
+    else:
+        assert refusal is not None and refused in refusal.reason
+        assert refusal.reason.startswith("trade t1 price ")
