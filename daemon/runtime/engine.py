@@ -30,7 +30,7 @@ from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import ExchangeRules
 from daemon.domain.planner import Plan, evaluate
 from daemon.domain.pricing import PriceReference
-from daemon.errors import BooksChanged, StateError, StoreUnavailable
+from daemon.errors import BooksChanged, ProtocolError, StateError, StoreUnavailable
 from daemon.runtime import snapshots
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
@@ -140,7 +140,10 @@ class RebalancerEngine:
                                        wall_ms())
 
     async def _init_cost_basis(self) -> None:
-        """First start: config initial_cost_basis, else the account's recent trades."""
+        """First start: config initial_cost_basis, else the account's recent trades. The
+        balances the books are seeded from are read again and must agree with the stream's
+        (a balance x1000 is consistent in itself: only a second answer shows it)."""
+        await self._confirm_balances()
         base = self.ledger.balances.get(self.rules.base_asset)
         held = base.total if base else Decimal(0)
         s = self.settings.current
@@ -157,6 +160,21 @@ class RebalancerEngine:
             source = f"{len(fills)} recent trade(s) on the exchange"
         await self.ledger.set_cost_basis(cost)
         logger.info("cost basis initialised from {}: {}", source, cost.avg_cost)
+
+    async def _confirm_balances(self) -> None:
+        """ProtocolError (startup asks again) when a fresh GET /api/v3/account disagrees with
+        the balances held; the fresh answer is kept, so the next try compares the next two."""
+        held = dict(self.ledger.balances)
+        fresh = await self.rest.account()
+        self.ledger.update_balances(fresh)
+        for asset in (self.rules.base_asset, self.rules.quote_asset):
+            before, now = held.get(asset), fresh.get(asset)
+            was = before.total if before else Decimal(0)
+            is_ = now.total if now else Decimal(0)
+            if was != is_:
+                raise ProtocolError(
+                    f"GET /api/v3/account: two reads of the balances disagree ({asset} {was} "
+                    f"then {is_}); the books are not seeded from either, asking again")
 
     # -- running ----------------------------------------------------------------------------
     async def run(self) -> None:

@@ -1,7 +1,8 @@
-"""Account balances that lie at first start (issue 12, part 2): null, 1e300 or negative free
-amounts never become the quantity the initial cost basis covers, and a negative one no longer
-crashes startup. The account answer is a ProtocolError naming the field and the value; startup
-asks again (inside the process) and the truthful answer is used."""
+"""Account balances that lie at first start (issue 12, part 2): null, 1e300, negative or x1000
+free amounts never become the quantity the initial cost basis covers, and a negative one no
+longer crashes startup. The account answer is a ProtocolError naming the field and the value
+(x1000: the balances the books are seeded from are read twice and must agree); startup asks
+again (inside the process) and the truthful answer is used."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from tests.support.e2e_harness import (
     ("balances_null", "account.balances[0].free: expected a decimal, got None"),
     ("balances_huge", "account.balances[0].free: 1e+300 is above 1e+15"),
     ("balances_negative", "account.balances[0].free: must be >= 0, got -5"),
+    # consistent in itself: only a second read shows it
+    ("balances_x1000", "two reads of the balances disagree"),
 ])
 async def test_lying_balances_at_first_start_are_asked_again(redis_url: str, tmp_path: Path,
                                                             kind: str, said: str) -> None:
