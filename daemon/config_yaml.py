@@ -10,7 +10,10 @@ than what it says or kill the process that reads it:
   accepts) instead of 90;
 - no anchors or aliases (``&a`` / ``*a``): nothing in a config needs them and they expand
   (billion laughs); ``<<`` is no merge key either, just a key (that no section has);
-- at most ``MAX_DEPTH`` levels of nesting (deeper ones blew Python's recursion limit).
+- at most ``MAX_DEPTH`` levels of nesting (deeper ones blew Python's recursion limit);
+- no number with a leading zero: YAML 1.1 reads ``010`` as octal 8, which nobody writing a
+  config means; it is an error naming the line (quote it to mean text);
+- at most ``MAX_CONFIG_BYTES`` (a config is a few kB; a file of gigabytes is not one).
 
 Bytes that are not UTF-8 and control characters are reported with their line too. Numbers
 are what ``SafeLoader`` makes of them (floats are read through their repr by ``daemon.config``).
@@ -30,13 +33,15 @@ from yaml.nodes import MappingNode, Node
 from daemon.errors import ConfigError
 
 MAX_DEPTH = 32  # sections are two levels deep; anything near this is not a config
+MAX_CONFIG_BYTES = 1 << 20  # config.yaml with every comment is about 8 kB
 
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _MERGE = "tag:yaml.org,2002:merge"  # ``<<`` is a plain key (an unknown one), never a merge
+_LEADING_ZERO = "tag:rebalancer,2026:leading-zero"  # ``010``: refused, never octal 8
+_LEADING_ZERO_RE = re.compile(r"^[-+]?0[0-9_]+$")
 # SafeLoader's int and float forms without the YAML 1.1 base-60 ones (``1:30``, ``1:30.5``)
 _INT_RE = re.compile(r"""^(?:[-+]?0b[0-1_]+
-    |[-+]?0[0-7_]+
     |[-+]?(?:0|[1-9][0-9_]*)
     |[-+]?0x[0-9a-fA-F_]+)$""", re.X)
 _FLOAT_RE = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
@@ -90,7 +95,17 @@ class _ConfigLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep)
 
 
+_ConfigLoader.add_implicit_resolver(_LEADING_ZERO, _LEADING_ZERO_RE, list("-+0"))
 _ConfigLoader.add_implicit_resolver(_INT, _INT_RE, list("-+0123456789"))
+
+
+def _refuse_leading_zero(loader: yaml.SafeLoader, node: Node) -> object:
+    raise ConstructorError(None, None, f"{node.value} has a leading zero (YAML 1.1 reads "
+                           "such numbers as octal: 010 is 8); write it without the zero, or "
+                           "quote it if you mean text", node.start_mark)
+
+
+_ConfigLoader.add_constructor(_LEADING_ZERO, _refuse_leading_zero)
 _ConfigLoader.add_implicit_resolver(_FLOAT, _FLOAT_RE, list("-+0123456789."))
 
 
@@ -113,6 +128,9 @@ def _decode(raw: bytes, source: str) -> str:
 
 def load_yaml(raw: bytes, source: str) -> object:
     """The document in ``raw`` as dicts, lists and scalars; ConfigError for anything else."""
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a "
+                          "config file")
     text = _decode(raw, source)
     try:
         return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass

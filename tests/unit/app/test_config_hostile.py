@@ -54,6 +54,14 @@ CASES = [
                  id="sexagesimal-float"),
     pytest.param(b"schedule:\n  interval_s: 2026-02-30\n",
                  "invalid YAML value: day is out of range for month", id="impossible-date"),
+    # YAML 1.1 read 010 as 8: a cooldown of 8 s where 10 was written
+    pytest.param(b"risk:\n  min_trade_interval_s: 010\n",
+                 "invalid YAML at line 2, column 25: 010 has a leading zero (YAML 1.1 reads "
+                 "such numbers as octal: 010 is 8)", id="octal"),
+    pytest.param(b"execution:\n  client_order_prefix: 007\n",
+                 "007 has a leading zero", id="octal-string-meant"),
+    pytest.param(GOOD + b"#" * (1 << 20), "larger than 1024 KiB; not a config file",
+                 id="too-large"),
 ]
 
 
