@@ -25,7 +25,7 @@ from pydantic import (
 )
 
 from daemon.adapters.mexc.intervals import signal_interval
-from daemon.config_yaml import load_yaml
+from daemon.config_yaml import MAX_CONFIG_BYTES, load_yaml
 from daemon.domain.params import RiskParams, StrategyParams
 from daemon.errors import ConfigError
 
@@ -60,6 +60,7 @@ class ExchangeSettings(_Section):
     kline_interval: str = "Min5"  # a websocket name the candle window can run on
     ws_ping_interval_s: float = Field(20, gt=0, le=60)
     ws_stale_after_s: float = Field(45, gt=0, le=600)
+    ws_data_stale_after_s: float | None = Field(600, gt=0, le=86_400)
     ws_max_connection_age_s: float = Field(23 * 3600, gt=0, le=24 * 3600)
     ws_reconnect_max_backoff_s: float = Field(30, gt=0, le=600)
     listen_key_keepalive_s: float = Field(1800, gt=0, le=3600)
@@ -261,7 +262,8 @@ def load_config(path: str | os.PathLike[str]) -> Settings:
     line of a file that is not strict YAML (``daemon.config_yaml``)."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
+        with p.open("rb") as file:  # a config is small: never read more than the limit
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
     except OSError as exc:

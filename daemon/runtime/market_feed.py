@@ -76,7 +76,7 @@ class MarketFeed:
             f"market {self.symbol}",
             self._url, [intervals.kline_channel(self.symbol, self.interval)], self._on_push,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
-            timings=timings or WsTimings.from_settings(ex))
+            timings=timings or WsTimings.from_settings(ex, watch_data=True))
         self._ws_url = ex.ws_url
         self._lock = asyncio.Lock()
         self._supervisor = supervisor or Supervisor()  # the daemon's, or one of its own

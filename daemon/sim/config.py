@@ -85,7 +85,9 @@ class Faults:
     - ws_refused_subscriptions / ws_refusal: the next N websocket subscriptions are refused
       with this reason (MEXC's "Not Subscribed successfully! [..]. Reason： Blocked!").
     - ws_private_handshake_status: when not 0, a private websocket handshake (with a
-      listenKey) is answered with this HTTP status instead of an upgrade."""
+      listenKey) is answered with this HTTP status instead of an upgrade.
+    - ws_mute_pushes: no push is sent on any websocket; PING and subscriptions are still
+      answered (a subscription gone silent on a live connection)."""
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -105,6 +107,7 @@ class Faults:
     ws_refused_subscriptions: int = 0
     ws_refusal: str = "Blocked!"
     ws_private_handshake_status: int = 0
+    ws_mute_pushes: bool = False
 
     def validate(self) -> None:
         for bad in self.bad_replies:

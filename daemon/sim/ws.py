@@ -187,6 +187,8 @@ class WsHub:
     def _send(self, conn: Conn, data: str | bytes, *, push: bool = False) -> None:
         due = time.monotonic()
         faults = self.sim.faults
+        if push and faults.ws_mute_pushes:
+            return
         if push and faults.push_delay_ms:
             due += faults.push_delay_ms / 1000
         conn.queue.put_nowait((due, data))

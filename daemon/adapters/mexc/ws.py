@@ -55,10 +55,14 @@ class WsTimings:
     ack_timeout_s: float = 10.0
     open_timeout_s: float = 10.0
     watchdog_tick_s: float | None = None  # default: stale_after_s / 4
+    # subscribed, answering PING, but no push for this long: reconnect (None: never; a
+    # private stream is silent while nothing happens on the account)
+    data_stale_after_s: float | None = None
 
     @classmethod
-    def from_settings(cls, s: ExchangeSettings) -> WsTimings:
+    def from_settings(cls, s: ExchangeSettings, *, watch_data: bool = False) -> WsTimings:
         return cls(ping_interval_s=s.ws_ping_interval_s, stale_after_s=s.ws_stale_after_s,
+                   data_stale_after_s=s.ws_data_stale_after_s if watch_data else None,
                    max_age_s=s.ws_max_connection_age_s,
                    backoff_max_s=s.ws_reconnect_max_backoff_s,
                    ack_timeout_s=s.request_timeout_ms / 1000,
@@ -93,6 +97,7 @@ class WsStats:
     reconnects: int = 0
     rotations: int = 0
     stale_drops: int = 0
+    silent_drops: int = 0  # connections dropped for pushing no data (data_stale_after_s)
     frames: int = 0
     refusals: int = 0  # subscriptions refused by the server (each retried)
     skipped: int = 0  # pushes the handler failed on (logged, skipped)
@@ -144,6 +149,7 @@ class WsStream:
         self.down_reason: str | None = None  # why the stream is not connected, if known
         self._said: str | None = None  # the failure last logged (each said once in a row)
         self.running = False  # inside run(): False once it ended (its task died or stopped)
+        self._last_data = clock()  # the last push (not an ack or PONG), across reconnects
 
     # --- control ---------------------------------------------------------------------------
     async def stop(self) -> None:
@@ -162,6 +168,7 @@ class WsStream:
     # --- main loop -------------------------------------------------------------------------
     async def run(self) -> None:
         self.running = True
+        self._last_data = self._clock()
         try:
             await self._run()
         finally:
@@ -328,8 +335,15 @@ class WsStream:
             if self._handover is None or self._drop_reason is not None:
                 raise
 
+    def data_silent_s(self) -> float | None:
+        """Seconds since the last push, when the stream watches for silent subscriptions."""
+        if self.timings.data_stale_after_s is None:
+            return None
+        return self._clock() - self._last_data
+
     async def _deliver(self, frame: bytes) -> None:
         self.stats.frames += 1
+        self._last_data = self._clock()
         self._busy = True
         try:
             await self._on_push(frame)
@@ -361,6 +375,18 @@ class WsStream:
                 self._drop_reason = f"stale: nothing for {silent:.1f} s"
                 _abort(conn.ws)
                 return
+            if not self._busy and self._data_silent(conn):
+                self.stats.silent_drops += 1
+                self._drop_reason = (f"no data for {self._clock() - self._last_data:.1f} s "
+                                     "(subscribed, answering PING, but no push)")
+                _abort(conn.ws)
+                return
+
+    def _data_silent(self, conn: _Conn) -> bool:
+        """No push on this connection, nor before it, for ``data_stale_after_s``."""
+        limit = self.timings.data_stale_after_s
+        now = self._clock()
+        return limit is not None and now - max(self._last_data, conn.opened_at) > limit
 
     async def _rotator(self, conn: _Conn) -> None:
         delay = conn.opened_at + self.timings.max_age_s - self._clock()

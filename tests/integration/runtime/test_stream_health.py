@@ -89,3 +89,30 @@ async def test_an_impossible_order_push_is_skipped_and_the_order_asked_about(
             after = engine.ledger.orders[order["clientOrderId"]]
             assert feed.stream.stats.reconnects == 0 and feed.stream.connected.is_set()
     assert after.filled_qty == known.filled_qty == Decimal(order["executedQty"])
+
+
+async def test_a_market_subscription_gone_silent_is_reconnected_then_unhealthy(
+        redis_url: str) -> None:
+    """The connection still answers PING, but no push arrives: the market stream reconnects
+    after ``exchange.ws_data_stale_after_s``, and while it stays silent the engine is unhealthy
+    (what feeds the systemd watchdog); pushes again: healthy without a restart. Before, a
+    silent subscription was never noticed (the PONGs kept the connection 'alive')."""
+    async with Simulator(SimConfig(seed=3)) as sim:
+        settings = e2e_settings(sim, redis_url, exchange={**FAST_WS,
+                                                          "ws_data_stale_after_s": 1.0},
+                                schedule={"interval_s": 3600})
+        async with running_engine(settings, sim_creds(sim)) as engine:
+            stream = engine.market.stream
+            await wait_for(lambda: stream.connected.is_set(), 5, "the market stream")
+            await wait_for(lambda: engine.health() is None, 5, "healthy")
+            sim.faults.ws_mute_pushes = True
+            await wait_for(lambda: stream.stats.silent_drops >= 1, 5, "a silent drop")
+            await wait_for(lambda: "pushed no data" in (engine.health() or ""), 8,
+                           "unhealthy")
+            problem = engine.health() or ""
+            user_drops = [f.stream.stats.silent_drops for f in engine.user_feeds]
+            sim.faults.ws_mute_pushes = False
+            await wait_for(lambda: engine.health() is None, 8, "healthy again")
+    assert problem.startswith("market QRLUSDT has pushed no data for "), problem
+    assert user_drops == [0]  # a private stream is silent while nothing happens: not watched
+    assert all(u.deaths == 0 for u in engine.supervisor.units)
