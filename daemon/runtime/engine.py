@@ -273,7 +273,8 @@ class RebalancerEngine:
         """None while healthy (the systemd watchdog is fed), else why not."""
         streams = [self.market.stream, *(feed.stream for feed in self.user_feeds)]
         limit = evaluation_limit_s(self.settings.current.execution.order_timeout_s)
-        return self.health_check.problem(streams, self.scheduler.running_s(), limit)
+        return self.health_check.problem(streams, self.scheduler.running_s(), limit,
+                                         extra=(self.market.deaf(),))
 
     # -- stopping ---------------------------------------------------------------------------
     async def stop(self) -> None:

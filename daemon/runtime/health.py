@@ -1,10 +1,8 @@
 """Is the loop healthy? The systemd watchdog is fed only while it is: every stream connected
 or reconnecting within its limit, and no evaluation running for longer than a bound. A stream
 down for longer is named with why (its subscription refused, its connects failing, its task
-stopped), and the same line goes to the status. A stream that watches its data (the market
-stream: ``exchange.ws_data_stale_after_s``) and has pushed nothing for that long plus the same
-reconnect allowance is unhealthy too, connected or not: a subscription can go silent while the
-connection still answers PING.
+stopped), and the same line goes to the status. The caller adds problems of its own (the
+market stream silent while REST shows trades: ``MarketFeed.deaf``).
 
 A stream may be down for ``stale_after_s`` (the time its own watchdog needs to notice a
 silent connection) plus ``RECONNECTS_ALLOWED`` full reconnect attempts at the longest backoff
@@ -47,20 +45,14 @@ class HealthCheck:
         self._down_since: dict[int, float] = {}
 
     def problem(self, streams: Iterable[WsStream], evaluation_running_s: float | None,
-                evaluation_limit: float) -> str | None:
+                evaluation_limit: float, extra: Iterable[str | None] = ()) -> str | None:
         """None when healthy, else why not (one line)."""
         now = self._clock()
-        problems: list[str] = []
+        problems: list[str] = [p for p in extra if p]
         seen: set[int] = set()
         for stream in streams:
             key = id(stream)
             seen.add(key)
-            silent = stream.data_silent_s()
-            limit = stream.timings.data_stale_after_s
-            if silent is not None and limit is not None and (
-                    silent > limit + stream_down_limit_s(stream)):
-                problems.append(f"{stream.name} has pushed no data for {silent:.0f} s "
-                                "(reconnected, still silent)")
             if stream.connected.is_set():
                 self._down_since.pop(key, None)
                 continue

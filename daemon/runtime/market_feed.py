@@ -91,6 +91,7 @@ class MarketFeed:
         # object); the work is done once per window, when a push of a later window arrives.
         self.ingest: Callable[[bytes], WindowUpdate | None] = self._klines.push
         self.stats = FeedStats()
+        self._traded: Candle | None = None  # the newest REST candle with trades in it
 
     async def _url(self) -> str:
         return self._ws_url
@@ -220,11 +221,35 @@ class MarketFeed:
         self.stats.repairs += 1
         got = await self._rest.klines_range(self.symbol, self.rest_interval, from_ms, to_ms)
         self._log_gaps(got.gaps, "repair")
+        self.note_rest_candles(got.rows)
         async with self._lock:
             update = w.apply_rest(got.rows)
             self.stats.closed_from_rest += len(update.closed)
             await self._report(update)
         return update
+
+    def note_rest_candles(self, rows: list[Candle]) -> None:
+        """Remember the newest closed candle REST showed with trades in it (``deaf``)."""
+        for row in rows:
+            if row.volume > 0 and (self._traded is None
+                                   or row.open_time_ms > self._traded.open_time_ms):
+                self._traded = row
+
+    def deaf(self) -> str | None:
+        """Why the market subscription is deaf, or None: it has pushed nothing for
+        ``exchange.ws_data_stale_after_s`` (the stream reconnects at that point) while REST
+        shows trades in a window later than the last one pushed. A market without trades
+        may push nothing (MEXC's docs do not say): that alone is not a fault."""
+        stream = self.stream
+        silent, limit = stream.data_silent_s(), stream.timings.data_stale_after_s
+        traded = self._traded
+        if silent is None or limit is None or silent <= limit or traded is None:
+            return None
+        pushed = self._klines.last_window_ms
+        if pushed is not None and traded.open_time_ms <= pushed:
+            return None
+        return (f"{stream.name} has pushed no data for {silent:.0f} s while REST shows trades "
+                f"(candle {traded.open_time_ms}, volume {traded.volume})")
 
     def _log_gaps(self, gaps: list[tuple[int, int]], what: str) -> None:
         for start, end in gaps:

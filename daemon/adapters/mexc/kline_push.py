@@ -63,7 +63,7 @@ class KlinePushes(Generic[T]):
     returns. ``clock_ns`` stamps the latest price."""
 
     __slots__ = ("_clock_ns", "_hot", "_hot_start", "_on_late", "_on_window", "_price",
-                 "interval", "price_ns")
+                 "interval", "last_window_ms", "price_ns")
 
     def __init__(self, interval: str, on_window: WindowStart[T], on_late: Callable[[], T],
                  clock_ns: Callable[[], int]) -> None:
@@ -75,6 +75,7 @@ class KlinePushes(Generic[T]):
         self._hot_start: int | None = None  # its windowStart (s)
         self._price: Decimal | PublicSpotKlineV3Api | None = None
         self.price_ns: int | None = None  # wall clock of the latest kline push
+        self.last_window_ms: int | None = None  # the newest window pushed (never reset)
 
     def push(self, frame: bytes) -> T | None:
         """Decode one frame (ProtocolError when it is not a push wrapper, or a kline of
@@ -106,6 +107,7 @@ class KlinePushes(Generic[T]):
             except ProtocolError as exc:
                 error = exc
         self._hot, self._hot_start = k, start
+        self.last_window_ms = max(self.last_window_ms or 0, start * 1000)
         return self._on_window(start * 1000, previous, error)
 
     def interrupted(self) -> None:

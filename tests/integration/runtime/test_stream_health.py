@@ -6,15 +6,22 @@ the exchange accepts again the daemon is healthy without a restart (issue 12, se
 from __future__ import annotations
 
 import asyncio
+import time
 from decimal import Decimal
-from typing import Any
+from decimal import Decimal as D
+from typing import Any, cast
 
 import orjson
 import redis.asyncio as aioredis
 
 from daemon.adapters.mexc.proto import mexc_push_pb2 as pb
+from daemon.adapters.mexc.rest import MexcRest
+from daemon.config import parse_settings
+from daemon.domain.models import Candle
+from daemon.runtime.market_feed import MarketFeed
 from daemon.sim import SimConfig, Simulator
-from daemon.sim.push import CH_ORDERS
+from daemon.sim.market import Bar
+from daemon.sim.push import CH_ORDERS, kline_frame
 from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
 HEARTBEAT = "bot:QRLUSDT:heartbeat"
@@ -94,10 +101,11 @@ async def test_an_impossible_order_push_is_skipped_and_the_order_asked_about(
 async def test_a_market_subscription_gone_silent_is_reconnected_then_unhealthy(
         redis_url: str) -> None:
     """The connection still answers PING, but no push arrives: the market stream reconnects
-    after ``exchange.ws_data_stale_after_s``, and while it stays silent the engine is unhealthy
-    (what feeds the systemd watchdog); pushes again: healthy without a restart. Before, a
-    silent subscription was never noticed (the PONGs kept the connection 'alive')."""
-    async with Simulator(SimConfig(seed=3)) as sim:
+    after ``exchange.ws_data_stale_after_s``, and once REST shows trades in a window it never
+    pushed, the engine is unhealthy (what feeds the systemd watchdog); pushes again: healthy
+    without a restart. Before, a silent subscription was never noticed (the PONGs kept the
+    connection 'alive')."""
+    async with Simulator(SimConfig(seed=3, speed=60.0)) as sim:  # a 5-minute candle in 5 s
         settings = e2e_settings(sim, redis_url, exchange={**FAST_WS,
                                                           "ws_data_stale_after_s": 1.0},
                                 schedule={"interval_s": 3600})
@@ -107,12 +115,36 @@ async def test_a_market_subscription_gone_silent_is_reconnected_then_unhealthy(
             await wait_for(lambda: engine.health() is None, 5, "healthy")
             sim.faults.ws_mute_pushes = True
             await wait_for(lambda: stream.stats.silent_drops >= 1, 5, "a silent drop")
-            await wait_for(lambda: "pushed no data" in (engine.health() or ""), 8,
+            await wait_for(lambda: "pushed no data" in (engine.health() or ""), 15,
                            "unhealthy")
             problem = engine.health() or ""
             user_drops = [f.stream.stats.silent_drops for f in engine.user_feeds]
             sim.faults.ws_mute_pushes = False
             await wait_for(lambda: engine.health() is None, 8, "healthy again")
     assert problem.startswith("market QRLUSDT has pushed no data for "), problem
+    assert "while REST shows trades (candle " in problem
     assert user_drops == [0]  # a private stream is silent while nothing happens: not watched
     assert all(u.deaths == 0 for u in engine.supervisor.units)
+
+
+def test_a_quiet_market_without_trades_is_not_called_deaf() -> None:
+    """No push for longer than the limit, but REST shows no trade after the last window
+    pushed (a market may push nothing while nobody trades): healthy."""
+    settings = parse_settings({"exchange": {"ws_data_stale_after_s": 0.05}})
+    feed = MarketFeed(settings, cast(MexcRest, None))  # no request is made here
+    window = 1_700_000_100_000
+    bar = Bar(window, D("0.05"), D("0.05"), D("0.05"), D("0.05"), D("10"), D("0.5"))
+    channel = "spot@public.kline.v3.api.pb@QRLUSDT@Min5"
+    feed.ingest(kline_frame(channel, "QRLUSDT", "Min5", bar, window + 300_000, window))
+    time.sleep(0.1)  # the stream's own clock: silent for longer than the limit
+
+    def candle(open_ms: int, volume: str) -> Candle:
+        return Candle(open_ms, D("0.05"), D("0.05"), D("0.05"), D("0.05"), D(volume),
+                      open_ms + 300_000, D(volume) * D("0.05"))
+
+    feed.note_rest_candles([candle(window - 300_000, "5"), candle(window, "10")])
+    assert feed.deaf() is None  # trades only in windows the stream did push
+    feed.note_rest_candles([candle(window + 300_000, "0")])
+    assert feed.deaf() is None  # a later window without a trade: a quiet market
+    feed.note_rest_candles([candle(window + 600_000, "3")])
+    assert (feed.deaf() or "").startswith("market QRLUSDT has pushed no data for ")
