@@ -95,6 +95,8 @@ class StrategySettings(_Section):
     profit_target: NonNegDecimal = Decimal("0.03")
     core_pct: Fraction = Decimal("0.70")
     initial_cost_basis: PositiveDecimal | None = None
+    max_drift: Annotated[Decimal, Field(gt=0, le=1)] | None = Decimal("0.10")
+    rebalance_fraction: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("1")
 
     @model_validator(mode="after")
     def _periods(self) -> StrategySettings:
@@ -110,6 +112,7 @@ class StrategySettings(_Section):
             name=self.name, ratio=self.ratio, threshold=self.threshold, ma_short=self.ma_short,
             ma_long=self.ma_long, deadband=self.deadband, buy_discount=self.buy_discount,
             profit_target=self.profit_target, core_pct=self.core_pct,
+            max_drift=self.max_drift, rebalance_fraction=self.rebalance_fraction,
         )
 
 
@@ -121,6 +124,7 @@ class RiskSettings(_Section):
     max_trades_per_day: int = Field(12, ge=0)
     max_price_deviation_pct: NonNegDecimal = Decimal("10")
     stale_after_s: int = Field(120, ge=1)
+    max_spread_pct: Annotated[Decimal, Field(gt=0)] | None = Decimal("1.0")
 
     def params(self) -> RiskParams:
         """The plain values the domain's rules read."""
@@ -129,7 +133,7 @@ class RiskSettings(_Section):
             usdt_reserve=self.usdt_reserve, min_trade_interval_s=self.min_trade_interval_s,
             max_trades_per_day=self.max_trades_per_day,
             max_price_deviation_pct=self.max_price_deviation_pct,
-            stale_after_s=self.stale_after_s,
+            stale_after_s=self.stale_after_s, max_spread_pct=self.max_spread_pct,
         )
 
 

@@ -26,7 +26,7 @@ arithmetic runs with 50 significant digits.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from decimal import ROUND_DOWN, Decimal, localcontext
 from enum import Enum
 
@@ -49,7 +49,9 @@ SKIP_WHY = {
     ReasonCode.PRICE_OUT_OF_BAND: "ma_long unknown",
     ReasonCode.COOLDOWN: "now_ms unknown",
     ReasonCode.STALE_MARKET_DATA: "now_ms unknown",
+    ReasonCode.SPREAD_TOO_WIDE: "bid/ask unknown",
 }
+GUARD_CODES = {Side.BUY: ReasonCode.DRIFT_GUARD_BUY, Side.SELL: ReasonCode.DRIFT_GUARD_SELL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +60,8 @@ class Snapshot:
 
     ``ma_short``/``ma_long``/``trend`` None: not enough closed candles (``trend`` may be known
     while the averages are not). ``now_ms`` None skips the time-based risk checks (cooldown,
-    stale_market_data); ``last_price_ms`` None skips the staleness check."""
+    stale_market_data); ``last_price_ms`` None skips the staleness check. ``bid``/``ask`` None
+    (the best bid and ask unknown) skip the spread check and the spread cost."""
 
     price: Decimal | None
     base: Balance
@@ -74,6 +77,8 @@ class Snapshot:
     now_ms: int | None
     last_price_ms: int | None
     halted: bool = False
+    bid: Decimal | None = None
+    ask: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +87,10 @@ class Figures:
 
     ``core_floor`` is the floor the decision used (after initialisation); ``tradeable`` is
     ``max(0, base_free - core_floor)`` for ``intelligent`` and ``base_free`` for ``symmetric``;
-    ``spendable`` is ``quote_free - usdt_reserve``; ``raw_qty`` is ``|delta| / price``."""
+    ``spendable`` is ``quote_free - usdt_reserve``; ``raw_qty`` is
+    ``rebalance_fraction * |delta| / price``. The cost figures of STRATEGY.md decide nothing:
+    ``drift`` is ``base_value / total_value - ratio`` (signed fraction); ``est_fee``,
+    ``est_spread_cost`` (bid and ask known) and ``est_cost`` are set on a trade only."""
 
     strategy: str
     price: Decimal | None
@@ -108,6 +116,10 @@ class Figures:
     raw_qty: Decimal | None
     min_notional_eff: Decimal
     risk_skipped: tuple[ReasonCode, ...] = ()
+    drift: Decimal | None = None
+    est_fee: Decimal | None = None
+    est_spread_cost: Decimal | None = None
+    est_cost: Decimal | None = None
 
 
 def _jsonable(value: object) -> object:
@@ -188,6 +200,9 @@ def _figures(
         strength = signal_strength_pct(s.ma_short, s.ma_long)
     free = s.base.free
     tradeable = max(ZERO, free - (core or ZERO)) if st.name == "intelligent" else free
+    raw = None
+    if delta is not None and valid and p is not None:
+        raw = st.rebalance_fraction * abs(delta) / p
     return Figures(
         strategy=st.name, price=p, base_free=s.base.free, base_total=q,
         quote_free=s.quote.free, quote_total=u, base_value=base_value, quote_value=u,
@@ -197,8 +212,8 @@ def _figures(
         ma_short=s.ma_short, ma_long=s.ma_long, trend=s.trend, signal_strength_pct=strength,
         cost_basis=s.cost_basis, core_floor=core, tradeable=tradeable,
         spendable=s.quote.free - rk.usdt_reserve,
-        raw_qty=abs(delta) / p if delta is not None and valid and p is not None else None,
-        min_notional_eff=min_notional_eff(s.rules, rk),
+        raw_qty=raw, min_notional_eff=min_notional_eff(s.rules, rk),
+        drift=base_value / total - st.ratio if base_value is not None and total else None,
     )
 
 
@@ -356,10 +371,11 @@ def _hold_factory(
 
 
 def _trade_reason(side: Side, qty: Decimal, price: Decimal, fig: Figures, sized: Sized,
-                  rules: ExchangeRules, st: StrategyParams) -> str:
+                  rules: ExchangeRules, st: StrategyParams, guard: bool) -> str:
     assert fig.base_value is not None and fig.total_value is not None
     share = fig.base_value / fig.total_value * HUNDRED
-    text = (
+    text = "drift guard (trend and cost gates skipped): " if guard else ""
+    text += (
         f"{side.value} {fmt(qty)} {rules.base_asset} at {fmt(price)} "
         f"({_money(qty * price)} {rules.quote_asset}): base is {_pct(share)}% of "
         f"{_money(fig.total_value)} {rules.quote_asset}, target {_pct(st.ratio * HUNDRED)}%, "
@@ -367,7 +383,27 @@ def _trade_reason(side: Side, qty: Decimal, price: Decimal, fig: Figures, sized:
     )
     for check in fig.risk_skipped:
         text += f"; {check} not checked ({SKIP_WHY.get(check, 'data missing')})"
+    if fig.est_cost is not None:
+        text += f"; est. cost {_money(fig.est_cost)} {rules.quote_asset}"
     return text
+
+
+def _drift_guard(st: StrategyParams, fig: Figures) -> bool:
+    """STRATEGY.md v2: ``|delta| >= max_drift * V`` (intelligent only; None disables)."""
+    if st.name != "intelligent" or st.max_drift is None:
+        return False
+    assert fig.delta is not None and fig.total_value is not None
+    return abs(fig.delta) >= st.max_drift * fig.total_value
+
+
+def _with_costs(fig: Figures, qty: Decimal, price: Decimal, s: Snapshot) -> Figures:
+    """The cost figures of a trade: the taker fee, and half the spread when it is known."""
+    fee = qty * price * s.rules.taker_fee
+    spread = None
+    if s.bid is not None and s.ask is not None and s.bid > 0 and s.ask > 0:
+        spread = qty * (s.ask - s.bid) / 2
+    return replace(fig, est_fee=fee, est_spread_cost=spread,
+                            est_cost=fee + (spread or ZERO))
 
 
 def evaluate(snapshot: Snapshot, strategy: StrategyParams, risk: RiskParams) -> Plan:
@@ -394,27 +430,24 @@ def _evaluate(s: Snapshot, st: StrategyParams, rk: RiskParams) -> Plan:
     assert s.price is not None and fig.delta is not None
     price = s.price
     side = Side.SELL if fig.delta > 0 else Side.BUY
-    if intelligent:
+    guard = _drift_guard(st, fig)
+    if intelligent and not guard:
         gate = (_gate_sell if side is Side.SELL else _gate_buy)(s, st, price)
         if gate is not None:
             return hold(*gate)
     sized = size_order(side, fig, price, s.rules, rk, core_binds=intelligent)
     if sized.code is not None:
         return hold(sized.code, sized.reason)
-    inputs = RiskInputs(s.now_ms, s.last_trade_ms, s.trades_today, s.last_price_ms, s.ma_long)
+    inputs = RiskInputs(s.now_ms, s.last_trade_ms, s.trades_today, s.last_price_ms, s.ma_long,
+                        s.bid, s.ask)
     verdict = check_risk(price, inputs, rk)
-    fig = _with_skipped(fig, verdict.skipped)
+    if verdict.skipped:
+        fig = replace(fig, risk_skipped=verdict.skipped)
     if verdict.code is not None:
         return _hold_factory(fig, price, core_init)(verdict.code, verdict.reason or "")
     qty = sized.quantity
-    reason = _trade_reason(side, qty, price, fig, sized, s.rules, st)
-    return Plan(side.value, side, qty, price, qty * price, TRADE_CODES[side], reason, fig,
-                core_init)
+    fig = _with_costs(fig, qty, price, s)
+    reason = _trade_reason(side, qty, price, fig, sized, s.rules, st, guard)
+    code = GUARD_CODES[side] if guard else TRADE_CODES[side]
+    return Plan(side.value, side, qty, price, qty * price, code, reason, fig, core_init)
 
-
-def _with_skipped(fig: Figures, skipped: tuple[ReasonCode, ...]) -> Figures:
-    if not skipped:
-        return fig
-    values = {f.name: getattr(fig, f.name) for f in fields(fig)}
-    values["risk_skipped"] = skipped
-    return Figures(**values)

@@ -31,6 +31,9 @@ class ReasonCode(StrEnum):
     DAILY_TRADE_LIMIT = "daily_trade_limit"
     PRICE_OUT_OF_BAND = "price_out_of_band"
     STALE_MARKET_DATA = "stale_market_data"
+    SPREAD_TOO_WIDE = "spread_too_wide"
     # trades
     REBALANCE_BUY = "rebalance_buy"
     REBALANCE_SELL = "rebalance_sell"
+    DRIFT_GUARD_BUY = "drift_guard_buy"  # intelligent: the drift guard skipped the gates
+    DRIFT_GUARD_SELL = "drift_guard_sell"

@@ -7,6 +7,8 @@ Checked in this order; the first that applies turns the trade into a HOLD:
 ``price_out_of_band``  ``|price - ma_long| / ma_long * 100 > max_price_deviation_pct``
                        (exactly the limit trades; skipped when ma_long is unknown)
 ``stale_market_data``  ``now - last_price > stale_after_s`` (exactly the limit trades)
+``spread_too_wide``    ``(ask - bid) / ((ask + bid) / 2) * 100 > max_spread_pct`` (exactly the
+                       limit trades; skipped when bid or ask is unknown or the limit is None)
 
 When ``now_ms`` is unknown (a ``plan`` snapshot without ``now_ms``) the two time-based checks
 (cooldown, stale_market_data) are skipped; :func:`check_risk` reports every skipped check so the
@@ -34,6 +36,8 @@ class RiskInputs:
     trades_today: int
     last_price_ms: int | None
     ma_long: Decimal | None
+    bid: Decimal | None = None
+    ask: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,29 @@ def _stale(inp: RiskInputs, risk: RiskParams) -> str | None:
     return None
 
 
+def spread_pct(bid: Decimal, ask: Decimal) -> Decimal:
+    """(ask - bid) / ((ask + bid) / 2) * 100 (bid + ask > 0)."""
+    return (ask - bid) / ((ask + bid) / 2) * HUNDRED
+
+
+def _known_book(inp: RiskInputs) -> bool:
+    return (inp.bid is not None and inp.ask is not None and inp.bid > 0 and inp.ask > 0)
+
+
+def _spread(inp: RiskInputs, risk: RiskParams) -> str | None:
+    if risk.max_spread_pct is None or not _known_book(inp):
+        return None
+    assert inp.bid is not None and inp.ask is not None
+    spread = spread_pct(inp.bid, inp.ask)
+    if spread > risk.max_spread_pct:
+        return (
+            f"spread_too_wide: bid {fmt(inp.bid)} ask {fmt(inp.ask)} is a spread of "
+            f"{fmt(spread.quantize(Decimal('0.01')))}%, more than max_spread_pct "
+            f"{fmt(risk.max_spread_pct)}%"
+        )
+    return None
+
+
 def check_risk(price: Decimal, inp: RiskInputs, risk: RiskParams) -> RiskVerdict:
     """Apply the limits in STRATEGY.md order to a trade at ``price``."""
     skipped: list[ReasonCode] = []
@@ -108,11 +135,14 @@ def check_risk(price: Decimal, inp: RiskInputs, risk: RiskParams) -> RiskVerdict
         skipped += [ReasonCode.COOLDOWN, ReasonCode.STALE_MARKET_DATA]
     if inp.ma_long is None or inp.ma_long <= 0:
         skipped.append(ReasonCode.PRICE_OUT_OF_BAND)
+    if risk.max_spread_pct is not None and not _known_book(inp):
+        skipped.append(ReasonCode.SPREAD_TOO_WIDE)
     checks = (
         (ReasonCode.COOLDOWN, _cooldown(inp, risk)),
         (ReasonCode.DAILY_TRADE_LIMIT, _daily(inp, risk)),
         (ReasonCode.PRICE_OUT_OF_BAND, _band(price, inp, risk)),
         (ReasonCode.STALE_MARKET_DATA, _stale(inp, risk)),
+        (ReasonCode.SPREAD_TOO_WIDE, _spread(inp, risk)),
     )
     for code, message in checks:
         if message is not None:

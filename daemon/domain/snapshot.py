@@ -20,7 +20,10 @@ A snapshot document is a JSON object; numbers may be strings (preferred) or JSON
      "now_ms": 1700000000000,           default null: the time-based risk checks (cooldown,
                                         stale_market_data) are SKIPPED and the plan says so
      "last_price_ms": ...,              default now_ms (the price is fresh)
-     "halted": false}                   default false
+     "halted": false,                   default false
+     "bid": "0.0499", "ask": "0.0501"}  optional best bid and ask (both or neither; bid < ask):
+                                        the spread check and the spread cost; without them the
+                                        spread check is SKIPPED and the plan says so
 
 With neither ``closes`` nor ``trend`` (nor both averages) the trend is unknown and the
 intelligent strategy holds with ``insufficient_data``. Unknown keys are errors. Every error is
@@ -42,7 +45,7 @@ from daemon.errors import InputError
 KNOWN_QUOTES = ("USDT", "USDC", "USDE", "USD1", "BTC", "ETH", "EUR")
 TOP_KEYS = frozenset({
     "price", "balances", "closes", "trend", "ma_short", "ma_long", "cost_basis", "core_floor",
-    "rules", "trades_today", "last_trade_ms", "now_ms", "last_price_ms", "halted",
+    "rules", "trades_today", "last_trade_ms", "now_ms", "last_price_ms", "halted", "bid", "ask",
 })
 RULE_KEYS = frozenset({
     "base_precision", "quote_precision", "min_qty", "min_notional", "taker_fee", "maker_fee",
@@ -148,6 +151,7 @@ def parse_snapshot(data: object, strategy: StrategyParams, *, symbol: str) -> Sn
             if value is not None:
                 raise InputError(f"snapshot.now_ms: missing, needed because {key} is given")
     halted = d.flag("halted")
+    bid, ask = _book(d)
     return Snapshot(
         price=price,
         base=_balance(balances, rules.base_asset),
@@ -158,8 +162,20 @@ def parse_snapshot(data: object, strategy: StrategyParams, *, symbol: str) -> Sn
         trades_today=_DOC.integer(d.get("trades_today", 0), d.name("trades_today"), minimum=0),
         last_trade_ms=last_trade_ms, now_ms=now_ms,
         last_price_ms=now_ms if last_price_ms is None else last_price_ms,
-        halted=halted,
+        halted=halted, bid=bid, ask=ask,
     )
+
+
+def _book(d: Fields) -> tuple[Decimal | None, Decimal | None]:
+    bid = d.opt_decimal("bid", positive=True)
+    ask = d.opt_decimal("ask", positive=True)
+    if (bid is None) != (ask is None):
+        given, missing = ("bid", "ask") if ask is None else ("ask", "bid")
+        raise InputError(f"snapshot.{missing}: missing, needed because {given} is given")
+    if bid is not None and ask is not None and bid >= ask:
+        raise InputError(f"snapshot.bid: {fmt(bid)} is not below ask {fmt(ask)} (a crossed "
+                         "book)")
+    return bid, ask
 
 
 def _opt(value: Decimal | None) -> str | None:
@@ -186,6 +202,7 @@ def snapshot_to_dict(s: Snapshot) -> dict[str, object]:
         },
         "trades_today": s.trades_today, "last_trade_ms": s.last_trade_ms, "now_ms": s.now_ms,
         "last_price_ms": None if s.now_ms is None else s.last_price_ms, "halted": s.halted,
+        "bid": _opt(s.bid), "ask": _opt(s.ask),
     }
 
 

@@ -30,7 +30,7 @@ def snap(
     cost: str | None = None, core: str | None = None, ma_short: str | None = None,
     ma_long: str | None = None, trades_today: int = 0, last_trade_ms: int | None = None,
     now_ms: int | None = 1_700_000_000_000, last_price_ms: int | None = None,
-    halted: bool = False, **rule_kw: Any,
+    halted: bool = False, bid: str | None = None, ask: str | None = None, **rule_kw: Any,
 ) -> Snapshot:
     return Snapshot(
         price=None if p is None else D(p),
@@ -44,10 +44,13 @@ def snap(
         core_floor=None if core is None else D(core),
         trades_today=trades_today, last_trade_ms=last_trade_ms, now_ms=now_ms,
         last_price_ms=now_ms if last_price_ms is None else last_price_ms, halted=halted,
+        bid=None if bid is None else D(bid), ask=None if ask is None else D(ask),
     )
 
 
 def strategy(name: str = "intelligent", **kw: Any) -> StrategyParams:
+    """STRATEGY.md's vectors run with ``max_drift`` null unless they name it."""
+    kw.setdefault("max_drift", None)
     return StrategySettings(name=name, **kw).params()
 
 

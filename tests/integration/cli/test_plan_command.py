@@ -28,7 +28,10 @@ SNAPSHOT: dict[str, Any] = {
 @pytest.fixture
 def config(tmp_path: Path) -> Path:
     path = tmp_path / "config.yaml"
-    path.write_text("strategy:\n  name: intelligent\nrisk:\n  min_notional: 5\n")
+    # as STRATEGY.md's vector I1: max_drift null (the default 0.10 would make its 10% gap a
+    # drift-guard trade)
+    path.write_text("strategy:\n  name: intelligent\n  max_drift: null\nrisk:\n"
+                    "  min_notional: 5\n")
     return path
 
 
@@ -139,3 +142,37 @@ def test_subprocess_stdin_and_error(tmp_path: Path, config: Path) -> None:
                           cwd=REPO, timeout=60, check=False)
     assert done.returncode == 2
     assert "snapshot.balances.USDT: missing" in done.stderr
+
+
+@pytest.mark.parametrize(("bid", "ask", "action", "code"), [
+    ("0.0495", "0.0505", "HOLD", "spread_too_wide"),  # a 2% spread, max_spread_pct 1
+    ("0.04999", "0.05001", "BUY", "rebalance_buy"),
+])
+def test_plan_reads_bid_and_ask_for_the_spread_check_and_cost(
+        tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str], bid: str, ask: str,
+        action: str, code: str) -> None:
+    """STRATEGY.md v2 through the command: bid/ask in the snapshot feed the spread check; the
+    plan's figures carry drift, est_fee, est_spread_cost and est_cost."""
+    doc = {**SNAPSHOT, "bid": bid, "ask": ask}
+    rc, out, err = run(capsys, "-c", str(config), "--snapshot", str(write(tmp_path, doc)))
+    assert rc == 0, err
+    plan = json.loads(out)
+    assert (plan["action"], plan["reason_code"]) == (action, code)
+    fig = plan["figures"]
+    assert fig["drift"] == "-0.1"  # 8000 * 0.05 / 1000 - 0.5
+    if action == "BUY":  # 2000 QRL: fee 100 * 0.0005, half the spread 2000 * 0.00002 / 2
+        assert (fig["est_fee"], fig["est_spread_cost"], fig["est_cost"]) == (
+            "0.05", "0.02", "0.07")
+    else:
+        assert "more than max_spread_pct 1%" in plan["reason"]
+        assert fig["est_cost"] is None
+
+
+def test_plan_refuses_half_a_book(tmp_path: Path, config: Path,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    rc, _, err = run(capsys, "-c", str(config), "--snapshot",
+                     str(write(tmp_path, {**SNAPSHOT, "bid": "0.0499"})))
+    assert rc == 2 and "snapshot.ask: missing, needed because bid is given" in err
+    rc, _, err = run(capsys, "-c", str(config), "--snapshot",
+                     str(write(tmp_path, {**SNAPSHOT, "bid": "0.051", "ask": "0.05"}, "x.json")))
+    assert rc == 2 and "snapshot.bid: 0.051 is not below ask 0.05" in err

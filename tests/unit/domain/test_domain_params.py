@@ -25,10 +25,11 @@ def test_params_carry_every_field_they_name_from_the_settings() -> None:
     settings = parse_settings({
         "strategy": {"name": "symmetric", "ratio": "0.4", "threshold": "0.02", "ma_short": 3,
                      "ma_long": 9, "deadband": "0.001", "buy_discount": "0.01",
-                     "profit_target": "0.05", "core_pct": "0.6"},
+                     "profit_target": "0.05", "core_pct": "0.6", "max_drift": "0.2",
+                     "rebalance_fraction": "0.5"},
         "risk": {"min_notional": "6", "max_order_notional": "700", "usdt_reserve": "10",
                  "min_trade_interval_s": 60, "max_trades_per_day": 3,
-                 "max_price_deviation_pct": "7", "stale_after_s": 30},
+                 "max_price_deviation_pct": "7", "stale_after_s": 30, "max_spread_pct": "2"},
     })
     pairs: list[tuple[object, object]] = [
         (settings.strategy, settings.strategy.params()), (settings.risk, settings.risk.params()),
@@ -65,6 +66,8 @@ STRATEGY_MD_CODES = {
     "below_profit_target", "below_min_order", "core_protected", "insufficient_balance",
     "cooldown", "daily_trade_limit", "price_out_of_band", "stale_market_data",
     "rebalance_buy", "rebalance_sell",
+    # v2
+    "spread_too_wide", "drift_guard_buy", "drift_guard_sell",
 }
 
 
@@ -88,6 +91,7 @@ def test_plan_json_carries_plain_strings() -> None:
     assert type(data["reason_code"]) is str and data["reason_code"] == "rebalance_sell"
     figures = data["figures"]
     assert isinstance(figures, dict)
-    assert figures["risk_skipped"] == ["cooldown", "stale_market_data", "price_out_of_band"]
+    assert figures["risk_skipped"] == ["cooldown", "stale_market_data", "price_out_of_band",
+                                       "spread_too_wide"]
     assert all(type(code) is str for code in figures["risk_skipped"])
     assert json.loads(json.dumps(data))["reason_code"] == "rebalance_sell"

@@ -51,13 +51,19 @@ def cases(draw: st.DrawFn) -> tuple[Snapshot, object, object]:
         draw(st.sampled_from(["intelligent", "symmetric"])),
         ratio=draw(dec("0", "1", 2)), threshold=draw(dec("0", "0.05", 3)),
         buy_discount=draw(dec("0", "0.05", 3)), profit_target=draw(dec("0", "0.1", 3)),
-        core_pct=draw(dec("0", "1", 2)),
+        core_pct=draw(dec("0", "1", 2)), **v2_settings(draw),
     )
     rk = risk(
         min_notional=draw(dec("0", "10", 2)), max_order_notional=draw(dec("1", "2000", 2)),
         usdt_reserve=draw(dec("0", "200", 2)),
     )
     return s, strat, rk
+
+
+def v2_settings(draw: st.DrawFn) -> dict[str, object]:
+    """The drift guard off or anywhere from 1% to 50%; a fraction of the gap, often 1."""
+    return {"max_drift": sometimes(draw, dec("0.01", "0.5", 2), in_ten=6),
+            "rebalance_fraction": draw(st.sampled_from([D(1), D("0.5"), D("0.25"), D("0.01")]))}
 
 
 def core_used(plan: Plan, s: Snapshot) -> Decimal:
@@ -87,7 +93,8 @@ def trade_cases(draw: st.DrawFn) -> tuple[Snapshot, object, object]:
         min_notional=draw(dec("0", "5", 2)), taker_fee=draw(dec("0", "0.002", 4)),
     )
     strat = strategy(name, threshold=draw(dec("0", "0.03", 3)),
-                     profit_target=draw(dec("0", "0.05", 3)), core_pct=draw(dec("0", "1", 2)))
+                     profit_target=draw(dec("0", "0.05", 3)), core_pct=draw(dec("0", "1", 2)),
+                     **v2_settings(draw))
     reserve = floor_to(u * D(draw(st.integers(0, 100))) / 100, 2)  # often the binding limit
     rk = risk(min_notional=draw(dec("0", "5", 2)), max_order_notional=draw(dec("5", "5000", 2)),
               usdt_reserve=reserve)
@@ -124,15 +131,22 @@ def check_invariants(s: Snapshot, strat: object, rk: object) -> None:
         assert plan.notional <= rk.max_order_notional  # type: ignore[attr-defined]
         delta = s.base.total * price - strat.ratio * (s.base.total * price + s.quote.total)  # type: ignore[attr-defined]
         assert abs(delta) >= strat.threshold * (s.base.total * price + s.quote.total)  # type: ignore[attr-defined]
-        assert qty * price <= abs(delta)
+        # rebalance_fraction never overshoots: at most that share of the gap
+        assert qty * price <= strat.rebalance_fraction * abs(delta)  # type: ignore[attr-defined]
+        guard = plan.reason_code in ("drift_guard_buy", "drift_guard_sell")
+        if guard:
+            assert strat.name == "intelligent" and strat.max_drift is not None  # type: ignore[attr-defined]
+            assert abs(delta) >= strat.max_drift * (s.base.total * price + s.quote.total)  # type: ignore[attr-defined]
         if plan.side is Side.SELL:
             assert delta > 0 and qty <= s.base.free
             if strat.name == "intelligent":  # type: ignore[attr-defined]
-                assert s.trend is Trend.BEARISH and s.cost_basis is not None
+                # a drift-guard trade too: never below the core floor
                 assert s.base.free - qty >= core_used(plan, s), "sold into the core floor"
+            if strat.name == "intelligent" and not guard:  # type: ignore[attr-defined]
+                assert s.trend is Trend.BEARISH and s.cost_basis is not None
         else:
             assert delta < 0
             spent = qty * price * (1 + rules.taker_fee)
             assert spent <= s.quote.free - rk.usdt_reserve  # type: ignore[attr-defined]
-            if strat.name == "intelligent":  # type: ignore[attr-defined]
+            if strat.name == "intelligent" and not guard:  # type: ignore[attr-defined]
                 assert s.trend is Trend.BULLISH, "intelligent BUY without a BULLISH trend"

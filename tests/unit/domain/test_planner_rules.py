@@ -235,9 +235,11 @@ def test_risk_applies_to_trades_only() -> None:
 def test_unknown_now_skips_time_checks_and_says_so() -> None:
     plan = sym(snap(*TRADE, now_ms=None, last_price_ms=None))
     assert plan.action == "SELL"
-    assert plan.figures.risk_skipped == ("cooldown", "stale_market_data", "price_out_of_band")
+    assert plan.figures.risk_skipped == ("cooldown", "stale_market_data", "price_out_of_band",
+                                         "spread_too_wide")
     assert "cooldown not checked (now_ms unknown)" in plan.reason
     assert "price_out_of_band not checked (ma_long unknown)" in plan.reason
+    assert "spread_too_wide not checked (bid/ask unknown)" in plan.reason
 
 
 def test_plan_to_dict_is_json_with_decimal_strings() -> None:

@@ -12,7 +12,7 @@ from daemon.domain.planner import evaluate
 from tests.support.domain_builders import risk, snap, strategy
 
 D = Decimal
-BULL, BEAR = Trend.BULLISH, Trend.BEARISH
+BULL, BEAR, NEUTRAL = Trend.BULLISH, Trend.BEARISH, Trend.NEUTRAL
 
 # id, strategy name, strategy kw, risk kw, snapshot args, snapshot kw, action, qty, code
 VECTORS = [
@@ -46,6 +46,19 @@ VECTORS = [
     ("I14", "intelligent", {}, {}, ("8000", "3", "0.05"),
      {"u_locked": "597", "trend": BULL, "cost": "0.052", "core": "5600"},
      "HOLD", "0", "insufficient_balance"),
+    # v2: the drift guard, rebalance_fraction, the spread check
+    ("G1", "intelligent", {"max_drift": "0.10"}, {}, ("16000", "200", "0.05"),
+     {"trend": NEUTRAL, "cost": "0.06", "core": "5000"}, "SELL", "6000", "drift_guard_sell"),
+    ("G2", "intelligent", {"max_drift": None}, {}, ("16000", "200", "0.05"),
+     {"trend": NEUTRAL, "cost": "0.06", "core": "5000"}, "HOLD", "0", "no_sell_signal"),
+    ("G3", "intelligent", {"max_drift": "0.10"}, {}, ("2000", "900", "0.05"),
+     {"trend": BEAR, "cost": "0.02"}, "BUY", "8000", "drift_guard_buy"),
+    ("F1", "symmetric", {"rebalance_fraction": "0.5"}, {}, ("100", "100", "2"), {},
+     "SELL", "12.5", "rebalance_sell"),
+    ("R1", "symmetric", {}, {"max_spread_pct": "1"}, ("100", "100", "2"),
+     {"bid": "1.98", "ask": "2.02"}, "HOLD", "0", "spread_too_wide"),
+    ("R2", "symmetric", {}, {"max_spread_pct": "1"}, ("100", "100", "2"),
+     {"bid": "1.999", "ask": "2.001"}, "SELL", "25", "rebalance_sell"),
 ]
 
 
@@ -87,3 +100,32 @@ def test_i9_core_floor_initialised_from_holdings() -> None:
     plan = evaluate(snap("12000", "100", "0.05", trend=BULL, cost="0.06"), strategy(), risk())
     assert plan.core_floor_init == D(8400)
     assert plan.figures.core_floor == D(8400)
+
+
+def test_g1_drift_guard_figures() -> None:
+    """G1: V 1000, delta 300 >= 100; raw 6000 < tradeable 11000; weight 0.8, drift +0.3."""
+    plan = evaluate(snap("16000", "200", "0.05", trend=NEUTRAL, cost="0.06", core="5000"),
+                    strategy(max_drift="0.10"), risk())
+    fig = plan.figures
+    assert (fig.total_value, fig.delta, fig.tradeable) == (D(1000), D(300), D(11000))
+    assert fig.drift == D("0.3")
+    assert plan.reason.startswith("drift guard (trend and cost gates skipped): SELL 6000 QRL")
+
+
+def test_cost_figures_of_a_trade_and_of_a_hold() -> None:
+    """R2 with a taker fee of 0.1%: est_fee = notional * fee, est_spread_cost = qty * (ask -
+    bid) / 2, est_cost their sum; a HOLD carries the drift but no cost estimate."""
+    plan = evaluate(snap("100", "100", "2", bid="1.999", ask="2.001", taker_fee=D("0.001")),
+                    strategy("symmetric"), risk(max_spread_pct="1"))
+    fig = plan.figures
+    assert (plan.quantity, plan.notional) == (D(25), D(50))
+    assert (fig.est_fee, fig.est_spread_cost, fig.est_cost) == (D("0.05"), D("0.025"),
+                                                               D("0.075"))
+    assert fig.drift is not None and abs(fig.drift - D(1) / D(6)) < D("1e-25")
+    assert "est. cost 0.075 USDT" in plan.reason
+    hold = evaluate(snap("100", "202", "2"), strategy("symmetric"), risk())
+    assert hold.reason_code == "within_threshold"
+    assert hold.figures.drift is not None and hold.figures.drift < 0
+    assert (hold.figures.est_fee, hold.figures.est_cost) == (None, None)
+    no_book = evaluate(snap("100", "100", "2"), strategy("symmetric"), risk())
+    assert (no_book.figures.est_spread_cost, no_book.figures.est_cost) == (None, D(0))
