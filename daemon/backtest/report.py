@@ -18,9 +18,11 @@ existing ``index.html`` that this module did not write is never replaced (InputE
 from __future__ import annotations
 
 import html
+import itertools
 import os
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -59,13 +61,13 @@ def write_report(result: BacktestResult, out_dir: Path,
 
 def render(result: BacktestResult, max_points: int = DEFAULT_MAX_POINTS) -> str:
     """The whole report as one HTML document."""
+    draw = _Draw(max_points, _candle_step(result))
     charts = [
         ("Price, moving averages and trades" + _first_run_note(result),
-         _price_figure(result, max_points)),
-        ("Base weight against the target and the threshold band", _weight_figure(result,
-                                                                                 max_points)),
-        ("Portfolio value", _value_figure(result, max_points)),
-        ("Drift from the target (points)", _drift_figure(result, max_points)),
+         _price_figure(result, draw)),
+        ("Base weight against the target and the threshold band", _weight_figure(result, draw)),
+        ("Portfolio value", _value_figure(result, draw)),
+        ("Drift from the target (points)", _drift_figure(result, draw)),
     ]
     body = [f"<h1>{_e(_title(result))}</h1>", _facts(result, max_points), _table(result)]
     for (heading, fig), div_id in zip(charts, CHART_IDS, strict=True):
@@ -127,17 +129,17 @@ def _atomic_write(target: Path, text: str) -> None:
 
 # --- figures --------------------------------------------------------------------------------
 
-def _price_figure(result: BacktestResult, max_points: int) -> Any:
+def _price_figure(result: BacktestResult, draw: _Draw) -> Any:
     fig = _figure(f"price ({result.quote_asset} per {result.base_asset})")
     if not result.runs:
         return fig
     run = result.runs[0]
     times = [p.time_ms for p in run.points]
-    _line(fig, "close", times, [float(p.price) for p in run.points], max_points)
+    _line(fig, "close", times, [float(p.price) for p in run.points], draw)
     for label, attr in (("MA short", "ma_short"), ("MA long", "ma_long")):
         pairs = [(p.time_ms, getattr(p, attr)) for p in run.points
                  if getattr(p, attr) is not None]
-        _line(fig, label, [t for t, _ in pairs], [float(v) for _, v in pairs], max_points)
+        _line(fig, label, [t for t, _ in pairs], [float(v) for _, v in pairs], draw)
     for side, symbol, colour in (("BUY", "triangle-up", "#1a9850"),
                                  ("SELL", "triangle-down", "#d73027")):
         trades = [t for t in run.trades if t.side == side]
@@ -151,7 +153,7 @@ def _price_figure(result: BacktestResult, max_points: int) -> Any:
     return fig
 
 
-def _weight_figure(result: BacktestResult, max_points: int) -> Any:
+def _weight_figure(result: BacktestResult, draw: _Draw) -> Any:
     fig = _figure(f"{result.base_asset} share of the value (%)")
     target, band = _pct(result.target_ratio), _pct(result.threshold)
     fig.add_hrect(y0=target - band, y1=target + band, fillcolor="#888", opacity=0.15,
@@ -160,19 +162,19 @@ def _weight_figure(result: BacktestResult, max_points: int) -> Any:
                   annotation_text=f"target {target:g} % +/- {band:g}")
     for run in result.runs:
         _line(fig, run.name, [p.time_ms for p in run.points],
-              [float(p.base_weight) * 100 for p in run.points], max_points)
+              [float(p.base_weight) * 100 for p in run.points], draw)
     return fig
 
 
-def _value_figure(result: BacktestResult, max_points: int) -> Any:
+def _value_figure(result: BacktestResult, draw: _Draw) -> Any:
     fig = _figure(f"value ({result.quote_asset})")
     for run in result.runs:
         _line(fig, run.name, [p.time_ms for p in run.points],
-              [float(p.value) for p in run.points], max_points)
+              [float(p.value) for p in run.points], draw)
     return fig
 
 
-def _drift_figure(result: BacktestResult, max_points: int) -> Any:
+def _drift_figure(result: BacktestResult, draw: _Draw) -> Any:
     fig = _figure("base weight - target (points)")
     band = _pct(result.threshold)
     fig.add_hrect(y0=-band, y1=band, fillcolor="#888", opacity=0.15, line_width=0)
@@ -181,7 +183,7 @@ def _drift_figure(result: BacktestResult, max_points: int) -> Any:
     target = _pct(result.target_ratio)
     for run in result.runs:
         _line(fig, run.name, [p.time_ms for p in run.points],
-              [float(p.base_weight) * 100 - target for p in run.points], max_points)
+              [float(p.base_weight) * 100 - target for p in run.points], draw)
     return fig
 
 
@@ -194,9 +196,20 @@ def _figure(y_title: str) -> Any:
     return fig
 
 
-def _line(fig: Any, name: str, times: Sequence[int], ys: Sequence[float],
-          max_points: int) -> None:
-    xs, vs = thin(times, ys, max_points)
+@dataclass(frozen=True, slots=True)
+class _Draw:
+    max_points: int  # per line (thinning)
+    step_ms: int | None  # the candle length: a longer jump between points is a gap
+
+
+def _candle_step(result: BacktestResult) -> int | None:
+    """The candle length: the shortest time between two points (None: fewer than two)."""
+    times = [p.time_ms for p in result.runs[0].points] if result.runs else []
+    return min((b - a for a, b in itertools.pairwise(times) if b > a), default=None)
+
+
+def _line(fig: Any, name: str, times: Sequence[int], ys: Sequence[float], draw: _Draw) -> None:
+    xs, vs = thin(times, ys, draw.max_points, step=draw.step_ms)
     fig.add_trace(go.Scatter(name=name, mode="lines", x=[_iso(t) for t in xs], y=vs,
                              line={"width": 1.3}))
 
@@ -220,7 +233,8 @@ def _facts(result: BacktestResult, max_points: int) -> str:
                if longest > max_points else "Every candle is drawn.")
     gaps = (f"{result.gaps:,} missing candles in the file (kept as gaps, never filled in)"
             if result.gaps else "no missing candles")
-    return (f'<p class="facts">{result.candles:,} candles replayed, {_e(gaps)}; fill model '
+    candles = "1 candle" if result.candles == 1 else f"{result.candles:,} candles"
+    return (f'<p class="facts">{candles} replayed, {_e(gaps)}; fill model '
             f"<b>{_e(result.fill_model)}</b>; target {_pct(result.target_ratio):g} % "
             f"{_e(result.base_asset)}, threshold {_pct(result.threshold):g} points. "
             f"{_e(thinned)}</p>")

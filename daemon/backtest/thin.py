@@ -34,10 +34,24 @@ def thin_indices(ys: Sequence[float], max_points: int = DEFAULT_MAX_POINTS) -> l
     return sorted(keep)
 
 
-def thin(xs: Sequence[int], ys: Sequence[float],
-         max_points: int = DEFAULT_MAX_POINTS) -> tuple[list[int], list[float]]:
-    """``(xs, ys)`` thinned together (see :func:`thin_indices`)."""
+def thin(xs: Sequence[int], ys: Sequence[float], max_points: int = DEFAULT_MAX_POINTS, *,
+         step: int | None = None) -> tuple[list[int], list[float | None]]:
+    """``(xs, ys)`` thinned together (see :func:`thin_indices`). With ``step`` (the candle
+    length), a jump of more than ``step`` between neighbouring xs is a gap in the data: both
+    its sides are kept and a None between them breaks the drawn line there."""
     if len(xs) != len(ys):
         raise ValueError(f"{len(xs)} x values for {len(ys)} y values")
-    idx = thin_indices(ys, max_points)
-    return [xs[i] for i in idx], [ys[i] for i in idx]
+    idx = set(thin_indices(ys, max_points))
+    breaks = [] if step is None else [i for i in range(len(xs) - 1) if xs[i + 1] - xs[i] > step]
+    for i in breaks:
+        idx.update((i, i + 1))
+    after_gap = {i + 1 for i in breaks}
+    out_x: list[int] = []
+    out_y: list[float | None] = []
+    for i in sorted(idx):
+        if i in after_gap:
+            out_x.append((xs[i - 1] + xs[i]) // 2)
+            out_y.append(None)
+        out_x.append(xs[i])
+        out_y.append(ys[i])
+    return out_x, out_y

@@ -96,3 +96,10 @@ def test_without_plotly_the_import_says_how_to_install_it(
     monkeypatch.delitem(sys.modules, "daemon.backtest.report")
     with pytest.raises(InputError, match=r"pip install 'mexc-rebalancer\[report\]'"):
         importlib.import_module("daemon.backtest.report")
+
+
+def test_a_result_without_runs_or_points_still_renders() -> None:
+    empty = replace(sample_result(1), runs=(), candles=0)
+    assert '<table id="summary">' in render(empty)
+    one = sample_result(1)
+    assert "1 candle replayed" in render(replace(one, runs=(replace(one.runs[0], points=()),)))

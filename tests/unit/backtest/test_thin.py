@@ -39,3 +39,15 @@ def test_bad_arguments_are_refused() -> None:
         thin_indices([1.0], 3)
     with pytest.raises(ValueError, match="2 x values for 1 y values"):
         thin([1, 2], [1.0])
+
+
+def test_a_gap_in_the_candles_breaks_the_line_instead_of_bridging_it() -> None:
+    xs = [0, 5, 10, 30, 35]  # the candles 15, 20 and 25 are missing
+    ys = [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert thin(xs, ys, 100, step=5) == ([0, 5, 10, 20, 30, 35],
+                                         [1.0, 2.0, 3.0, None, 4.0, 5.0])
+    long_xs = [i * 5 for i in range(10_000)]
+    long_xs[5000:] = [x + 50 for x in long_xs[5000:]]  # one gap in the middle
+    tx, ty = thin(long_xs, [float(i % 7) for i in range(10_000)], 100, step=5)
+    at = ty.index(None)
+    assert ty.count(None) == 1 and tx[at - 1] == long_xs[4999] and tx[at + 1] == long_xs[5000]
