@@ -161,3 +161,17 @@ def test_an_exchange_that_cannot_be_reached_exits_1_and_writes_nothing(
     err = capsys.readouterr().err
     assert code == 1 and "error: GET /api/v3/time: cannot connect" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+async def test_a_config_gives_the_rest_url_symbol_and_interval(
+        sim: Simulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text(f"symbol: QRLUSDT\nexchange:\n  rest_url: {sim.rest_url}\n"
+                   "  kline_interval: Min15\n")
+    out = tmp_path / "c.csv"
+    code = await fetch("-c", str(cfg), "--days", "1", "-o", str(out))
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    opens = [int(r[0]) for r in read_rows(out)]
+    assert len(opens) == 96 and opens == list(range(opens[0], opens[0] + DAY, 900_000))
+    assert "wrote 96 closed Min15 candles of QRLUSDT" in printed.out
