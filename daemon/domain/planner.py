@@ -151,6 +151,16 @@ class Plan:
     def is_trade(self) -> bool:
         return self.side is not None
 
+    def costs_line(self) -> str:
+        """``drift +10.00 pts, est. cost 0.07`` for the decision log (what is known of it)."""
+        fig = self.figures
+        parts = []
+        if fig.drift is not None:
+            parts.append(f"drift {fig.drift * HUNDRED:+.2f} pts")
+        if fig.est_cost is not None:
+            parts.append(f"est. cost {_money(fig.est_cost)}")
+        return ", ".join(parts) or "drift unknown"
+
     def to_dict(self) -> dict[str, object]:
         """JSON-able: decimals as plain strings, enums as their plain string values."""
         out: dict[str, object] = {}

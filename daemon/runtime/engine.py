@@ -238,7 +238,8 @@ class RebalancerEngine:
                   "mode": settings.mode.value, "dry_run": not live, **plan.to_dict()}
         await self.store.record_plan(record)
         self.last_plan, self.evaluations = plan, self.evaluations + 1
-        log.info("{} {} [{}] {}{}", plan.action, plan.quantity, plan.reason_code, plan.reason,
+        log.info("{} {} [{}] {} ({}){}", plan.action, plan.quantity, plan.reason_code,
+                 plan.reason, plan.costs_line(),
                  "" if live or not plan.is_trade else " (dry_run: not sent)")
         return plan, cycle_id
 
