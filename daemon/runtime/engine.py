@@ -27,10 +27,16 @@ from daemon.config import Mode, Settings
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import cycle_id_for
 from daemon.domain.cost_basis import CostBasis
-from daemon.domain.models import ExchangeRules
+from daemon.domain.models import BookTop, ExchangeRules
 from daemon.domain.planner import Plan, evaluate
-from daemon.domain.pricing import PriceReference
-from daemon.errors import BooksChanged, ProtocolError, StateError, StoreUnavailable
+from daemon.domain.pricing import PriceReference, check_book_top
+from daemon.errors import (
+    BooksChanged,
+    ExchangeError,
+    ProtocolError,
+    StateError,
+    StoreUnavailable,
+)
 from daemon.runtime import snapshots
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
@@ -219,7 +225,7 @@ class RebalancerEngine:
             halt = await self.store.get_halt()
             await self.ledger.refresh_core_floor()
             snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
-                                                  halt is not None)
+                                                  halt is not None, await self._book(now))
             plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
             if plan.core_floor_init is not None:
                 await self.ledger.set_core_floor(plan.core_floor_init, "init")
@@ -242,6 +248,28 @@ class RebalancerEngine:
                  plan.reason, plan.costs_line(),
                  "" if live or not plan.is_trade else " (dry_run: not sent)")
         return plan, cycle_id
+
+    async def _book(self, now: int) -> BookTop | None:
+        """The best bid/ask the spread check reads: the stream's while fresh (``stale_after_s``,
+        as the price), else REST bookTicker checked against the kline price and the MAs; None
+        (the check is skipped and the plan says so) when neither is to be had."""
+        risk = self.settings.current.risk
+        top, at = self.market.book
+        if top is not None and at is not None and now - at <= risk.stale_after_s * 1000:
+            return top
+        source = f"REST bookTicker {self.rules.symbol}"
+        try:
+            top = await self.rest.book_top(self.rules.symbol)
+        except ExchangeError as exc:
+            logger.warning("no fresh best bid/ask (the stream's is stale; {}: {})", source, exc)
+            return None
+        window = self.market.window
+        reference = PriceReference(self.market.last_price, window.ma_short, window.ma_long)
+        refusal = check_book_top(top, reference, risk.max_price_deviation_pct, source)
+        if refusal is not None:
+            logger.warning("best bid/ask not used: {}", refusal.reason)
+            return None
+        return top
 
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:

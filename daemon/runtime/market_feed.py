@@ -24,7 +24,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, WindowUpdate
-from daemon.domain.models import Candle
+from daemon.domain.models import BookTop, Candle
 from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
 from daemon.runtime.supervisor import Supervised, Supervisor
@@ -74,7 +74,8 @@ class MarketFeed:
         self._verify_last = verify_last
         self.stream = WsStream(
             f"market {self.symbol}",
-            self._url, [intervals.kline_channel(self.symbol, self.interval)], self._on_push,
+            self._url, [intervals.kline_channel(self.symbol, self.interval),
+                        intervals.book_ticker_channel(self.symbol)], self._on_push,
             on_connected=self._on_connected, on_disconnected=self._on_disconnected,
             timings=timings or WsTimings.from_settings(ex, watch_data=True))
         self._ws_url = ex.ws_url
@@ -162,6 +163,12 @@ class MarketFeed:
         return self._rest_price if price is None else price
 
     @property
+    def book(self) -> tuple[BookTop | None, int | None]:
+        """The latest best bid/ask pushed on the stream, and the wall-clock ms it arrived."""
+        ns = self._klines.book_ns
+        return self._klines.book, None if ns is None else ns // 1_000_000
+
+    @property
     def last_price_ms(self) -> int | None:
         """Wall-clock ms when ``last_price`` was last updated."""
         ns = self._klines.price_ns
@@ -191,8 +198,8 @@ class MarketFeed:
             update = self.ingest(frame)
         except (ProtocolError, ValueError, ArithmeticError) as exc:  # skipped, never fatal
             self.stats.bad_frames += 1
-            logger.error("market {}: {} push skipped: {}: {}", self.symbol,
-                         self.stream.channels[0], type(exc).__name__, exc)
+            logger.error("market {}: push skipped ({}): {}: {}", self.symbol,
+                         " or ".join(self.stream.channels), type(exc).__name__, exc)
             return None
         if update is not None:
             self.stats.closed_from_stream += len(update.closed)

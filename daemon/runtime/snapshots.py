@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from daemon.config import Settings
-from daemon.domain.models import Balance, ExchangeRules
+from daemon.domain.models import Balance, BookTop, ExchangeRules
 from daemon.domain.planner import Plan, Snapshot
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import Phase, TradingLease
@@ -16,7 +16,7 @@ from daemon.runtime.market_feed import MarketFeed
 
 
 def planner_snapshot(market: MarketFeed, ledger: Ledger, rules: ExchangeRules, now: int,
-                     halted: bool) -> Snapshot:
+                     halted: bool, book: BookTop | None = None) -> Snapshot:
     window = market.window
     bal = ledger.balances
     zero = Balance("", Decimal(0), Decimal(0))
@@ -27,7 +27,9 @@ def planner_snapshot(market: MarketFeed, ledger: Ledger, rules: ExchangeRules, n
         cost_basis=ledger.cost.avg_cost, core_floor=ledger.core_floor,
         trades_today=ledger.counters.trades_on(now),
         last_trade_ms=ledger.counters.last_trade_ms, now_ms=now,
-        last_price_ms=market.last_price_ms, halted=halted)
+        last_price_ms=market.last_price_ms, halted=halted,
+        bid=None if book is None else book.bid_price,
+        ask=None if book is None else book.ask_price)
 
 
 def lease_state(lease: TradingLease) -> str:

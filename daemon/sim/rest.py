@@ -440,6 +440,7 @@ def setup_routes(app: web.Application, sim: Simulator) -> None:
 
     async def dispatch(request: web.Request) -> web.StreamResponse:
         sim.stats["requests"] += 1
+        sim.requests_seen[f"{request.method} {request.path}"] += 1
         route = ROUTES.get((request.method, request.match_info["tail"]))
         if route is None:
             return _json({"msg": f"no such endpoint: {request.method} {request.path}",

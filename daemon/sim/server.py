@@ -68,6 +68,7 @@ class Simulator:
         self.order_queries: dict[str, int] = {}  # GET /order per order id (unknown_order_queries)
         self.dice = FaultDice(self.cfg.seed)
         self.bad_reply_seen: Counter[str] = Counter()  # answers per endpoint (bad_replies)
+        self.requests_seen: Counter[str] = Counter()  # every request, "GET /api/v3/time"
         self.specs = _specs(self.cfg)
         real_now = int(time.time() * 1000)
         self.markets: dict[str, MarketModel] = {

@@ -82,3 +82,8 @@ def ws_interval(interval: str) -> str:
 
 def kline_channel(symbol: str, interval: str) -> str:
     return f"spot@public.kline.v3.api.pb@{symbol.upper()}@{ws_interval(interval)}"
+
+
+def book_ticker_channel(symbol: str) -> str:
+    """The aggregated best bid/ask channel (protobuf; pushed at most every 100 ms)."""
+    return f"spot@public.aggre.bookTicker.v3.api.pb@100ms@{symbol.upper()}"

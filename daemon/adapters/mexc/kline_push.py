@@ -5,6 +5,9 @@ MEXC pushes the forming kline about once a second and never says that a window c
 with a later ``windowStart`` means the window tracked until then is final. The hot path: a push
 of the window already tracked is only remembered (no Decimal, no model object); the candle is
 built once per window, from that window's last push, when a push of a later window arrives.
+
+The market stream also carries the best bid/ask (``publicAggreBookTicker``): each such push is
+checked (prices above 0, bid below ask) and kept as the latest book top with its time.
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ from decimal import Decimal
 from typing import Generic, TypeVar
 
 from daemon.adapters.mexc.parsing import dec
-from daemon.adapters.mexc.proto.mexc_push_pb2 import PublicSpotKlineV3Api, PushDataV3ApiWrapper
-from daemon.domain.models import Candle
+from daemon.adapters.mexc.proto.mexc_push_pb2 import (
+    PublicAggreBookTickerV3Api,
+    PublicSpotKlineV3Api,
+    PushDataV3ApiWrapper,
+)
+from daemon.domain.models import BookTop, Candle
 from daemon.domain.money import ZERO
 from daemon.errors import ProtocolError
 
 T = TypeVar("T")
 
 _KLINE = "publicSpotKline"
+_BOOK = "publicAggreBookTicker"
 _FIELDS = ("openingPrice", "highestPrice", "lowestPrice", "closingPrice", "volume", "amount")
 _from_string = PushDataV3ApiWrapper.FromString
 
@@ -51,6 +59,23 @@ def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
     return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
 
 
+def book_top(b: PublicAggreBookTickerV3Api) -> BookTop:
+    """The best bid/ask a book-ticker push carries; ProtocolError naming the field for a price
+    not above 0, a negative quantity, or a bid not below the ask."""
+    top = BookTop(
+        bid_price=dec(b.bidPrice, "publicAggreBookTicker.bidPrice"),
+        bid_qty=dec(b.bidQuantity or "0", "publicAggreBookTicker.bidQuantity"),
+        ask_price=dec(b.askPrice, "publicAggreBookTicker.askPrice"),
+        ask_qty=dec(b.askQuantity or "0", "publicAggreBookTicker.askQuantity"))
+    if not (top.bid_price > 0 and top.ask_price > 0 and top.bid_qty >= 0
+            and top.ask_qty >= 0):
+        raise ProtocolError(f"publicAggreBookTicker: not a book top: {top}")
+    if top.bid_price >= top.ask_price:
+        raise ProtocolError(f"publicAggreBookTicker: bid {top.bid_price} >= ask "
+                            f"{top.ask_price} (a crossed book)")
+    return top
+
+
 WindowStart = Callable[[int, Candle | None, ProtocolError | None], T]
 
 
@@ -63,7 +88,7 @@ class KlinePushes(Generic[T]):
     returns. ``clock_ns`` stamps the latest price."""
 
     __slots__ = ("_clock_ns", "_hot", "_hot_start", "_on_late", "_on_window", "_price",
-                 "interval", "last_window_ms", "price_ns")
+                 "book", "book_ns", "interval", "last_window_ms", "price_ns")
 
     def __init__(self, interval: str, on_window: WindowStart[T], on_late: Callable[[], T],
                  clock_ns: Callable[[], int]) -> None:
@@ -76,6 +101,8 @@ class KlinePushes(Generic[T]):
         self._price: Decimal | PublicSpotKlineV3Api | None = None
         self.price_ns: int | None = None  # wall clock of the latest kline push
         self.last_window_ms: int | None = None  # the newest window pushed (never reset)
+        self.book: BookTop | None = None  # the latest book-ticker push, checked
+        self.book_ns: int | None = None  # its wall clock
 
     def push(self, frame: bytes) -> T | None:
         """Decode one frame (ProtocolError when it is not a push wrapper, or a kline of
@@ -85,6 +112,9 @@ class KlinePushes(Generic[T]):
         except Exception as exc:  # protobuf's DecodeError
             raise ProtocolError(f"push frame: not a PushDataV3ApiWrapper ({exc})") from None
         if not msg.HasField(_KLINE):
+            if msg.HasField(_BOOK):
+                self.book = book_top(msg.publicAggreBookTicker)
+                self.book_ns = self._clock_ns()
             return None
         k = msg.publicSpotKline
         start = k.windowStart
