@@ -15,6 +15,7 @@ from daemon import early_hangup
 early_hangup.hold()  # a SIGHUP during the imports below does not end the daemon
 
 from daemon.commands import (  # noqa: E402
+    backtest,
     candles,
     check_config,
     control,
@@ -26,7 +27,7 @@ from daemon.commands import (  # noqa: E402
 )
 from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
-COMMANDS = (run, check_config, plan, control, demo, sim, state, candles)
+COMMANDS = (run, check_config, plan, control, demo, sim, state, backtest, candles)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
