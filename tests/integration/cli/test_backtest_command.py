@@ -16,7 +16,10 @@ from pathlib import Path
 import pytest
 
 from daemon.backtest.candles_csv import HEADER
+from daemon.backtest.report import CHART_IDS
 from daemon.cli import main
+from tests.support.browser import census
+from tests.support.browser import render as render_in_browser
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "data"
@@ -104,7 +107,7 @@ def test_bad_flags_exit_2_with_a_clear_message(csv_file: Path, tmp_path: Path,
 
 def readme_command() -> str:
     text = (REPO / "README.md").read_text(encoding="utf-8")
-    section = text.split("## Backtest", 1)[1].split("\n## ", 1)[0]
+    section = text.split("## Backtest", 1)[1].split("\n## ", 1)[0].split("\n### ", 1)[0]
     lines = [ln for ln in section.splitlines() if ln.startswith(".venv/bin/rebalancer backtest")]
     assert len(lines) == 1, lines
     return lines[0]
@@ -160,3 +163,27 @@ def test_compare_another_config_file(csv_file: Path, tmp_path: Path,
     code, out, err = backtest(capsys, "--candles", str(csv_file), "--compare", str(broken))
     assert (code, out) == (2, "")
     assert f"--compare {broken}: {broken}: 1 problem(s)" in err and "strategy.ratio" in err
+
+
+def test_the_readme_report_command_writes_a_report_a_browser_draws(tmp_path: Path) -> None:
+    """The README's ``--report`` line, run as shown (its candle file written by the test), then
+    the page opened in a real headless Chromium: the four charts are drawn with the trades of
+    the config's strategy and one line per strategy."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("### The browser report", 1)[1].split("\n#", 1)[0]
+    lines = [ln for ln in section.splitlines() if ln.startswith(".venv/bin/rebalancer backtest")]
+    assert len(lines) == 1, lines
+    argv = shlex.split(lines[0])
+    candles_file = argv[argv.index("--candles") + 1]
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    write_candles(tmp_path / candles_file)
+    done = subprocess.run([sys.executable, "-m", "daemon", *argv[1:]], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / argv[argv.index("--report") + 1] / "index.html"
+    shown = render_in_browser(page, tmp_path)
+    assert len(shown.png) > 100_000
+    drawn = census(shown.dom, CHART_IDS)
+    assert drawn.traces["chart-value"] == 2  # the config's strategy and hold
+    assert all(drawn.svgs[chart] >= 1 for chart in CHART_IDS)
+    assert '<table id="summary">' in shown.dom and "<td>hold</td>" in shown.dom

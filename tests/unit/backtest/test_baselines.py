@@ -72,15 +72,28 @@ def test_calendar_24h_trades_back_to_the_target_once_a_day() -> None:
 
 def test_a_trend_makes_the_default_strategy_drift_and_symmetric_follow() -> None:
     closes = [(D(1) + D(i) / 300).quantize(D("0.00001")) for i in range(601)]
-    result = backtest(closes, ["symmetric:0.02"])
+    result = backtest(closes, ["symmetric:0.02"], strategy={"max_drift": None})
     config, sym = run(result, "config"), run(result, "symmetric:0.02")
-    # MA-gated: too much base wants a SELL, which needs a BEARISH trend: never in a rally
+    # MA-gated without the drift guard (v1): too much base wants a SELL, which needs a
+    # BEARISH trend: never in a rally
     assert config.summary.trades == 0
     assert config.summary.reason_counts["no_sell_signal"] > 150
     assert config.summary.max_drift_pts == D(25)  # 500 QRL at 3 against 500 USDT: 75 %
     assert sym.summary.trades > 10 and sym.summary.max_drift_pts < 3
     assert all(t.side == "SELL" and t.reason_code == "rebalance_sell" for t in sym.trades)
     assert sym.summary.avg_drift_pts < config.summary.avg_drift_pts
+
+
+def test_the_drift_guard_bounds_the_drift_of_the_default_strategy() -> None:
+    """The same rally with the default max_drift 0.10 (STRATEGY.md v2): the guard sells back
+    toward the target whenever the mix is 10 points off, so the drift stays near 10 points
+    (it can pass 10 by one candle's move, and the core floor bounds what is sold)."""
+    closes = [(D(1) + D(i) / 300).quantize(D("0.00001")) for i in range(601)]
+    config = run(backtest(closes, []), "config")
+    assert config.summary.trades >= 2
+    assert {t.reason_code for t in config.trades} == {"drift_guard_sell"}
+    assert config.summary.reason_counts["drift_guard_sell"] == config.summary.trades
+    assert D(10) <= config.summary.max_drift_pts < D(11)
 
 
 def test_sim_fills_take_the_book_levels_where_close_fills_at_the_close() -> None:
