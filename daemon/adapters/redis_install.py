@@ -22,7 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from daemon.adapters.redis_codec import fill_to_dict, order_to_dict
-from daemon.adapters.redis_records import TradeCounters, encode_json
+from daemon.adapters.redis_records import TradeCounters, core_record, encode_json
 from daemon.adapters.redis_store import NOT_BOOKS, SCHEMA_VERSION, RedisStore
 from daemon.domain.models import Fill
 from daemon.domain.orders import Order
@@ -81,6 +81,7 @@ class Books:
     books_version: int
     cost_basis: Mapping[str, Any] | None = None
     core_floor: Decimal | None = None
+    core_credit: Decimal = Decimal(0)
     core_floor_ms: int = 0
     counters: TradeCounters | None = None
     open_orders: Sequence[Order] = ()
@@ -117,7 +118,7 @@ async def install_books(store: RedisStore, books: Books) -> None:
     (nothing written) when the prefix is not empty."""
     await require_empty(store)
     floor = "" if books.core_floor is None else encode_json(
-        {"qty": str(books.core_floor), "updated_ms": books.core_floor_ms, "source": "rebuild"},
+        core_record(books.core_floor, books.core_credit, books.core_floor_ms, "rebuild"),
         "core_floor")
     args: list[str | int] = [
         str(SCHEMA_VERSION), books.epoch, str(books.books_version),

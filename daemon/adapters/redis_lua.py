@@ -189,9 +189,11 @@ return fenced_result()
 """
 
 # KEYS: schema, epoch, books, then the rest of the prefix's known keys (see LOAD_STATE)
-# ARGV: schema version, new epoch.  Creates the schema, epoch and books version on an EMPTY
-# prefix ({1, epoch}); adds epoch and books version to a prefix of this schema written before
-# fencing existed ({2, epoch}); else {0, epoch}.  Content without a schema: STATE error.
+# ARGV: schema version, new epoch, the older schema migrated.  Creates the schema, epoch and
+# books version on an EMPTY prefix ({1, epoch}); adds epoch and books version to a prefix of
+# this schema written before fencing existed ({2, epoch}); moves a prefix of the older schema to
+# this one ({3, epoch}: its content reads as it is); else {0, epoch}.  Content without a
+# schema: STATE error; another schema: {-1, schema}.
 INIT_SCHEMA = """
 local schema = redis.call('GET', KEYS[1])
 if not schema then
@@ -206,11 +208,20 @@ if not schema then
   redis.call('SET', KEYS[3], '0')
   return {1, ARGV[2]}
 end
-if schema ~= ARGV[1] then return {-1, schema} end
+local migrated = false
+if schema ~= ARGV[1] then
+  if schema ~= ARGV[3] then return {-1, schema} end
+  redis.call('SET', KEYS[1], ARGV[1])  -- ARGV[3]: the one older schema read as it is
+  migrated = true
+end
 local epoch = redis.call('GET', KEYS[2])
-if epoch then return {0, epoch} end
+if epoch then
+  if migrated then return {3, epoch} end
+  return {0, epoch}
+end
 redis.call('SET', KEYS[2], ARGV[2])
 if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], '0') end
+if migrated then return {3, ARGV[2]} end
 return {2, ARGV[2]}
 """
 

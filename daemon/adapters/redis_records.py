@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from daemon.domain.books import TradeCounters as TradeCounters  # re-exported for the store
+from daemon.domain.cost_basis import Core
 from daemon.domain.fields import FieldReader, Leniency
 from daemon.domain.orders import Order
 from daemon.errors import InputError, StateError
@@ -92,11 +93,24 @@ def parse_halt(raw: object, key: str) -> Halt | None:
     return Halt(reason=r.text("reason"), time_ms=r.integer("time_ms"))
 
 
-def parse_core_floor(raw: object, key: str) -> Decimal | None:
+def parse_core(raw: object, key: str) -> Core:
+    """The core floor and its credit; a record without ``credit`` (schema 1, written before
+    STRATEGY.md v2) has credit 0."""
     if raw is None:
-        return None
+        return Core(None)
     r = RECORDS.fields(decode_json(raw, key), key)
-    return r.decimal("qty", minimum=Decimal(0))
+    credit = r.opt_decimal("credit", minimum=Decimal(0))
+    return Core(r.decimal("qty", minimum=Decimal(0)), credit or Decimal(0))
+
+
+def parse_core_floor(raw: object, key: str) -> Decimal | None:
+    return parse_core(raw, key).floor
+
+
+def core_record(floor: Decimal, credit: Decimal, updated_ms: int, source: str) -> dict[str, Any]:
+    """The ``core_floor`` value: the floor and its credit, always written together."""
+    return {"qty": str(floor), "credit": str(credit), "updated_ms": updated_ms,
+            "source": source}
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +169,7 @@ class StoredState:
     orders: dict[str, Order] = field(default_factory=dict)
     open_order_ids: frozenset[str] = frozenset()
     booked_trade_ids: frozenset[str] = frozenset()
+    core_credit: Decimal = Decimal(0)  # base sold and not bought back (STRATEGY.md v2)
 
     @property
     def open_orders(self) -> list[Order]:

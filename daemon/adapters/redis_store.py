@@ -4,11 +4,13 @@ lease and the halt flag.
 Key schema (``P`` = Settings.key_prefix, default ``bot:QRLUSDT:``), values JSON, decimals as
 strings::
 
-    P schema          "1"                              written on an empty prefix only
+    P schema          "2"                              written on an empty prefix; "1" (before
+                                                       the core credit) is migrated at start
     P epoch           random hex token                 one life of the books (new on rebuild)
     P books           integer                          the books version: +1 per fenced write
     P cost_basis      {...}                            cost_basis.py's dict, opaque here
-    P core_floor      {"qty": "..", "updated_ms": .., "source": "fill"|"manual"}
+    P core_floor      {"qty": "..", "credit": "..", "updated_ms": ..,
+                       "source": "fill"|"init"|"manual"|"rebuild"}  (no credit: schema 1, 0)
     P counters        {"day": "YYYY-MM-DD", "trades_today": n, "last_trade_ms": ..,
                        "trades_total": n}
     P balances        {...}                            opaque
@@ -61,17 +63,19 @@ from daemon.adapters.redis_records import (
     StoredState,
     TradeCounters,
     as_text,
+    core_record,
     decode_json,
     encode_json,
     hash_pairs,
     json_object,
     opt_json_object,
-    parse_core_floor,
+    parse_core,
     parse_counters,
     parse_halt,
     parse_view,
 )
 from daemon.config import Settings
+from daemon.domain.cost_basis import Core
 from daemon.domain.models import Fill
 from daemon.domain.orders import Order, OrderState
 from daemon.errors import (
@@ -85,7 +89,8 @@ from daemon.errors import (
     TradingHalted,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+MIGRATES_FROM = 1  # schema 1 had no core credit: read as credit 0, nothing rewritten
 # Keys under the prefix that are not the books: a prefix holding only these has no books (a
 # daemon waiting for them, an operator's halt, the plans it logged)
 NOT_BOOKS = ("lease", "heartbeat", "halted", "last_plan", "plan_history")
@@ -273,7 +278,7 @@ class RedisStore:
         keys = [self.key(n) for n in ("schema", "epoch", "books")] + [
             self.key(n) for n in self.KNOWN if n not in ("schema", "epoch", "books", *NOT_BOOKS)]
         created, value = await self._call("check_schema", self._scripts["INIT_SCHEMA"](
-            keys=keys, args=[str(SCHEMA_VERSION), secrets.token_hex(8)]))
+            keys=keys, args=[str(SCHEMA_VERSION), secrets.token_hex(8), str(MIGRATES_FROM)]))
         if int(created) == -1:
             raise StateError(f"{key}: schema version is {as_text(value)!r}, this daemon reads "
                              f"{SCHEMA_VERSION}; migrate or use another key prefix")
@@ -282,6 +287,11 @@ class RedisStore:
         elif int(created) == 2:
             logger.warning("books under {!r} had no epoch and version (written before books "
                            "were fenced): added (epoch {})", self.prefix, as_text(value))
+        elif int(created) == 3:
+            logger.warning("books under {!r} migrated from schema {} to {}: the core floor "
+                           "keeps its value and starts with a core credit of 0 (STRATEGY.md "
+                           "v2); nothing else changed", self.prefix, MIGRATES_FROM,
+                           SCHEMA_VERSION)
 
     async def _scan_keys(self) -> list[str]:
         out: list[str] = []
@@ -310,6 +320,7 @@ class RedisStore:
             raise StateError(f"{self.key('schema')}: schema version is {what}, this daemon "
                              f"reads {SCHEMA_VERSION} (run check_schema first)")
         view = parse_view(self.prefix, v)
+        core = parse_core(v["core_floor"], self.key("core_floor"))
         orders = parse_orders(self.key("orders"), orders_raw)
         open_ids = frozenset(as_text(x) or "" for x in raw[10])
         missing = sorted(open_ids - orders.keys())
@@ -319,7 +330,7 @@ class RedisStore:
         state = StoredState(
             schema_version=SCHEMA_VERSION, view=view,
             cost_basis=opt_json_object(v["cost_basis"], self.key("cost_basis")),
-            core_floor=parse_core_floor(v["core_floor"], self.key("core_floor")),
+            core_floor=core.floor, core_credit=core.credit,
             counters=parse_counters(v["counters"], self.key("counters")),
             balances=opt_json_object(v["balances"], self.key("balances")),
             last_plan=opt_json_object(v["last_plan"], self.key("last_plan")),
@@ -404,11 +415,13 @@ class RedisStore:
     async def book_fills(self, order: Order, fills: Sequence[Fill], *,
                          cost_basis: Mapping[str, Any], counters: TradeCounters,
                          core_floor: Decimal | None = None,
+                         core_credit: Decimal = Decimal(0),
                          balances: Mapping[str, Any] | None = None,
                          now_ms: int | None = None,
                          lease_owner: str | None = None) -> BookResult:
         """Book ``fills`` of ``order`` (whose state already includes them) together with the
-        new cost basis, counters, core floor (None: keep) and balances (None: keep), in ONE
+        new cost basis, counters, core floor and credit (floor None: keep both) and balances
+        (None: keep), in ONE
         atomic script. A trade id is booked at most once: when any of them is already booked
         nothing is written (see BookResult)."""
         if not fills:
@@ -421,8 +434,8 @@ class RedisStore:
             raise ValueError(f"book_fills: order {order.client_order_id} does not contain "
                              f"fills {stray}; apply OrderFilled first")
         floor = "" if core_floor is None else encode_json(
-            {"qty": str(core_floor), "updated_ms": now_ms or order.updated_ms,
-             "source": "fill"}, "core_floor")
+            core_record(core_floor, core_credit, now_ms or order.updated_ms, "fill"),
+            "core_floor")
         args: list[str | int] = [
             *self._order_args(order), encode_json(cost_basis, "cost_basis"), floor,
             encode_json(counters.to_dict(), "counters"),
@@ -483,12 +496,12 @@ class RedisStore:
 
     async def set_core_floor(self, qty: Decimal, now_ms: int, source: str = "manual", *,
                              lease_owner: str | None = None) -> None:
-        """A fenced write; an operator's (``source`` manual) checks no view but still moves
-        the books version on, so the daemon's next write notices and reloads."""
+        """A fenced write of the floor with a credit of 0 (``core set X``: floor X, credit 0;
+        the daemon's ``init`` likewise); an operator's (``source`` manual) checks no view but
+        still moves the books version on, so the daemon's next write notices and reloads."""
         if not qty.is_finite() or qty < 0:
             raise ValueError(f"core floor must be a finite quantity >= 0, got {qty}")
-        body = encode_json({"qty": str(qty), "updated_ms": now_ms, "source": source},
-                           "core_floor")
+        body = encode_json(core_record(qty, Decimal(0), now_ms, source), "core_floor")
         await self._fenced("SET_BOOKS_VALUE", "set_core_floor", lease_owner, [],
                            ["core_floor", body], operator=source == "manual")
 
@@ -499,10 +512,13 @@ class RedisStore:
         await self._fenced("SET_BOOKS_VALUE", "set_cost_basis", lease_owner, [],
                            ["cost_basis", body])
 
-    async def get_core_floor(self) -> Decimal | None:
+    async def get_core(self) -> Core:
         k = self.key("core_floor")
         raw = await self._call("GET core_floor", self.client.get(k), keys={k: "string"})
-        return parse_core_floor(raw, k)
+        return parse_core(raw, k)
+
+    async def get_core_floor(self) -> Decimal | None:
+        return (await self.get_core()).floor
 
 
 async def _pause(stop: asyncio.Event | None, seconds: float) -> None:

@@ -78,6 +78,7 @@ class _Run:
         first_close = replay.candles[0].close
         self.cost = CostBasis.initial(spec.initial_cost_basis or first_close, replay.start_base)
         self.core_floor: Decimal | None = None
+        self.core_credit = ZERO  # base sold, not bought back (STRATEGY.md v2)
         self.counters = TradeCounters()
         self.points: list[Point] = []
         self.decisions: list[Decision] = []
@@ -187,10 +188,11 @@ class _Run:
         if not done.fills:
             return
         booked = book_fills(self.cost, self.core_floor, self.counters, done.fills,
+                            core_credit=self.core_credit,
                             first_fill_of_order=True, now_ms=done.fills[0].time_ms,
                             core_pct=self.spec.strategy.core_pct,
                             base_asset=self.rules.base_asset, quote_asset=self.rules.quote_asset)
-        self.cost, self.core_floor, self.counters = booked
+        self.cost, self.core_floor, self.counters, self.core_credit = booked
         qty = sum((f.qty for f in done.fills), ZERO)
         quote = sum((f.quote_qty for f in done.fills), ZERO)
         fee_quote = sum((f.fee if f.fee_asset == self.rules.quote_asset else f.fee * f.price

@@ -100,7 +100,7 @@ def handle_core_set(args: argparse.Namespace) -> int:
         await _require_state(store)
         await store.check_schema()  # books written before the fence get their epoch first
         await store.set_core_floor(qty, _now_ms(), source="manual")
-        print(f"core floor of {settings.symbol} set to {qty}")
+        print(f"core floor of {settings.symbol} set to {qty} (core credit 0)")
         return 0
     return _run(args, body)
 
@@ -133,6 +133,7 @@ async def collect_status(store: RedisStore, now_ms: int) -> dict[str, Any]:
             "avg_cost", "qty", "realized_pnl")},
         "unrealized_pnl": books.get("unrealized_pnl"),
         "core_floor": None if state.core_floor is None else str(state.core_floor),
+        "core_credit": str(state.core_credit),
         "counters": state.counters.to_dict(),
         "halted": None if state.halt is None else {"reason": state.halt.reason,
                                                   "time_ms": state.halt.time_ms},
@@ -163,7 +164,7 @@ def format_status(r: dict[str, Any], settings: Settings) -> str:
         f"balances    {_balances(r['balances'])}",
         f"cost basis  avg {cb.get('avg_cost')} over {cb.get('qty')}; realized "
         f"{cb.get('realized_pnl')} unrealized {r['unrealized_pnl']}",
-        f"core floor  {r['core_floor']}",
+        f"core floor  {r['core_floor']} (credit {r['core_credit']}: sold, not bought back)",
         f"trades      today {r['counters']['trades_today']} ({r['counters']['day']}), "
         f"total {r['counters']['trades_total']}",
         f"last plan   {lp.get('action')} {lp.get('quantity')} [{lp.get('reason_code')}] "

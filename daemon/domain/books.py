@@ -2,9 +2,10 @@
 
 ONE rule for the daemon's ledger (``daemon.runtime.ledger.Ledger``, which writes the result to
 Redis atomically) and the backtest (``daemon.backtest.runner``, which keeps it in memory): the
-cost basis applies each new fill (STRATEGY.md "Cost basis and PnL"), the core floor follows it
-(``next_core_floor``), and the trade counters count the ORDER once, at its first booked fill,
-at the booker's own clock ``now_ms`` (the one the cooldown and daily limit are checked with).
+cost basis applies each new fill (STRATEGY.md "Cost basis and PnL"), the core floor and its
+credit follow it (``next_core``, STRATEGY.md v2), and the trade counters count the ORDER once,
+at its first booked fill, at the booker's own clock ``now_ms`` (the one the cooldown and daily
+limit are checked with).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
-from daemon.domain.cost_basis import CostBasis, next_core_floor
+from daemon.domain.cost_basis import Core, CostBasis, next_core
 from daemon.domain.models import Fill
 
 DAY_MS = 86_400_000
@@ -69,17 +70,20 @@ class Booked(NamedTuple):
     cost: CostBasis
     core_floor: Decimal | None
     counters: TradeCounters
+    core_credit: Decimal = Decimal(0)
 
 
 def book_fills(cost: CostBasis, core_floor: Decimal | None, counters: TradeCounters,
                new: Iterable[Fill], *, first_fill_of_order: bool, now_ms: int,
-               core_pct: Decimal, base_asset: str, quote_asset: str) -> Booked:
+               core_pct: Decimal, base_asset: str, quote_asset: str,
+               core_credit: Decimal = Decimal(0)) -> Booked:
     """The books after booking ``new`` (fills of ONE order not booked before), in time order.
     ``first_fill_of_order``: none of the order's fills was booked before, so the order counts
     as one more trade at ``now_ms``."""
+    core = Core(core_floor, core_credit)
     for fill in sorted(new, key=lambda f: (f.time_ms, f.trade_id)):
         cost = cost.apply(fill, base_asset=base_asset, quote_asset=quote_asset)
-        core_floor = next_core_floor(core_floor, fill, core_pct)
+        core = next_core(core, fill, core_pct, base_asset)
     if first_fill_of_order:
         counters = counters.after_trade(now_ms)
-    return Booked(cost, core_floor, counters)
+    return Booked(cost, core.floor, counters, core.credit)

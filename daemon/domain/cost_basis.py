@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal, localcontext
+from typing import NamedTuple
 
 from daemon.domain.fields import FieldReader, Leniency
 from daemon.domain.models import Fill, Side
@@ -188,10 +189,28 @@ def initial_core_floor(base_total: Decimal, core_pct: Decimal) -> Decimal:
     return core_pct * base_total
 
 
-def next_core_floor(current: Decimal | None, fill: Fill, core_pct: Decimal) -> Decimal | None:
-    """The core floor after ``fill``: a BUY raises it by ``core_pct * filled qty``; a SELL never
-    lowers it. An unset floor stays unset (the next evaluation initialises it from the
+class Core(NamedTuple):
+    """The core floor (base never sold; None: unset) and its credit (base sold and not bought
+    back yet), STRATEGY.md v2."""
+
+    floor: Decimal | None
+    credit: Decimal = Decimal(0)
+
+
+def next_core(core: Core, fill: Fill, core_pct: Decimal, base_asset: str) -> Core:
+    """The core after ``fill`` (STRATEGY.md v2, net base quantity ``n``: the filled quantity
+    less a fee paid in base). SELL: the floor is unchanged, ``credit += n``. BUY: ``used =
+    min(credit, n)``, ``credit -= used``, ``floor += core_pct * (n - used)``. So the floor
+    never falls, and a sell followed by its buy-back leaves floor and credit where they were
+    (v1 raised the floor on every buy: round trips ratcheted the tradeable share to zero).
+    An unset floor stays unset with no credit (the next evaluation initialises it from the
     holdings, which already include this fill)."""
-    if current is None or fill.side is not Side.BUY:
-        return current
-    return current + core_pct * fill.qty
+    if core.floor is None:
+        return core
+    n = fill.qty - (fill.fee if fill.fee_asset == base_asset else Decimal(0))
+    if n <= 0:
+        return core
+    if fill.side is Side.SELL:
+        return Core(core.floor, core.credit + n)
+    used = min(core.credit, n)
+    return Core(core.floor + core_pct * (n - used), core.credit - used)

@@ -17,8 +17,8 @@ What counts:
   cost of ``base_before`` stays unknown, as on a first start without it).
   ``base_before`` = base held now - net base of our fills: what was held before the first
   rebuilt fill, plus whatever manual trades, deposits and withdrawals moved meanwhile.
-- Core floor (an ESTIMATE): ``core_pct * base_before``, then ``next_core_floor`` per fill of
-  ours, in time order.
+- Core floor and credit (an ESTIMATE): ``core_pct * base_before`` with credit 0, then
+  ``next_core`` per fill of ours, in time order.
 - Trade times: the time of each order's first fill (the daemon counts a trade when an order's
   first fill is booked), for the trade counters.
 """
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from daemon.domain.client_ids import is_ours
-from daemon.domain.cost_basis import CostBasis, initial_core_floor, next_core_floor
+from daemon.domain.cost_basis import Core, CostBasis, initial_core_floor, next_core
 from daemon.domain.models import Fill, OrderReport, Side
 from daemon.domain.money import ZERO
 from daemon.domain.orders import Order, OrderFilled
@@ -64,6 +64,7 @@ class RebuiltBooks:
     cost: CostBasis
     base_before: Decimal
     core_floor: Decimal
+    core_credit: Decimal
     trade_times_ms: tuple[int, ...]  # first fill of each order of ours, oldest first
     foreign_trades: int
     foreign_net_base: Decimal
@@ -115,9 +116,10 @@ def rebuild_books(data: RebuildInput) -> RebuiltBooks:
     cost = (CostBasis.initial(data.initial_cost, base_before) if data.initial_cost is not None
             else CostBasis()).apply_all(fills, base_asset=data.base_asset,
                                         quote_asset=data.quote_asset)
-    floor = initial_core_floor(base_before, data.core_pct)
+    core = Core(initial_core_floor(base_before, data.core_pct))
     for f in fills:
-        floor = next_core_floor(floor, f, data.core_pct) or floor
+        core = next_core(core, f, data.core_pct, data.base_asset)
+    floor = core.floor if core.floor is not None else ZERO
     open_orders = tuple(sorted((o for o in orders if o.is_open),
                                key=lambda o: (o.created_ms, o.client_order_id)))
     closed = sorted((o for o in orders if not o.is_open),
@@ -128,7 +130,7 @@ def rebuild_books(data: RebuildInput) -> RebuiltBooks:
     return RebuiltBooks(
         open_orders=open_orders, closed_orders=tuple(closed[:data.recent_orders_max]),
         closed_dropped=max(0, len(closed) - data.recent_orders_max), fills=tuple(fills),
-        cost=cost, base_before=base_before, core_floor=floor,
+        cost=cost, base_before=base_before, core_floor=floor, core_credit=core.credit,
         trade_times_ms=tuple(sorted(first.values())),
         foreign_trades=len(foreign),
         foreign_net_base=sum((net_base(f, data.base_asset) for f in foreign), ZERO),

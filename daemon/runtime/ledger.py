@@ -66,6 +66,7 @@ class Ledger:
         self.orders: dict[str, Order] = dict(state.orders)
         self.cost = _cost_basis(state, store.key("cost_basis"))
         self.core_floor: Decimal | None = state.core_floor
+        self.core_credit: Decimal = state.core_credit  # base sold, not bought back (v2)
         self.counters: TradeCounters = state.counters
         self.booked: set[str] = set(state.booked_trade_ids)
         self.balances: dict[str, Balance] = {}
@@ -141,10 +142,10 @@ class Ledger:
             await self.store.save_order(order, lease_owner=self.lease_owner)
             self._adopt_order(order)
             return
-        cost, floor, counters = self._after(order, new)
+        cost, floor, counters, credit = self._after(order, new)
         result = await self.store.book_fills(
             order, new, cost_basis=cost.to_dict(), counters=counters, core_floor=floor,
-            balances=self.balances_dict() or None, now_ms=self.now_ms(),
+            core_credit=credit, balances=self.balances_dict() or None, now_ms=self.now_ms(),
             lease_owner=self.lease_owner)
         if result.already:
             # Booked before (e.g. by a call whose reply was lost): the books in Redis already
@@ -155,6 +156,7 @@ class Ledger:
             await self._record_once(order)
             return
         self.cost, self.core_floor, self.counters = cost, floor, counters
+        self.core_credit = credit
         self.booked.update(result.booked)
         self._adopt_order(order)
         for fill in new:
@@ -202,15 +204,15 @@ class Ledger:
         """Adopt what ``state`` holds, and its view for the fence, once all of it parsed (a
         view of content that cannot be read would let the next write overwrite it)."""
         self.cost = _cost_basis(state, self.store.key("cost_basis"))
-        self.core_floor = state.core_floor
+        self.core_floor, self.core_credit = state.core_floor, state.core_credit
         self.counters = state.counters
         self.booked = set(state.booked_trade_ids)
         self.store.view = state.view
 
     async def refresh_core_floor(self) -> None:
-        """The operator may have set the core floor (``rebalancer core set``) since."""
+        """The operator may have set the core floor (``rebalancer core set``: credit 0) since."""
         async with self._lock:
-            self.core_floor = await self.store.get_core_floor()
+            self.core_floor, self.core_credit = await self.store.get_core()
 
     def unsettled(self, exclude: str | None = None) -> list[Order]:
         """Orders that must be followed before a new decision: still open at the venue, or
@@ -223,7 +225,7 @@ class Ledger:
         counters use the daemon's own clock, the one the cooldown and daily limit are checked
         with (a venue's trade time can differ, and a simulator's runs accelerated)."""
         return book_fills(
-            self.cost, self.core_floor, self.counters, new,
+            self.cost, self.core_floor, self.counters, new, core_credit=self.core_credit,
             first_fill_of_order=not any(f.trade_id in self.booked for f in order.fills),
             now_ms=self.now_ms(), core_pct=self.settings.strategy.core_pct,
             base_asset=self.rules.base_asset, quote_asset=self.rules.quote_asset)
@@ -276,7 +278,7 @@ class Ledger:
             except BooksChanged:
                 await self._reload_books()
                 raise
-            self.core_floor = qty
+            self.core_floor, self.core_credit = qty, Decimal(0)
 
     async def set_cost_basis(self, cost: CostBasis) -> None:
         """First start only: the initial cost basis (from config or trade history)."""
@@ -299,6 +301,7 @@ class Ledger:
             "realized_pnl": str(self.cost.realized_pnl),
             "unrealized_pnl": None if unrealized is None else str(unrealized),
             "core_floor": None if self.core_floor is None else str(self.core_floor),
+            "core_credit": str(self.core_credit),
             "counters": self.counters.to_dict(),
             "balances": self.balances_dict(),
         }

@@ -111,7 +111,8 @@ async def rebuild_from_exchange(rest: MexcRest, settings: Settings, local_now_ms
     for t in books.trade_times_ms:
         counters = counters.after_trade(t - shift)
     install = Books(books_version=1, cost_basis=books.cost.to_dict(),
-                    core_floor=books.core_floor, core_floor_ms=local_now_ms, counters=counters,
+                    core_floor=books.core_floor, core_credit=books.core_credit,
+                    core_floor_ms=local_now_ms, counters=counters,
                     open_orders=books.open_orders, closed_orders=books.closed_orders,
                     fills=books.fills)
     return Rebuild(books, counters, install, history, rules, base_total, initial,

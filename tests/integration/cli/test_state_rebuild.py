@@ -150,7 +150,7 @@ async def test_rebuild_on_a_wiped_prefix_reproduces_the_books_the_daemon_kept(
                                                           kept["cost"].qty)
         assert "1 open" in out and "open rb-rest1-0 BUY 100" in out
         assert "(an estimate)" in out and "a lower bound" in out
-        assert await redis_client.get(PREFIX + "schema") == b"1"
+        assert await redis_client.get(PREFIX + "schema") == b"2"
         assert await redis_client.get(PREFIX + "books") == b"1"
         assert len(await redis_client.get(PREFIX + "epoch") or b"") == 16
 
@@ -201,7 +201,7 @@ async def test_fresh_writes_a_new_life_and_the_daemon_starts(
         assert await cli("state", "rebuild", "-c", path, "--fresh") == 0
         out = capsys.readouterr().out
         assert "fresh start of QRLUSDT" in out and "exchange history ignored" in out
-        assert await redis_client.get(PREFIX + "schema") == b"1"
+        assert await redis_client.get(PREFIX + "schema") == b"2"
         assert await redis_client.get(PREFIX + "books") == b"1"
         epoch = (await redis_client.get(PREFIX + "epoch") or b"").decode()
         assert len(epoch) == 16 and int(epoch, 16) >= 0 and epoch in out

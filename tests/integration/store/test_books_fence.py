@@ -305,7 +305,7 @@ async def test_a_prefix_holding_only_what_is_not_books_gets_new_books(
     await store.connect()
     try:
         await store.check_schema()
-        assert await raw.get(P + "schema") == b"1"
+        assert await raw.get(P + "schema") == b"2"
         assert await raw.get(P + "halted") == b"{}"  # left alone
     finally:
         await store.close()

@@ -53,7 +53,7 @@ def sent(coid: str = COID, qty: str = "100") -> Order:
 # ----------------------------------------------------------------------------- schema
 async def test_schema_written_on_empty_prefix_and_checked(store: RedisStore,
                                                           redis_client: aioredis.Redis) -> None:
-    assert await redis_client.get(P + "schema") == b"1"
+    assert await redis_client.get(P + "schema") == b"2"
     await store.check_schema()  # idempotent
     await redis_client.set(P + "schema", "7")
     with pytest.raises(StateError, match=r"bot:QRLUSDT:schema: schema version is '7'"):

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from daemon.domain.cost_basis import CostBasis, initial_core_floor, next_core_floor
+from daemon.domain.cost_basis import Core, CostBasis, initial_core_floor, next_core
 from daemon.domain.models import Fill, Side
 from daemon.errors import StateError
 
@@ -123,10 +123,64 @@ def test_from_dict_rejects_non_object() -> None:
 
 def test_core_floor_rules() -> None:
     assert initial_core_floor(D(12000), D("0.7")) == D(8400)
-    core = next_core_floor(D(8400), fill("1", Side.BUY, "1000", "0.05"), D("0.7"))
-    assert core == D(9100)
-    assert next_core_floor(core, fill("2", Side.SELL, "3000", "0.06"), D("0.7")) == D(9100)
-    assert next_core_floor(None, fill("3", Side.BUY, "1000", "0.05"), D("0.7")) is None
+    core = next_core(Core(D(8400)), fill("1", Side.BUY, "1000", "0.05"), D("0.7"), "QRL")
+    assert core == Core(D(9100), D(0))
+    assert next_core(core, fill("2", Side.SELL, "3000", "0.06"), D("0.7"), "QRL") == Core(
+        D(9100), D(3000))
+    assert next_core(Core(None), fill("3", Side.BUY, "1000", "0.05"), D("0.7"), "QRL") == (
+        Core(None))
+
+
+def test_vector_c1_a_sell_and_its_buy_back_leave_the_floor() -> None:
+    """STRATEGY.md C1: floor 7000, credit 0; BUY 1000, SELL 3300, BUY 1000, BUY 2300."""
+    core, seen = Core(D(7000)), []
+    for i, (side, qty) in enumerate([(Side.BUY, "1000"), (Side.SELL, "3300"),
+                                     (Side.BUY, "1000"), (Side.BUY, "2300")]):
+        core = next_core(core, fill(str(i), side, qty, "0.05"), D("0.7"), "QRL")
+        seen.append(core)
+    assert [c.floor for c in seen] == [D(7700)] * 4
+    assert [c.credit for c in seen] == [D(0), D(3300), D(2300), D(0)]
+
+
+def test_vector_c2_a_fee_in_base_is_not_bought_back() -> None:
+    """STRATEGY.md C2: floor 7000, credit 500; BUY 1000 with fee 10 in base: n 990, used 500,
+    floor 7000 + 0.7 x 490 = 7343, credit 0."""
+    core = next_core(Core(D(7000), D(500)), fill("1", Side.BUY, "1000", "0.05", "10", "QRL"),
+                     D("0.7"), "QRL")
+    assert core == Core(D(7343), D(0))
+
+
+core_fills = st.lists(st.tuples(st.sampled_from([Side.BUY, Side.SELL]),
+                                st.integers(1, 10**6), st.integers(0, 50),
+                                st.sampled_from(["QRL", "USDT"])), max_size=30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 100), core_fills)
+def test_the_core_floor_never_falls(floor: int, credit: int, pct: int,
+                                    fills: list[tuple[Side, int, int, str]]) -> None:
+    core = Core(D(floor), D(credit))
+    for i, (side, qty, fee, asset) in enumerate(fills):
+        after = next_core(core, fill(str(i), side, str(qty), "0.05", str(fee), asset),
+                          D(pct) / 100, "QRL")
+        assert after.floor is not None and core.floor is not None
+        assert after.floor >= core.floor and after.credit >= 0
+        core = after
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10**6), st.integers(0, 10**6), st.integers(0, 100),
+       st.integers(1, 10**6), core_fills)
+def test_a_sell_then_an_equal_buy_back_leaves_floor_and_credit(
+        floor: int, credit: int, pct: int, qty: int,
+        before: list[tuple[Side, int, int, str]]) -> None:
+    core = Core(D(floor), D(credit))
+    for i, (side, q, fee, asset) in enumerate(before):
+        core = next_core(core, fill(f"b{i}", side, str(q), "0.05", str(fee), asset),
+                         D(pct) / 100, "QRL")
+    sold = next_core(core, fill("s", Side.SELL, str(qty), "0.06"), D(pct) / 100, "QRL")
+    back = next_core(sold, fill("r", Side.BUY, str(qty), "0.05"), D(pct) / 100, "QRL")
+    assert back == core
 
 
 # --- property: equals a straightforward recomputation ----------------------------------------

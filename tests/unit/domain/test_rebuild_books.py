@@ -81,9 +81,12 @@ def test_initial_cost_basis_covers_the_base_held_before_the_first_fill() -> None
 
 
 def test_core_floor_estimate_starts_at_core_pct_of_the_base_before_and_rises_on_buys() -> None:
+    """STRATEGY.md v2 per fill (net of a fee in base): t1 and t2 raise the floor by 0.7 x
+    (599.4 + 399.6); the SELL of 500 is credit; t4's 99.9 is bought back out of that credit
+    (the floor stays, the credit falls to 400.1)."""
     books = rebuild_books(data([BUY_A, SELL_B, OPEN_C], TRADES))
-    buys = D("600") + D("400") + D("100")  # next_core_floor: core_pct x the filled quantity
-    assert books.core_floor == D("0.7") * books.base_before + D("0.7") * buys
+    assert books.core_floor == D("0.7") * books.base_before + D("0.7") * D("999")
+    assert books.core_credit == D("400.1")
 
 
 def test_closed_orders_are_capped_newest_first_and_their_fills_still_booked() -> None:
