@@ -21,13 +21,15 @@ from daemon.commands import (  # noqa: E402
     control,
     demo,
     plan,
+    rebalance_now,
     run,
     sim,
     state,
 )
 from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
-COMMANDS = (run, check_config, plan, control, demo, sim, state, backtest, candles)
+COMMANDS = (run, check_config, plan, control, demo, sim, state, backtest, candles,
+            rebalance_now)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

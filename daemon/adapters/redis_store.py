@@ -93,7 +93,8 @@ SCHEMA_VERSION = 2
 MIGRATES_FROM = 1  # schema 1 had no core credit: read as credit 0, nothing rewritten
 # Keys under the prefix that are not the books: a prefix holding only these has no books (a
 # daemon waiting for them, an operator's halt, the plans it logged)
-NOT_BOOKS = ("lease", "heartbeat", "halted", "last_plan", "plan_history")
+NOT_BOOKS = ("lease", "heartbeat", "halted", "last_plan", "plan_history", "manual_requests",
+             "manual_replies")
 T = TypeVar("T")
 
 _UNAVAILABLE = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)

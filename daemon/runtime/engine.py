@@ -43,6 +43,7 @@ from daemon.runtime.health import HealthCheck, evaluation_limit_s
 from daemon.runtime.heartbeat import Heartbeat
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.manual import ManualRequests
 from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
@@ -94,6 +95,7 @@ class RebalancerEngine:
             self.settings, store=self.store, rest=self.rest, lease=self.lease,
             ledger=self.ledger, executor=self.executor, scheduler=self.scheduler,
             recover=self.recover, checkpoint=self.checkpoint, wall_ms=wall_ms)
+        self.manual = ManualRequests(self.store, self.lease, self.scheduler.trigger, wall_ms)
         self.health_check = HealthCheck()
         self.last_plan: Plan | None = None
         self.evaluations = 0
@@ -184,8 +186,11 @@ class RebalancerEngine:
 
     # -- running ----------------------------------------------------------------------------
     async def run(self) -> None:
-        """The heartbeat (lease, heartbeat key, halt policy, LOST watch) until cancelled."""
-        await self.heartbeat.run()
+        """The heartbeat (lease, heartbeat key, halt policy, LOST watch) and the operator's
+        manual requests, until cancelled."""
+        async with asyncio.TaskGroup() as group:
+            group.create_task(self.heartbeat.run())
+            group.create_task(self.manual.run())
 
     async def on_crossover(self, event: CrossoverEvent) -> None:
         logger.info("crossover into {} at candle {}: MA short {} long {}",
@@ -200,6 +205,7 @@ class RebalancerEngine:
             if self._quiet_phase is not self.lease.phase:  # said once per phase, not per tick
                 logger.info("{}: not deciding ({}; said once)", self.lease.phase.value, trigger)
                 self._quiet_phase = self.lease.phase
+            await self.manual.decline(_no_decision([]))
             return
         self._quiet_phase = None
         for order in self.ledger.unsettled():
@@ -208,7 +214,9 @@ class RebalancerEngine:
                 order.status.value)
             await self.executor.follow_existing(order)
         if self.ledger.unsettled() or not self.lease.may_decide:
-            return  # still blocked (logged by the executor), or stopping: no new decision
+            # still blocked (logged by the executor), or stopping: no new decision
+            await self.manual.decline(_no_decision(self.ledger.unsettled()))
+            return
         async with self._settings_lock:  # settings swap only between decisions
             decided = await self._decide(trigger)
         if decided is not None and decided[0].is_trade and self.settings.current.mode is Mode.LIVE:
@@ -240,9 +248,14 @@ class RebalancerEngine:
             self.lease.suspend(str(exc))
             return None
         live = settings.mode is Mode.LIVE
-        record = {"cycle_id": cycle_id, "trigger": trigger, "time_ms": now,
-                  "mode": settings.mode.value, "dry_run": not live, **plan.to_dict()}
+        requests = self.manual.take_all()
+        record = {"cycle_id": cycle_id, "trigger": "manual" if requests else trigger,
+                  "time_ms": now, "mode": settings.mode.value, "dry_run": not live,
+                  **plan.to_dict()}
+        if requests:
+            record["manual"] = [r.to_dict() for r in requests]
         await self.store.record_plan(record)
+        await self.manual.answer(requests, record)
         self.last_plan, self.evaluations = plan, self.evaluations + 1
         log.info("{} {} [{}] {} ({}){}", plan.action, plan.quantity, plan.reason_code,
                  plan.reason, plan.costs_line(),
@@ -356,3 +369,11 @@ class RebalancerEngine:
                                      self.last_plan)
         problem = self.health()  # e.g. which stream is down and why
         return line if problem is None else f"{line}; UNHEALTHY: {problem}"
+
+
+def _no_decision(unsettled: list[Any]) -> str:
+    if unsettled:
+        names = ", ".join(f"{o.client_order_id} ({o.status.value})" for o in unsettled)
+        return (f"no decision: order(s) {names} must be settled first; the daemon follows "
+                "them and decides at its next evaluation")
+    return "no decision: the daemon is stopping or lost its trading lease"

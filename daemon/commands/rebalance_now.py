@@ -1,0 +1,105 @@
+"""``rebalancer rebalance-now``: ask the running daemon to evaluate at once (through Redis) and
+print the plan it made, or say clearly that no daemon picked the request up in time."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import secrets
+import time
+from typing import Any
+
+import orjson
+
+from daemon.adapters import redis_requests as rq
+from daemon.adapters.redis_store import RedisStore
+from daemon.commands.common import add_config_arg
+from daemon.config import load_config
+from daemon.errors import InputError, RebalancerError, StoreUnavailable
+
+POLL_S = 0.2
+EXIT_OK, EXIT_NO_PLAN = 0, 1
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "rebalance-now", help="ask the running daemon to evaluate now and print its plan",
+        description="Ask the running daemon (the one trading under this config's Redis key "
+        "prefix) to evaluate at once. The evaluation is recorded with trigger 'manual' and "
+        "the reason. Prints the plan it caused; exit 1 when no daemon took the request within "
+        "--timeout, or when it could not decide now (it says why).")
+    add_config_arg(p)
+    p.add_argument("--reason", default="", help="recorded with the plan (at most 200 "
+                   "characters)")
+    p.add_argument("--timeout", default="30", metavar="SECONDS",
+                   help="how long to wait for the daemon's answer (default 30)")
+    p.add_argument("--json", action="store_true", help="print the plan record as JSON")
+    p.set_defaults(handler=handle)
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--timeout: expected seconds, got {text!r}") from None
+    if not 0 < value <= 3600:
+        raise InputError(f"--timeout: must be within (0, 3600] seconds, got {text}")
+    return value
+
+
+def handle(args: argparse.Namespace) -> int:
+    timeout_s = _timeout(args.timeout)
+    if len(args.reason) > rq.MAX_REASON:
+        raise InputError(f"--reason: at most {rq.MAX_REASON} characters, got "
+                         f"{len(args.reason)}")
+    settings = load_config(args.config)
+
+    async def main() -> int:
+        store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
+        try:
+            await store.connect()
+            return await _ask(store, args.reason, timeout_s, as_json=args.json)
+        except StoreUnavailable as exc:
+            raise RebalancerError(f"Redis at {settings.redis.url} is unavailable: {exc}") \
+                from None
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+async def _ask(store: RedisStore, reason: str, timeout_s: float, *, as_json: bool) -> int:
+    request = rq.ManualRequest(secrets.token_hex(8), reason, time.time_ns() // 1_000_000)
+    body = await rq.push_request(store, request)
+    deadline = time.monotonic() + timeout_s
+    reply: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        reply = await rq.read_reply(store, request.id)
+        if reply is not None and ("plan" in reply or "note" in reply):
+            await rq.read_reply(store, request.id, remove=True)
+            return _show(reply, as_json)
+        await asyncio.sleep(POLL_S)
+    if await rq.withdraw(store, body):
+        raise RebalancerError(
+            f"no daemon took the request within {timeout_s:g} s (none is running with this "
+            f"config's Redis and key prefix {store.prefix!r}, or it is not trading: see "
+            "`rebalancer status`); the request was withdrawn")
+    await rq.read_reply(store, request.id, remove=True)
+    raise RebalancerError(f"the daemon took the request but made no plan within "
+                          f"{timeout_s:g} s (an evaluation may still be running: see "
+                          "`rebalancer status`)")
+
+
+def _show(reply: dict[str, Any], as_json: bool) -> int:
+    plan = reply.get("plan")
+    if plan is None:
+        print(f"the daemon took the request; {reply.get('note')}")
+        return EXIT_NO_PLAN
+    if as_json:
+        print(orjson.dumps(plan, option=orjson.OPT_INDENT_2).decode())
+    else:
+        dry = " (dry_run: not sent)" if plan.get("dry_run") and plan.get("side") else ""
+        print(f"{plan.get('action')} {plan.get('quantity')} [{plan.get('reason_code')}] "
+              f"{plan.get('reason')}{dry}")
+        print(f"cycle {plan.get('cycle_id')} trigger {plan.get('trigger')}")
+    return EXIT_OK
