@@ -152,14 +152,10 @@ class Plan:
         return self.side is not None
 
     def costs_line(self) -> str:
-        """``drift +10.00 pts, est. cost 0.07`` for the decision log (what is known of it)."""
-        fig = self.figures
-        parts = []
-        if fig.drift is not None:
-            parts.append(f"drift {fig.drift * HUNDRED:+.2f} pts")
-        if fig.est_cost is not None:
-            parts.append(f"est. cost {_money(fig.est_cost)}")
-        return ", ".join(parts) or "drift unknown"
+        """``drift +10.00 pts`` for the decision log (a trade's reason already ends with its
+        estimated cost)."""
+        drift = self.figures.drift
+        return "drift unknown" if drift is None else f"drift {drift * HUNDRED:+.2f} pts"
 
     def to_dict(self) -> dict[str, object]:
         """JSON-able: decimals as plain strings, enums as their plain string values."""

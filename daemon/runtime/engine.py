@@ -49,7 +49,7 @@ from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.startup import StartupRetry
-from daemon.runtime.supervisor import Supervisor
+from daemon.runtime.supervisor import Supervised, Supervisor
 
 CLOSE_TIMEOUT_S = 5.0  # each step of closing (a stream, the lease, a connection)
 
@@ -101,6 +101,7 @@ class RebalancerEngine:
         self.evaluations = 0
         self._settings_lock = asyncio.Lock()
         self._closed = False
+        self._units: list[Supervised] = []  # the engine's own background tasks
         self._quiet_phase: Phase | None = None  # the phase "not deciding" was said for
 
     # -- startup ----------------------------------------------------------------------------
@@ -117,6 +118,8 @@ class RebalancerEngine:
             if await self.lease.take():
                 await self.recover(self.startup)
             self.scheduler.start()
+            # its own unit: the supervisor cancels it again should a Redis call lose a cancel
+            self._units.append(self.supervisor.spawn("manual-requests", self.manual.run))
         except BaseException:
             await self.close()
             raise
@@ -186,11 +189,8 @@ class RebalancerEngine:
 
     # -- running ----------------------------------------------------------------------------
     async def run(self) -> None:
-        """The heartbeat (lease, heartbeat key, halt policy, LOST watch) and the operator's
-        manual requests, until cancelled."""
-        async with asyncio.TaskGroup() as group:
-            group.create_task(self.heartbeat.run())
-            group.create_task(self.manual.run())
+        """The heartbeat (lease, heartbeat key, halt policy, LOST watch) until cancelled."""
+        await self.heartbeat.run()
 
     async def on_crossover(self, event: CrossoverEvent) -> None:
         logger.info("crossover into {} at candle {}: MA short {} long {}",
@@ -348,7 +348,7 @@ class RebalancerEngine:
             return
         self._closed = True
         self.lease.stop()
-        steps = [self.scheduler.stop(abandon=True),
+        steps = [self.supervisor.cancel(*self._units), self.scheduler.stop(abandon=True),
                  *(feed.stop() for feed in self.user_feeds), self.market.stop(),
                  self.lease.release(), self.rest.close(), self.store.close()]
         for step in steps:

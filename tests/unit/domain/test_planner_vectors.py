@@ -134,7 +134,8 @@ def test_cost_figures_of_a_trade_and_of_a_hold() -> None:
 def test_the_decision_log_line_carries_drift_and_cost() -> None:
     plan = evaluate(snap("100", "100", "2", bid="1.999", ask="2.001", taker_fee=D("0.001")),
                     strategy("symmetric"), risk())
-    assert plan.costs_line() == "drift +16.67 pts, est. cost 0.075"
+    assert plan.costs_line() == "drift +16.67 pts"
+    assert plan.reason.endswith("; est. cost 0.075 USDT")
     hold = evaluate(snap("100", "202", "2"), strategy("symmetric"), risk())
     assert hold.costs_line() == "drift -0.25 pts"
     assert evaluate(snap("1", "1", None), strategy("symmetric"), risk()).costs_line() == (
