@@ -4,19 +4,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
 
 from daemon.adapters.redis_codec import order_to_dict
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg
-from daemon.config import Settings, load_config
+from daemon.commands.common import add_config_arg, with_store
+from daemon.config import Settings
 from daemon.domain.fields import ARGUMENTS
-from daemon.errors import InputError, RebalancerError, StateError, StoreUnavailable
+from daemon.errors import InputError, StateError
 
 
 def register(sub: Any) -> None:
@@ -47,22 +45,7 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _run(args: argparse.Namespace, body: Callable[[RedisStore, Settings],
-                                                  Awaitable[int]]) -> int:
-    settings = load_config(args.config)
 
-    async def main() -> int:
-        store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
-        try:
-            await store.connect()
-            return await body(store, settings)
-        except StoreUnavailable as exc:
-            raise RebalancerError(f"Redis at {settings.redis.url} is unavailable: {exc}") \
-                from None
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
 
 
 async def _require_state(store: RedisStore) -> None:
@@ -77,7 +60,7 @@ def handle_halt(args: argparse.Namespace) -> int:
         print(f"halted {settings.symbol}: {args.reason} (the daemon holds at its next decision;"
               f" open orders: {settings.execution.on_halt})")
         return 0
-    return _run(args, body)
+    return with_store(args, body)
 
 
 def handle_resume(args: argparse.Namespace) -> int:
@@ -85,7 +68,7 @@ def handle_resume(args: argparse.Namespace) -> int:
         was = await store.clear_halt()
         print(f"resumed {settings.symbol}" if was else f"{settings.symbol} was not halted")
         return 0
-    return _run(args, body)
+    return with_store(args, body)
 
 
 def handle_core_set(args: argparse.Namespace) -> int:
@@ -102,7 +85,7 @@ def handle_core_set(args: argparse.Namespace) -> int:
         await store.set_core_floor(qty, _now_ms(), source="manual")
         print(f"core floor of {settings.symbol} set to {qty} (core credit 0)")
         return 0
-    return _run(args, body)
+    return with_store(args, body)
 
 
 def handle_status(args: argparse.Namespace) -> int:
@@ -114,7 +97,7 @@ def handle_status(args: argparse.Namespace) -> int:
         else:
             print(format_status(report, settings))
         return 0
-    return _run(args, body)
+    return with_store(args, body)
 
 
 async def collect_status(store: RedisStore, now_ms: int) -> dict[str, Any]:

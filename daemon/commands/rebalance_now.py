@@ -13,9 +13,9 @@ import orjson
 
 from daemon.adapters import redis_requests as rq
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg
-from daemon.config import load_config
-from daemon.errors import InputError, RebalancerError, StoreUnavailable
+from daemon.commands.common import add_config_arg, with_store
+from daemon.config import Settings
+from daemon.errors import InputError, RebalancerError
 
 POLL_S = 0.2
 EXIT_OK, EXIT_NO_PLAN = 0, 1
@@ -52,20 +52,10 @@ def handle(args: argparse.Namespace) -> int:
     if len(args.reason) > rq.MAX_REASON:
         raise InputError(f"--reason: at most {rq.MAX_REASON} characters, got "
                          f"{len(args.reason)}")
-    settings = load_config(args.config)
+    async def body(store: RedisStore, settings: Settings) -> int:
+        return await _ask(store, args.reason, timeout_s, as_json=args.json)
 
-    async def main() -> int:
-        store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
-        try:
-            await store.connect()
-            return await _ask(store, args.reason, timeout_s, as_json=args.json)
-        except StoreUnavailable as exc:
-            raise RebalancerError(f"Redis at {settings.redis.url} is unavailable: {exc}") \
-                from None
-        finally:
-            await store.close()
-
-    return asyncio.run(main())
+    return with_store(args, body)
 
 
 async def _ask(store: RedisStore, reason: str, timeout_s: float, *, as_json: bool) -> int:
