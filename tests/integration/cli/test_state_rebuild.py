@@ -43,7 +43,9 @@ QUICK = {"weight_per_10s": None}
 def config(sim: Simulator, redis_url: str, **strategy: Any) -> dict[str, Any]:
     return {
         "mode": "live",
-        "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "request_timeout_ms": 2000},
+        # a POST that times out has an unknown outcome: on a loaded machine (CI) 2 s was
+        # once not enough for the orders these tests place directly
+        "exchange": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "request_timeout_ms": 8000},
         "redis": {"url": redis_url, "lease_ttl_s": 3},
         "schedule": {"interval_s": 1},
         "strategy": {"name": "symmetric", "threshold": "0.002", **strategy},
