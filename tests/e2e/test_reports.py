@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shlex
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -127,6 +128,18 @@ async def test_status_history_pnl_after_a_real_run(redis_url: str, tmp_path: Pat
     assert code == 0 and Decimal(weekly["totals"]["realized_pnl"]) == ledger.realized_pnl
     code, text = await cli_text(capsys, "pnl", "-c", cfg)
     assert code == 0 and "vs holding" in text
+    for argv in readme_commands():  # as the README shows them, on this Redis
+        code, text = await cli_text(capsys, *[cfg if a == "config.yaml" else a for a in argv])
+        assert code == (1 if argv[0] == "status" else 0) and text, (argv, text)
+
+
+def readme_commands() -> list[list[str]]:
+    """The commands of the README's "History and PnL" block, without 'rebalancer'."""
+    text = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    block = text.split("### History and PnL", 1)[1].split("```")[1]
+    lines = [ln.split("#")[0] for ln in block.splitlines() if ln.startswith("rebalancer ")]
+    assert [ln.split()[1] for ln in lines] == ["status", "history", "pnl"], lines
+    return [shlex.split(ln)[1:] for ln in lines]
 
 
 @pytest.mark.parametrize("command", ["status", "history", "pnl"])
