@@ -18,7 +18,12 @@ import orjson
 
 from daemon.adapters.redis_store import RedisStore
 from daemon.commands.common import add_config_arg, with_store
-from daemon.commands.status import EXIT_NO_STATE, has_state, read_heartbeat
+from daemon.commands.status import (
+    DEFAULT_PRICE_DECIMALS,
+    EXIT_NO_STATE,
+    has_state,
+    read_heartbeat,
+)
 from daemon.config import Settings
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.money import shown
@@ -67,12 +72,16 @@ async def collect_pnl(store: RedisStore, period: str) -> dict[str, Any]:
             "the daemon's books started from a cost basis not made of these fills (config "
             "strategy.initial_cost_basis or earlier trades): its realized PnL "
             f"{books.realized_pnl} and average {books.avg_cost} differ from the recomputation")
+    if report.cost.avg_cost is None and any(r.sells for r in report.periods):
+        caveats.append("sells with no known average cost realize nothing here (no buy booked "
+                       "before them): set strategy.initial_cost_basis for the daemon's books")
     others = sorted({a for r in report.periods for a in r.fees} - {base_asset, quote_asset})
     if others:
         caveats.append(f"fees in {', '.join(others)} are listed, not converted to "
                        f"{quote_asset}")
     return {
         "period": period, "base_asset": base_asset, "quote_asset": quote_asset,
+        "decimals": int((beat.get("precision") or {}).get("price", DEFAULT_PRICE_DECIMALS)),
         "periods": [_row(r) for r in report.periods],
         "totals": _totals(report, books),
         "now": _now(report, beat, fills, base_asset, quote_asset),
@@ -142,7 +151,12 @@ def _total(b: dict[str, Any]) -> Decimal:
 
 
 def format_pnl(r: dict[str, Any]) -> str:
+    """A table; amounts at the symbol's precision (the heartbeat's, else 8 places)."""
     q = r["quote_asset"]
+
+    def _m(text: str | None) -> str:
+        return shown(None if text is None else Decimal(text), r["decimals"])
+
     lines = [f"PnL per UTC {r['period']} in {q} (recomputed from the booked fills)",
              f"{'period':<11} {'realized':>14} {'fills':>5} {'orders':>6} {'turnover':>14}  fees"]
     for p in r["periods"]:
@@ -159,11 +173,8 @@ def format_pnl(r: dict[str, Any]) -> str:
     else:
         lines += [f"now         price {n['price']}: unrealized {_m(n['unrealized_pnl'])}, "
                   f"value {_m(n['value'])}",
-                  f"vs holding  {_m(n['vs_holding'])} (holding {n['held_before']} from before "
+                  f"vs holding  {_m(n['vs_holding'])} (holding "
+                  f"{' + '.join(f'{v} {a}' for a, v in n['held_before'].items())} from before "
                   f"the first fill is worth {_m(n['holding_value'])})"]
     lines += [f"note: {c}" for c in r["caveats"]]
     return "\n".join(lines)
-
-
-def _m(text: str | None) -> str:
-    return shown(None if text is None else Decimal(text), 4)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
-from daemon.domain.cost_basis import CostBasis
+from daemon.domain.cost_basis import PRECISION_DIGITS, CostBasis
 from daemon.domain.models import Fill, Side
 from daemon.domain.money import ZERO
 
@@ -72,8 +72,11 @@ def pnl_by_period(fills: Iterable[Fill], period: str, *, base_asset: str,
         ids = orders.setdefault(key, set())
         ids.add(f.order_id)
         buy = f.side is Side.BUY
+        with localcontext() as ctx:  # the cost basis's own precision
+            ctx.prec = PRECISION_DIGITS
+            realized = row.realized + (cost.realized_pnl - before)
         rows[key] = PeriodPnl(
-            key, row.realized + (cost.realized_pnl - before), fees, row.fills + 1,
+            key, realized, fees, row.fills + 1,
             row.buys + buy, row.sells + (not buy), len(ids), row.turnover + f.quote_qty,
             row.base_bought + (f.qty if buy else ZERO), row.base_sold + (ZERO if buy else f.qty))
     return PnlReport(tuple(rows[k] for k in sorted(rows)), cost,

@@ -18,6 +18,7 @@ import yaml
 from daemon.cli import main
 from daemon.domain.cost_basis import CostBasis
 from daemon.sim import SimConfig, Simulator
+from daemon.sim.market import RandomWalkMarket
 from tests.support.e2e_harness import (
     e2e_settings,
     running_engine,
@@ -27,6 +28,7 @@ from tests.support.e2e_harness import (
 )
 
 UNBALANCED = {"QRL": "20000", "USDT": "200"}
+QUOTE_HEAVY = {"QRL": "2000", "USDT": "1000"}
 
 
 async def cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any]:
@@ -74,10 +76,15 @@ async def halt_and_settle(capsys: pytest.CaptureFixture[str], cfg: str, engine: 
 async def test_status_history_pnl_after_a_real_run(redis_url: str, tmp_path: Path,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
     cfg = cli_config(tmp_path, redis_url)
-    async with Simulator(SimConfig(seed=4, speed=60.0, balances=UNBALANCED)) as sim:
+    market = RandomWalkMarket(volatility_per_min=0.01)  # 1% a second: trades both ways
+    async with Simulator(SimConfig(seed=4, speed=60.0, balances=QUOTE_HEAVY,
+                                   market=market)) as sim:
         settings = e2e_settings(sim, redis_url)
         async with running_engine(settings, sim_creds(sim)) as engine:
-            await wait_for(lambda: len(sim.my_trades("QRLUSDT")) >= 2, 15, "two trades")
+            # a BUY sets the cost basis, a SELL after it realizes PnL
+            await wait_for(lambda: [t["isBuyer"] for t in sim.my_trades("QRLUSDT")][:1] == [True]
+                           and any(not t["isBuyer"] for t in sim.my_trades("QRLUSDT")), 20,
+                           "a buy, then a sell")
             want = await halt_and_settle(capsys, cfg, engine, sim)
             code, halted = await cli_json(capsys, "status", "-c", cfg)
             assert code == 1 and halted["state"] == "halted"
@@ -113,17 +120,25 @@ async def test_status_history_pnl_after_a_real_run(redis_url: str, tmp_path: Pat
     assert hist["coverage"]["plans"]["cap"] == 1000
     code, text = await cli_text(capsys, "history", "-c", cfg, "--limit", "3")
     assert code == 0 and text.count(" fill ") >= 1 and "plans (3 shown" in text
+    small = tmp_path / "small.yaml"  # a config keeping 3 plans: the range asked is older
+    small.write_text(yaml.safe_dump({"redis": {"url": redis_url, "plan_history_max": 3}}))
+    code, capped = await cli_json(capsys, "history", "-c", str(small), "--since", "2020-01-01")
+    note = capped["coverage"]["plans"]["note"]
+    assert code == 0 and len(capped["plans"]) == 3 and capped["coverage"]["plans"]["full"]
+    assert note.startswith("asked from 2020-01-01 00:00:00, but only the last 3 are kept "
+                           "(redis.plan_history_max): nothing before ")
 
     code, pnl = await cli_json(capsys, "pnl", "-c", cfg)
     assert code == 0
-    assert Decimal(pnl["totals"]["realized_pnl"]) == ledger.realized_pnl
-    assert sum(Decimal(p["realized_pnl"]) for p in pnl["periods"]) == ledger.realized_pnl
+    assert Decimal(pnl["totals"]["realized_pnl"]) == ledger.realized_pnl != 0
+    periods = sum(Decimal(p["realized_pnl"]) for p in pnl["periods"])
+    assert abs(periods - ledger.realized_pnl) < Decimal("1e-18")
     assert pnl["totals"]["fills"] == len(fills) == len(trades)
     assert Decimal(pnl["totals"]["fees"]["USDT"]) == sum(
         (Decimal(t["commission"]) for t in trades if t["commissionAsset"] == "USDT"),
         Decimal(0))
     held = pnl["now"]["held_before"]
-    assert (Decimal(held["QRL"]), Decimal(held["USDT"])) == (Decimal("20000"), Decimal("200"))
+    assert (Decimal(held["QRL"]), Decimal(held["USDT"])) == (Decimal("2000"), Decimal("1000"))
     code, weekly = await cli_json(capsys, "pnl", "-c", cfg, "--weekly")
     assert code == 0 and Decimal(weekly["totals"]["realized_pnl"]) == ledger.realized_pnl
     code, text = await cli_text(capsys, "pnl", "-c", cfg)
@@ -181,3 +196,28 @@ async def test_status_shows_funds_locked_after_the_last_fill(
     assert as_decimals(report["balances"]) == want
     assert code == 0 and report["state"] == "trading"
     assert [o["client_order_id"] for o in report["open_orders"]] == resting
+
+
+async def test_a_daemon_gone_without_a_checkpoint_shows_a_stale_heartbeat(
+        redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A daemon that died (no last checkpoint): its heartbeat key lives on until its TTL;
+    status says it is stale once older than 3 heartbeat intervals, and exits 1."""
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"redis": {"url": redis_url},
+                                    "health": {"heartbeat_interval_s": 0.5}}))
+    cfg = str(path)
+    async with Simulator(SimConfig(seed=4, speed=60.0, balances=UNBALANCED)) as sim:
+        settings = e2e_settings(sim, redis_url)
+        async with running_engine(settings, sim_creds(sim)) as engine:
+            await wait_for(lambda: engine.evaluations >= 1, 10, "an evaluation")
+            await asyncio.sleep(0.6)
+            code, fresh = await cli_json(capsys, "status", "-c", cfg)
+            assert (code, fresh["state"], fresh["problems"]) == (0, "trading", [])
+            await engine.close()  # gone: no stop, no last checkpoint
+            await asyncio.sleep(1.8)
+            code, stale = await cli_json(capsys, "status", "-c", cfg)
+    assert (code, stale["state"]) == (1, "stale")
+    assert stale["problems"][0].startswith("stale heartbeat: ")
+    assert stale["problems"][0].endswith("s old (more than 1.5s)")
+    code, text = await cli_text(capsys, "status", "-c", cfg)
+    assert code == 1 and "state       stale (exit 1)" in text
