@@ -69,9 +69,13 @@ async def read_heartbeat(store: RedisStore) -> dict[str, Any] | None:
     raw = await store.client.get(store.key("heartbeat"))
     if raw is None:
         return None
-    beat = orjson.loads(raw)
-    if not isinstance(beat, dict):
-        raise StateError(f"{store.key('heartbeat')}: expected a JSON object")
+    try:
+        beat = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        raise StateError(f"{store.key('heartbeat')}: not valid JSON") from None
+    if not isinstance(beat, dict) or not isinstance(beat.get("time_ms"), int):
+        raise StateError(f"{store.key('heartbeat')}: expected a JSON object with an integer "
+                         "time_ms")
     return beat
 
 

@@ -270,6 +270,7 @@ class RebalancerEngine:
         self.last_plan, self.evaluations = plan, self.evaluations + 1
         window = self.market.window
         level, prefix = self.decision_log.level(plan, now)
+        level = "INFO" if requests else level  # an operator's request is always answered
         log.log(level, "{}{}{}", prefix, self.decision_log.line(
             plan, self.market.last_price, window.ma_short, window.ma_long,
             self.rules.quote_precision), "" if live or not plan.is_trade
