@@ -20,16 +20,19 @@ from daemon.commands import (  # noqa: E402
     check_config,
     control,
     demo,
+    history,
     plan,
+    pnl,
     rebalance_now,
     run,
     sim,
     state,
+    status,
 )
 from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
-COMMANDS = (run, check_config, plan, control, demo, sim, state, backtest, candles,
-            rebalance_now)
+COMMANDS = (run, check_config, plan, status, history, pnl, control, demo, sim, state,
+            backtest, candles, rebalance_now)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

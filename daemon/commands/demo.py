@@ -144,8 +144,11 @@ demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; QRL={DEMO
 USDT={DEMO_USDT})
 demo: redis      {redis_url}  (private, append-only file in a temporary folder, gone after the demo)
 demo: daemon     live against the simulator, evaluating every {args.interval_s}s
-demo: watch      this terminal (one line per decision and order), or in another terminal:
+demo: watch      this terminal (a line per decision, order and fill; an unchanged HOLD once),
+                 or in another terminal:
                  .venv/bin/rebalancer status -c {cfg_path}
+                 .venv/bin/rebalancer history -c {cfg_path}
+                 .venv/bin/rebalancer pnl -c {cfg_path}
 demo: stop       Ctrl-C
 """,
         file=sys.stderr, flush=True)

@@ -6,8 +6,10 @@ queries the venue by the id instead of sending a second order. MEXC publishes no
 the safe rule (PROTOCOL.md 2.2.1) is at most 32 characters of ``[A-Za-z0-9_-]``.
 
 - ``prefix``: 1..8 of ``[A-Za-z0-9]`` (ExecutionSettings.client_order_prefix), marks our orders.
-- ``cycle_id``: 1..18 of ``[A-Za-z0-9]``; ``cycle_id_for(slot_start_ms)`` derives it from the
-  start of the schedule slot (base 36 of epoch seconds, 6 characters until the year 2038+).
+- ``cycle_id``: 1..18 of ``[A-Za-z0-9]``; the daemon gives each evaluation its own
+  (``evaluation_cycle_id``: base 36 of epoch milliseconds, 8 characters, e.g. ``rb-mip0b2kg-0``
+  is 13); ``cycle_id_for(slot_start_ms)`` derives one from the start of a schedule slot (base 36
+  of epoch seconds, 6 characters until the year 2038+).
 - ``attempt``: 0..999, a new order in the same cycle (after a cancel or reject) takes the next one.
 
 Pure: no I/O, no clock.
@@ -55,6 +57,15 @@ def cycle_id_for(slot_start_ms: int) -> str:
     if isinstance(slot_start_ms, bool) or not isinstance(slot_start_ms, int) or slot_start_ms < 0:
         raise InputError(f"slot_start_ms: expected epoch milliseconds >= 0, got {slot_start_ms!r}")
     return _base36(slot_start_ms // 1000)
+
+
+def evaluation_cycle_id(time_ms: int) -> str:
+    """The cycle id of ONE evaluation started at ``time_ms`` (epoch ms, >= 0): base 36 of the
+    milliseconds (8 characters until the year 2059), so two evaluations in the same second
+    have their own ids (the caller gives each a later millisecond than the last)."""
+    if isinstance(time_ms, bool) or not isinstance(time_ms, int) or time_ms < 0:
+        raise InputError(f"time_ms: expected epoch milliseconds >= 0, got {time_ms!r}")
+    return _base36(time_ms)
 
 
 def make_client_order_id(prefix: str, cycle_id: str, attempt: int) -> str:

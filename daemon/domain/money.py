@@ -44,3 +44,9 @@ def fmt(value: Decimal) -> str:
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return text
+
+
+def shown(value: Decimal | None, decimals: int) -> str:
+    """``value`` for a person to read: rounded DOWN to ``decimals`` places (a symbol's
+    quote_precision for prices and averages), trailing zeros dropped; 'n/a' for None."""
+    return "n/a" if value is None else fmt(floor_to(value, decimals))

@@ -32,7 +32,7 @@ from enum import Enum
 
 from daemon.domain.cost_basis import initial_core_floor
 from daemon.domain.models import Balance, ExchangeRules, Side, Trend
-from daemon.domain.money import ONE, ZERO, floor_to, fmt
+from daemon.domain.money import ONE, ZERO, floor_to, fmt, shown
 from daemon.domain.params import RiskParams, StrategyParams
 from daemon.domain.reasons import ReasonCode
 from daemon.domain.risk import RiskInputs, check_risk
@@ -185,6 +185,11 @@ def _pct(value: Decimal) -> str:
     return fmt(value.quantize(Decimal("0.01")))
 
 
+def _px(s: Snapshot, value: Decimal) -> str:
+    """A price or average at the symbol's precision (quote_precision), for a reason text."""
+    return shown(value, s.rules.quote_precision)
+
+
 def _money(value: Decimal) -> str:
     return fmt(value.quantize(Decimal("0.00000001"), rounding=ROUND_DOWN))
 
@@ -271,7 +276,8 @@ def _gate_buy(
         if price > limit:
             return ReasonCode.PRICE_ABOVE_COST, (
                 f"wants to BUY but price {fmt(price)} is above the cost basis "
-                f"{fmt(s.cost_basis)} less buy_discount {fmt(st.buy_discount)} = {fmt(limit)}"
+                f"{_px(s, s.cost_basis)} less buy_discount {fmt(st.buy_discount)} = "
+                f"{_px(s, limit)}"
             )
     return None
 
@@ -290,7 +296,8 @@ def _gate_sell(
     if price < limit:
         return ReasonCode.BELOW_PROFIT_TARGET, (
             f"wants to SELL but price {fmt(price)} is below the cost basis "
-            f"{fmt(s.cost_basis)} plus profit_target {fmt(st.profit_target)} = {fmt(limit)}"
+            f"{_px(s, s.cost_basis)} plus profit_target {fmt(st.profit_target)} = "
+            f"{_px(s, limit)}"
         )
     return None
 

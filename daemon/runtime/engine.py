@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -25,9 +26,10 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
 from daemon.domain.candles import CrossoverEvent
-from daemon.domain.client_ids import cycle_id_for
+from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import BookTop, ExchangeRules
+from daemon.domain.money import shown
 from daemon.domain.planner import Plan, evaluate
 from daemon.domain.pricing import PriceReference, check_book_top
 from daemon.errors import (
@@ -38,6 +40,7 @@ from daemon.errors import (
     StoreUnavailable,
 )
 from daemon.runtime import snapshots
+from daemon.runtime.decision_log import DecisionLog
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
 from daemon.runtime.heartbeat import Heartbeat
@@ -97,12 +100,14 @@ class RebalancerEngine:
             recover=self.recover, checkpoint=self.checkpoint, wall_ms=wall_ms)
         self.manual = ManualRequests(self.store, self.lease, self.scheduler.trigger, wall_ms)
         self.health_check = HealthCheck()
+        self.decision_log = DecisionLog()
         self.last_plan: Plan | None = None
         self.evaluations = 0
         self._settings_lock = asyncio.Lock()
         self._closed = False
         self._units: list[Supervised] = []  # the engine's own background tasks
         self._quiet_phase: Phase | None = None  # the phase "not deciding" was said for
+        self._last_cycle_ms = 0  # the millisecond the last evaluation's cycle id was made of
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -193,8 +198,11 @@ class RebalancerEngine:
         await self.heartbeat.run()
 
     async def on_crossover(self, event: CrossoverEvent) -> None:
-        logger.info("crossover into {} at candle {}: MA short {} long {}",
-                    event.trend.value, event.open_time_ms, event.ma_short, event.ma_long)
+        px, window = self.rules.quote_precision, self.market.window
+        logger.info("market {}: {} crossover at the candle of {} UTC (MA_{} {} MA_{} {})",
+                    self.rules.symbol, event.trend.value, _utc(event.open_time_ms),
+                    window.short, shown(event.ma_short, px), window.long,
+                    shown(event.ma_long, px))
         if self.settings.current.schedule.evaluate_on_crossover:
             self.scheduler.trigger("crossover")
 
@@ -227,7 +235,10 @@ class RebalancerEngine:
     async def _decide(self, trigger: str) -> tuple[Plan, str] | None:
         settings = self.settings.current
         now = wall_ms()
-        cycle_id = cycle_id_for(now // 1000 * 1000)
+        # one id per evaluation (a later millisecond than the last one's): the client order
+        # ids derive from it, a new order of the same evaluation takes the next attempt
+        self._last_cycle_ms = max(now, self._last_cycle_ms + 1)
+        cycle_id = evaluation_cycle_id(self._last_cycle_ms)
         log = logger.bind(cycle_id=cycle_id)
         try:
             halt = await self.store.get_halt()
@@ -257,9 +268,13 @@ class RebalancerEngine:
         await self.store.record_plan(record)
         await self.manual.answer(requests, record)
         self.last_plan, self.evaluations = plan, self.evaluations + 1
-        log.info("{} {} [{}] {} ({}){}", plan.action, plan.quantity, plan.reason_code,
-                 plan.reason, plan.costs_line(),
-                 "" if live or not plan.is_trade else " (dry_run: not sent)")
+        window = self.market.window
+        level, prefix = self.decision_log.level(plan, now)
+        level = "INFO" if requests else level  # an operator's request is always answered
+        log.log(level, "{}{}{}", prefix, self.decision_log.line(
+            plan, self.market.last_price, window.ma_short, window.ma_long,
+            self.rules.quote_precision), "" if live or not plan.is_trade
+            else " (dry_run: not sent)")
         return plan, cycle_id
 
     async def _book(self, now: int) -> BookTop | None:
@@ -369,6 +384,10 @@ class RebalancerEngine:
                                      self.last_plan)
         problem = self.health()  # e.g. which stream is down and why
         return line if problem is None else f"{line}; UNHEALTHY: {problem}"
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M")
 
 
 def _no_decision(unsettled: list[Any]) -> str:

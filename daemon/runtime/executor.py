@@ -37,6 +37,7 @@ from daemon.config import Settings
 from daemon.domain.backoff import backoff_s
 from daemon.domain.client_ids import make_client_order_id
 from daemon.domain.models import ExchangeRules, Fill, OrderReport
+from daemon.domain.money import shown
 from daemon.domain.orders import (
     Order,
     OrderAccepted,
@@ -293,7 +294,7 @@ class Executor:
                 final = self.in_flight or self.ledger.orders.get(coid, order)
                 self.in_flight = None
         log.info("order done: {} filled {} of {} avg {}", final.status.value, final.filled_qty,
-                 final.qty, final.avg_px)
+                 final.qty, shown(final.avg_px, self.ledger.rules.quote_precision))
         return final
 
     # -- submit and resolve -------------------------------------------------------------------

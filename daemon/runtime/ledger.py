@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,6 +36,7 @@ from daemon.domain.books import Booked, book_fills
 from daemon.domain.client_ids import parse_client_order_id
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, ExchangeRules, Fill
+from daemon.domain.money import shown
 from daemon.domain.orders import (
     IgnoredKind,
     IgnoredTransition,
@@ -159,10 +161,12 @@ class Ledger:
         self.core_credit = credit
         self.booked.update(result.booked)
         self._adopt_order(order)
+        px = self.rules.quote_precision
         for fill in new:
             logger.bind(client_order_id=order.client_order_id, trade_id=fill.trade_id).info(
-                "fill booked: {} {} @ {} fee {} {}; avg cost {} realized {}", fill.side.value,
-                fill.qty, fill.price, fill.fee, fill.fee_asset, cost.avg_cost, cost.realized_pnl)
+                "fill booked: {} {} @ {} fee {} {} (traded {} UTC); avg cost {} realized {}",
+                fill.side.value, fill.qty, fill.price, fill.fee, fill.fee_asset,
+                utc_time(fill.time_ms), shown(cost.avg_cost, px), shown(cost.realized_pnl, px))
 
     async def _reload_books(self) -> None:
         """Reload after a write conflict: only books that continue the ones this process
@@ -306,6 +310,11 @@ class Ledger:
             "balances": self.balances_dict(),
         }
 
+
+
+def utc_time(ms: int) -> str:
+    """Wall-clock time of an epoch-ms instant for a log line: 2026-12-03 15:04:05.123."""
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
 
 
 def _cost_basis(state: StoredState, key: str) -> CostBasis:

@@ -288,9 +288,6 @@ class MarketFeed:
                 await self._on_candle(closed)
             event = closed.crossover
             if event is not None:
-                self.stats.events += 1
-                logger.info("market {}: {} crossover at {} (MA_{}={} MA_{}={})", self.symbol,
-                            event.trend.value, event.open_time_ms, self.window.short,
-                            event.ma_short, self.window.long, event.ma_long)
+                self.stats.events += 1  # logged once, by the listener (the engine)
                 if self._on_crossover is not None:
                     await self._on_crossover(event)

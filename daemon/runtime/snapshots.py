@@ -46,7 +46,7 @@ def checkpoint(settings: Settings, now_ms: int, lease: TradingLease, market: Mar
     in_flight = executor.in_flight
     return {
         "time_ms": now_ms, "owner": lease.owner,
-        "state": "stopped" if stopped else lease_state(lease),
+        "state": "stopped" if stopped else lease_state(lease), "phase": lease.phase.value,
         "mode": settings.mode.value, "symbol": settings.symbol,
         "price": None if price is None else str(price),
         "ma_short": _s(window.ma_short), "ma_long": _s(window.ma_long),
@@ -54,6 +54,11 @@ def checkpoint(settings: Settings, now_ms: int, lease: TradingLease, market: Mar
         "candles": len(window), "evaluations": evaluations,
         "in_flight": in_flight.client_order_id if in_flight else None,
         "books": ledger.summary(price),
+        # for readers of this key (status, pnl): the target and the symbol's precision
+        "target_ratio": str(settings.strategy.ratio),
+        "assets": {"base": ledger.rules.base_asset, "quote": ledger.rules.quote_asset},
+        "precision": {"price": ledger.rules.quote_precision,
+                      "qty": ledger.rules.base_precision},
     }
 
 

@@ -64,9 +64,10 @@ async def test_halt_resume_core_and_status(redis_url: str, tmp_path: Path,
     assert {t["trade_id"] for t in report["last_trades"]} <= {str(t["id"]) for t in trades}
     assert report["counters"]["trades_total"] >= 1
     assert Decimal(report["cost_basis"]["qty"]) >= 0
-    assert await cli("status", "-c", cfg) == 0
+    assert await cli("status", "-c", cfg) == 1  # the daemon stopped: not healthy (issue 15)
     text = capsys.readouterr().out
     assert "core floor  1234.5" in text and "last trades" in text
+    assert "state       stopped (exit 1)" in text
 
 
 async def test_dry_run_records_plans_and_sends_nothing(redis_url: str, tmp_path: Path,
@@ -78,14 +79,14 @@ async def test_dry_run_records_plans_and_sends_nothing(redis_url: str, tmp_path:
         assert sim.order_requests == []
     cfg = cli_config(tmp_path, redis_url)
     capsys.readouterr()
-    assert await cli("status", "-c", cfg, "--json") == 0
+    assert await cli("status", "-c", cfg, "--json") == 1  # stopped (issue 15)
     plan = json.loads(capsys.readouterr().out)["last_plan"]
     assert plan["action"] == "SELL" and plan["dry_run"] is True
 
 
 def test_status_without_state_is_a_clear_error(redis_url: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["status", "-c", cli_config(tmp_path, redis_url)]) == 1
+    assert main(["status", "-c", cli_config(tmp_path, redis_url)]) == 2  # issue 15: no state
     assert "no state under 'bot:QRLUSDT:'" in capsys.readouterr().err
 
 
