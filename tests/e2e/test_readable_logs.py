@@ -34,7 +34,9 @@ def info_messages() -> Iterator[list[str]]:
 
 async def test_unchanged_hold_is_said_once_and_cycle_ids_are_unique(redis_url: str) -> None:
     async with Simulator(SimConfig(seed=4, speed=60.0)) as sim:
-        settings = e2e_settings(sim, redis_url).model_copy(update={"mode": Mode.DRY_RUN})
+        # no scheduled evaluation in between (e2e_settings evaluates every second)
+        settings = e2e_settings(sim, redis_url, schedule={"interval_s": 3600}).model_copy(
+            update={"mode": Mode.DRY_RUN})
         engine = await build_engine(settings, None, Supervisor())
         await engine.start()
         try:
