@@ -57,6 +57,7 @@ from daemon.domain.pricing import (
     check_fill_price,
     order_for,
 )
+from daemon.domain.reasons import ReasonCode
 from daemon.errors import (
     BooksChanged,
     ExchangeError,
@@ -223,7 +224,12 @@ class Executor:
         assert plan.side is not None
         ex, risk = self.settings.execution, self.settings.risk
         source = f"REST bookTicker {rules.symbol}"
-        top = await self.rest.book_top(rules.symbol)
+        try:
+            top = await self.rest.book_top(rules.symbol)
+        except ExchangeError as exc:  # garbage, a proxy's page, a refusal: no price to trust
+            await self._refuse(plan, cycle_id, PriceRefusal(
+                ReasonCode.NO_PRICE, f"{source}: no book top to price the order from ({exc})"))
+            return None
         outcome = order_for(
             plan.side, plan.quantity, top, reference, rules, order_type=ex.order_type,
             slippage_pct=ex.slippage_pct,

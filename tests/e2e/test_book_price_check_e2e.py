@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from loguru import logger
 
-from daemon.sim import SimConfig, Simulator
+from daemon.sim import BadReply, SimConfig, Simulator
 from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds, wait_for
 
 OUT = "price_out_of_band"
@@ -52,3 +53,30 @@ async def test_a_lying_book_ticker_sends_nothing_until_it_tells_the_truth(
                 assert sent.params["side"] == "SELL"
     finally:
         logger.remove(sink)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "html502", "code"])
+async def test_a_garbage_book_ticker_is_a_recorded_hold_not_a_failed_evaluation(
+        redis_url: str, kind: str) -> None:
+    """REST bookTicker answering garbage when an order is to be priced (from the hostile
+    campaign: the error went up to the scheduler as 'evaluation failed' with a traceback and no
+    plan said why nothing was sent): a HOLD no_price naming the request, nothing sent."""
+    said: list[str] = []
+    sink = logger.add(lambda m: said.append(m.record["message"]), level="ERROR")
+    cfg = SimConfig(seed=12, speed=60.0, balances={"QRL": "20000", "USDT": "200"})
+    try:
+        async with Simulator(cfg) as sim:
+            sim.faults.bad_replies = (BadReply("GET /api/v3/ticker/bookTicker", kind,
+                                               first=0, code=-1),)
+            settings = e2e_settings(sim, redis_url)
+            async with running_engine(settings, sim_creds(sim)) as engine:
+                await wait_for(lambda: any("order NOT sent" in m for m in said), 8, "a refusal")
+                recent = await engine.store.plan_history(3)
+    finally:
+        logger.remove(sink)
+    held = next(p for p in recent if p["trigger"] == "order_price_check")
+    assert held["reason_code"] == "no_price"
+    assert held["reason"].startswith("HOLD: order not sent: REST bookTicker QRLUSDT: no book "
+                                     "top to price the order from (GET /api/v3/ticker/bookTicker")
+    assert sim.order_requests == []
+    assert not [m for m in said if "evaluation" in m and "failed" in m], said
