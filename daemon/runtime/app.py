@@ -188,8 +188,8 @@ class App:
             await self._wake.wait()
             self._wake.clear()
             if self.failed is not None:
-                logger.error("task {} kept dying; shutting down (systemd restarts the daemon)",
-                             self.failed.name)
+                logger.error("task {} kept dying ({}); shutting down (systemd restarts the "
+                             "daemon)", self.failed.name, self.failed.last_failure)
                 return
             if self._reload_requested and not self._stop_requested:
                 self._reload_requested = False

@@ -21,6 +21,7 @@ from loguru import logger
 
 from daemon.config import RuntimeSettings
 from daemon.domain.backoff import backoff_s
+from daemon.errors import RebalancerError
 
 TaskFactory = Callable[[], Awaitable[None]]
 
@@ -98,6 +99,9 @@ class Supervisor:
             started = self._clock()
             try:
                 await unit.factory()
+            except RebalancerError as exc:  # ours say what happened: one line, no traceback
+                unit.last_failure = exc
+                logger.error("task {} died: {}", unit.name, exc)
             except Exception as exc:  # CancelledError (a BaseException) ends the loop
                 unit.last_failure = exc
                 logger.opt(exception=exc).error("task {} died: {!r}", unit.name, exc)

@@ -117,6 +117,11 @@ async def test_a_task_that_keeps_dying_exits_non_zero(redis_url: str, tmp_path: 
     assert "STOPPING=1" in systemd.drain()
     text = (tmp_path / "daemon.log").read_text()
     assert "task user-ws died 3 times" in text  # runtime.restart_max_deaths
+    # one line naming the refusal, each time; no traceback (the hostile campaign's 403 cases)
+    assert "task user-ws died: user stream: the websocket handshake was refused with HTTP 403" \
+        in text
+    assert "kept dying (user stream: the websocket handshake was refused with HTTP 403)" in text
+    assert "Traceback" not in text
     client = redis.Redis.from_url(redis_url)
     assert client.get("bot:QRLUSDT:lease") is None  # released on the way out
     client.close()

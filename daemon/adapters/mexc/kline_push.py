@@ -16,6 +16,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Generic, TypeVar
 
+from loguru import logger
+
 from daemon.adapters.mexc.parsing import dec
 from daemon.adapters.mexc.proto.mexc_push_pb2 import (
     PublicAggreBookTickerV3Api,
@@ -87,8 +89,9 @@ class KlinePushes(Generic[T]):
     unusable: ``error`` says why); for a late push of an older window, what ``on_late()``
     returns. ``clock_ns`` stamps the latest price."""
 
-    __slots__ = ("_clock_ns", "_hot", "_hot_start", "_on_late", "_on_window", "_price",
-                 "book", "book_ns", "interval", "last_window_ms", "price_ns")
+    __slots__ = ("_bad_streak", "_clock_ns", "_good", "_hot", "_hot_start", "_on_late",
+                 "_on_window", "_price", "bad_prices", "book", "book_ns", "interval",
+                 "last_window_ms", "price_ns")
 
     def __init__(self, interval: str, on_window: WindowStart[T], on_late: Callable[[], T],
                  clock_ns: Callable[[], int]) -> None:
@@ -100,6 +103,9 @@ class KlinePushes(Generic[T]):
         self._hot_start: int | None = None  # its windowStart (s)
         self._price: Decimal | PublicSpotKlineV3Api | None = None
         self.price_ns: int | None = None  # wall clock of the latest kline push
+        self._good: tuple[Decimal | None, int | None] = (None, None)  # last price read, its ns
+        self.bad_prices = 0  # pushes whose close was not a price (skipped when read)
+        self._bad_streak = False
         self.last_window_ms: int | None = None  # the newest window pushed (never reset)
         self.book: BookTop | None = None  # the latest book-ticker push, checked
         self.book_ns: int | None = None  # its wall clock
@@ -147,7 +153,10 @@ class KlinePushes(Generic[T]):
 
     @property
     def last_price(self) -> Decimal | None:
-        """The close of the latest kline push (None before the first)."""
+        """The close of the latest kline push (None before the first). A close that is not a
+        price (``-1``, garbage) is skipped: the last good price and ITS time stay (so the
+        staleness check sees how old it is), the push is counted and said once per streak;
+        it never raises to the reader (the heartbeat, every evaluation, the checkpoint)."""
         held = self._price
         if held is None or isinstance(held, Decimal):
             return held
@@ -157,6 +166,14 @@ class KlinePushes(Generic[T]):
         except ArithmeticError:
             value = None
         if value is None or not value.is_finite() or value <= 0:
-            raise ProtocolError(f"publicSpotKline.closingPrice: not a price: {raw!r}")
-        self._price = value
+            self.bad_prices += 1
+            if not self._bad_streak:  # the first of a streak is said, the rest counted
+                logger.warning("publicSpotKline.closingPrice: not a price: {!r} (push "
+                               "skipped, the last good price kept)", raw)
+            self._bad_streak = True
+            good, self.price_ns = self._good
+            self._price = good
+            return good
+        self._price, self._bad_streak = value, False
+        self._good = (value, self.price_ns)
         return value

@@ -37,6 +37,7 @@ from daemon.config import ExchangeSettings
 from daemon.domain.backoff import backoff_s
 from daemon.errors import (
     ExchangeError,
+    FatalExchangeError,
     InvalidListenKey,
     SubscriptionRejected,
     TransientExchangeError,
@@ -184,6 +185,10 @@ class WsStream:
                 if not retryable(exc) or self._stopping:
                     self.down_reason = f"gave up: {exc!r}"
                     logger.error("{}: giving up: {!r}", self.name, exc)
+                    if isinstance(exc, InvalidStatus):  # one line naming it, no traceback
+                        raise FatalExchangeError(
+                            f"{self.name}: the websocket handshake was refused with HTTP "
+                            f"{exc.response.status_code}") from exc
                     raise
                 delay = backoff_delay(attempt, self.timings, self._rng)
                 attempt += 1

@@ -6,6 +6,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from loguru import logger
 
 from daemon.adapters.mexc.proto.mexc_push_pb2 import PushDataV3ApiWrapper
 from daemon.adapters.mexc.rest import MexcRest
@@ -54,9 +55,33 @@ def test_bad_frames_are_protocol_errors() -> None:
         feed.ingest(b"\xff\xff\xff")
     with pytest.raises(ProtocolError, match=r"publicSpotKline\.interval: got 'Min1'"):
         feed.ingest(frame(0, interval="Min1"))
-    feed.ingest(frame(0, close="garbage"))
-    with pytest.raises(ProtocolError, match="closingPrice: not a price: 'garbage'"):
-        _ = feed.last_price
+
+
+def test_a_close_that_is_not_a_price_keeps_the_last_good_price_and_its_time() -> None:
+    """From the hostile campaign: a forming kline pushed with closingPrice -1 was kept and
+    every read of the price raised (each heartbeat tick, each evaluation, the checkpoint at
+    stop: exit 1). It is skipped when read: the last good price stays with ITS time (the
+    staleness check sees its age), counted, said once per streak."""
+    now = [1000]
+    feed = new_feed(now)
+    said: list[str] = []
+    sink = logger.add(lambda m: said.append(m.record["message"]), level="WARNING")
+    try:
+        feed.ingest(frame(0, "0.049"))
+        assert (feed.last_price, feed.last_price_ms) == (Decimal("0.049"), 1000)
+        for t, bad in ((2000, "-1"), (3000, "garbage")):
+            now[0] = t
+            feed.ingest(frame(0, bad))
+            assert (feed.last_price, feed.last_price_ms) == (Decimal("0.049"), 1000)
+        now[0] = 4000
+        feed.ingest(frame(0, "0.05"))
+        assert (feed.last_price, feed.last_price_ms) == (Decimal("0.05"), 4000)
+    finally:
+        logger.remove(sink)
+    assert feed._klines.bad_prices == 2
+    assert [m for m in said if "not a price" in m] == [
+        "publicSpotKline.closingPrice: not a price: '-1' (push skipped, the last good price "
+        "kept)"]
 
 
 def test_an_unusable_final_push_leaves_the_window_to_rest() -> None:
