@@ -11,6 +11,7 @@ per case, the totals per class and the case list of each defect; ``--json-out`` 
 
     .venv/bin/python bench/hostile_campaign.py [--quick] [--jobs 3] [--seconds 22]
         [--daemon-tree PATH] [--only TEXT] [--json-out FILE] [--logs DIR]
+    .venv/bin/python bench/hostile_campaign.py --compare BEFORE.json AFTER.json
 """
 
 from __future__ import annotations
@@ -48,6 +49,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json-out", type=Path, help="write every verdict here as JSON")
     p.add_argument("--logs", type=Path, help="keep each case's daemon output in this folder")
     p.add_argument("--seed", type=int, default=12)
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
+                   help="run nothing: the totals of two --json-out files side by side and "
+                   "every case whose class changed")
     args = p.parse_args(argv)
     if args.jobs < 1 or args.seconds < 5:
         p.error("--jobs must be >= 1 and --seconds >= 5")
@@ -122,8 +126,25 @@ def report(verdicts: list[Verdict], tree: Tree, elapsed_s: float) -> None:
                 print(f"    | {x[:200]}")
 
 
+def compare(before_path: Path, after_path: Path) -> None:
+    before, after = (json.loads(p.read_text()) for p in (before_path, after_path))
+    print(f"{'class':24} {'before':>6} {'after':>6}")
+    for klass in (*CLASSES, "HARNESS ERROR"):
+        b, a = before["totals"].get(klass, 0), after["totals"].get(klass, 0)
+        if a or b:
+            print(f"{klass:24} {b:6} {a:6}")
+    was = {c["case"]: c["klass"] for c in before["cases"]}
+    print("\ncases whose class changed:")
+    for c in after["cases"]:
+        if was.get(c["case"], c["klass"]) != c["klass"]:
+            print(f"  {c['case'][:56]:56} {was[c['case']]:22} -> {c['klass']}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.compare:
+        compare(*args.compare)
+        return 0
     tree = Tree.of(args.daemon_tree.resolve())
     cases = select(args)
     if not cases:
