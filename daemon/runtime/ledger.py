@@ -50,6 +50,7 @@ from daemon.errors import (
     StoreUnavailable,
 )
 from daemon.runtime.settings_ref import SettingsRef
+from daemon.runtime.tally import BookTally
 
 NowMs = Callable[[], int]
 MAX_RELOADS = 5  # a write that keeps meeting changed books gives up (BooksChanged)
@@ -72,6 +73,7 @@ class Ledger:
         self.balances: dict[str, Balance] = {}
         # status changes the order table refused, by kind (late or contradictory updates)
         self.ignored_transitions: Counter[IgnoredKind] = Counter()
+        self.tally = BookTally()  # fills, fees and ended orders booked here (the metrics)
         self._lock = asyncio.Lock()  # one booking at a time: each starts from the last one
 
     @property
@@ -158,6 +160,7 @@ class Ledger:
         self.cost, self.core_floor, self.counters = cost, floor, counters
         self.core_credit = credit
         self.booked.update(result.booked)
+        self.tally.booked(new)
         self._adopt_order(order)
         for fill in new:
             logger.bind(client_order_id=order.client_order_id, trade_id=fill.trade_id).info(
@@ -233,6 +236,7 @@ class Ledger:
     def _adopt_order(self, order: Order) -> None:
         known = self.orders.get(order.client_order_id)
         if known is None or order.version >= known.version:
+            self.tally.adopted(known, order)
             self.orders[order.client_order_id] = order
 
     def apply_event(self, order: Order, event: OrderEvent) -> Order:
