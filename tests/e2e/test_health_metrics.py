@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.domain.reasons import ReasonCode
-from daemon.errors import ExchangeUnavailable
+from daemon.errors import ConfigError, ExchangeUnavailable
 from daemon.local_redis import LocalRedis
 from daemon.runtime.engine import RebalancerEngine
 from daemon.sim import SimConfig, Simulator
@@ -80,6 +81,9 @@ async def test_healthz_and_metrics_of_a_trading_engine(redis_url: str) -> None:
             before = engine.market.last_price
             second = await scrape(engine)
             after = engine.market.last_price
+            url = endpoint(engine)
+        with pytest.raises(aiohttp.ClientConnectionError):  # stopped: the port is closed
+            await get(url + "/healthz")
     evaluations = total(second, "rebalancer_evaluations_total")
     assert evaluations > total(first, "rebalancer_evaluations_total") >= 1
     assert evaluations == total(second, "rebalancer_decision_latency_seconds_count")
@@ -179,3 +183,17 @@ async def test_healthz_503_while_the_streams_stay_down_then_200(redis_url: str) 
     assert value(samples, "rebalancer_websocket_connected", stream="market") == 0
     assert value(samples, "rebalancer_websocket_reconnects_total", stream="market") >= 1
     assert again == 200
+
+
+async def test_an_address_that_cannot_be_bound_stops_the_start_naming_the_key(
+        redis_url: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        async with Simulator(SimConfig(seed=24)) as sim:
+            settings = e2e_settings(sim, redis_url, health={"listen": f"127.0.0.1:{port}"})
+            with pytest.raises(ConfigError) as err:
+                async with running_engine(settings, sim_creds(sim)):
+                    pass
+    assert str(err.value).startswith(f"health.listen 127.0.0.1:{port}: cannot listen: ")
