@@ -133,24 +133,33 @@ async def test_healthz_503_while_redis_is_frozen_then_200(own_redis: LocalRedis)
         async with running_engine(settings, sim_creds(sim)) as engine:
             url = endpoint(engine) + "/healthz"
             assert (await get(url))[0] == 200
+            assert value(await scrape(engine), "rebalancer_redis_outage_seconds_total") == 0
             assert own_redis.proc is not None
             os.kill(own_redis.proc.pid, signal.SIGSTOP)  # Redis stops answering
             try:
-                status, _, body = await get(url)
-                outage = value(await scrape(engine), "rebalancer_redis_outage_seconds_total")
+                status, _, body = await get(url)  # at once: the PING is not answered
+                # the heartbeat's next call times out (5 s): the store says Redis is down
+                await wait_for(lambda: not engine.store.available, 10, "Redis marked down")
+                await asyncio.sleep(1.0)
+                during = await scrape(engine)
             finally:
                 os.kill(own_redis.proc.pid, signal.SIGCONT)
-            assert status == 503 and body is not None, body
-            assert body["status"] == "unhealthy"
-            assert "redis: no answer to PING within 1 s" in body["reasons"], body
             await wait_for(lambda: engine.store.available, 10, "Redis back")
             for _ in range(50):
-                status, _, body = await get(url)
-                if status == 200:
+                again, _, _ = await get(url)
+                if again == 200:
                     break
                 await asyncio.sleep(0.1)
-            assert status == 200, body
-    assert outage >= 0
+            after = await scrape(engine)
+    assert status == 503 and body is not None, body
+    assert body["status"] == "unhealthy" and body["phase"] == "trading"
+    assert body["reasons"] == ["redis: no answer to PING within 1 s"], body
+    assert value(during, "rebalancer_redis_up") == 0
+    assert value(during, "rebalancer_redis_outage_seconds_total") >= 1.0
+    assert value(after, "rebalancer_redis_up") == 1
+    assert value(after, "rebalancer_redis_outage_seconds_total") > value(
+        during, "rebalancer_redis_outage_seconds_total")
+    assert again == 200
 
 
 async def test_healthz_503_while_the_streams_stay_down_then_200(redis_url: str) -> None:
