@@ -14,6 +14,7 @@ change of it and keeps the old address).
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -67,6 +68,10 @@ class HttpEndpoint:
         if sockets:  # port 0: the one the system chose
             self.port = sockets[0].getsockname()[1]
         logger.info("health and metrics at {}/healthz and {}/metrics", self.url, self.url)
+        if not ipaddress.ip_address(self.host).is_loopback:
+            logger.warning("health.listen {}: /healthz and /metrics answer anyone who can "
+                           "reach this address (no authentication): keep a firewall in front",
+                           self.listen)
 
     async def stop(self) -> None:
         if self._runner is not None:
