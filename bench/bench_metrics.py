@@ -191,9 +191,11 @@ def report(modes: Modes, hz: float, scrape_ms: float) -> None:
         p99_off, p99_on = pct(off, 0.99), pct(on, 0.99)
         added = (p99_on - p99_off) / p99_off * 100
         verdicts.append(added < 5)
+        few = "  (p99 of under 100 samples: their largest, mostly noise)" \
+            if min(len(off), len(on)) < 100 else ""
         print(f"{name:16}{f'{len(off)}/{len(on)}':>16}{statistics.median(off):>10.3f}"
               f"{statistics.median(on):>10.3f}{p99_off:>10.3f}{p99_on:>10.3f}"
-              f"{added:>+10.1f}%")
+              f"{added:>+10.1f}%{few}")
     print("target: metrics add under 5% to the p99: "
           f"{'MET' if verdicts and all(verdicts) else 'NOT MET'}")
 
