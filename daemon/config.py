@@ -7,6 +7,7 @@ of range) raises ``ConfigError`` whose ``problems`` name the key path. A reload 
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from decimal import Decimal
@@ -183,6 +184,16 @@ class LogSettings(_Section):
 
 class HealthSettings(_Section):
     heartbeat_interval_s: float = Field(10, gt=0, le=3600)
+    # "host:port" of the /healthz and /metrics endpoint (runtime/http_endpoint.py); None: off.
+    # Loopback is the documented choice; any other address is taken as given (explicit).
+    listen: str | None = None
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str | None) -> str | None:
+        if value is not None:
+            listen_address(value)  # ValueError naming what is wrong
+        return value
 
 
 class RuntimeSettings(_Section):
@@ -234,6 +245,26 @@ class Credentials(BaseModel):
 
 # Keys whose change only takes effect after a restart (a reload logs and ignores them).
 RESTART_KEYS: tuple[str, ...] = ("mode", "symbol", "exchange", "redis")
+RESTART_FIELDS: tuple[str, ...] = ("health.listen",)  # one key of a reloadable section
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``"127.0.0.1:9464"`` or ``"[::1]:9464"`` -> (host, port); ValueError naming the
+    problem. The host is an IP address (no name lookup: what is bound is what is written)."""
+    host, sep, port_text = value.rpartition(":")
+    if not sep or not host:
+        raise ValueError("must be host:port, e.g. 127.0.0.1:9464")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"host {host!r} must be an IP address (127.0.0.1 for this machine "
+                         "only, 0.0.0.0 for every interface)") from None
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"port {port_text!r} must be a number within 0..65535 (0: any free "
+                         "port, logged at start)")
+    return host, int(port_text)
 
 
 def _format_problem(error: Mapping[str, Any]) -> str:
@@ -327,7 +358,8 @@ def diff_settings(old: Settings, new: Settings) -> tuple[list[str], list[str]]:
     a = _flatten(old.model_dump(mode="json"))
     b = _flatten(new.model_dump(mode="json"))
     changed = sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-    restart = [k for k in changed if k.split(".", 1)[0] in RESTART_KEYS]
+    restart = [k for k in changed if k.split(".", 1)[0] in RESTART_KEYS
+               or k in RESTART_FIELDS]
     reloadable = [k for k in changed if k not in restart]
     return reloadable, restart
 
@@ -336,6 +368,7 @@ def apply_reload(old: Settings, new: Settings) -> Settings:
     """The settings to run with after a reload: ``new`` with restart-only sections kept from
     ``old``."""
     kept = {name: getattr(old, name) for name in RESTART_KEYS}
+    kept["health"] = new.health.model_copy(update={"listen": old.health.listen})
     return new.model_copy(update=kept)
 
 

@@ -129,6 +129,7 @@ class RedisStore:
         self._client: aioredis.Redis | None = None
         self._available = True
         self._down_since: float | None = None
+        self._outages_s = 0.0  # the outages that ended (outage_s adds the current one)
         self._scripts: dict[str, Any] = {}
         self.view: BooksView | None = None  # of the last load_state or fenced write
         self._write_lock = asyncio.Lock()  # this process's fenced writes, one at a time
@@ -147,6 +148,12 @@ class RedisStore:
     def available(self) -> bool:
         """False from a failed call until the next successful one."""
         return self._available
+
+    def outage_s(self) -> float:
+        """Seconds Redis was unavailable since this store was made, the current outage
+        included (a figure for the metrics)."""
+        now = time.monotonic()
+        return self._outages_s + (0.0 if self._down_since is None else now - self._down_since)
 
     @property
     def client(self) -> aioredis.Redis:
@@ -206,6 +213,7 @@ class RedisStore:
             down = time.monotonic() - (self._down_since or time.monotonic())
             self._available = True
             self._down_since = None
+            self._outages_s += down
             logger.info("Redis reachable again after {:.1f}s; trading may resume", down)
 
     async def _call(self, what: str, awaitable: Awaitable[T], *,

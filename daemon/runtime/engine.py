@@ -44,10 +44,12 @@ from daemon.runtime.decision_log import DecisionLog
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
 from daemon.runtime.heartbeat import Heartbeat
+from daemon.runtime.http_endpoint import HttpEndpoint
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.manual import ManualRequests
 from daemon.runtime.market_feed import MarketFeed, UserFeed
+from daemon.runtime.metrics import Metrics
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 from daemon.runtime.settings_ref import SettingsRef
@@ -108,6 +110,11 @@ class RebalancerEngine:
         self._units: list[Supervised] = []  # the engine's own background tasks
         self._quiet_phase: Phase | None = None  # the phase "not deciding" was said for
         self._last_cycle_ms = 0  # the millisecond the last evaluation's cycle id was made of
+        self.ready = False  # start() finished: deciding (or standing by)
+        self.metrics = Metrics()
+        self.metrics.watch(self)
+        listen = self.settings.current.health.listen
+        self.http = None if listen is None else HttpEndpoint(self, listen)
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -115,6 +122,8 @@ class RebalancerEngine:
         (``daemon.runtime.startup``); a failure closes everything (nothing half-started keeps
         running)."""
         try:
+            if self.http is not None:  # first: a starting daemon answers 503 "starting"
+                await self.http.start()
             await self.startup("kline backfill", self.market.start)
             for feed in self.user_feeds:
                 await self.startup("balances and listenKey", feed.start)
@@ -125,6 +134,7 @@ class RebalancerEngine:
             self.scheduler.start()
             # its own unit: the supervisor cancels it again should a Redis call lose a cancel
             self._units.append(self.supervisor.spawn("manual-requests", self.manual.run))
+            self.ready = True
         except BaseException:
             await self.close()
             raise
@@ -233,6 +243,7 @@ class RebalancerEngine:
             await self.executor.execute(decided[0], decided[1], self.rules, reference)
 
     async def _decide(self, trigger: str) -> tuple[Plan, str] | None:
+        started = time.perf_counter()  # the decision latency's start (metrics)
         settings = self.settings.current
         now = wall_ms()
         # one id per evaluation (a later millisecond than the last one's): the client order
@@ -266,6 +277,7 @@ class RebalancerEngine:
         if requests:
             record["manual"] = [r.to_dict() for r in requests]
         await self.store.record_plan(record)
+        self.metrics.decided(plan.reason_code, "manual" if requests else trigger, started)
         await self.manual.answer(requests, record)
         self.last_plan, self.evaluations = plan, self.evaluations + 1
         window = self.market.window
@@ -363,7 +375,8 @@ class RebalancerEngine:
             return
         self._closed = True
         self.lease.stop()
-        steps = [self.supervisor.cancel(*self._units), self.scheduler.stop(abandon=True),
+        steps = [*([self.http.stop()] if self.http else []),
+                 self.supervisor.cancel(*self._units), self.scheduler.stop(abandon=True),
                  *(feed.stop() for feed in self.user_feeds), self.market.stop(),
                  self.lease.release(), self.rest.close(), self.store.close()]
         for step in steps:

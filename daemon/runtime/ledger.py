@@ -52,6 +52,7 @@ from daemon.errors import (
     StoreUnavailable,
 )
 from daemon.runtime.settings_ref import SettingsRef
+from daemon.runtime.tally import BookTally
 
 NowMs = Callable[[], int]
 MAX_RELOADS = 5  # a write that keeps meeting changed books gives up (BooksChanged)
@@ -74,6 +75,7 @@ class Ledger:
         self.balances: dict[str, Balance] = {}
         # status changes the order table refused, by kind (late or contradictory updates)
         self.ignored_transitions: Counter[IgnoredKind] = Counter()
+        self.tally = BookTally()  # fills, fees and ended orders booked here (the metrics)
         self._lock = asyncio.Lock()  # one booking at a time: each starts from the last one
 
     @property
@@ -160,6 +162,7 @@ class Ledger:
         self.cost, self.core_floor, self.counters = cost, floor, counters
         self.core_credit = credit
         self.booked.update(result.booked)
+        self.tally.booked(new)
         self._adopt_order(order)
         px = self.rules.quote_precision
         for fill in new:
@@ -237,6 +240,7 @@ class Ledger:
     def _adopt_order(self, order: Order) -> None:
         known = self.orders.get(order.client_order_id)
         if known is None or order.version >= known.version:
+            self.tally.adopted(known, order)
             self.orders[order.client_order_id] = order
 
     def apply_event(self, order: Order, event: OrderEvent) -> Order:

@@ -17,6 +17,7 @@ import contextlib
 import random
 import re
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
@@ -166,6 +167,7 @@ class MexcRest:
         self.time_offset_ms = 0
         self.requests_sent = 0
         self.retries = 0
+        self.errors: Counter[tuple[str, str]] = Counter()  # failures by error_label (metrics)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -396,7 +398,7 @@ class MexcRest:
         resynced = False
         while True:
             try:
-                return await self._send(ep, params)
+                return await self._counted(self._send(ep, params))
             except TimestampOutOfWindow:
                 # rejected before any effect: safe to resync and resend, also for orders
                 if resynced or ep.path == TIME.path:
@@ -423,6 +425,14 @@ class MexcRest:
             self.retries += 1
             if delay:
                 await self._sleep(delay)
+
+    async def _counted(self, call: Awaitable[Any]) -> Any:
+        """The one place failed requests are counted (``errors``, by ``error_label``)."""
+        try:
+            return await call
+        except ExchangeError as exc:
+            self.errors[error_label(exc)] += 1
+            raise
 
     def _build_query(self, ep: Endpoint, params: Params) -> str:
         if not ep.signed:
@@ -482,6 +492,14 @@ class MexcRest:
             raise OutcomeUnknown(f"{error}; the outcome is unknown", code=code,
                                  http_status=status) from error
         raise error
+
+
+def error_label(exc: ExchangeError) -> tuple[str, str]:
+    """(HTTP status, MEXC code) of a failed request, "none" for what it lacks: ("400",
+    "-2013"), ("502", "none") for a proxy's page, ("none", "none") when no answer came
+    (refused, reset, timed out)."""
+    return (str(exc.http_status) if exc.http_status is not None else "none",
+            str(exc.code) if exc.code is not None else "none")
 
 
 def _clear_refusal(status: int, code: int | None) -> bool:
