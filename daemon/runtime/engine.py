@@ -17,6 +17,7 @@ import asyncio
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from loguru import logger
@@ -24,6 +25,7 @@ from loguru import logger
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
+from daemon.domain.alert_rules import DayFigures
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import cycle_id_for
 from daemon.domain.cost_basis import CostBasis
@@ -38,6 +40,8 @@ from daemon.errors import (
     StoreUnavailable,
 )
 from daemon.runtime import snapshots
+from daemon.runtime.alert_watch import OpsAlerts
+from daemon.runtime.alerts import Alerts
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
 from daemon.runtime.heartbeat import Heartbeat
@@ -52,6 +56,7 @@ from daemon.runtime.startup import StartupRetry
 from daemon.runtime.supervisor import Supervised, Supervisor
 
 CLOSE_TIMEOUT_S = 5.0  # each step of closing (a stream, the lease, a connection)
+ALERTS_DRAIN_S = 3.0  # at most this long (and a quarter of the grace) for the last messages
 
 
 def wall_ms() -> int:
@@ -103,6 +108,12 @@ class RebalancerEngine:
         self._closed = False
         self._units: list[Supervised] = []  # the engine's own background tasks
         self._quiet_phase: Phase | None = None  # the phase "not deciding" was said for
+        self.alerts = Alerts(self.settings.current.notify)  # counters: sent, failed, dropped
+        self.ops = OpsAlerts(self.settings, self.alerts, self.rules, self.store, wall_ms)
+        self.executor.on_finished = self.ops.order_finished
+        self.executor.on_conflict = self.ops.trading_stopped
+        self.lease.on_stop = self.ops.trading_stopped
+        self.heartbeat.on_halt = self.ops.halt_seen
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -110,6 +121,10 @@ class RebalancerEngine:
         (``daemon.runtime.startup``); a failure closes everything (nothing half-started keeps
         running)."""
         try:
+            await self.alerts.open()  # a URL that cannot be used stops the start (ConfigError)
+            self._units.append(self.supervisor.spawn("notify", self.alerts.run))
+            self._units.append(self.supervisor.spawn(
+                "alert-watch", partial(self.ops.watch, self._day_figures)))
             await self.startup("kline backfill", self.market.start)
             for feed in self.user_feeds:
                 await self.startup("balances and listenKey", feed.start)
@@ -120,6 +135,7 @@ class RebalancerEngine:
             self.scheduler.start()
             # its own unit: the supervisor cancels it again should a Redis call lose a cancel
             self._units.append(self.supervisor.spawn("manual-requests", self.manual.run))
+            self.ops.started(self.status_line())
         except BaseException:
             await self.close()
             raise
@@ -231,6 +247,7 @@ class RebalancerEngine:
         log = logger.bind(cycle_id=cycle_id)
         try:
             halt = await self.store.get_halt()
+            self.ops.halt_seen(halt)
             await self.ledger.refresh_core_floor()
             snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
                                                   halt is not None, await self._book(now))
@@ -257,6 +274,7 @@ class RebalancerEngine:
         await self.store.record_plan(record)
         await self.manual.answer(requests, record)
         self.last_plan, self.evaluations = plan, self.evaluations + 1
+        self.ops.plan_decided(plan, now)
         log.info("{} {} [{}] {} ({}){}", plan.action, plan.quantity, plan.reason_code,
                  plan.reason, plan.costs_line(),
                  "" if live or not plan.is_trade else " (dry_run: not sent)")
@@ -287,6 +305,7 @@ class RebalancerEngine:
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:
         async with self._settings_lock:  # between evaluations
+            await self.alerts.apply(settings.notify)  # a bad URL: nothing applied (ConfigError)
             old, self.settings.current = self.settings.current, settings
             self.scheduler.reschedule(settings.schedule.interval_s)
             st, new = old.strategy, settings.strategy
@@ -338,6 +357,8 @@ class RebalancerEngine:
         except (StoreUnavailable, RuntimeError):
             logger.error("checkpoint NOT written: Redis unavailable (state up to the last "
                          "recorded change is safe)")
+        self.ops.stopped()
+        await self.alerts.drain(min(ALERTS_DRAIN_S, settings.runtime.shutdown_grace_s / 4))
         await self.close()
 
     async def close(self) -> None:
@@ -356,8 +377,19 @@ class RebalancerEngine:
                 await asyncio.wait_for(step, CLOSE_TIMEOUT_S)
             except Exception as exc:  # TimeoutError included: go on closing the rest
                 logger.error("closing: a step failed ({!r}); going on", exc)
+        self.alerts.close()
 
     # -- reporting --------------------------------------------------------------------------
+    async def _day_figures(self, start_ms: int, end_ms: int) -> DayFigures:
+        """The daily summary's figures: value (last plan), PnL (books), fills in [start, end)."""
+        price = self.market.last_price
+        cost = self.ledger.cost
+        fills = tuple(f for f in await self.store.get_fills() if start_ms <= f.time_ms < end_ms)
+        value = None if self.last_plan is None else self.last_plan.figures.total_value
+        return DayFigures(value=value, realized_pnl=cost.realized_pnl,
+                          unrealized_pnl=None if price is None else cost.unrealized(price),
+                          fills=fills)
+
     def checkpoint(self, stopped: bool = False) -> dict[str, Any]:
         beat = snapshots.checkpoint(self.settings.current, wall_ms(), self.lease, self.market,
                                     self.ledger, self.executor, self.evaluations, stopped)
