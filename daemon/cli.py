@@ -20,6 +20,7 @@ from daemon.commands import (  # noqa: E402
     check_config,
     control,
     demo,
+    notify_test,
     plan,
     rebalance_now,
     run,
@@ -29,7 +30,7 @@ from daemon.commands import (  # noqa: E402
 from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
 COMMANDS = (run, check_config, plan, control, demo, sim, state, backtest, candles,
-            rebalance_now)
+            rebalance_now, notify_test)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
