@@ -29,7 +29,8 @@ def handle_notify_test(args: argparse.Namespace) -> int:
         raise ConfigError(f"{args.config}: notify.urls is empty: nothing to test")
 
     async def main() -> int:
-        alerts = Alerts(settings.notify.model_copy(update={"events": None}))  # whatever is selected
+        alerts = Alerts(settings.notify.model_copy(update={"events": None}),  # all events
+                        log_level=settings.log.level)
         await alerts.open()  # the URLs are logged in their masked form
         sender = asyncio.create_task(alerts.run())
         try:
@@ -40,7 +41,7 @@ def handle_notify_test(args: argparse.Namespace) -> int:
         finally:
             sender.cancel()
             await asyncio.gather(sender, return_exceptions=True)
-            alerts.close()
+            await alerts.close()
         if alerts.sent:
             print(f"delivered to {len(settings.notify.urls)} URL(s)")
             return 0

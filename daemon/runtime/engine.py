@@ -108,12 +108,15 @@ class RebalancerEngine:
         self._closed = False
         self._units: list[Supervised] = []  # the engine's own background tasks
         self._quiet_phase: Phase | None = None  # the phase "not deciding" was said for
-        self.alerts = Alerts(self.settings.current.notify)  # counters: sent, failed, dropped
+        self.alerts = Alerts(self.settings.current.notify,  # counters: sent, failed, dropped
+                             log_level=self.settings.current.log.level)
         self.ops = OpsAlerts(self.settings, self.alerts, self.rules, self.store, wall_ms)
         self.executor.on_finished = self.ops.order_finished
         self.executor.on_conflict = self.ops.trading_stopped
         self.lease.on_stop = self.ops.trading_stopped
         self.heartbeat.on_halt = self.ops.halt_seen
+        self._evaluating = 0  # evaluations running (one, from the scheduler; tests call more)
+        self.alerts.hold = lambda: self._evaluating > 0
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -216,7 +219,15 @@ class RebalancerEngine:
 
     async def evaluate(self, trigger: str) -> None:
         """One evaluation (the scheduler runs one at a time): first follow any order of ours
-        that is not settled, then decide (only while TRADING), then (live) execute."""
+        that is not settled, then decide (only while TRADING), then (live) execute.
+        Notifications wait while it runs (``Alerts.hold``)."""
+        self._evaluating += 1
+        try:
+            await self._evaluate(trigger)
+        finally:
+            self._evaluating -= 1
+
+    async def _evaluate(self, trigger: str) -> None:
         if not self.lease.may_decide:
             if self._quiet_phase is not self.lease.phase:  # said once per phase, not per tick
                 logger.info("{}: not deciding ({}; said once)", self.lease.phase.value, trigger)
@@ -371,13 +382,13 @@ class RebalancerEngine:
         self.lease.stop()
         steps = [self.supervisor.cancel(*self._units), self.scheduler.stop(abandon=True),
                  *(feed.stop() for feed in self.user_feeds), self.market.stop(),
-                 self.lease.release(), self.rest.close(), self.store.close()]
+                 self.lease.release(), self.rest.close(), self.store.close(),
+                 self.alerts.close()]
         for step in steps:
             try:
                 await asyncio.wait_for(step, CLOSE_TIMEOUT_S)
             except Exception as exc:  # TimeoutError included: go on closing the rest
                 logger.error("closing: a step failed ({!r}); going on", exc)
-        self.alerts.close()
 
     # -- reporting --------------------------------------------------------------------------
     async def _day_figures(self, start_ms: int, end_ms: int) -> DayFigures:

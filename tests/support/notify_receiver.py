@@ -35,7 +35,9 @@ class Receiver:
     got: list[Received] = field(default_factory=list)
     fail_next: int = 0  # answer 500 to this many requests
     delay_s: float = 0.0  # answer after this long
+    hang_next: int = 0  # never answer this many requests (the client must give up)
     requests: int = 0  # every request seen, failed ones included
+    released: asyncio.Event = field(default_factory=asyncio.Event)  # hung requests end
 
     def url(self, path: str = "hook", auth: str = "") -> str:
         """A json:// Apprise URL posting to this receiver (``auth``: ``user:password@``)."""
@@ -50,6 +52,10 @@ class Receiver:
 
 async def _handle(receiver: Receiver, request: web.Request) -> web.Response:
     receiver.requests += 1
+    if receiver.hang_next > 0:
+        receiver.hang_next -= 1
+        await receiver.released.wait()  # at the end of the test
+        return web.Response(status=504, text="hung")
     if receiver.delay_s:
         await asyncio.sleep(receiver.delay_s)
     if receiver.fail_next > 0:
@@ -79,6 +85,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     try:
         yield rec
     finally:
+        rec.released.set()
         await runner.cleanup()
 
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import logging
+import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 from loguru import logger
@@ -25,31 +25,41 @@ from tests.support.notify_receiver import Receiver, black_hole, receiver
 SECRET = "s3cr3t-T0ken-value"
 
 
+WORKER_LOG = "notify-worker.log"
+
+
+def _log_file(logs: Path | None) -> IO[bytes]:
+    return Path(os.devnull if logs is None else logs / WORKER_LOG).open("ab")
+
+
 @asynccontextmanager
-async def sending(settings: NotifySettings, env: dict[str, str]) -> AsyncIterator[Alerts]:
-    alerts = Alerts(settings, env=env)
-    await alerts.open()
-    task = asyncio.create_task(alerts.run())
-    try:
-        yield alerts
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        alerts.close()
+async def sending(settings: NotifySettings, env: dict[str, str],
+                  logs: Path | None = None) -> AsyncIterator[Alerts]:
+    """Alerts with its sender task; the worker logs at DEBUG into ``logs``/notify-worker.log."""
+    with _log_file(logs) as worker_log:
+        alerts = Alerts(settings, env=env, log_level="DEBUG", stderr=worker_log)
+        await alerts.open()
+        task = asyncio.create_task(alerts.run())
+        try:
+            yield alerts
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await alerts.close()
 
 
 @contextmanager
-def all_logs(caplog: pytest.LogCaptureFixture) -> Iterator[list[str]]:
-    """Everything logged through loguru, plus the standard logging records (Apprise's)."""
+def all_logs(tmp_path: Path) -> Iterator[list[str]]:
+    """Everything logged through loguru, plus the sender process's log (Apprise's, urllib3's
+    records at DEBUG), read when the block ends."""
     said: list[str] = []
     sink = logger.add(lambda m: said.append(str(m)), level="TRACE")
-    caplog.set_level(logging.DEBUG)
     try:
         yield said
     finally:
         logger.remove(sink)
-        said.extend(r.getMessage() for r in caplog.records)
-        said.append(caplog.text)
+        worker_log = tmp_path / WORKER_LOG
+        said.append(worker_log.read_text() if worker_log.exists() else "")
 
 
 def basic_password(rec: Receiver) -> str:
@@ -58,12 +68,12 @@ def basic_password(rec: Receiver) -> str:
 
 
 async def test_delivers_with_the_secret_from_the_environment_and_never_logs_it(
-        caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path) -> None:
     async with receiver() as rec:
         rec.fail_next = 1  # the first try fails: retried after the backoff
         settings = NotifySettings(urls=(rec.url(auth="bot:${NOTIFY_TOKEN}@"),), retries=2)
-        with all_logs(caplog) as said:
-            async with sending(settings, {"NOTIFY_TOKEN": SECRET}) as alerts:
+        with all_logs(tmp_path) as said:
+            async with sending(settings, {"NOTIFY_TOKEN": SECRET}, tmp_path) as alerts:
                 alerts.emit("order", "QRLUSDT BUY FILLED", "BUY 100 of 100 QRL")
                 await alerts.drain(10)
         assert (alerts.sent, alerts.failed, alerts.dropped) == (1, 0, 0)
@@ -77,13 +87,13 @@ async def test_delivers_with_the_secret_from_the_environment_and_never_logs_it(
 
 
 async def test_a_secret_in_the_url_path_is_masked_in_every_log(
-        caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path) -> None:
     """Webhook secrets often sit in the path: Apprise masks them in its own records, the HTTP
-    library under it (urllib3, at DEBUG) does not; the daemon's filter does."""
+    library under it (urllib3, at DEBUG) does not; the sender process's filter does."""
     async with receiver() as rec:
         settings = NotifySettings(urls=(rec.url(path="hooks/${HOOK_SECRET}"),))
-        with all_logs(caplog) as said:
-            async with sending(settings, {"HOOK_SECRET": SECRET}) as alerts:
+        with all_logs(tmp_path) as said:
+            async with sending(settings, {"HOOK_SECRET": SECRET}, tmp_path) as alerts:
                 alerts.emit("started", "rebalancer started", "live")
                 await alerts.drain(10)
         assert alerts.sent == 1
@@ -129,13 +139,13 @@ def test_config_rejects_a_malformed_reference_and_a_non_url() -> None:
 
 
 async def test_failures_are_counted_and_the_secret_is_masked_in_apprise_logs(
-        caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(alerts_module, "BACKOFF_S", 0.01)
     async with receiver() as rec:
         rec.fail_next = 100  # the service refuses everything
         settings = NotifySettings(urls=(rec.url(auth="bot:${NOTIFY_TOKEN}@"),), retries=2)
-        with all_logs(caplog) as said:
-            async with sending(settings, {"NOTIFY_TOKEN": SECRET}) as alerts:
+        with all_logs(tmp_path) as said:
+            async with sending(settings, {"NOTIFY_TOKEN": SECRET}, tmp_path) as alerts:
                 alerts.emit("halted", "trading halted", "by the operator")
                 await alerts.drain(10)
         assert (alerts.sent, alerts.failed) == (0, 1)
@@ -146,12 +156,12 @@ async def test_failures_are_counted_and_the_secret_is_masked_in_apprise_logs(
 
 
 async def test_a_hanging_receiver_never_makes_emit_wait_and_a_full_queue_drops(
-        caplog: pytest.LogCaptureFixture) -> None:
+        tmp_path: Path) -> None:
     async with black_hole() as port:
         settings = NotifySettings(urls=(f"json://bot:${{T}}@127.0.0.1:{port}/hook",),
                                   queue_max=5, retries=0, send_timeout_s=0.5)
-        with all_logs(caplog) as said:
-            async with sending(settings, {"T": SECRET}) as alerts:
+        with all_logs(tmp_path) as said:
+            async with sending(settings, {"T": SECRET}, tmp_path) as alerts:
                 started = time.perf_counter()
                 for i in range(50):
                     alerts.emit("order", f"order {i}", "filled")
@@ -167,6 +177,23 @@ async def test_a_hanging_receiver_never_makes_emit_wait_and_a_full_queue_drops(
     assert "notification queue full (5)" in text
     assert text.count("notification queue full") == 1  # said once per episode
     assert SECRET not in text
+
+
+async def test_a_send_that_hangs_kills_the_sender_process_and_the_retry_delivers(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(alerts_module, "BACKOFF_S", 0.01)
+    async with receiver() as rec:
+        rec.hang_next = 1
+        settings = NotifySettings(urls=(rec.url(),), retries=1, send_timeout_s=1)
+        async with sending(settings, {}, tmp_path) as alerts:
+            first = alerts._worker
+            assert first is not None
+            alerts.emit("order", "after a hang", "x")
+            await alerts.drain(20)
+            assert first.proc.returncode is not None  # killed at the timeout
+            assert alerts._worker is not None and alerts._worker is not first
+        assert (alerts.sent, alerts.failed) == (1, 0)
+        assert rec.requests == 2 and rec.titles() == ["after a hang"]
 
 
 async def test_reload_changes_urls_and_selects_events() -> None:
