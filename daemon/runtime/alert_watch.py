@@ -49,6 +49,7 @@ class OpsAlerts:
         self._outage_since: float | None = None
         self._outage_said = False
         self._summary_day: str | None = None
+        self._stopped = False  # trading stopped on its own (said): its return is said too
 
     @property
     def _symbol(self) -> str:
@@ -60,9 +61,11 @@ class OpsAlerts:
         self.alerts.emit("started", f"rebalancer started ({self._symbol})",
                          f"{s.mode.value}: {status_line}")
 
-    def stopped(self) -> None:
+    def stopped(self, checkpoint_written: bool) -> None:
         self.alerts.emit("stopped", f"rebalancer stopped ({self._symbol})",
-                         "stopped cleanly; checkpoint written")
+                         "checkpoint written" if checkpoint_written else
+                         "checkpoint NOT written (Redis unavailable; the state up to the last "
+                         "recorded change is safe)")
 
     def order_finished(self, order: Order) -> None:
         if order.status.terminal:
@@ -70,7 +73,15 @@ class OpsAlerts:
             self.alerts.emit("order", title, body)
 
     def trading_stopped(self, reason: str) -> None:
+        self._stopped = True
         self.alerts.emit("trading_stopped", f"{self._symbol}: trading stopped", reason)
+
+    def trading_again(self) -> None:
+        """Reconciled with the exchange after a stop said above: trading again."""
+        if self._stopped:
+            self._stopped = False
+            self.alerts.emit("trading_stopped", f"{self._symbol}: trading again",
+                             "the books were reloaded and reconciled with the exchange")
 
     def halt_seen(self, halt: Halt | None) -> None:
         change = self._halt.observe(halt is not None)

@@ -114,6 +114,7 @@ class RebalancerEngine:
         self.executor.on_finished = self.ops.order_finished
         self.executor.on_conflict = self.ops.trading_stopped
         self.lease.on_stop = self.ops.trading_stopped
+        self.lease.on_trading = self.ops.trading_again
         self.heartbeat.on_halt = self.ops.halt_seen
         self._evaluating = 0  # evaluations running (one, from the scheduler; tests call more)
         self.alerts.hold = lambda: self._evaluating > 0
@@ -361,14 +362,16 @@ class RebalancerEngine:
                 await self.scheduler.stop()
             else:
                 await self.scheduler.stop(abandon=True)
+        written = False
         try:
             await self.store.heartbeat(settings.redis.heartbeat_ttl_s,
                                        self.checkpoint(stopped=True))
             logger.info("checkpoint written")
+            written = True
         except (StoreUnavailable, RuntimeError):
             logger.error("checkpoint NOT written: Redis unavailable (state up to the last "
                          "recorded change is safe)")
-        self.ops.stopped()
+        self.ops.stopped(written)
         await self.alerts.drain(min(ALERTS_DRAIN_S, settings.runtime.shutdown_grace_s / 4))
         await self.close()
 

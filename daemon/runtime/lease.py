@@ -71,8 +71,10 @@ class TradingLease:
         self._standby_holder: str | None = None  # logged once per holder
         self._confirmed_at: float | None = None  # monotonic start of the last renew/take won
         self.suspended: str | None = None  # why the books cannot be trusted (RECOVERING)
-        # told when trading stops on a lost lease or books that cannot be trusted
+        # told when trading stops on a lost lease or books that cannot be trusted, and when
+        # it trades again (RECOVERING -> TRADING)
         self.on_stop: Callable[[str], None] = lambda reason: None
+        self.on_trading: Callable[[], None] = lambda: None
 
     @property
     def holds(self) -> bool:
@@ -150,6 +152,7 @@ class TradingLease:
             self.phase = Phase.TRADING
             self.suspended = None
             logger.info("reconciled with the exchange: trading")
+            self.on_trading()
 
     async def renew(self) -> None:
         """Extend the TTL. Losing the lease while holding it means STANDBY (no decisions)

@@ -15,6 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 import yaml
 from loguru import logger
 
@@ -181,3 +182,24 @@ async def test_daemon_process_notifies_and_reloads_urls_on_sighup(redis_url: str
     assert done.returncode == 2, done.stderr
     assert ("error: notify.urls[0]: ${HOOK_TOKEN} is neither set in the environment nor a "
             "file in $CREDENTIALS_DIRECTORY") in done.stderr
+
+
+async def test_a_lost_lease_is_told_and_so_is_trading_again(
+        redis_url: str, redis_client: aioredis.Redis) -> None:
+    """Another instance takes the lease for a while (written straight into Redis): trading
+    stops and says why; when its TTL runs out this one takes the lease back, reconciles, and
+    says it trades again."""
+    async with receiver() as rec, Simulator(
+            SimConfig(seed=4, speed=60.0, balances=UNBALANCED)) as sim:
+        settings = e2e_settings(sim, redis_url, notify={"urls": [rec.url()]})
+        async with running_engine(settings, sim_creds(sim)) as engine:
+            await wait_for(lambda: bool(rec.with_title("rebalancer started")), 10, "start")
+            await wait_for(lambda: engine.executor.in_flight is None, 10, "no order in flight")
+            await redis_client.set("bot:QRLUSDT:lease", "otherhost:1:feedbeef", px=2500)
+            await wait_for(lambda: bool(rec.with_title("trading stopped")), 10, "the stop")
+            await wait_for(lambda: bool(rec.with_title("trading again")), 15, "trading again")
+    stop = rec.with_title("QRLUSDT: trading stopped")
+    assert len(stop) == 1
+    assert stop[0].message.startswith("trading lease lost ("), stop[0].message
+    assert rec.with_title("QRLUSDT: trading again")[0].message == (
+        "the books were reloaded and reconciled with the exchange")
