@@ -151,7 +151,8 @@ class Alerts:
 
     async def open(self) -> None:
         """Start the sender process for the configured URLs; ConfigError when one cannot be
-        used (its secret missing, or a form Apprise does not know)."""
+        used (its secret missing, or a form Apprise does not know), NotifierGone when the
+        process cannot start."""
         await self._use(self.settings.urls)
 
     async def apply(self, settings: NotifySettings) -> None:
@@ -174,12 +175,16 @@ class Alerts:
             secrets.extend(used)
         request = {"op": "open", "urls": resolved, "secrets": secrets,
                    "log_level": self._log_level}
-        worker = await _Worker.start(self._stderr)
+        try:
+            worker = await _Worker.start(self._stderr)
+        except OSError as exc:
+            raise NotifierGone(f"notifications: the sender process could not start ({exc})") \
+                from None
         try:
             answer = await worker.call(request, OPEN_TIMEOUT_S)
         except NotifierGone as exc:
             await worker.stop()
-            raise ConfigError(f"notify.urls: the sender process could not start ({exc})") \
+            raise NotifierGone(f"notifications: the sender process could not start ({exc})") \
                 from None
         if not answer.get("ok"):
             await worker.stop()
