@@ -21,6 +21,7 @@ from daemon.commands import (  # noqa: E402
     control,
     demo,
     history,
+    notify_test,
     plan,
     pnl,
     rebalance_now,
@@ -32,7 +33,7 @@ from daemon.commands import (  # noqa: E402
 from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
 COMMANDS = (run, check_config, plan, status, history, pnl, control, demo, sim, state,
-            backtest, candles, rebalance_now)
+            backtest, candles, rebalance_now, notify_test)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
@@ -207,6 +208,38 @@ class RuntimeSettings(_Section):
     startup_timeout_s: float = Field(90.0, gt=0, le=3600)
 
 
+NotifyEvent = Literal["started", "stopped", "order", "halted", "resumed", "trading_stopped",
+                      "drift", "daily_summary"]
+SECRET_REF = r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}"  # ${NAME}: environment, else $CREDENTIALS_DIRECTORY
+
+
+class NotifySettings(_Section):
+    """Operator notifications (``daemon.runtime.alerts``); secrets only as ``${NAME}``."""
+
+    urls: tuple[str, ...] = ()
+    drift_alert: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("0.05")
+    drift_alert_after_s: float = Field(1800, ge=0)
+    daily_summary_utc: str | None = Field(None, pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    queue_max: int = Field(100, ge=1, le=100_000)
+    events: tuple[NotifyEvent, ...] | None = None
+    send_timeout_s: float = Field(10, gt=0, le=300)
+    retries: int = Field(3, ge=0, le=20)
+    redis_outage_alert_s: float = Field(60, gt=0)
+
+    @field_validator("urls")
+    @classmethod
+    def _urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for i, url in enumerate(urls):
+            scheme, sep, rest = url.partition("://")
+            if not sep or not scheme or not rest:
+                raise ValueError(f"urls[{i}] is not a URL (scheme://...)")
+            left = re.sub(SECRET_REF, "", url)
+            if "${" in left:
+                raise ValueError(f"urls[{i}]: a secret reference is written ${{NAME}} (letters, "
+                                 "digits, _)")
+        return urls
+
+
 class Settings(_Section):
     mode: Mode = Mode.DRY_RUN
     symbol: str = Field("QRLUSDT", pattern=r"^[A-Z0-9]{2,20}$")
@@ -219,6 +252,7 @@ class Settings(_Section):
     log: LogSettings = LogSettings()
     health: HealthSettings = HealthSettings()
     runtime: RuntimeSettings = RuntimeSettings()
+    notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
     def _lease_renewed_in_time(self) -> Settings:
@@ -306,7 +340,7 @@ def load_config(path: str | os.PathLike[str]) -> Settings:
     return parse_settings(load_yaml(raw, str(p)), source=str(p))
 
 
-def _read_secret(name: str, env: Mapping[str, str]) -> str | None:
+def read_secret(name: str, env: Mapping[str, str]) -> str | None:
     value = env.get(name)
     if value:
         return value.strip()
@@ -324,8 +358,8 @@ def load_credentials(env: Mapping[str, str] | None = None) -> Credentials | None
     $CREDENTIALS_DIRECTORY (systemd LoadCredential=). None when neither is set; ConfigError
     when only one of the two is."""
     env = os.environ if env is None else env
-    key = _read_secret("MEXC_API_KEY", env)
-    secret = _read_secret("MEXC_API_SECRET", env)
+    key = read_secret("MEXC_API_KEY", env)
+    secret = read_secret("MEXC_API_SECRET", env)
     if key is None and secret is None:
         return None
     if key is None or secret is None:

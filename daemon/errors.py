@@ -14,6 +14,7 @@ adapters catches a library exception directly.
     ├── StoreUnavailable            Redis cannot be reached or written (pauses trading)
     ├── LeaseLost                   another instance holds the trading lease
     ├── TradingHalted               the halt flag is set: no new order may be written
+    ├── NotifierGone                the notification sender process did not answer or died
     └── ExchangeError               anything the exchange (or the path to it) answered
         ├── TransientExchangeError  worth retrying where a retry cannot duplicate an effect
         │   ├── RateLimited         429 / 418, carries retry_after_s
@@ -90,6 +91,10 @@ class LeaseLost(RebalancerError):
 
 class TradingHalted(RebalancerError):
     """The halt flag is set; no new order may be written."""
+
+
+class NotifierGone(RebalancerError):
+    """The notification sender process did not answer in time, or died (it is restarted)."""
 
 
 class ExchangeError(RebalancerError):

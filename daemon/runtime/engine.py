@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from loguru import logger
@@ -25,6 +26,7 @@ from loguru import logger
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
+from daemon.domain.alert_rules import DayFigures
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
@@ -40,6 +42,8 @@ from daemon.errors import (
     StoreUnavailable,
 )
 from daemon.runtime import snapshots
+from daemon.runtime.alert_watch import OpsAlerts
+from daemon.runtime.alerts import Alerts
 from daemon.runtime.decision_log import DecisionLog
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
@@ -57,6 +61,7 @@ from daemon.runtime.startup import StartupRetry
 from daemon.runtime.supervisor import Supervised, Supervisor
 
 CLOSE_TIMEOUT_S = 5.0  # each step of closing (a stream, the lease, a connection)
+ALERTS_DRAIN_S = 3.0  # at most this long (and a quarter of the grace) for the last messages
 
 
 def wall_ms() -> int:
@@ -115,6 +120,16 @@ class RebalancerEngine:
         self.metrics.watch(self)
         listen = self.settings.current.health.listen
         self.http = None if listen is None else HttpEndpoint(self, listen)
+        self.alerts = Alerts(self.settings.current.notify,  # counters: sent, failed, dropped
+                             log_level=self.settings.current.log.level)
+        self.ops = OpsAlerts(self.settings, self.alerts, self.rules, self.store, wall_ms)
+        self.executor.on_finished = self.ops.order_finished
+        self.executor.on_conflict = self.ops.trading_stopped
+        self.lease.on_stop = self.ops.trading_stopped
+        self.lease.on_trading = self.ops.trading_again
+        self.heartbeat.on_halt = self.ops.halt_seen
+        self._evaluating = 0  # evaluations running (one, from the scheduler; tests call more)
+        self.alerts.hold = lambda: self._evaluating > 0
 
     # -- startup ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -124,6 +139,10 @@ class RebalancerEngine:
         try:
             if self.http is not None:  # first: a starting daemon answers 503 "starting"
                 await self.http.start()
+            await self.alerts.open()  # a URL that cannot be used stops the start (ConfigError)
+            self._units.append(self.supervisor.spawn("notify", self.alerts.run))
+            self._units.append(self.supervisor.spawn(
+                "alert-watch", partial(self.ops.watch, self._day_figures)))
             await self.startup("kline backfill", self.market.start)
             for feed in self.user_feeds:
                 await self.startup("balances and listenKey", feed.start)
@@ -134,6 +153,7 @@ class RebalancerEngine:
             self.scheduler.start()
             # its own unit: the supervisor cancels it again should a Redis call lose a cancel
             self._units.append(self.supervisor.spawn("manual-requests", self.manual.run))
+            self.ops.started(self.status_line())
             self.ready = True
         except BaseException:
             await self.close()
@@ -218,7 +238,15 @@ class RebalancerEngine:
 
     async def evaluate(self, trigger: str) -> None:
         """One evaluation (the scheduler runs one at a time): first follow any order of ours
-        that is not settled, then decide (only while TRADING), then (live) execute."""
+        that is not settled, then decide (only while TRADING), then (live) execute.
+        Notifications wait while it runs (``Alerts.hold``)."""
+        self._evaluating += 1
+        try:
+            await self._evaluate(trigger)
+        finally:
+            self._evaluating -= 1
+
+    async def _evaluate(self, trigger: str) -> None:
         if not self.lease.may_decide:
             if self._quiet_phase is not self.lease.phase:  # said once per phase, not per tick
                 logger.info("{}: not deciding ({}; said once)", self.lease.phase.value, trigger)
@@ -253,6 +281,7 @@ class RebalancerEngine:
         log = logger.bind(cycle_id=cycle_id)
         try:
             halt = await self.store.get_halt()
+            self.ops.halt_seen(halt)
             await self.ledger.refresh_core_floor()
             snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
                                                   halt is not None, await self._book(now))
@@ -280,6 +309,7 @@ class RebalancerEngine:
         self.metrics.decided(plan.reason_code, "manual" if requests else trigger, started)
         await self.manual.answer(requests, record)
         self.last_plan, self.evaluations = plan, self.evaluations + 1
+        self.ops.plan_decided(plan, now)
         window = self.market.window
         level, prefix = self.decision_log.level(plan, now)
         level = "INFO" if requests else level  # an operator's request is always answered
@@ -314,6 +344,7 @@ class RebalancerEngine:
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:
         async with self._settings_lock:  # between evaluations
+            await self.alerts.apply(settings.notify)  # a bad URL: nothing applied (ConfigError)
             old, self.settings.current = self.settings.current, settings
             self.scheduler.reschedule(settings.schedule.interval_s)
             st, new = old.strategy, settings.strategy
@@ -358,13 +389,17 @@ class RebalancerEngine:
                 await self.scheduler.stop()
             else:
                 await self.scheduler.stop(abandon=True)
+        written = False
         try:
             await self.store.heartbeat(settings.redis.heartbeat_ttl_s,
                                        self.checkpoint(stopped=True))
             logger.info("checkpoint written")
+            written = True
         except (StoreUnavailable, RuntimeError):
             logger.error("checkpoint NOT written: Redis unavailable (state up to the last "
                          "recorded change is safe)")
+        self.ops.stopped(written)
+        await self.alerts.drain(min(ALERTS_DRAIN_S, settings.runtime.shutdown_grace_s / 4))
         await self.close()
 
     async def close(self) -> None:
@@ -378,7 +413,8 @@ class RebalancerEngine:
         steps = [*([self.http.stop()] if self.http else []),
                  self.supervisor.cancel(*self._units), self.scheduler.stop(abandon=True),
                  *(feed.stop() for feed in self.user_feeds), self.market.stop(),
-                 self.lease.release(), self.rest.close(), self.store.close()]
+                 self.lease.release(), self.rest.close(), self.store.close(),
+                 self.alerts.close()]
         for step in steps:
             try:
                 await asyncio.wait_for(step, CLOSE_TIMEOUT_S)
@@ -386,6 +422,16 @@ class RebalancerEngine:
                 logger.error("closing: a step failed ({!r}); going on", exc)
 
     # -- reporting --------------------------------------------------------------------------
+    async def _day_figures(self, start_ms: int, end_ms: int) -> DayFigures:
+        """The daily summary's figures: value (last plan), PnL (books), fills in [start, end)."""
+        price = self.market.last_price
+        cost = self.ledger.cost
+        fills = tuple(f for f in await self.store.get_fills() if start_ms <= f.time_ms < end_ms)
+        value = None if self.last_plan is None else self.last_plan.figures.total_value
+        return DayFigures(value=value, realized_pnl=cost.realized_pnl,
+                          unrealized_pnl=None if price is None else cost.unrealized(price),
+                          fills=fills)
+
     def checkpoint(self, stopped: bool = False) -> dict[str, Any]:
         beat = snapshots.checkpoint(self.settings.current, wall_ms(), self.lease, self.market,
                                     self.ledger, self.executor, self.evaluations, stopped)

@@ -98,6 +98,10 @@ class Executor:
         self._slot = asyncio.Lock()  # one order followed at a time
         # the independent prices each recent order was checked against when it was sent
         self._sent_against: dict[str, PriceReference] = {}
+        # told of every order followed to its end, and of an order conflict (notifications);
+        # plain calls that never wait
+        self.on_finished: Callable[[Order], None] = lambda order: None
+        self.on_conflict: Callable[[str], None] = lambda reason: None
 
     @property
     def settings(self) -> Settings:
@@ -284,6 +288,8 @@ class Executor:
         except OrderConflict as exc:
             log.error("contradictory facts about this order; it stays open for the operator "
                       "and blocks new decisions: {}", exc)
+            self.on_conflict(f"order {coid}: contradictory facts; it blocks new decisions "
+                             f"until the operator settles it: {exc}")
         except LeaseLost as exc:
             log.error("the trading lease is lost ({}): this instance stops following the "
                       "order; the lease holder reconciles it", exc)
@@ -301,6 +307,7 @@ class Executor:
                 self.in_flight = None
         log.info("order done: {} filled {} of {} avg {}", final.status.value, final.filled_qty,
                  final.qty, shown(final.avg_px, self.ledger.rules.quote_precision))
+        self.on_finished(final)
         return final
 
     # -- submit and resolve -------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.adapters.redis_records import books_gone
+from daemon.adapters.redis_records import Halt, books_gone
 from daemon.adapters.redis_store import RedisStore
 from daemon.domain.orders import OrderState, OrderStatusReported
 from daemon.errors import ExchangeError, LeaseLost, StateError, StoreUnavailable
@@ -47,6 +47,7 @@ class Heartbeat:
         self._wall_ms = wall_ms
         self._last_lost_check = 0.0
         self._recovery_failure: str | None = None
+        self.on_halt: Callable[[Halt | None], None] = lambda halt: None  # each read of the flag
 
     async def run(self) -> None:
         while True:
@@ -114,10 +115,12 @@ class Heartbeat:
     async def _halt_policy(self) -> None:
         """A halt cancels the order in flight at once (``execution.on_halt: cancel``), not
         only at the next decision, which waits for that order."""
+        halt = await self._store.get_halt()
+        self.on_halt(halt)
         ex = self._executor
         if ex.in_flight is None or self._settings.current.execution.on_halt != "cancel":
             return
-        if await self._store.get_halt() is not None:
+        if halt is not None:
             logger.warning("halted: cancelling the order in flight")
             await ex.cancel_in_flight()
 

@@ -20,7 +20,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from enum import StrEnum
 
 from loguru import logger
@@ -71,6 +71,10 @@ class TradingLease:
         self._standby_holder: str | None = None  # logged once per holder
         self._confirmed_at: float | None = None  # monotonic start of the last renew/take won
         self.suspended: str | None = None  # why the books cannot be trusted (RECOVERING)
+        # told when trading stops on a lost lease or books that cannot be trusted, and when
+        # it trades again (RECOVERING -> TRADING)
+        self.on_stop: Callable[[str], None] = lambda reason: None
+        self.on_trading: Callable[[], None] = lambda: None
 
     @property
     def holds(self) -> bool:
@@ -97,6 +101,7 @@ class TradingLease:
             self.phase = Phase.STANDBY
             self._confirmed_at = None
             logger.error("trading lease lost ({}); standby until it can be taken again", reason)
+            self.on_stop(f"trading lease lost ({reason}); standby until it can be taken again")
 
     def suspend(self, reason: str) -> None:
         """The books cannot be trusted (Redis lost or rolled them back, or their content is
@@ -107,6 +112,8 @@ class TradingLease:
         if reason != self.suspended:
             logger.error("not trading: {}; reloading the books and reconciling with the "
                          "exchange", reason)
+            self.on_stop(f"the books cannot be trusted: {reason}; reloading them and "
+                         "reconciling with the exchange")
         self.suspended = reason
 
     @property
@@ -145,6 +152,7 @@ class TradingLease:
             self.phase = Phase.TRADING
             self.suspended = None
             logger.info("reconciled with the exchange: trading")
+            self.on_trading()
 
     async def renew(self) -> None:
         """Extend the TTL. Losing the lease while holding it means STANDBY (no decisions)
