@@ -206,6 +206,15 @@ class EngineCollector(Collector):
         yield phase
         yield from _gauge("healthy", "1 while the streams are up and no evaluation is stuck "
                           "(what feeds the systemd watchdog)", int(engine.health() is None))
+        alerts = engine.alerts
+        sent = CounterMetricFamily(f"{PREFIX}_notifications", "Notifications by outcome: sent, "
+                                   "failed (after the retries) or dropped (the queue was full)",
+                                   labels=["outcome"])
+        for outcome in ("sent", "failed", "dropped"):
+            sent.add_metric([outcome], getattr(alerts, outcome))
+        yield sent
+        yield from _gauge("notifications_queued", "Notifications waiting to be sent",
+                          alerts.queued)
 
     def _streams(self) -> Iterator[Metric]:
         streams = [("market", self.engine.market.stream),

@@ -18,6 +18,7 @@ import pytest
 import redis.asyncio as aioredis
 import yaml
 from loguru import logger
+from prometheus_client import generate_latest
 
 from daemon.cli import main
 from daemon.config import Mode
@@ -137,6 +138,9 @@ async def test_a_hanging_receiver_never_delays_evaluations(redis_url: str) -> No
             assert engine.alerts.sent == 0  # the receiver never answered
             assert engine.alerts.dropped >= 16
             assert engine.alerts.queued <= 3
+            scraped = generate_latest(engine.metrics.registry).decode()  # what /metrics says
+            assert (f'rebalancer_notifications_total{{outcome="dropped"}} '
+                    f'{float(engine.alerts.dropped)}') in scraped, scraped
             stopping = time.perf_counter()
         stop_s = time.perf_counter() - stopping
     assert max(took) < 1.0, took  # a send waits up to 5 s: no evaluation waited for one
