@@ -76,7 +76,7 @@ async def test_v2_starts_on_a_v1_redis_and_books_sells_into_the_credit(
     stored = orjson.loads(await redis_client.get(P + "core_floor") or b"{}")
     assert (stored["qty"], Decimal(stored["credit"])) == ("9000", sold)
     capsys.readouterr()
-    assert await cli("status", "-c", str(cfg), "--json") == 0
+    assert await cli("status", "-c", str(cfg), "--json") == 1  # the daemon has stopped
     report = json.loads(capsys.readouterr().out)
     assert (report["core_floor"], Decimal(report["core_credit"])) == ("9000", sold)
     # C3: core set 9000 with a credit: floor 9000, credit 0
