@@ -9,6 +9,7 @@ from typing import Any
 
 from daemon.commands.common import add_config_arg
 from daemon.config import load_config, load_credentials, require_credentials_for_mode
+from daemon.errors import RebalancerError
 from daemon.logging_setup import configure_logging
 from daemon.runtime.app import App
 
@@ -36,4 +37,9 @@ def handle(args: argparse.Namespace) -> int:
 
 async def _main(app: App) -> int:
     app.install_signal_handlers(asyncio.get_running_loop())
-    return await app.run()
+    code = await app.run()
+    if app.failed is not None:  # one line on stderr, as every other exit names its cause
+        raise RebalancerError(f"task {app.failed.name} kept dying "
+                              f"({app.failed.last_failure}); exiting for systemd to restart "
+                              "the daemon")
+    return code

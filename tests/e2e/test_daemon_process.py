@@ -122,6 +122,8 @@ async def test_a_task_that_keeps_dying_exits_non_zero(redis_url: str, tmp_path: 
         in text
     assert "kept dying (user stream: the websocket handshake was refused with HTTP 403)" in text
     assert "Traceback" not in text
+    assert "error: task user-ws kept dying (user stream: the websocket handshake was refused " \
+        "with HTTP 403); exiting for systemd to restart the daemon" in text
     client = redis.Redis.from_url(redis_url)
     assert client.get("bot:QRLUSDT:lease") is None  # released on the way out
     client.close()
