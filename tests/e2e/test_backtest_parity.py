@@ -24,18 +24,22 @@ daemon deciding at each crossover). What differs between the two sides and why:
 
 from __future__ import annotations
 
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from daemon.domain.cost_basis import CostBasis
+from tests.support.fixtures import SHARED_DATA
 from tests.support.market_series import load_csv
 from tests.support.parity import (
     INTERVAL_MS,
     ParitySetup,
     crossover_closes,
+    lockstep,
     run_daemon,
+    shape_series,
     write_series,
 )
 
@@ -46,20 +50,30 @@ FIRST_OPEN_MS = 1_709_600_400_000 - HISTORY * INTERVAL_MS  # the replay starts 2
 STRATEGIES = {
     # the default strategy: trend and cost gates, core floor
     "intelligent": {"name": "intelligent", "ratio": "0.5", "threshold": "0.004",
-                    "profit_target": "0.005", "initial_cost_basis": "0.05"},
-    "symmetric": {"name": "symmetric", "ratio": "0.5", "threshold": "0.004",
-                  "initial_cost_basis": "0.05"},
+                    "profit_target": "0.005"},
+    "symmetric": {"name": "symmetric", "ratio": "0.5", "threshold": "0.004"},
 }
 BALANCES = {"QRL": "10000", "USDT": "500"}
+CASES = [("written", "intelligent"), ("written", "symmetric"), ("ETH_BTC", "intelligent")]
 
 
-def parity_setup(tmp_path: Path, strategy: str) -> ParitySetup:
+def parity_setup(tmp_path: Path, series: str, strategy: str) -> ParitySetup:
+    """The series (``written``: seeded by the test; ``ETH_BTC``: 440 candles of that file in
+    ../shared, halved to about 0.045, skipped without ../shared), the daemon's config."""
     path = tmp_path / "parity-5m.csv"
-    write_series(path, first_open_ms=FIRST_OPEN_MS, count=HISTORY + REPLAY, seed=7,
-                 trend=0.004, volatility=0.004)
+    if series == "written":
+        candles = write_series(path, first_open_ms=FIRST_OPEN_MS, count=HISTORY + REPLAY,
+                               seed=7, trend=0.004, volatility=0.004)
+    else:
+        if not SHARED_DATA.is_dir():
+            pytest.skip(f"{SHARED_DATA} not present")
+        candles = shape_series(SHARED_DATA / f"{series}-5m.csv", path,
+                               first_open_ms=FIRST_OPEN_MS, start=0, count=HISTORY + REPLAY,
+                               rescale="0.5")
     config = {
         "schedule": {"interval_s": 86_400, "evaluate_on_crossover": True},
-        "strategy": STRATEGIES[strategy],
+        "strategy": {**STRATEGIES[strategy],
+                     "initial_cost_basis": str(candles[HISTORY - 1].close)},
         "risk": {"min_trade_interval_s": 0, "max_trades_per_day": 100_000,
                  "min_notional": 1, "max_price_deviation_pct": 100, "stale_after_s": 60},
         "health": {"heartbeat_interval_s": 0.25},
@@ -67,13 +81,13 @@ def parity_setup(tmp_path: Path, strategy: str) -> ParitySetup:
     return ParitySetup(csv=path, start_index=HISTORY, balances=BALANCES, config=config)
 
 
-@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+@pytest.mark.parametrize(("series", "strategy"), CASES)
 async def test_daemon_decides_at_each_crossover_on_the_candle_close(
-        redis_url: str, tmp_path: Path, strategy: str) -> None:
+        redis_url: str, tmp_path: Path, series: str, strategy: str) -> None:
     """The daemon half on its own: one plan per crossover, at that candle's close price; its
     books equal a recomputation from the exchange's fills, and the exchange's balances the
     starting ones moved by those fills."""
-    setup = parity_setup(tmp_path, strategy)
+    setup = parity_setup(tmp_path, series, strategy)
     run = await run_daemon(setup, redis_url, tmp_path)
     candles = load_csv(setup.csv)
     steps = crossover_closes(candles, HISTORY, 7, 25)
@@ -83,7 +97,8 @@ async def test_daemon_decides_at_each_crossover_on_the_candle_close(
     assert list(run.prices) == [candles[i].close for i in steps]
     trades = [d for d in run.decisions if d.action != "HOLD"]
     assert {d.action for d in trades} == {"BUY", "SELL"}, run.decisions
-    again = CostBasis.initial(Decimal("0.05"), Decimal(BALANCES["QRL"])).apply_all(
+    initial = Decimal(setup.config["strategy"]["initial_cost_basis"])
+    again = CostBasis.initial(initial, Decimal(BALANCES["QRL"])).apply_all(
         list(run.fills), base_asset="QRL", quote_asset="USDT")
     assert (run.books.avg_cost, run.books.qty_covered, run.books.realized_pnl) == (
         again.avg_cost, again.qty, again.realized_pnl)
@@ -94,3 +109,23 @@ async def test_daemon_decides_at_each_crossover_on_the_candle_close(
         base += sign * f.qty - (f.fee if f.fee_asset == "QRL" else 0)
         quote -= sign * f.quote_qty + (f.fee if f.fee_asset == "USDT" else 0)
     assert (run.books.base, run.books.quote) == (base, quote)
+
+
+async def test_the_schedule_runs_on_the_local_clock(redis_url: str, tmp_path: Path) -> None:
+    """Difference 1, shown: with the simulator's clock standing still (no candle closes), the
+    daemon still evaluates every ``schedule.interval_s`` of local time, on the same candles
+    and the same price each time; a replay in candle time would not evaluate at all."""
+    setup = parity_setup(tmp_path, "written", "symmetric")
+    setup.config["schedule"] = {"interval_s": 1, "evaluate_on_crossover": True}
+    async with lockstep(setup, redis_url, tmp_path) as run:
+        candle_time = run.sim.now_ms()
+        await run.wait_settled(3)
+        await run.stop()
+        plans = await run.plans()
+        assert run.sim.now_ms() == candle_time
+    assert len(plans) >= 3
+    assert {p["trigger"] for p in plans} == {"schedule"}
+    assert len({(p["price"], p["figures"]["ma_short"], p["figures"]["ma_long"])
+                for p in plans}) == 1
+    local_ms = [p["time_ms"] for p in plans]
+    assert all(later - earlier >= 500 for earlier, later in itertools.pairwise(local_ms))

@@ -30,6 +30,8 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
@@ -67,15 +69,11 @@ def write_series(path: Path, *, first_open_ms: int, count: int, seed: int,
                  start_price: str = "0.05", decimals: int = 5, trend: float = 0.002,
                  volatility: float = 0.003) -> list[Candle]:
     """A seeded 5-minute series with trends and chop (MA7/MA25 cross every few hours) in the
-    ../shared/data CSV layout, written to ``path``. Each candle opens at the previous close;
-    an up candle's low and a down candle's high are its open (the simulator's path stays flat
-    for the first third of the candle), so the price right after a candle closes is its
-    close."""
+    ../shared/data CSV layout, written to ``path`` in the shape ``_shaped`` describes."""
     rng = random.Random(seed)
     log_price, regime, left = math.log(float(start_price)), 0, 0
-    previous = floor_to(Decimal(start_price), decimals)
-    rows: list[list[str]] = []
-    for i in range(count):
+    bars: list[tuple[Decimal, Decimal, Decimal, Decimal]] = []
+    for _ in range(count):
         if left <= 0:
             regime, left = rng.choice((-1, 0, 1)), rng.randint(8, 30)
         left -= 1
@@ -83,11 +81,38 @@ def write_series(path: Path, *, first_open_ms: int, count: int, seed: int,
         close = max(floor_to(Decimal(repr(math.exp(log_price))), decimals),
                     Decimal(1).scaleb(-decimals))
         wick = Decimal(repr(abs(rng.gauss(0.0, 0.002))))
-        if close >= previous:
-            low, high = previous, max(close, floor_to(close * (1 + wick), decimals))
-        else:
-            high, low = previous, min(close, floor_to(close * (1 - wick), decimals))
         volume = floor_to(Decimal(repr(10_000 * math.exp(rng.gauss(0.0, 0.4)))), 2)
+        bars.append((floor_to(close * (1 + wick), decimals),
+                     floor_to(close * (1 - wick), decimals), close, volume))
+    return _write(path, first_open_ms, floor_to(Decimal(start_price), decimals), bars)
+
+
+def shape_series(source: Path, path: Path, *, first_open_ms: int, start: int, count: int,
+                 rescale: str, decimals: int = 5) -> list[Candle]:
+    """Candles ``start .. start+count`` of a ../shared/data file, prices times ``rescale``,
+    re-timed to consecutive 5-minute candles from ``first_open_ms`` and written to ``path`` in
+    the shape ``_shaped`` describes (the highs, lows and closes are the file's)."""
+    factor = Decimal(rescale)
+    rows = load_csv(source, start, start + count)
+    assert len(rows) == count, (source, start, count, len(rows))
+    bars = [(floor_to(r.high * factor, decimals), floor_to(r.low * factor, decimals),
+             floor_to(r.close * factor, decimals), r.volume) for r in rows]
+    return _write(path, first_open_ms, floor_to(rows[0].open * factor, decimals), bars)
+
+
+def _write(path: Path, first_open_ms: int, first_open: Decimal,
+           bars: list[tuple[Decimal, Decimal, Decimal, Decimal]]) -> list[Candle]:
+    """Write (high, low, close, volume) bars as candles shaped so that the price right after a
+    candle closes is its close: each candle opens at the previous close, and an up candle's
+    low and a down candle's high are its open (the simulator's intra-candle path,
+    O -> L -> H -> C up and O -> H -> L -> C down, then stays flat for the first third)."""
+    previous = first_open
+    rows: list[list[str]] = []
+    for i, (high, low, close, volume) in enumerate(bars):
+        if close >= previous:
+            low, high = previous, max(high, close, previous)
+        else:
+            high, low = previous, min(low, close)
         open_ms = first_open_ms + i * INTERVAL_MS
         rows.append([str(open_ms), str(previous), str(high), str(low), str(close), str(volume),
                      str(open_ms + INTERVAL_MS - 1), str(floor_to(volume * close, 8))])
@@ -147,6 +172,68 @@ class ParitySetup:
     seed: int = 5
 
 
+class Lockstep:
+    """The daemon process and the paused simulator it trades against (``lockstep``)."""
+
+    def __init__(self, sim: Simulator, proc: subprocess.Popen[bytes], log: Path,
+                 client: aioredis.Redis, redis_url: str) -> None:
+        self.sim, self.proc, self.log, self.client = sim, proc, log, client
+        self.redis_url = redis_url
+
+    def move_to(self, t_ms: int) -> None:
+        """Set the paused simulator's clock to exactly ``t_ms`` (never backwards)."""
+        delta = t_ms - self.sim.now_ms()
+        assert delta >= 0, (t_ms, self.sim.now_ms())
+        self.sim.clock.advance(delta)
+        assert self.sim.now_ms() == t_ms
+
+    async def wait_settled(self, plans: int) -> None:
+        """Until the daemon has recorded ``plans`` plans and, after a trade, its order is over
+        at the exchange and in Redis, every fill is booked and its heartbeat shows the
+        exchange's balances (the next decision starts from them)."""
+        deadline = time.monotonic() + 20
+        while True:
+            assert self.proc.poll() is None, "the daemon exited"
+            assert time.monotonic() < deadline, f"plan {plans} did not settle within 20 s"
+            if await self.client.llen(PREFIX + "plan_history") >= plans and \
+                    await _books_settled(self.client, self.sim):
+                return
+            await asyncio.sleep(0.02)
+
+    async def plans(self) -> list[dict[str, Any]]:
+        """The plan records in Redis, oldest first."""
+        raw = await self.client.lrange(PREFIX + "plan_history", 0, -1)
+        return [orjson.loads(r) for r in reversed(raw)]
+
+    async def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        await wait_for(lambda: self.proc.poll() is not None, 15, "the daemon to stop")
+        assert self.proc.returncode == 0, self.log.read_text()[-3000:]
+
+
+@asynccontextmanager
+async def lockstep(setup: ParitySetup, redis_url: str, tmp_path: Path) -> AsyncIterator[
+        Lockstep]:
+    """The simulator replaying ``setup.csv`` with its clock paused a few ms into candle
+    ``start_index``, and the daemon process trading against it, up (lease, books, streams)."""
+    await _clear_of_wall_clock_schedule()
+    cfg = SimConfig(seed=setup.seed, speed=1.0, balances=setup.balances, realism=REALISM,
+                    market=ReplayMarket(path=setup.csv, start_index=setup.start_index),
+                    kline_push_interval_s=0.02)
+    async with Simulator(cfg) as sim:
+        sim.pause()  # a few ms into the first replayed candle (real ms: speed 1)
+        path = live_config(sim, redis_url, tmp_path / "parity.yaml", **setup.config)
+        log = tmp_path / "parity-daemon.log"
+        proc = start_daemon(path, log, daemon_env(sim))
+        client = aioredis.Redis.from_url(redis_url)
+        try:
+            await _wait_trading(client, proc)
+            yield Lockstep(sim, proc, log, client, redis_url)
+        finally:
+            await client.aclose()
+            kill_left(proc)
+
+
 async def run_daemon(setup: ParitySetup, redis_url: str, tmp_path: Path) -> DaemonRun:
     """Run the daemon process in lockstep over ``setup.csv`` from ``start_index`` to its last
     candle; return its decisions and final books."""
@@ -155,36 +242,18 @@ async def run_daemon(setup: ParitySetup, redis_url: str, tmp_path: Path) -> Daem
     steps = crossover_closes(candles, setup.start_index, int(strategy.get("ma_short", 7)),
                              int(strategy.get("ma_long", 25)),
                              Decimal(str(strategy.get("deadband", 0))))
-    await _clear_of_wall_clock_schedule()
-    cfg = SimConfig(seed=setup.seed, speed=1.0, balances=setup.balances, realism=REALISM,
-                    market=ReplayMarket(path=setup.csv, start_index=setup.start_index),
-                    kline_push_interval_s=0.02)
-    async with Simulator(cfg) as sim:
-        sim.pause()  # a few ms into the first replayed candle (real ms: speed 1)
-        assert sim.now_ms() - candles[setup.start_index].open_time_ms < INTERVAL_MS // 3
-        path = live_config(sim, redis_url, tmp_path / "parity.yaml", **setup.config)
-        log = tmp_path / "parity-daemon.log"
-        proc = start_daemon(path, log, daemon_env(sim))
-        client = aioredis.Redis.from_url(redis_url)
-        try:
-            await _wait_trading(client, proc)
-            boundaries: list[int] = []
-            for n, i in enumerate(steps, start=1):
-                boundary = candles[i].open_time_ms + INTERVAL_MS
-                _move_to(sim, boundary)
-                boundaries.append(boundary)
-                await _wait_settled(client, sim, n, proc)
-            _move_to(sim, candles[-1].open_time_ms)  # every candle but the last has closed
-            await asyncio.sleep(0.3)
-            proc.send_signal(signal.SIGTERM)
-            await wait_for(lambda: proc.poll() is not None, 15, "the daemon to stop")
-            assert proc.returncode == 0, log.read_text()[-3000:]
-            plans = await _plans(client)
-            books = await _books(redis_url, sim)
-            fills, _ = await stored_fills(redis_url, PREFIX)
-        finally:
-            await client.aclose()
-            kill_left(proc)
+    boundaries = [candles[i].open_time_ms + INTERVAL_MS for i in steps]
+    async with lockstep(setup, redis_url, tmp_path) as run:
+        assert run.sim.now_ms() - candles[setup.start_index].open_time_ms < INTERVAL_MS // 3
+        for n, boundary in enumerate(boundaries, start=1):
+            run.move_to(boundary)
+            await run.wait_settled(n)
+        run.move_to(candles[-1].open_time_ms)  # every candle but the last has closed
+        await asyncio.sleep(0.3)
+        await run.stop()
+        plans = await run.plans()
+        books = await _books(redis_url, run.sim)
+        fills, _ = await stored_fills(redis_url, PREFIX)
     assert len(plans) == len(boundaries), (len(plans), len(boundaries), plans[len(
         boundaries):])
     decisions = tuple(Decision(b, p["trigger"], p["action"], Decimal(p["quantity"]),
@@ -192,7 +261,7 @@ async def run_daemon(setup: ParitySetup, redis_url: str, tmp_path: Path) -> Daem
     prices = tuple(None if p["price"] is None else Decimal(p["price"]) for p in plans)
     return DaemonRun(decisions, prices, books,
                      tuple(sorted(fills, key=lambda f: (f.time_ms, f.trade_id))), tuple(plans),
-                     log.read_text())
+                     run.log.read_text())
 
 
 async def _clear_of_wall_clock_schedule() -> None:
@@ -201,14 +270,6 @@ async def _clear_of_wall_clock_schedule() -> None:
     left = 86_400 - time.time() % 86_400
     if left < 90:
         await asyncio.sleep(left + 1)
-
-
-def _move_to(sim: Simulator, t_ms: int) -> None:
-    """Set the paused simulator's clock to exactly ``t_ms`` (never backwards)."""
-    delta = t_ms - sim.now_ms()
-    assert delta >= 0, (t_ms, sim.now_ms())
-    sim.clock.advance(delta)
-    assert sim.now_ms() == t_ms
 
 
 async def _wait_trading(client: aioredis.Redis, proc: subprocess.Popen[bytes]) -> None:
@@ -221,21 +282,6 @@ async def _wait_trading(client: aioredis.Redis, proc: subprocess.Popen[bytes]) -
         assert proc.poll() is None, "the daemon exited before it was up"
         assert time.monotonic() < deadline, "the daemon was not trading within 25 s"
         await asyncio.sleep(0.05)
-
-
-async def _wait_settled(client: aioredis.Redis, sim: Simulator, plans: int,
-                        proc: subprocess.Popen[bytes]) -> None:
-    """Until the daemon has recorded ``plans`` plans and, after a trade, its order is over at
-    the exchange and in Redis, every fill is booked and its heartbeat shows the exchange's
-    balances (the next decision starts from them)."""
-    deadline = time.monotonic() + 20
-    while True:
-        assert proc.poll() is None, "the daemon exited"
-        assert time.monotonic() < deadline, f"plan {plans} did not settle within 20 s"
-        if await client.llen(PREFIX + "plan_history") >= plans and await _books_settled(
-                client, sim):
-            return
-        await asyncio.sleep(0.02)
 
 
 async def _books_settled(client: aioredis.Redis, sim: Simulator) -> bool:
@@ -254,11 +300,6 @@ async def _books_settled(client: aioredis.Redis, sim: Simulator) -> bool:
         if (Decimal(mine["free"]), Decimal(mine["locked"])) != (free, locked):
             return False
     return True
-
-
-async def _plans(client: aioredis.Redis) -> list[dict[str, Any]]:
-    raw = await client.lrange(PREFIX + "plan_history", 0, -1)
-    return [orjson.loads(r) for r in reversed(raw)]
 
 
 async def _books(redis_url: str, sim: Simulator) -> DaemonBooks:
