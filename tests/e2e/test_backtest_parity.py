@@ -93,7 +93,7 @@ async def test_daemon_decides_at_each_crossover_on_the_candle_close(
     steps = crossover_closes(candles, HISTORY, 7, 25)
     assert len(run.decisions) == len(steps) >= 8
     assert [d.trigger for d in run.decisions] == ["crossover"] * len(steps)
-    assert [d.time_ms for d in run.decisions] == [candles[i].close_time_ms + 1 for i in steps]
+    assert [d.time_ms for d in run.decisions] == [candles[i].close_time_ms for i in steps]
     assert list(run.prices) == [candles[i].close for i in steps]
     trades = [d for d in run.decisions if d.action != "HOLD"]
     assert {d.action for d in trades} == {"BUY", "SELL"}, run.decisions

@@ -61,6 +61,10 @@ PREFIX = "bot:QRLUSDT:"
 HEADER = ["open_time_ms", "open", "high", "low", "close", "volume", "close_time_ms",
           "quote_volume"]
 # MEXC's -2013 window after a create, short so that the daemon's not_found grace stays short
+# a trade plan the executor did not send: recorded as a HOLD plan with this trigger (a refused
+# price), or only logged with one of these
+REFUSAL = "order_price_check"
+NOT_SENT = ("order skipped: below the minimum", "order NOT sent")
 REALISM = replace(Realism(), not_found_after_create_s=0.2)
 
 
@@ -115,7 +119,7 @@ def _write(path: Path, first_open_ms: int, first_open: Decimal,
             high, low = previous, min(low, close)
         open_ms = first_open_ms + i * INTERVAL_MS
         rows.append([str(open_ms), str(previous), str(high), str(low), str(close), str(volume),
-                     str(open_ms + INTERVAL_MS - 1), str(floor_to(volume * close, 8))])
+                     str(open_ms + INTERVAL_MS), str(floor_to(volume * close, 8))])
         previous = close
     tmp = path.with_suffix(".tmp")
     with tmp.open("w", newline="") as fh:
@@ -187,18 +191,29 @@ class Lockstep:
         self.sim.clock.advance(delta)
         assert self.sim.now_ms() == t_ms
 
-    async def wait_settled(self, plans: int) -> None:
-        """Until the daemon has recorded ``plans`` plans and, after a trade, its order is over
-        at the exchange and in Redis, every fill is booked and its heartbeat shows the
-        exchange's balances (the next decision starts from them)."""
+    async def wait_settled(self, evaluations: int) -> None:
+        """Until the daemon has recorded ``evaluations`` decisions and has acted on each
+        trade among them (an order, or a plan saying why none was sent, or a log line saying
+        it was skipped), that order is over at the exchange and in Redis, every fill is
+        booked and its heartbeat shows the exchange's balances (the next decision starts from
+        them)."""
         deadline = time.monotonic() + 20
-        while True:
+        while not await self._settled(evaluations):
             assert self.proc.poll() is None, "the daemon exited"
-            assert time.monotonic() < deadline, f"plan {plans} did not settle within 20 s"
-            if await self.client.llen(PREFIX + "plan_history") >= plans and \
-                    await _books_settled(self.client, self.sim):
-                return
+            assert time.monotonic() < deadline, (
+                f"decision {evaluations} did not settle within 20 s: "
+                f"{self.log.read_text()[-2000:]}")
             await asyncio.sleep(0.02)
+
+    async def _settled(self, evaluations: int) -> bool:
+        plans = await self.plans()
+        decisions = [p for p in plans if p["trigger"] != REFUSAL]
+        if len(decisions) < evaluations:
+            return False
+        trades = sum(1 for p in decisions if p["action"] != "HOLD")
+        acted = (await self.client.hlen(PREFIX + "orders") + len(plans) - len(decisions)
+                 + sum(self.log.read_text().count(s) for s in NOT_SENT))
+        return acted >= trades and await _books_settled(self.client, self.sim)
 
     async def plans(self) -> list[dict[str, Any]]:
         """The plan records in Redis, oldest first."""
@@ -254,10 +269,15 @@ async def run_daemon(setup: ParitySetup, redis_url: str, tmp_path: Path) -> Daem
         plans = await run.plans()
         books = await _books(redis_url, run.sim)
         fills, _ = await stored_fills(redis_url, PREFIX)
-    assert len(plans) == len(boundaries), (len(plans), len(boundaries), plans[len(
-        boundaries):])
-    decisions = tuple(Decision(b, p["trigger"], p["action"], Decimal(p["quantity"]),
-                               p["reason_code"]) for b, p in zip(boundaries, plans, strict=True))
+    made = [p for p in plans if p["trigger"] != REFUSAL]
+    assert len(made) == len(boundaries), (len(made), len(boundaries), made[len(boundaries):])
+    times: list[int] = []  # the candle time of each plan (a refusal: its decision's)
+    n = -1
+    for p in plans:
+        n += p["trigger"] != REFUSAL
+        times.append(boundaries[n])
+    decisions = tuple(Decision(t, p["trigger"], p["action"], Decimal(p["quantity"]),
+                               p["reason_code"]) for t, p in zip(times, plans, strict=True))
     prices = tuple(None if p["price"] is None else Decimal(p["price"]) for p in plans)
     return DaemonRun(decisions, prices, books,
                      tuple(sorted(fills, key=lambda f: (f.time_ms, f.trade_id))), tuple(plans),
