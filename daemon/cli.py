@@ -14,10 +14,19 @@ from daemon import early_hangup
 
 early_hangup.hold()  # a SIGHUP during the imports below does not end the daemon
 
-from daemon.commands import check_config, control, demo, plan, run, sim, state  # noqa: E402
+from daemon.commands import (  # noqa: E402
+    backtest,
+    check_config,
+    control,
+    demo,
+    plan,
+    run,
+    sim,
+    state,
+)
 from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
-COMMANDS = (run, check_config, plan, control, demo, sim, state)
+COMMANDS = (run, check_config, plan, control, demo, sim, state, backtest)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

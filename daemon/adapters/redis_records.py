@@ -10,10 +10,10 @@ import hashlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from daemon.domain.books import TradeCounters as TradeCounters  # re-exported for the store
 from daemon.domain.fields import FieldReader, Leniency
 from daemon.domain.orders import Order
 from daemon.errors import InputError, StateError
@@ -64,52 +64,19 @@ def _no_constant(name: str) -> object:
     raise json.JSONDecodeError(f"{name} is not allowed", name, 0)
 
 
-def utc_day(time_ms: int) -> str:
-    return datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
-
-
-@dataclass(frozen=True, slots=True)
-class TradeCounters:
-    """Trades per UTC day (the day is stored with its count) and the last trade time."""
-
-    day: str = ""
-    trades_today: int = 0
-    last_trade_ms: int | None = None
-    trades_total: int = 0
-
-    def trades_on(self, now_ms: int) -> int:
-        """Trades counted on the UTC day of ``now_ms`` (0 once the day has rolled over)."""
-        return self.trades_today if self.day == utc_day(now_ms) else 0
-
-    def after_trade(self, time_ms: int) -> TradeCounters:
-        """Counters after one more trade at ``time_ms`` (a late trade of an earlier day only
-        adds to the total)."""
-        day = utc_day(time_ms)
-        last = time_ms if self.last_trade_ms is None else max(self.last_trade_ms, time_ms)
-        if day == self.day:
-            today, d = self.trades_today + 1, day
-        elif day > self.day:
-            today, d = 1, day
-        else:
-            today, d = self.trades_today, self.day
-        return TradeCounters(d, today, last, self.trades_total + 1)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"day": self.day, "trades_today": self.trades_today,
-                "last_trade_ms": self.last_trade_ms, "trades_total": self.trades_total}
-
-    @staticmethod
-    def parse(raw: object, key: str) -> TradeCounters:
-        if raw is None:
-            return TradeCounters()
-        r = RECORDS.fields(decode_json(raw, key), key)
-        counters = TradeCounters(day=r.text("day"), trades_today=r.integer("trades_today"),
-                                 last_trade_ms=r.opt_integer("last_trade_ms"),
-                                 trades_total=r.integer("trades_total"))
-        if counters.trades_today < 0 or counters.trades_total < counters.trades_today:
-            raise StateError(f"{key}: field 'trades_today' {counters.trades_today} is negative"
-                             f" or above 'trades_total' {counters.trades_total}")
-        return counters
+def parse_counters(raw: object, key: str) -> TradeCounters:
+    """The stored trade counters (``daemon.domain.books.TradeCounters``); StateError naming
+    ``key`` and the field."""
+    if raw is None:
+        return TradeCounters()
+    r = RECORDS.fields(decode_json(raw, key), key)
+    counters = TradeCounters(day=r.text("day"), trades_today=r.integer("trades_today"),
+                             last_trade_ms=r.opt_integer("last_trade_ms"),
+                             trades_total=r.integer("trades_total"))
+    if counters.trades_today < 0 or counters.trades_total < counters.trades_today:
+        raise StateError(f"{key}: field 'trades_today' {counters.trades_today} is negative"
+                         f" or above 'trades_total' {counters.trades_total}")
+    return counters
 
 
 @dataclass(frozen=True, slots=True)

@@ -67,6 +67,7 @@ from daemon.adapters.redis_records import (
     json_object,
     opt_json_object,
     parse_core_floor,
+    parse_counters,
     parse_halt,
     parse_view,
 )
@@ -319,7 +320,7 @@ class RedisStore:
             schema_version=SCHEMA_VERSION, view=view,
             cost_basis=opt_json_object(v["cost_basis"], self.key("cost_basis")),
             core_floor=parse_core_floor(v["core_floor"], self.key("core_floor")),
-            counters=TradeCounters.parse(v["counters"], self.key("counters")),
+            counters=parse_counters(v["counters"], self.key("counters")),
             balances=opt_json_object(v["balances"], self.key("balances")),
             last_plan=opt_json_object(v["last_plan"], self.key("last_plan")),
             halt=parse_halt(v["halted"], self.key("halted")),

@@ -104,6 +104,28 @@ def _market(side: Side, qty: Decimal, top: BookTop, rules: ExchangeRules,
     return PricedOrder("MARKET", bound, top.ask_price, quote_qty)
 
 
+def order_for(
+    side: Side, qty: Decimal, top: BookTop, reference: PriceReference, rules: ExchangeRules, *,
+    order_type: str, slippage_pct: Decimal, spendable_quote: Decimal, min_notional: Decimal,
+    max_deviation_pct: Decimal, source: str, check_top: bool = True,
+) -> PricedOrder | PriceRefusal | None:
+    """The executor's rule from a planned quantity to the order sent: the book top checked
+    against ``reference`` (unless ``check_top`` is False: a book known to be the reference
+    itself), the order priced (:func:`price_order`; None: below the minimums at this book), its
+    price checked. A :class:`PriceRefusal` says why nothing is sent."""
+    if check_top:
+        refusal = check_book_top(top, reference, max_deviation_pct, source)
+        if refusal is not None:
+            return refusal
+    priced = price_order(side, qty, top, rules, order_type=order_type,
+                         slippage_pct=slippage_pct, spendable_quote=spendable_quote,
+                         min_notional=min_notional)
+    if priced is None:
+        return None
+    return check_order_price(priced.price, reference, max_deviation_pct,
+                             f"order price (from {source})") or priced
+
+
 # --- the book against independent prices --------------------------------------------------
 
 

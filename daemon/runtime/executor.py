@@ -53,9 +53,7 @@ from daemon.domain.pricing import (
     PricedOrder,
     PriceReference,
     PriceRefusal,
-    check_book_top,
-    check_order_price,
-    price_order,
+    order_for,
 )
 from daemon.errors import (
     BooksChanged,
@@ -220,22 +218,19 @@ class Executor:
         ex, risk = self.settings.execution, self.settings.risk
         source = f"REST bookTicker {rules.symbol}"
         top = await self.rest.book_top(rules.symbol)
-        refusal = check_book_top(top, reference, risk.max_price_deviation_pct, source)
-        if refusal is None:
-            priced = price_order(
-                plan.side, plan.quantity, top, rules, order_type=ex.order_type,
-                slippage_pct=ex.slippage_pct,
-                spendable_quote=self.ledger.free_quote() - risk.usdt_reserve,
-                min_notional=min_notional_eff(rules, risk.params()))
-            if priced is None:
-                logger.bind(cycle_id=cycle_id).warning(
-                    "order skipped: below the minimum at the current book {}", top)
-                return None
-            refusal = check_order_price(priced.price, reference, risk.max_price_deviation_pct,
-                                        f"order price (from {source})")
-            if refusal is None:
-                return priced
-        await self._refuse(plan, cycle_id, refusal)
+        outcome = order_for(
+            plan.side, plan.quantity, top, reference, rules, order_type=ex.order_type,
+            slippage_pct=ex.slippage_pct,
+            spendable_quote=self.ledger.free_quote() - risk.usdt_reserve,
+            min_notional=min_notional_eff(rules, risk.params()),
+            max_deviation_pct=risk.max_price_deviation_pct, source=source)
+        if isinstance(outcome, PricedOrder):
+            return outcome
+        if outcome is None:
+            logger.bind(cycle_id=cycle_id).warning(
+                "order skipped: below the minimum at the current book {}", top)
+            return None
+        await self._refuse(plan, cycle_id, outcome)
         return None
 
     async def _refuse(self, plan: Plan, cycle_id: str, refusal: PriceRefusal) -> None:

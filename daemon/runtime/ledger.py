@@ -31,8 +31,9 @@ from daemon.adapters.redis_records import (
 )
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Settings
+from daemon.domain.books import Booked, book_fills
 from daemon.domain.client_ids import parse_client_order_id
-from daemon.domain.cost_basis import CostBasis, next_core_floor
+from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, ExchangeRules, Fill
 from daemon.domain.orders import (
     IgnoredKind,
@@ -217,22 +218,15 @@ class Ledger:
         return sorted((o for o in self.orders.values() if o.client_order_id != exclude
                        and (o.is_open or o.unbooked_qty > 0)), key=lambda o: o.created_ms)
 
-    def _after(self, order: Order, new: list[Fill]) -> tuple[CostBasis, Decimal | None,
-                                                              TradeCounters]:
-        cost = self.cost
-        floor = self.core_floor
-        pct = self.settings.strategy.core_pct
-        for fill in sorted(new, key=lambda f: (f.time_ms, f.trade_id)):
-            cost = cost.apply(fill, base_asset=self.rules.base_asset,
-                              quote_asset=self.rules.quote_asset)
-            floor = next_core_floor(floor, fill, pct)
-        counters = self.counters
-        first_fill_of_order = not any(f.trade_id in self.booked for f in order.fills)
-        if first_fill_of_order:
-            # The daemon's own clock, the one the cooldown and daily limit are checked with
-            # (a venue's trade time can differ, and a simulator's runs accelerated).
-            counters = counters.after_trade(self.now_ms())
-        return cost, floor, counters
+    def _after(self, order: Order, new: list[Fill]) -> Booked:
+        """The books after booking ``new``: the one booking rule (daemon.domain.books). The
+        counters use the daemon's own clock, the one the cooldown and daily limit are checked
+        with (a venue's trade time can differ, and a simulator's runs accelerated)."""
+        return book_fills(
+            self.cost, self.core_floor, self.counters, new,
+            first_fill_of_order=not any(f.trade_id in self.booked for f in order.fills),
+            now_ms=self.now_ms(), core_pct=self.settings.strategy.core_pct,
+            base_asset=self.rules.base_asset, quote_asset=self.rules.quote_asset)
 
     def _adopt_order(self, order: Order) -> None:
         known = self.orders.get(order.client_order_id)

@@ -1,0 +1,177 @@
+"""``rebalancer backtest``: replay a candle file through the daemon's own decision and booking
+code (``daemon.backtest``) and print one row per strategy: the config's, the ``--compare``
+ones and buy-and-hold. Exit 0 with a result, 2 on a bad flag, config or candle file."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Callable
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any, TextIO
+
+from daemon.backtest.candles_csv import CandleSeries, parse_when, read_candles, rescaled
+from daemon.backtest.fills import FILL_MODELS
+from daemon.backtest.result import BacktestResult
+from daemon.backtest.runner import Replay, run_backtest
+from daemon.backtest.spec import (
+    StrategySpec,
+    from_settings,
+    parse_balances,
+    parse_compare,
+    price_decimals,
+    sim_rules,
+    split_value,
+)
+from daemon.backtest.summary import table, to_json
+from daemon.commands.common import add_config_arg
+from daemon.config import Settings, load_config
+from daemon.domain.models import Candle
+from daemon.domain.money import floor_to
+from daemon.errors import InputError
+from daemon.sim.config import SimConfig
+
+DEFAULT_START_VALUE = Decimal(10000)
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "backtest",
+        help="replay a candle file through the strategy and compare it with baselines",
+        description="Replay candles (CSV: open_time_ms,open,high,low,close,volume,"
+        "close_time_ms,quote_volume) through the daemon's own window, planner, risk limits "
+        "and books, and print per strategy the drift from the target, trades, fees, "
+        "turnover, final value, return vs buy-and-hold, max drawdown and reason codes. "
+        "Exchange rules and fees are the simulator's.",
+    )
+    add_config_arg(p)
+    p.add_argument("--candles", required=True, metavar="FILE", help="candle CSV file")
+    p.add_argument("--from", dest="from_", metavar="DATE",
+                   help="first candle opening at or after DATE (ISO date or datetime, UTC)")
+    p.add_argument("--to", metavar="DATE", help="last candle opening before DATE")
+    p.add_argument("--compare", action="append", default=[], metavar="SPEC",
+                   help="also run: hold, calendar:24h, calendar:7d, symmetric:0.02, or another "
+                   "config file (repeatable; hold is always shown)")
+    p.add_argument("--fill", choices=FILL_MODELS, default="sim",
+                   help="sim: the simulator's matching on a book around each candle's price "
+                   "path (default); close: the close +/- execution.slippage_pct, full fill")
+    p.add_argument("--balance", action="append", default=[], metavar="ASSET=QTY",
+                   help="starting balance (repeatable), e.g. --balance QRL=10000 "
+                   "--balance USDT=500")
+    p.add_argument("--start-value", metavar="V",
+                   help="starting value in the quote asset, split at the target ratio "
+                   f"(default {DEFAULT_START_VALUE} when no --balance is given)")
+    p.add_argument("--rescale-to", metavar="PRICE",
+                   help="multiply the series' prices so that its first close is PRICE")
+    p.add_argument("--report", metavar="DIR", help="also write a browser report to DIR")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON document (decimals as strings) and nothing else")
+    p.set_defaults(handler=handle)
+
+
+def _positive(text: str | None, flag: str) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise InputError(f"{flag} {text!r}: not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"{flag} {text!r}: must be a number > 0")
+    return value
+
+
+def _series(args: argparse.Namespace) -> CandleSeries:
+    from_ms = None if args.from_ is None else parse_when(args.from_, "--from")
+    to_ms = None if args.to is None else parse_when(args.to, "--to")
+    if from_ms is not None and to_ms is not None and to_ms <= from_ms:
+        raise InputError(f"--to {args.to} is not after --from {args.from_}")
+    return read_candles(args.candles, from_ms=from_ms, to_ms=to_ms)
+
+
+def _prices(series: CandleSeries, rescale_to: Decimal | None) -> tuple[tuple[Candle, ...], int]:
+    """The candles to replay and the decimals of the price grid: rescaled ones floored to the
+    simulator's grid (as its replay does), else the grid the file's prices need."""
+    sim_decimals = SimConfig().quote_precision
+    if rescale_to is None:
+        prices = [p for c in series.candles for p in (c.open, c.high, c.low, c.close)]
+        return series.candles, price_decimals(prices, sim_decimals)
+    decimals = price_decimals([rescale_to], sim_decimals)
+    factor = rescale_to / series.candles[0].close
+    out = tuple(Candle(c.open_time_ms, floor_to(c.open, decimals), floor_to(c.high, decimals),
+                       floor_to(c.low, decimals), floor_to(c.close, decimals), c.volume,
+                       c.close_time_ms, c.quote_volume)
+                for c in rescaled(series.candles, factor))
+    return out, decimals
+
+
+def build_replay(args: argparse.Namespace, settings: Settings, fill_model: str) -> Replay:
+    series = _series(args)
+    candles, decimals = _prices(series, _positive(args.rescale_to, "--rescale-to"))
+    if candles[0].close <= 0:
+        raise InputError(f"{series.path}: the first close is 0 after --rescale-to")
+    rules = sim_rules(settings.symbol, decimals)
+    start_value = _positive(args.start_value, "--start-value")
+    if args.balance and start_value is not None:
+        raise InputError("give --balance or --start-value, not both")
+    if args.balance:
+        base, quote = parse_balances(args.balance, rules)
+    else:
+        base, quote = split_value(start_value or DEFAULT_START_VALUE, settings.strategy.ratio,
+                                  candles[0].close, rules)
+    if base * candles[0].close + quote <= 0:
+        raise InputError("the starting portfolio is empty (--balance)")
+    return Replay(rules, candles, series.interval_ms, series.gaps, base, quote, fill_model)
+
+
+def progress_bar(stream: TextIO) -> Callable[[int, int], None]:
+    """A one-line bar redrawn in place (only on a terminal)."""
+    shown = -1
+
+    def show(done: int, total: int) -> None:
+        nonlocal shown
+        pct = done * 100 // max(total, 1)
+        if pct == shown:
+            return
+        shown = pct
+        bar = "#" * (pct // 4)
+        stream.write(f"\rbacktest [{bar:<25}] {pct:3d}% ({done}/{total} candles)")
+        if done >= total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
+
+
+def write_report(result: BacktestResult, directory: str) -> Path:
+    """The browser report (daemon.backtest.report), imported only when asked for."""
+    try:
+        module = importlib.import_module("daemon.backtest.report")
+    except ModuleNotFoundError as exc:
+        if exc.name != "daemon.backtest.report":
+            raise
+        raise InputError("--report: this build has no browser report "
+                         "(daemon/backtest/report.py is missing)") from None
+    written = module.write_report(result, Path(directory))
+    return written if isinstance(written, Path) else Path(directory)
+
+
+def handle(args: argparse.Namespace) -> int:
+    settings = load_config(args.config)
+    replay = build_replay(args, settings, args.fill)
+    config_spec = from_settings("config", settings)
+    specs: list[StrategySpec] = [config_spec,
+                                 *(parse_compare(text, config_spec) for text in args.compare)]
+    show = progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    result = run_backtest(replay, specs, show)
+    if args.report is not None:
+        where = write_report(result, args.report)
+        print(f"report written to {where}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(to_json(result), indent=2), flush=True)
+    else:
+        print(table(result), flush=True)
+    return 0
