@@ -30,7 +30,7 @@ from daemon.backtest.fills import CloseFills, SimFills, Wallet, bars_of, market_
 from daemon.backtest.result import BacktestResult, Decision, Point, StrategyRun, TradeMark
 from daemon.backtest.spec import StrategySpec
 from daemon.backtest.summary import RunData, summarize
-from daemon.domain.books import TradeCounters, book_fills
+from daemon.domain.books import Booked, TradeCounters, book_fills
 from daemon.domain.candles import CandleWindow, ClosedCandle
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, Candle, ExchangeRules, Side
@@ -54,6 +54,9 @@ class Replay:
     start_base: Decimal
     start_quote: Decimal
     fill_model: str  # "sim" | "close"
+    # leading candles that only fill the window, as the daemon's backfill does before it
+    # decides: no evaluation, no point; the replay (and its first close) starts after them
+    warmup: int = 0
 
 
 def signals(candles: Sequence[Candle], spec: StrategySpec, interval_ms: int
@@ -75,7 +78,7 @@ class _Run:
         self.rules = replay.rules
         self.series = series
         self.wallet = Wallet(replay.start_base, replay.start_quote)
-        first_close = replay.candles[0].close
+        first_close = replay.candles[replay.warmup].close
         self.cost = CostBasis.initial(spec.initial_cost_basis or first_close, replay.start_base)
         self.core_floor: Decimal | None = None
         self.counters = TradeCounters()
@@ -83,6 +86,7 @@ class _Run:
         self.decisions: list[Decision] = []
         self.trades: list[TradeMark] = []
         self.busy_until = 0
+        self.warmup = replay.warmup
         self.fills: CloseFills | SimFills
         if replay.fill_model == "sim":
             market = market_model(bars_of(replay.candles), replay.interval_ms,
@@ -96,10 +100,12 @@ class _Run:
         planner = spec.kind == "planner"
         interval_ms = spec.interval_s * 1000
         # the first scheduled instant at or after the first close, aligned as the daemon's
-        next_t = int(next_aligned((series[0].candle.close_time_ms - 1) / 1000,
+        next_t = int(next_aligned((series[self.warmup].candle.close_time_ms - 1) / 1000,
                                   spec.interval_s)) * 1000
         n = len(series)
         for i, closed in enumerate(series):
+            if i < self.warmup:
+                continue
             if planner:
                 t0 = closed.candle.close_time_ms
                 nxt = series[i + 1].candle if i + 1 < n else None
@@ -113,9 +119,9 @@ class _Run:
                     self._evaluate(next_t, spec.trigger, closed, nxt)
                     next_t += interval_ms
             self._point(closed)
-            if i % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+            if (i - self.warmup) % PROGRESS_EVERY == PROGRESS_EVERY - 1:
                 progress(PROGRESS_EVERY)
-        progress(n % PROGRESS_EVERY)
+        progress((n - self.warmup) % PROGRESS_EVERY)
 
     def _point(self, closed: ClosedCandle) -> None:
         c = closed.candle
@@ -174,7 +180,8 @@ class _Run:
     def data(self) -> RunData:
         return RunData(self.spec.name, self.spec.strategy.ratio, tuple(self.points),
                        tuple(self.decisions), tuple(self.trades), self.wallet.base,
-                       self.wallet.quote, self.core_floor)
+                       self.wallet.quote, self.core_floor,
+                       Booked(self.cost, self.core_floor, self.counters))
 
 
 def run_backtest(replay: Replay, specs: Sequence[StrategySpec],
@@ -184,7 +191,7 @@ def run_backtest(replay: Replay, specs: Sequence[StrategySpec],
     not among them (return_vs_hold needs it)."""
     if not any(s.kind == "hold" for s in specs):
         specs = [*specs, replace(specs[0], name="hold", kind="hold", on_crossover=False)]
-    total = len(replay.candles) * len(specs)
+    total = (len(replay.candles) - replay.warmup) * len(specs)
     done = 0
 
     def step(k: int) -> None:
@@ -207,16 +214,17 @@ def run_backtest(replay: Replay, specs: Sequence[StrategySpec],
 
 
 def _result(replay: Replay, config: StrategySpec, runs: list[RunData]) -> BacktestResult:
-    first = replay.candles[0]
+    first = replay.candles[replay.warmup]
     initial = replay.start_base * first.close + replay.start_quote
     hold = next(r for r in runs if r.name == "hold")
     hold_summary = summarize(hold, initial, None)
     out = [StrategyRun(r.name, r.points, r.decisions, r.trades,
                        summarize(r, initial, hold_summary.return_pct), r.final_base,
-                       r.final_quote, r.core_floor) for r in runs]
+                       r.final_quote, r.core_floor, r.books) for r in runs]
     return BacktestResult(
         symbol=replay.rules.symbol, base_asset=replay.rules.base_asset,
         quote_asset=replay.rules.quote_asset, target_ratio=config.strategy.ratio,
         threshold=config.strategy.threshold, fill_model=replay.fill_model,
-        candles=len(replay.candles), gaps=replay.gaps, start_ms=first.open_time_ms,
+        candles=len(replay.candles) - replay.warmup, gaps=replay.gaps,
+        start_ms=first.open_time_ms,
         end_ms=replay.candles[-1].close_time_ms, runs=tuple(out))
