@@ -40,7 +40,11 @@ from typing import Any
 import orjson
 import redis.asyncio as aioredis
 
-from daemon.backtest.result import Decision
+from daemon.backtest.candles_csv import read_candles
+from daemon.backtest.result import Decision, StrategyRun
+from daemon.backtest.runner import Replay, run_backtest
+from daemon.backtest.spec import from_settings, sim_rules
+from daemon.config import load_config
 from daemon.domain.candles import offline_series
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Candle, Fill
@@ -331,3 +335,19 @@ async def _books(redis_url: str, sim: Simulator) -> DaemonBooks:
     return DaemonBooks(cost.avg_cost, cost.qty, cost.realized_pnl, state.core_floor,
                        state.counters.trades_total, base, quote)
 
+
+
+# -- the backtest on the same series ---------------------------------------------------------
+def run_backtest_like(setup: ParitySetup, config: Path, fill_model: str = "sim") -> StrategyRun:
+    """The backtest (``daemon.backtest``, its Python API) on ``setup.csv`` with the config the
+    daemon ran (``config``), its starting balances and the simulator's exchange rules; the
+    candles before ``start_index`` only fill the window (the daemon's backfill)."""
+    settings = load_config(config)
+    series = read_candles(setup.csv)
+    rules = sim_rules(settings.symbol, SimConfig().quote_precision)
+    replay = Replay(rules, series.candles, series.interval_ms, series.gaps,
+                    Decimal(setup.balances[rules.base_asset]),
+                    Decimal(setup.balances[rules.quote_asset]), fill_model,
+                    warmup=setup.start_index)
+    result = run_backtest(replay, [from_settings("config", settings)])
+    return result.runs[0]
