@@ -1,25 +1,41 @@
 """Parity (issue 13): the real daemon (`rebalancer run`, mode live) against the simulator
-replaying a series, and the backtest on the same series with the same fill model, make the
-same decisions and end with the same books.
+replaying a series, and the backtest (``daemon.backtest``, fill model ``sim``) on the same
+series, make the same decisions (candle time, trigger, action, quantity, reason code, in order),
+send the same orders and end with the same books (cost basis, realized PnL, core floor, trade
+count, balances).
 
-How the daemon is run: ``tests.support.parity`` (lockstep over a paused simulator clock, the
-daemon deciding at each crossover). What differs between the two sides and why:
+How the daemon is run: ``tests.support.parity`` (lockstep: the simulator's clock is paused and
+moved by the test to the close of each candle that makes a crossover; the daemon decides, its
+order meets the book of that instant, the test waits until it is booked). The backtest replays
+the same file, the candles before the daemon's start only filling the window
+(``Replay.warmup``, as the daemon's backfill does).
 
-1. Scheduled evaluations. The daemon's ``schedule.interval_s`` runs on the local clock
-   (APScheduler, aligned to wall-clock multiples of the interval); the backtest's on candle
-   time. Against the real exchange the two clocks are one; against an accelerated or paused
-   simulator they are not, so this run leaves the schedule out (86400 s, no wall-clock UTC
-   midnight inside the run, none in candle time inside the replayed day) and compares the
-   crossover-triggered decisions, which both sides take from the data.
-2. The risk clocks. Cooldown (``min_trade_interval_s``), trades per UTC day and staleness
-   compare the daemon's local clock with the time it booked the last trade; the backtest uses
-   candle time. They are off here (0, 100000, 60 s of a market that pushes every 20 ms).
+What differs between the two sides, and why; each is either made equal here or shown by a test:
+
+1. Scheduled evaluations (``test_the_schedule_runs_on_the_local_clock``). The daemon's
+   ``schedule.interval_s`` runs on its own clock (APScheduler, aligned to multiples of the
+   interval since the epoch); the backtest's on candle time. Against the real exchange they are
+   one clock; against a paused or accelerated simulator they are not, so the parity runs leave
+   the schedule out (86400 s: no UTC midnight inside the run on either clock) and compare the
+   crossover decisions, which both sides take from the data. Against the real exchange, a
+   scheduled evaluation at an aligned instant T fires as the candle closing at T closes: the
+   daemon's window does not hold that candle yet (its first push of the next window comes
+   after T), the backtest's does.
+2. The risk clocks (``test_the_cooldown_runs_on_the_local_clock``). Cooldown
+   (``min_trade_interval_s``), trades per UTC day and staleness compare the daemon's own clock
+   with the time it booked the last trade (on purpose: ``daemon.domain.books``); the backtest
+   uses candle time. Off in the parity runs (0, 100000, 60 s of a market pushed every 20 ms).
 3. The decision price. The daemon decides on the latest trade price: right after a candle
    closes, the first price of the next candle; the backtest on the close of the candle that
-   closed. The test series opens every candle at the previous close, so they are equal here.
+   closed. The series here open every candle at the previous close and stay flat for its first
+   third (``parity._write``), so both are the close (asserted).
 4. The starting cost basis. Unset, the daemon takes it from the account's recent trades (none
-   in a fresh simulator: unknown); the backtest from the first close. The config sets
-   ``strategy.initial_cost_basis`` so both start from the same one.
+   in a fresh simulator: unknown); the backtest from the first close. The runs set
+   ``strategy.initial_cost_basis``.
+5. An order's remainder. The daemon cancels it after ``execution.order_timeout_s`` of its own
+   clock, the backtest after that much candle time, during which the price path moves; the
+   paused simulator does not. Every order here fills at once from the book (they are small
+   against it), as both sides' fills show.
 """
 
 from __future__ import annotations
@@ -142,3 +158,21 @@ async def test_the_schedule_runs_on_the_local_clock(redis_url: str, tmp_path: Pa
                 for p in plans}) == 1
     local_ms = [p["time_ms"] for p in plans]
     assert all(later - earlier >= 500 for earlier, later in itertools.pairwise(local_ms))
+
+
+async def test_the_cooldown_runs_on_the_local_clock(redis_url: str, tmp_path: Path) -> None:
+    """Difference 2, shown: with a one-hour cooldown, the daemon's second trade comes seconds
+    of its own clock after the first (hours of candle time later) and holds ``cooldown``; the
+    backtest, counting the cooldown in candle time, trades there. Until then they agree."""
+    setup = parity_setup(tmp_path, "written", "symmetric")
+    setup.config["risk"]["min_trade_interval_s"] = 3600
+    run = await run_daemon(setup, redis_url, tmp_path)
+    backtest = run_backtest_like(setup, tmp_path / "parity.yaml", "sim")
+    trades = [i for i, d in enumerate(backtest.decisions) if d.action != "HOLD"]
+    assert len(trades) >= 2
+    first, second = trades[0], trades[1]
+    assert backtest.decisions[second].time_ms - backtest.decisions[first].time_ms > 3_600_000
+    assert run.decisions[:second] == backtest.decisions[:second]
+    held = run.decisions[second]
+    assert (held.time_ms, held.action, held.reason_code) == (
+        backtest.decisions[second].time_ms, "HOLD", "cooldown")
