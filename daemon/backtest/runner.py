@@ -22,6 +22,7 @@ For each candle, in time order, with the books of the run:
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -61,13 +62,12 @@ class Replay:
 
 def signals(candles: Sequence[Candle], spec: StrategySpec, interval_ms: int
             ) -> list[ClosedCandle]:
-    """Each candle as the daemon's window closes it (averages, trend, crossover at it)."""
+    """Each candle as the daemon's window closes it (averages, trend, crossover at it): the
+    whole file merged as REST rows once a later window is known to have started."""
     st = spec.strategy
     window = CandleWindow(interval_ms, st.ma_short, st.ma_long, deadband=st.deadband)
-    out: list[ClosedCandle] = []
-    for c in candles:
-        out.extend(window.on_window_start(c.close_time_ms, c).closed)
-    return out
+    window.on_window_start(candles[-1].close_time_ms, None)
+    return window.apply_rest(candles).closed
 
 
 class _Run:
@@ -87,6 +87,10 @@ class _Run:
         self.trades: list[TradeMark] = []
         self.busy_until = 0
         self.warmup = replay.warmup
+        self._held: tuple[Decimal, Decimal, Decimal] | None = None
+        self._figures = (ZERO, ZERO)
+        self._balances = (Balance(self.rules.base_asset, self.wallet.base, ZERO),
+                          Balance(self.rules.quote_asset, self.wallet.quote, ZERO))
         self.fills: CloseFills | SimFills
         if replay.fill_model == "sim":
             market = market_model(bars_of(replay.candles), replay.interval_ms,
@@ -126,9 +130,13 @@ class _Run:
     def _point(self, closed: ClosedCandle) -> None:
         c = closed.candle
         w = self.wallet
-        base_value = w.base * c.close
-        value = base_value + w.quote
-        weight = base_value / value if value > 0 else ZERO
+        held = (w.base, w.quote, c.close)
+        if held != self._held:  # the same books at the same close: the same figures
+            base_value = w.base * c.close
+            value = base_value + w.quote
+            self._figures = (base_value / value if value > 0 else ZERO, value)
+            self._held = held
+        weight, value = self._figures
         self.points.append(Point(c.close_time_ms, c.close, closed.ma_short, closed.ma_long,
                                  weight, value))
 
@@ -138,9 +146,12 @@ class _Run:
         c = closed.candle
         fresh = nxt is not None and nxt.open_time_ms <= t  # a candle is forming at t
         rules, w = self.rules, self.wallet
+        if self._balances[0].free != w.base or self._balances[1].free != w.quote:
+            self._balances = (Balance(rules.base_asset, w.base, ZERO),
+                              Balance(rules.quote_asset, w.quote, ZERO))
+        base, quote = self._balances
         snapshot = Snapshot(
-            price=c.close, base=Balance(rules.base_asset, w.base, ZERO),
-            quote=Balance(rules.quote_asset, w.quote, ZERO), rules=rules,
+            price=c.close, base=base, quote=quote, rules=rules,
             ma_short=closed.ma_short, ma_long=closed.ma_long, trend=closed.trend,
             cost_basis=self.cost.avg_cost, core_floor=self.core_floor,
             trades_today=self.counters.trades_on(t), last_trade_ms=self.counters.last_trade_ms,
@@ -202,15 +213,21 @@ def run_backtest(replay: Replay, specs: Sequence[StrategySpec],
 
     cache: dict[tuple[int, int, Decimal], list[ClosedCandle]] = {}
     runs: list[RunData] = []
-    for spec in specs:
-        st = spec.strategy
-        key = (st.ma_short, st.ma_long, st.deadband)
-        if key not in cache:
-            cache[key] = signals(replay.candles, spec, replay.interval_ms)
-        run = _Run(spec, replay, cache[key])
-        run.run(step)
-        runs.append(run.data())
-    return _result(replay, specs[0], runs)
+    collecting = gc.isenabled()
+    gc.disable()  # millions of long-lived values and no cycles: the collector only costs
+    try:
+        for spec in specs:
+            st = spec.strategy
+            key = (st.ma_short, st.ma_long, st.deadband)
+            if key not in cache:
+                cache[key] = signals(replay.candles, spec, replay.interval_ms)
+            run = _Run(spec, replay, cache[key])
+            run.run(step)
+            runs.append(run.data())
+        return _result(replay, specs[0], runs)
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _result(replay: Replay, config: StrategySpec, runs: list[RunData]) -> BacktestResult:
@@ -219,8 +236,9 @@ def _result(replay: Replay, config: StrategySpec, runs: list[RunData]) -> Backte
     hold = next(r for r in runs if r.name == "hold")
     hold_summary = summarize(hold, initial, None)
     out = [StrategyRun(r.name, r.points, r.decisions, r.trades,
-                       summarize(r, initial, hold_summary.return_pct), r.final_base,
-                       r.final_quote, r.core_floor, r.books) for r in runs]
+                       hold_summary if r is hold else summarize(r, initial,
+                                                                hold_summary.return_pct),
+                       r.final_base, r.final_quote, r.core_floor, r.books) for r in runs]
     return BacktestResult(
         symbol=replay.rules.symbol, base_asset=replay.rules.base_asset,
         quote_asset=replay.rules.quote_asset, target_ratio=config.strategy.ratio,

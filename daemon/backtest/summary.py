@@ -46,19 +46,22 @@ class RunData:
 
 
 def _drifts(points: tuple[Point, ...], ratio: Decimal) -> tuple[Decimal, Decimal, int, int]:
+    """(sum, max of |weight - ratio| in points, candles beyond 2 points, beyond 5 points)."""
     total = max_d = ZERO
     beyond2 = beyond5 = 0
-    two, five = Decimal(2), Decimal(5)
+    two, five = Decimal("0.02"), Decimal("0.05")
     for p in points:
-        d = abs(p.base_weight - ratio) * HUNDRED
+        d = abs(p.base_weight - ratio)
         total += d
-        if d > max_d:
-            max_d = d
         if d > two:
+            if d > max_d:
+                max_d = d
             beyond2 += 1
             if d > five:
                 beyond5 += 1
-    return total, max_d, beyond2, beyond5
+        elif d > max_d:
+            max_d = d
+    return total * HUNDRED, max_d * HUNDRED, beyond2, beyond5
 
 
 def max_drawdown_pct(values: list[Decimal]) -> Decimal:

@@ -155,8 +155,12 @@ def progress_bar(stream: TextIO) -> Callable[[int, int], None]:
     return show
 
 
-def write_report(result: BacktestResult, directory: str) -> Path:
-    """The browser report (daemon.backtest.report), imported only when asked for."""
+ReportWriter = Callable[[BacktestResult, Path], object]
+
+
+def report_writer() -> ReportWriter:
+    """``daemon.backtest.report.write_report``, imported only when ``--report`` asks for it
+    (and before the replay, so a build without it fails at once)."""
     try:
         module = importlib.import_module("daemon.backtest.report")
     except ModuleNotFoundError as exc:
@@ -164,20 +168,22 @@ def write_report(result: BacktestResult, directory: str) -> Path:
             raise
         raise InputError("--report: this build has no browser report "
                          "(daemon/backtest/report.py is missing)") from None
-    written = module.write_report(result, Path(directory))
-    return written if isinstance(written, Path) else Path(directory)
+    writer: ReportWriter = module.write_report
+    return writer
 
 
 def handle(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
+    writer = None if args.report is None else report_writer()
     replay = build_replay(args, settings, args.fill)
     config_spec = from_settings("config", settings)
     specs: list[StrategySpec] = [config_spec,
                                  *(parse_compare(text, config_spec) for text in args.compare)]
     show = progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
     result = run_backtest(replay, specs, show)
-    if args.report is not None:
-        where = write_report(result, args.report)
+    if writer is not None:
+        written = writer(result, Path(args.report))
+        where = written if isinstance(written, Path) else Path(args.report)
         print(f"report written to {where}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(to_json(result), indent=2), flush=True)

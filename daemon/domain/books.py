@@ -9,6 +9,7 @@ at the booker's own clock ``now_ms`` (the one the cooldown and daily limit are c
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,9 +19,17 @@ from typing import Any, NamedTuple
 from daemon.domain.cost_basis import CostBasis, next_core_floor
 from daemon.domain.models import Fill
 
+DAY_MS = 86_400_000
+
+
+@functools.lru_cache(maxsize=64)
+def _day_text(day: int) -> str:
+    return datetime.fromtimestamp(day * 86_400, UTC).date().isoformat()
+
 
 def utc_day(time_ms: int) -> str:
-    return datetime.fromtimestamp(time_ms / 1000, UTC).date().isoformat()
+    """The UTC date of ``time_ms`` (ISO); cached per day (a replay asks once per decision)."""
+    return _day_text(time_ms // DAY_MS)
 
 
 @dataclass(frozen=True, slots=True)

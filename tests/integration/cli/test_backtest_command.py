@@ -139,3 +139,24 @@ def test_a_slice_of_a_real_series(capsys: pytest.CaptureFixture[str]) -> None:
     assert [r["name"] for r in doc["runs"]] == ["config", "symmetric:0.02", "hold"]
     hold = doc["runs"][2]
     assert hold["final_base"] == "10000" and hold["final_quote"] == "500"
+
+
+def test_compare_another_config_file(csv_file: Path, tmp_path: Path,
+                                     capsys: pytest.CaptureFixture[str]) -> None:
+    other = tmp_path / "sym5.yaml"
+    other.write_text("strategy:\n  name: symmetric\n  threshold: 0.05\nschedule:\n"
+                     "  interval_s: 3600\n  evaluate_on_crossover: false\n")
+    code, out, err = backtest(capsys, "--candles", str(csv_file), "--fill", "close",
+                              "--compare", str(other), "--compare", "symmetric:0.05", "--json")
+    assert code == 0, err
+    runs = {r["name"]: r for r in json.loads(out)["runs"]}
+    assert list(runs) == ["config", "sym5.yaml", "symmetric:0.05", "hold"]
+    hourly = sum(runs["sym5.yaml"]["summary"]["reason_counts"].values())
+    quarterly = sum(runs["symmetric:0.05"]["summary"]["reason_counts"].values())
+    # 50 hours of candles: an evaluation per hour; per 15 min, plus one per crossover
+    assert hourly == 50 and quarterly > 200
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("strategy:\n  ratio: 2\n")
+    code, out, err = backtest(capsys, "--candles", str(csv_file), "--compare", str(broken))
+    assert (code, out) == (2, "")
+    assert f"--compare {broken}: {broken}: 1 problem(s)" in err and "strategy.ratio" in err
