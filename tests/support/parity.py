@@ -1,7 +1,8 @@
-"""The daemon half of the parity test (issue 13): the real daemon (`rebalancer run`, mode live,
-a real process) against the simulator replaying a candle file, stepped in lockstep so that
-every decision happens at a known candle time; then its decisions (plan history) and its final
-books, in the shape the backtest produces (``daemon.backtest.result``).
+"""The parity test's two halves (issue 13). The daemon: the real process (`rebalancer run`,
+mode live) against the simulator replaying a candle file, in lockstep so that every decision
+happens at a known candle time; its decisions (plan history) and its final books read back in
+the shape the backtest produces (``daemon.backtest.result``). The backtest: the same file, the
+same config and starting balances, through ``daemon.backtest`` (``run_backtest_like``).
 
 Lockstep. The simulator's clock is paused for the whole run and moved by the test only:
 straight to the boundary that closes each candle on which MA_short/MA_long cross (found with
@@ -10,15 +11,13 @@ plan and, after a trade, until the order is settled, its fills booked and its ba
 While paused the simulator still pushes the forming candle (its price does not move), so the
 daemon's price is fresh and its order meets the book of that instant.
 
-The series (``write_series``) is shaped so that the first price of a candle is the close of the
-one before it (each candle opens at the previous close and its path stays flat for its first
-third): the daemon decides on the forming candle's price right after a candle closed, the
+The series are shaped (``_write``) so that the first price of a candle is the close of the one
+before it: the daemon decides on the forming candle's price right after a candle closed, the
 backtest on that candle's close, and these are then the same number.
 
-Why not the daemon's schedule: ``schedule.interval_s`` runs on the local clock (APScheduler,
-aligned to wall-clock multiples), which a paused or accelerated simulator does not move with
-candle time; the parity run sets it to 86400 s (a wall-clock UTC midnight, which the run
-avoids), so that the daemon evaluates at crossovers only.
+The daemon's schedule is left out: ``schedule.interval_s`` runs on its own clock, which a
+paused simulator does not move with candle time; the runs set it to 86400 s (a UTC midnight,
+which a run avoids), so that the daemon evaluates at crossovers only.
 """
 
 from __future__ import annotations
