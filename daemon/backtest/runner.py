@@ -7,9 +7,11 @@ For each candle, in time order, with the books of the run:
    ``schedule.interval_s`` aligned to the epoch as the daemon's scheduler aligns them
    (``next_aligned``), and, when ``schedule.evaluate_on_crossover``, one at the close of a
    candle that made a crossover (after the scheduled one of that instant: the daemon's
-   schedule fires at the boundary, the stream closes the candle just after). An evaluation
-   due while the order of an earlier one is still followed is skipped (the daemon coalesces
-   it; with the default 60 s order timeout and 900 s schedule this does not happen).
+   schedule fires at the boundary, the stream closes the candle just after, so a scheduled
+   evaluation at a candle's close decides on the averages and trend of the window before
+   that candle, at its close as the latest price). An evaluation due while the order of an
+   earlier one is still followed is skipped (the daemon coalesces it into one evaluation
+   right after the order ends; it differs only when an order rests past the next instant).
 3. Each evaluation builds the planner's ``Snapshot`` as ``daemon.runtime.snapshots`` does:
    price = the latest close, now_ms = candle time, the run's balances, cost basis, core floor
    and trade counters; ``planner.evaluate`` (with the risk limits) decides; an unset core
@@ -115,7 +117,13 @@ class _Run:
                 nxt = series[i + 1].candle if i + 1 < n else None
                 horizon = nxt.close_time_ms if nxt is not None else t0 + 1
                 if next_t == t0:
-                    self._evaluate(t0, spec.trigger, closed, nxt)
+                    # The daemon's schedule fires as this candle closes, before its stream
+                    # reports it closed (with the first push of the next window, which the
+                    # exchange sends after that instant): it decides on the window as it
+                    # stood, at the latest trade price (taken as this close).
+                    before = series[i - 1] if i else ClosedCandle(closed.candle, None, None,
+                                                                   None, None)
+                    self._evaluate(t0, spec.trigger, closed, nxt, before)
                     next_t += interval_ms
                 if closed.crossover is not None and spec.on_crossover:
                     self._evaluate(t0, "crossover", closed, nxt)
@@ -140,10 +148,14 @@ class _Run:
         self.points.append(Point(c.close_time_ms, c.close, closed.ma_short, closed.ma_long,
                                  weight, value))
 
-    def _evaluate(self, t: int, trigger: str, closed: ClosedCandle, nxt: Candle | None) -> None:
+    def _evaluate(self, t: int, trigger: str, closed: ClosedCandle, nxt: Candle | None,
+                  window: ClosedCandle | None = None) -> None:
+        """Decide at ``t`` on the price of ``closed`` and the averages and trend of ``window``
+        (default: ``closed``, the window holding it)."""
         if t < self.busy_until:
             return
         c = closed.candle
+        signal = closed if window is None else window
         fresh = nxt is not None and nxt.open_time_ms <= t  # a candle is forming at t
         rules, w = self.rules, self.wallet
         if self._balances[0].free != w.base or self._balances[1].free != w.quote:
@@ -152,7 +164,7 @@ class _Run:
         base, quote = self._balances
         snapshot = Snapshot(
             price=c.close, base=base, quote=quote, rules=rules,
-            ma_short=closed.ma_short, ma_long=closed.ma_long, trend=closed.trend,
+            ma_short=signal.ma_short, ma_long=signal.ma_long, trend=signal.trend,
             cost_basis=self.cost.avg_cost, core_floor=self.core_floor,
             trades_today=self.counters.trades_on(t), last_trade_ms=self.counters.last_trade_ms,
             now_ms=t, last_price_ms=t if fresh else c.close_time_ms)
@@ -162,13 +174,14 @@ class _Run:
         self.decisions.append(Decision(t, trigger, plan.action, plan.quantity,
                                        str(plan.reason_code)))
         if plan.side is not None:
-            self._execute(plan, plan.side, t, closed)
+            self._execute(plan, plan.side, t, closed, signal)
 
-    def _execute(self, plan: Plan, side: Side, t: int, closed: ClosedCandle) -> None:
+    def _execute(self, plan: Plan, side: Side, t: int, closed: ClosedCandle,
+                 signal: ClosedCandle) -> None:
         price = closed.candle.close
         done = self.fills.execute(
             side, plan.quantity, time_ms=t, price=price,
-            reference=PriceReference(price, closed.ma_short, closed.ma_long),
+            reference=PriceReference(price, signal.ma_short, signal.ma_long),
             ex=self.spec.execution, risk=self.spec.risk)
         self.busy_until = done.end_ms
         if done.refusal is not None:

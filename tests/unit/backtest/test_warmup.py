@@ -19,12 +19,14 @@ RULES = ExchangeRules("QRLUSDT", "QRL", "USDT", 2, 5, D("0.01"), D("1"), D(0))
 # down for 40 candles, then up: MA7 crosses above MA25 a few candles after the turn
 CLOSES = [D(2) - D(i) / 100 for i in range(40)] + [D("1.61") + D(i) / 50 for i in range(40)]
 WARMUP = 30
+HALF = D(500)  # the starting balances: 500 QRL, 500 USDT
 
 
-def replay(warmup: int, closes: list[Decimal] = CLOSES) -> Replay:
+def replay(warmup: int, closes: list[Decimal] = CLOSES, base: Decimal = HALF,
+           quote: Decimal = HALF) -> Replay:
     series = tuple(Candle(T0 + i * M5, c, c, c, c, D(100), T0 + (i + 1) * M5, c * 100)
                    for i, c in enumerate(closes))
-    return Replay(RULES, series, M5, 0, D(500), D(500), "close", warmup=warmup)
+    return Replay(RULES, series, M5, 0, base, quote, "close", warmup=warmup)
 
 
 def run(warmup: int, closes: list[Decimal] = CLOSES, strategy: str = "intelligent"
@@ -67,3 +69,22 @@ def test_the_final_books_are_the_trades_ones() -> None:
     bought = sum(t.qty for t in config.trades if t.side == "BUY")
     sold = sum(t.qty for t in config.trades if t.side == "SELL")
     assert books.cost.qty == D(500) + bought - sold  # fees 0
+
+
+def test_a_scheduled_evaluation_at_a_close_decides_on_the_window_before_it() -> None:
+    """The daemon's schedule fires as the candle closing at that instant closes, before its
+    stream reports the candle (the first push of the next window comes after the instant;
+    measured against the simulator at speed 1: the plan's MA7 is the window's without that
+    candle). A crossover on that candle is evaluated right after, on the new window."""
+    settings = parse_settings({"execution": {"slippage_pct": 0},
+                               "strategy": {"initial_cost_basis": "3"},
+                               "schedule": {"interval_s": 300}})
+    result = run_backtest(replay(WARMUP, base=D(100), quote=D(1000)),
+                          [from_settings("config", settings)])
+    config = result.runs[0]
+    cross = next(d for d in config.decisions if d.trigger == "crossover")
+    at_cross = [(d.trigger, d.action, d.reason_code) for d in config.decisions
+                if d.time_ms == cross.time_ms]
+    # too little base (price fell), below the cost basis: a BUY once the trend is BULLISH
+    assert at_cross == [("schedule", "HOLD", "no_buy_signal"),
+                        ("crossover", "BUY", "rebalance_buy")]
