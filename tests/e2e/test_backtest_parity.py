@@ -17,10 +17,10 @@ What differs between the two sides, and why; each is either made equal here or s
    interval since the epoch); the backtest's on candle time. Against the real exchange they are
    one clock; against a paused or accelerated simulator they are not, so the parity runs leave
    the schedule out (86400 s: no UTC midnight inside the run on either clock) and compare the
-   crossover decisions, which both sides take from the data. Against the real exchange, a
+   crossover decisions, which both sides take from the data. (Against the real exchange, a
    scheduled evaluation at an aligned instant T fires as the candle closing at T closes: the
-   daemon's window does not hold that candle yet (its first push of the next window comes
-   after T), the backtest's does.
+   daemon's window does not hold that candle yet, its first push of the next window comes
+   after T; the backtest decides on that same window: tests/unit/backtest/test_warmup.py.)
 2. The risk clocks (``test_the_cooldown_runs_on_the_local_clock``). Cooldown
    (``min_trade_interval_s``), trades per UTC day and staleness compare the daemon's own clock
    with the time it booked the last trade (on purpose: ``daemon.domain.books``); the backtest
