@@ -23,14 +23,15 @@ from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_UP, Decimal
 
 from daemon.domain.models import BookTop, Candle, ExchangeRules, Fill, Side
-from daemon.domain.money import ZERO, floor_to, quantum
+from daemon.domain.money import ZERO, floor_to, fmt, quantum
 from daemon.domain.params import RiskParams
 from daemon.domain.planner import min_notional_eff
 from daemon.domain.pricing import PricedOrder, PriceReference, PriceRefusal, order_for
 from daemon.sim.config import SimConfig
-from daemon.sim.engine import Engine, Level, OrderRequest, SimError, SymbolSpec
+from daemon.sim.engine import Engine, Level, SimError, SymbolSpec
 from daemon.sim.engine import Order as SimOrder
 from daemon.sim.market import Bar, MarketModel, synth_book
+from daemon.sim.orders import parse_order
 
 HUNDRED = Decimal(100)
 STEP_MS = 1000  # the simulator's matching step at its default speed (one tick per 1/60 s)
@@ -122,6 +123,20 @@ class CloseFills:
         return Execution((fill,), time_ms)
 
 
+def _order_params(priced: PricedOrder, side: Side, symbol: str, client_id: str
+                  ) -> dict[str, str]:
+    """The POST /api/v3/order parameters the REST adapter sends for ``priced``."""
+    params = {"symbol": symbol, "side": side.value, "type": priced.order_type,
+              "newClientOrderId": client_id}
+    if priced.quote_order_qty is not None:
+        params["quoteOrderQty"] = fmt(priced.quote_order_qty)
+    else:
+        params["quantity"] = fmt(priced.qty)
+    if priced.order_type != "MARKET" and priced.price is not None:
+        params["price"] = fmt(priced.price)
+    return params
+
+
 def market_model(candles: tuple[Bar, ...], interval_ms: int, price_decimals: int) -> MarketModel:
     return MarketModel(base_ms=interval_ms, bars=list(candles), start_ms=candles[0].open_ms,
                        price_decimals=price_decimals)
@@ -178,15 +193,13 @@ class SimFills:
         if not isinstance(outcome, PricedOrder):
             return Execution((), time_ms, outcome)
         self._seq += 1
-        by_quote = outcome.quote_order_qty is not None
-        req = OrderRequest(rules.symbol, side.value, outcome.order_type,
-                           None if by_quote else outcome.qty, outcome.quote_order_qty,
-                           outcome.price if outcome.order_type != "MARKET" else None,
-                           f"bt{self._seq}")
         before = len(engine.trades)
         engine.new_step()
-        try:
-            order = engine.place(req, time_ms, ref_price=self.market.price_at(time_ms))
+        mid = self.market.price_at(time_ms)
+        try:  # validated as the simulator's POST /api/v3/order validates it
+            req = parse_order(_order_params(outcome, side, rules.symbol, f"bt{self._seq}"),
+                              engine.specs, mid)
+            order = engine.place(req, time_ms, ref_price=mid)
         except SimError as exc:
             engine.drain_events()
             return Execution((), time_ms, rejected=str(exc))

@@ -25,6 +25,7 @@ For each candle, in time order, with the books of the run:
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -89,8 +90,8 @@ class _Run:
         self.trades: list[TradeMark] = []
         self.busy_until = 0
         self.warmup = replay.warmup
-        self._held: tuple[Decimal, Decimal, Decimal] | None = None
-        self._figures = (ZERO, ZERO)
+        self._close, self._base, self._quote = ZERO, ZERO, ZERO  # what _point last valued
+        self._weight, self._value = ZERO, ZERO
         self._balances = (Balance(self.rules.base_asset, self.wallet.base, ZERO),
                           Balance(self.rules.quote_asset, self.wallet.quote, ZERO))
         self.fills: CloseFills | SimFills
@@ -102,8 +103,11 @@ class _Run:
             self.fills = CloseFills(self.rules, self.wallet)
 
     def run(self, progress: Callable[[int], None]) -> None:
+        if self.spec.kind == "hold":
+            self._hold()
+            progress(len(self.series) - self.warmup)
+            return
         series, spec = self.series, self.spec
-        planner = spec.kind == "planner"
         interval_ms = spec.interval_s * 1000
         # the first scheduled instant at or after the first close, aligned as the daemon's
         next_t = int(next_aligned((series[self.warmup].candle.close_time_ms - 1) / 1000,
@@ -112,24 +116,23 @@ class _Run:
         for i, closed in enumerate(series):
             if i < self.warmup:
                 continue
-            if planner:
-                t0 = closed.candle.close_time_ms
-                nxt = series[i + 1].candle if i + 1 < n else None
-                horizon = nxt.close_time_ms if nxt is not None else t0 + 1
-                if next_t == t0:
-                    # The daemon's schedule fires as this candle closes, before its stream
-                    # reports it closed (with the first push of the next window, which the
-                    # exchange sends after that instant): it decides on the window as it
-                    # stood, at the latest trade price (taken as this close).
-                    before = series[i - 1] if i else ClosedCandle(closed.candle, None, None,
-                                                                   None, None)
-                    self._evaluate(t0, spec.trigger, closed, nxt, before)
-                    next_t += interval_ms
-                if closed.crossover is not None and spec.on_crossover:
-                    self._evaluate(t0, "crossover", closed, nxt)
-                while next_t < horizon:
-                    self._evaluate(next_t, spec.trigger, closed, nxt)
-                    next_t += interval_ms
+            t0 = closed.candle.close_time_ms
+            nxt = series[i + 1].candle if i + 1 < n else None
+            horizon = nxt.close_time_ms if nxt is not None else t0 + 1
+            if next_t == t0:
+                # The daemon's schedule fires as this candle closes, before its stream reports
+                # it closed (with the first push of the next window, which the exchange sends
+                # after that instant): it decides on the window as it stood, at the latest
+                # trade price (taken as this close).
+                before = series[i - 1] if i else ClosedCandle(closed.candle, None, None, None,
+                                                               None)
+                self._evaluate(t0, spec.trigger, closed, nxt, before)
+                next_t += interval_ms
+            if closed.crossover is not None and spec.on_crossover:
+                self._evaluate(t0, "crossover", closed, nxt)
+            while next_t < horizon:
+                self._evaluate(next_t, spec.trigger, closed, nxt)
+                next_t += interval_ms
             self._point(closed)
             if (i - self.warmup) % PROGRESS_EVERY == PROGRESS_EVERY - 1:
                 progress(PROGRESS_EVERY)
@@ -138,15 +141,29 @@ class _Run:
     def _point(self, closed: ClosedCandle) -> None:
         c = closed.candle
         w = self.wallet
-        held = (w.base, w.quote, c.close)
-        if held != self._held:  # the same books at the same close: the same figures
+        # Balances change only by trading (a new Decimal each time): the same books at the
+        # same close have the same figures.
+        if c.close != self._close or w.base is not self._base or w.quote is not self._quote:
+            self._close, self._base, self._quote = c.close, w.base, w.quote
             base_value = w.base * c.close
             value = base_value + w.quote
-            self._figures = (base_value / value if value > 0 else ZERO, value)
-            self._held = held
-        weight, value = self._figures
+            self._weight, self._value = (base_value / value if value > 0 else ZERO), value
         self.points.append(Point(c.close_time_ms, c.close, closed.ma_short, closed.ma_long,
-                                 weight, value))
+                                 self._weight, self._value))
+
+    def _hold(self) -> None:
+        """Buy and hold: never evaluates; its value at each close."""
+        base, quote = self.wallet.base, self.wallet.quote
+        figures: dict[Decimal, tuple[Decimal, Decimal]] = {}
+        append = self.points.append
+        for closed in itertools.islice(self.series, self.warmup, None):
+            c = closed.candle
+            fig = figures.get(c.close)
+            if fig is None:
+                value = base * c.close + quote
+                fig = figures[c.close] = (base * c.close / value if value > 0 else ZERO, value)
+            append(Point(c.close_time_ms, c.close, closed.ma_short, closed.ma_long, fig[0],
+                         fig[1]))
 
     def _evaluate(self, t: int, trigger: str, closed: ClosedCandle, nxt: Candle | None,
                   window: ClosedCandle | None = None) -> None:

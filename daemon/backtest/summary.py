@@ -46,27 +46,35 @@ class RunData:
 
 
 def _drifts(points: tuple[Point, ...], ratio: Decimal) -> tuple[Decimal, Decimal, int, int]:
-    """(sum, max of |weight - ratio| in points, candles beyond 2 points, beyond 5 points)."""
-    total = max_d = ZERO
+    """(sum, max of |weight - ratio| in points, candles beyond 2 points, beyond 5 points).
+    A run's weight only changes with a trade or the close: the same Decimal object in a row
+    is not measured again."""
+    total = max_d = d = ZERO
     beyond2 = beyond5 = 0
     two, five = Decimal("0.02"), Decimal("0.05")
+    last: Decimal | None = None
     for p in points:
-        d = abs(p.base_weight - ratio)
-        total += d
-        if d > two:
+        w = p.base_weight
+        if w is not last:
+            last = w
+            d = abs(w - ratio)
             if d > max_d:
                 max_d = d
+        total += d
+        if d > two:
             beyond2 += 1
             if d > five:
                 beyond5 += 1
-        elif d > max_d:
-            max_d = d
     return total * HUNDRED, max_d * HUNDRED, beyond2, beyond5
 
 
 def max_drawdown_pct(values: list[Decimal]) -> Decimal:
     peak, worst = ZERO, ZERO
+    last: Decimal | None = None
     for v in values:
+        if v is last:
+            continue
+        last = v
         if v > peak:
             peak = v
         elif peak > 0:
