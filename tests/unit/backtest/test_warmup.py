@@ -46,6 +46,9 @@ def test_the_warm_up_candles_are_never_evaluated_nor_drawn() -> None:
     assert result.start_ms == T0 + WARMUP * M5
     assert [p.time_ms for p in config.points][:2] == [first, first + M5]
     assert len(config.points) == len(CLOSES) - WARMUP
+    hold = result.runs[-1]
+    assert hold.name == "hold" and [p.time_ms for p in hold.points] == [
+        p.time_ms for p in config.points]
     assert config.decisions[0].time_ms == first
     assert all(d.time_ms >= first for d in config.decisions)
 
