@@ -72,7 +72,8 @@ STRATEGIES = {
     "symmetric": {"name": "symmetric", "ratio": "0.5", "threshold": "0.004"},
 }
 BALANCES = {"QRL": "10000", "USDT": "500"}
-CASES = [("written", "intelligent"), ("written", "symmetric"), ("ETH_BTC", "intelligent")]
+CASES = [("written", "intelligent"), ("written", "symmetric"), ("ETH_BTC", "intelligent"),
+         ("ETH_BTC", "symmetric")]
 
 
 def parity_setup(tmp_path: Path, series: str, strategy: str) -> ParitySetup:
