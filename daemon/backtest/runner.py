@@ -9,9 +9,9 @@ For each candle, in time order, with the books of the run:
    candle that made a crossover (after the scheduled one of that instant: the daemon's
    schedule fires at the boundary, the stream closes the candle just after, so a scheduled
    evaluation at a candle's close decides on the averages and trend of the window before
-   that candle, at its close as the latest price). An evaluation due while the order of an
-   earlier one is still followed is skipped (the daemon coalesces it into one evaluation
-   right after the order ends; it differs only when an order rests past the next instant).
+   that candle, at its close as the latest price). Evaluations due while the order of an
+   earlier one is still followed coalesce, as in the daemon's scheduler, into ONE evaluation
+   right after that order ends (named after the first of them), on the window then.
 3. Each evaluation builds the planner's ``Snapshot`` as ``daemon.runtime.snapshots`` does:
    price = the latest close, now_ms = candle time, the run's balances, cost basis, core floor
    and trade counters; ``planner.evaluate`` (with the risk limits) decides; an unset core
@@ -89,6 +89,7 @@ class _Run:
         self.decisions: list[Decision] = []
         self.trades: list[TradeMark] = []
         self.busy_until = 0
+        self._pending: str | None = None  # a trigger that came while an order was followed
         self.warmup = replay.warmup
         self._close, self._base, self._quote = ZERO, ZERO, ZERO  # what _point last valued
         self._weight, self._value = ZERO, ZERO
@@ -119,6 +120,8 @@ class _Run:
             t0 = closed.candle.close_time_ms
             nxt = series[i + 1].candle if i + 1 < n else None
             horizon = nxt.close_time_ms if nxt is not None else t0 + 1
+            if self._pending is not None and self.busy_until < t0:
+                self._follow_up(series[i - 1], closed.candle)
             if next_t == t0:
                 # The daemon's schedule fires as this candle closes, before its stream reports
                 # it closed (with the first push of the next window, which the exchange sends
@@ -131,12 +134,23 @@ class _Run:
             if closed.crossover is not None and spec.on_crossover:
                 self._evaluate(t0, "crossover", closed, nxt)
             while next_t < horizon:
+                if self._pending is not None and self.busy_until < next_t:
+                    self._follow_up(closed, nxt)
                 self._evaluate(next_t, spec.trigger, closed, nxt)
                 next_t += interval_ms
             self._point(closed)
             if (i - self.warmup) % PROGRESS_EVERY == PROGRESS_EVERY - 1:
                 progress(PROGRESS_EVERY)
+        if self._pending is not None:
+            self._follow_up(series[-1], None)
         progress((n - self.warmup) % PROGRESS_EVERY)
+
+    def _follow_up(self, closed: ClosedCandle, nxt: Candle | None) -> None:
+        """The one evaluation the daemon runs right after an order it followed ends, for the
+        triggers that came meanwhile (the first one's name kept), on the window then."""
+        trigger, self._pending = self._pending, None
+        assert trigger is not None
+        self._evaluate(self.busy_until, trigger, closed, nxt)
 
     def _point(self, closed: ClosedCandle) -> None:
         c = closed.candle
@@ -169,7 +183,9 @@ class _Run:
                   window: ClosedCandle | None = None) -> None:
         """Decide at ``t`` on the price of ``closed`` and the averages and trend of ``window``
         (default: ``closed``, the window holding it)."""
-        if t < self.busy_until:
+        if t < self.busy_until:  # an order is followed: the daemon coalesces the trigger
+            if self._pending is None:
+                self._pending = trigger
             return
         c = closed.candle
         signal = closed if window is None else window
