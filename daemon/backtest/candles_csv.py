@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -40,6 +41,8 @@ class CandleSeries:
     candles: tuple[Candle, ...]
     interval_ms: int
     gaps: int  # missing candles (windows with no row) between the first and the last
+    # up to ``history`` candles just before --from (read_candles): they only fill the window
+    history: tuple[Candle, ...] = ()
 
     @property
     def start_ms(self) -> int:
@@ -103,8 +106,9 @@ def parse_row(row: Sequence[str], where: str) -> Candle:
 
 
 def read_candles(path: str | os.PathLike[str], *, from_ms: int | None = None,
-                 to_ms: int | None = None) -> CandleSeries:
-    """The candles of ``path`` opening in [from_ms, to_ms) (either bound optional)."""
+                 to_ms: int | None = None, history: int = 0) -> CandleSeries:
+    """The candles of ``path`` opening in [from_ms, to_ms) (either bound optional), and up to
+    ``history`` candles just before ``from_ms`` apart (``CandleSeries.history``)."""
     p = Path(path)
     try:
         with p.open(newline="", encoding="utf-8") as fh:
@@ -117,6 +121,7 @@ def read_candles(path: str | os.PathLike[str], *, from_ms: int | None = None,
         got = ",".join(rows[0]) if rows else "an empty file"
         raise InputError(f"{p}:1: expected the header {','.join(HEADER)}; got {got}")
     candles: list[Candle] = []
+    before: deque[Candle] = deque(maxlen=history)
     interval = 0
     gaps = 0
     previous: Candle | None = None
@@ -143,9 +148,11 @@ def read_candles(path: str | os.PathLike[str], *, from_ms: int | None = None,
             if candles:
                 gaps += (candle.open_time_ms - candles[-1].open_time_ms) // interval - 1
             candles.append(candle)
+        elif from_ms is not None and candle.open_time_ms < from_ms and history:
+            before.append(candle)
     if not candles:
         raise InputError(f"{p}: no candles{_range_text(from_ms, to_ms)}")
-    return CandleSeries(str(p), tuple(candles), interval, gaps)
+    return CandleSeries(str(p), tuple(candles), interval, gaps, tuple(before))
 
 
 def _range_text(from_ms: int | None, to_ms: int | None) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from daemon.domain.books import Booked
+
 
 @dataclass(frozen=True, slots=True)
 class Point:
@@ -76,6 +78,8 @@ class StrategyRun:
     final_base: Decimal = Decimal(0)
     final_quote: Decimal = Decimal(0)
     final_core_floor: Decimal | None = None
+    # the books at the end as the daemon keeps them (cost basis, core floor, trade counters)
+    final_books: Booked | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,9 +7,11 @@ For each candle, in time order, with the books of the run:
    ``schedule.interval_s`` aligned to the epoch as the daemon's scheduler aligns them
    (``next_aligned``), and, when ``schedule.evaluate_on_crossover``, one at the close of a
    candle that made a crossover (after the scheduled one of that instant: the daemon's
-   schedule fires at the boundary, the stream closes the candle just after). An evaluation
-   due while the order of an earlier one is still followed is skipped (the daemon coalesces
-   it; with the default 60 s order timeout and 900 s schedule this does not happen).
+   schedule fires at the boundary, the stream closes the candle just after, so a scheduled
+   evaluation at a candle's close decides on the averages and trend of the window before
+   that candle, at its close as the latest price). Evaluations due while the order of an
+   earlier one is still followed coalesce, as in the daemon's scheduler, into ONE evaluation
+   right after that order ends (named after the first of them), on the window then.
 3. Each evaluation builds the planner's ``Snapshot`` as ``daemon.runtime.snapshots`` does:
    price = the latest close, now_ms = candle time, the run's balances, cost basis, core floor
    and trade counters; ``planner.evaluate`` (with the risk limits) decides; an unset core
@@ -23,6 +25,7 @@ For each candle, in time order, with the books of the run:
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -31,7 +34,7 @@ from daemon.backtest.fills import CloseFills, SimFills, Wallet, bars_of, market_
 from daemon.backtest.result import BacktestResult, Decision, Point, StrategyRun, TradeMark
 from daemon.backtest.spec import StrategySpec
 from daemon.backtest.summary import RunData, summarize
-from daemon.domain.books import TradeCounters, book_fills
+from daemon.domain.books import Booked, TradeCounters, book_fills
 from daemon.domain.candles import CandleWindow, ClosedCandle
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, Candle, ExchangeRules, Side
@@ -55,6 +58,9 @@ class Replay:
     start_base: Decimal
     start_quote: Decimal
     fill_model: str  # "sim" | "close"
+    # leading candles that only fill the window, as the daemon's backfill does before it
+    # decides: no evaluation, no point; the replay (and its first close) starts after them
+    warmup: int = 0
 
 
 def signals(candles: Sequence[Candle], spec: StrategySpec, interval_ms: int
@@ -75,7 +81,7 @@ class _Run:
         self.rules = replay.rules
         self.series = series
         self.wallet = Wallet(replay.start_base, replay.start_quote)
-        first_close = replay.candles[0].close
+        first_close = replay.candles[replay.warmup].close
         self.cost = CostBasis.initial(spec.initial_cost_basis or first_close, replay.start_base)
         self.core_floor: Decimal | None = None
         self.core_credit = ZERO  # base sold, not bought back (STRATEGY.md v2)
@@ -84,6 +90,8 @@ class _Run:
         self.decisions: list[Decision] = []
         self.trades: list[TradeMark] = []
         self.busy_until = 0
+        self._pending: str | None = None  # a trigger that came while an order was followed
+        self.warmup = replay.warmup
         self._close, self._base, self._quote = ZERO, ZERO, ZERO  # what _point last valued
         self._weight, self._value = ZERO, ZERO
         self._balances = (Balance(self.rules.base_asset, self.wallet.base, ZERO),
@@ -99,30 +107,51 @@ class _Run:
     def run(self, progress: Callable[[int], None]) -> None:
         if self.spec.kind == "hold":
             self._hold()
-            progress(len(self.series))
+            progress(len(self.series) - self.warmup)
             return
         series, spec = self.series, self.spec
         interval_ms = spec.interval_s * 1000
         # the first scheduled instant at or after the first close, aligned as the daemon's
-        next_t = int(next_aligned((series[0].candle.close_time_ms - 1) / 1000,
+        next_t = int(next_aligned((series[self.warmup].candle.close_time_ms - 1) / 1000,
                                   spec.interval_s)) * 1000
         n = len(series)
         for i, closed in enumerate(series):
+            if i < self.warmup:
+                continue
             t0 = closed.candle.close_time_ms
             nxt = series[i + 1].candle if i + 1 < n else None
             horizon = nxt.close_time_ms if nxt is not None else t0 + 1
+            if self._pending is not None and self.busy_until < t0:
+                self._follow_up(series[i - 1], closed.candle)
             if next_t == t0:
-                self._evaluate(t0, spec.trigger, closed, nxt)
+                # The daemon's schedule fires as this candle closes, before its stream reports
+                # it closed (with the first push of the next window, which the exchange sends
+                # after that instant): it decides on the window as it stood, at the latest
+                # trade price (taken as this close).
+                before = series[i - 1] if i else ClosedCandle(closed.candle, None, None, None,
+                                                               None)
+                self._evaluate(t0, spec.trigger, closed, nxt, before)
                 next_t += interval_ms
             if closed.crossover is not None and spec.on_crossover:
                 self._evaluate(t0, "crossover", closed, nxt)
             while next_t < horizon:
+                if self._pending is not None and self.busy_until < next_t:
+                    self._follow_up(closed, nxt)
                 self._evaluate(next_t, spec.trigger, closed, nxt)
                 next_t += interval_ms
             self._point(closed)
-            if i % PROGRESS_EVERY == PROGRESS_EVERY - 1:
+            if (i - self.warmup) % PROGRESS_EVERY == PROGRESS_EVERY - 1:
                 progress(PROGRESS_EVERY)
-        progress(n % PROGRESS_EVERY)
+        if self._pending is not None:
+            self._follow_up(series[-1], None)
+        progress((n - self.warmup) % PROGRESS_EVERY)
+
+    def _follow_up(self, closed: ClosedCandle, nxt: Candle | None) -> None:
+        """The one evaluation the daemon runs right after an order it followed ends, for the
+        triggers that came meanwhile (the first one's name kept), on the window then."""
+        trigger, self._pending = self._pending, None
+        assert trigger is not None
+        self._evaluate(self.busy_until, trigger, closed, nxt)
 
     def _point(self, closed: ClosedCandle) -> None:
         c = closed.candle
@@ -142,7 +171,7 @@ class _Run:
         base, quote = self.wallet.base, self.wallet.quote
         figures: dict[Decimal, tuple[Decimal, Decimal]] = {}
         append = self.points.append
-        for closed in self.series:
+        for closed in itertools.islice(self.series, self.warmup, None):
             c = closed.candle
             fig = figures.get(c.close)
             if fig is None:
@@ -151,10 +180,16 @@ class _Run:
             append(Point(c.close_time_ms, c.close, closed.ma_short, closed.ma_long, fig[0],
                          fig[1]))
 
-    def _evaluate(self, t: int, trigger: str, closed: ClosedCandle, nxt: Candle | None) -> None:
-        if t < self.busy_until:
+    def _evaluate(self, t: int, trigger: str, closed: ClosedCandle, nxt: Candle | None,
+                  window: ClosedCandle | None = None) -> None:
+        """Decide at ``t`` on the price of ``closed`` and the averages and trend of ``window``
+        (default: ``closed``, the window holding it)."""
+        if t < self.busy_until:  # an order is followed: the daemon coalesces the trigger
+            if self._pending is None:
+                self._pending = trigger
             return
         c = closed.candle
+        signal = closed if window is None else window
         fresh = nxt is not None and nxt.open_time_ms <= t  # a candle is forming at t
         rules, w = self.rules, self.wallet
         if self._balances[0].free != w.base or self._balances[1].free != w.quote:
@@ -163,7 +198,7 @@ class _Run:
         base, quote = self._balances
         snapshot = Snapshot(
             price=c.close, base=base, quote=quote, rules=rules,
-            ma_short=closed.ma_short, ma_long=closed.ma_long, trend=closed.trend,
+            ma_short=signal.ma_short, ma_long=signal.ma_long, trend=signal.trend,
             cost_basis=self.cost.avg_cost, core_floor=self.core_floor,
             trades_today=self.counters.trades_on(t), last_trade_ms=self.counters.last_trade_ms,
             now_ms=t, last_price_ms=t if fresh else c.close_time_ms)
@@ -173,13 +208,14 @@ class _Run:
         self.decisions.append(Decision(t, trigger, plan.action, plan.quantity,
                                        str(plan.reason_code)))
         if plan.side is not None:
-            self._execute(plan, plan.side, t, closed)
+            self._execute(plan, plan.side, t, closed, signal)
 
-    def _execute(self, plan: Plan, side: Side, t: int, closed: ClosedCandle) -> None:
+    def _execute(self, plan: Plan, side: Side, t: int, closed: ClosedCandle,
+                 signal: ClosedCandle) -> None:
         price = closed.candle.close
         done = self.fills.execute(
             side, plan.quantity, time_ms=t, price=price,
-            reference=PriceReference(price, closed.ma_short, closed.ma_long),
+            reference=PriceReference(price, signal.ma_short, signal.ma_long),
             ex=self.spec.execution, risk=self.spec.risk)
         self.busy_until = done.end_ms
         if done.refusal is not None:
@@ -203,7 +239,8 @@ class _Run:
     def data(self) -> RunData:
         return RunData(self.spec.name, self.spec.strategy.ratio, tuple(self.points),
                        tuple(self.decisions), tuple(self.trades), self.wallet.base,
-                       self.wallet.quote, self.core_floor)
+                       self.wallet.quote, self.core_floor,
+                       Booked(self.cost, self.core_floor, self.counters))
 
 
 def run_backtest(replay: Replay, specs: Sequence[StrategySpec],
@@ -213,7 +250,7 @@ def run_backtest(replay: Replay, specs: Sequence[StrategySpec],
     not among them (return_vs_hold needs it)."""
     if not any(s.kind == "hold" for s in specs):
         specs = [*specs, replace(specs[0], name="hold", kind="hold", on_crossover=False)]
-    total = len(replay.candles) * len(specs)
+    total = (len(replay.candles) - replay.warmup) * len(specs)
     done = 0
 
     def step(k: int) -> None:
@@ -242,17 +279,18 @@ def run_backtest(replay: Replay, specs: Sequence[StrategySpec],
 
 
 def _result(replay: Replay, config: StrategySpec, runs: list[RunData]) -> BacktestResult:
-    first = replay.candles[0]
+    first = replay.candles[replay.warmup]
     initial = replay.start_base * first.close + replay.start_quote
     hold = next(r for r in runs if r.name == "hold")
     hold_summary = summarize(hold, initial, None)
     out = [StrategyRun(r.name, r.points, r.decisions, r.trades,
                        hold_summary if r is hold else summarize(r, initial,
                                                                 hold_summary.return_pct),
-                       r.final_base, r.final_quote, r.core_floor) for r in runs]
+                       r.final_base, r.final_quote, r.core_floor, r.books) for r in runs]
     return BacktestResult(
         symbol=replay.rules.symbol, base_asset=replay.rules.base_asset,
         quote_asset=replay.rules.quote_asset, target_ratio=config.strategy.ratio,
         threshold=config.strategy.threshold, fill_model=replay.fill_model,
-        candles=len(replay.candles), gaps=replay.gaps, start_ms=first.open_time_ms,
+        candles=len(replay.candles) - replay.warmup, gaps=replay.gaps,
+        start_ms=first.open_time_ms,
         end_ms=replay.candles[-1].close_time_ms, runs=tuple(out))

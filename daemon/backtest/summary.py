@@ -21,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from daemon.backtest.result import BacktestResult, Decision, Point, Summary, TradeMark
+from daemon.domain.books import Booked
 from daemon.domain.money import fmt
 
 HUNDRED = Decimal(100)
@@ -41,6 +42,7 @@ class RunData:
     final_base: Decimal
     final_quote: Decimal
     core_floor: Decimal | None
+    books: Booked | None = None  # cost basis, core floor and trade counters at the end
 
 
 def _drifts(points: tuple[Point, ...], ratio: Decimal) -> tuple[Decimal, Decimal, int, int]:

@@ -35,6 +35,7 @@ from daemon.errors import InputError
 from daemon.sim.config import SimConfig
 
 DEFAULT_START_VALUE = Decimal(10000)
+DAEMON_BACKFILL = 200  # candles the daemon's market feed backfills at start (MarketFeed)
 
 
 def register(sub: Any) -> None:
@@ -84,34 +85,41 @@ def _positive(text: str | None, flag: str) -> Decimal | None:
     return value
 
 
-def _series(args: argparse.Namespace) -> CandleSeries:
+def _series(args: argparse.Namespace, settings: Settings) -> CandleSeries:
+    """The candles from --from to --to, and before --from as many as the daemon backfills at
+    its start (they only fill the window: a backtest from DATE decides as a daemon started
+    then, with its averages and trend already known)."""
     from_ms = None if args.from_ is None else parse_when(args.from_, "--from")
     to_ms = None if args.to is None else parse_when(args.to, "--to")
     if from_ms is not None and to_ms is not None and to_ms <= from_ms:
         raise InputError(f"--to {args.to} is not after --from {args.from_}")
-    return read_candles(args.candles, from_ms=from_ms, to_ms=to_ms)
+    history = max(DAEMON_BACKFILL, settings.strategy.ma_long + 2)
+    return read_candles(args.candles, from_ms=from_ms, to_ms=to_ms, history=history)
 
 
 def _prices(series: CandleSeries, rescale_to: Decimal | None) -> tuple[tuple[Candle, ...], int]:
     """The candles to replay and the decimals of the price grid: rescaled ones floored to the
     simulator's grid (as its replay does), else the grid the file's prices need."""
     sim_decimals = SimConfig().quote_precision
+    candles = series.history + series.candles
     if rescale_to is None:
-        prices = [p for c in series.candles for p in (c.open, c.high, c.low, c.close)]
-        return series.candles, price_decimals(prices, sim_decimals)
+        prices = [p for c in candles for p in (c.open, c.high, c.low, c.close)]
+        return candles, price_decimals(prices, sim_decimals)
     decimals = price_decimals([rescale_to], sim_decimals)
     factor = rescale_to / series.candles[0].close
     out = tuple(Candle(c.open_time_ms, floor_to(c.open, decimals), floor_to(c.high, decimals),
                        floor_to(c.low, decimals), floor_to(c.close, decimals), c.volume,
                        c.close_time_ms, c.quote_volume)
-                for c in rescaled(series.candles, factor))
+                for c in rescaled(candles, factor))
     return out, decimals
 
 
 def build_replay(args: argparse.Namespace, settings: Settings, fill_model: str) -> Replay:
-    series = _series(args)
+    series = _series(args, settings)
     candles, decimals = _prices(series, _positive(args.rescale_to, "--rescale-to"))
-    if candles[0].close <= 0:
+    warmup = len(series.history)
+    first = candles[warmup]  # the first candle replayed
+    if first.close <= 0:
         raise InputError(f"{series.path}: the first close is 0 after --rescale-to")
     rules = sim_rules(settings.symbol, decimals)
     start_value = _positive(args.start_value, "--start-value")
@@ -121,10 +129,11 @@ def build_replay(args: argparse.Namespace, settings: Settings, fill_model: str) 
         base, quote = parse_balances(args.balance, rules)
     else:
         base, quote = split_value(start_value or DEFAULT_START_VALUE, settings.strategy.ratio,
-                                  candles[0].close, rules)
-    if base * candles[0].close + quote <= 0:
+                                  first.close, rules)
+    if base * first.close + quote <= 0:
         raise InputError("the starting portfolio is empty (--balance)")
-    return Replay(rules, candles, series.interval_ms, series.gaps, base, quote, fill_model)
+    return Replay(rules, candles, series.interval_ms, series.gaps, base, quote, fill_model,
+                  warmup=warmup)
 
 
 def progress_bar(stream: TextIO) -> Callable[[int, int], None]:

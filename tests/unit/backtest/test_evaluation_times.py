@@ -35,14 +35,17 @@ def test_schedule_aligned_and_crossover_at_the_crossing_close() -> None:
     # ma 2/3: BEARISH from the third close, BULLISH at candle 6 (closes 2, 3 over 1, 2, 3)
     closes = dict(enumerate([5, 4, 3, 2, 1, 2, 3, 4, 5]))
     strategy = {"name": "symmetric", "ma_short": 2, "ma_long": 3}
-    got = decisions(closes, {"strategy": strategy, "schedule": {"interval_s": 900}})
+    risk = {"max_price_deviation_pct": 100}  # prices that swing by half: no band here
+    got = decisions(closes, {"strategy": strategy, "risk": risk,
+                             "schedule": {"interval_s": 900}})
     assert [(t, trigger) for t, trigger, _ in got] == [
         (3 * M5, "schedule"), (6 * M5, "schedule"), (7 * M5, "crossover"),
         (9 * M5, "schedule")]
-    every_candle = decisions(closes, {"strategy": strategy, "schedule": {"interval_s": 300}})
+    every_candle = decisions(closes, {"strategy": strategy, "risk": risk,
+                                      "schedule": {"interval_s": 300}})
     assert [(t, trigger) for t, trigger, _ in every_candle][6:9] == [
         (7 * M5, "schedule"), (7 * M5, "crossover"), (8 * M5, "schedule")]
-    quiet = decisions(closes, {"strategy": strategy, "schedule": {
+    quiet = decisions(closes, {"strategy": strategy, "risk": risk, "schedule": {
         "interval_s": 900, "evaluate_on_crossover": False}})
     assert [t for t, _, _ in quiet] == [3 * M5, 6 * M5, 9 * M5]
 
