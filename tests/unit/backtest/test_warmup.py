@@ -82,7 +82,7 @@ def test_a_scheduled_evaluation_at_a_close_decides_on_the_window_before_it() -> 
     measured against the simulator at speed 1: the plan's MA7 is the window's without that
     candle). A crossover on that candle is evaluated right after, on the new window."""
     settings = parse_settings({"execution": {"slippage_pct": 0},
-                               "strategy": {"initial_cost_basis": "3"},
+                               "strategy": {"initial_cost_basis": "3", "max_drift": None},
                                "schedule": {"interval_s": 300}})
     result = run_backtest(replay(WARMUP, base=D(100), quote=D(1000)),
                           [from_settings("config", settings)])
