@@ -38,9 +38,9 @@ async def test_lying_balances_at_first_start_are_asked_again(redis_url: str, tmp
                                     strategy={"initial_cost_basis": "0.05"})
             async with running_app(settings, sim_creds(sim), tmp_path / "config.yaml") as (
                     app, run):
-                def ready() -> bool:
+                def ready() -> bool:  # started (not only seeded): the stop below is a stop
                     engine = app.engine
-                    return run.done() or (isinstance(engine, RebalancerEngine)
+                    return run.done() or (isinstance(engine, RebalancerEngine) and engine.ready
                                           and engine.ledger.cost.avg_cost is not None)
 
                 await wait_for(ready, 8, "the initial cost basis")
