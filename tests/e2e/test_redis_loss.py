@@ -183,7 +183,11 @@ async def test_a_power_cut_is_caught_up_at_the_next_start(
             await roll_back(redis_client, snap)
             await redis_client.delete(PREFIX + "lease")
             sim.resume()
+            said = len(text_of(log).split("ready: "))
             proc = start_daemon(cfg, log, env)
+            # the new daemon is up (a SIGTERM before its handlers exist ends it at once: -15;
+            # an order the killed one left resting may fill before the new one has started)
+            await wait_for(lambda: len(text_of(log).split("ready: ")) > said, 30, "ready")
             await wait_for(lambda: orders_with_fills(sim) >= seen + 5, 30, "trading again")
             await stop(proc, log)
         finally:
