@@ -182,7 +182,9 @@ class WsStream:
             try:
                 conn = self._handover or await self._open()
             except Exception as exc:
-                if not retryable(exc) or self._stopping:
+                if self._stopping:
+                    return  # stopped while it connected: the failure is no longer news
+                if not retryable(exc):
                     self.down_reason = f"gave up: {exc!r}"
                     logger.error("{}: giving up: {!r}", self.name, exc)
                     if isinstance(exc, InvalidStatus):  # one line naming it, no traceback
