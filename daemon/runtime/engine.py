@@ -33,7 +33,7 @@ from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import BookTop, ExchangeRules
 from daemon.domain.money import shown
 from daemon.domain.planner import Plan, evaluate
-from daemon.domain.pricing import PriceReference, check_book_top
+from daemon.domain.pricing import check_book_top
 from daemon.errors import (
     BooksChanged,
     ExchangeError,
@@ -266,9 +266,9 @@ class RebalancerEngine:
         async with self._settings_lock:  # settings swap only between decisions
             decided = await self._decide(trigger)
         if decided is not None and decided[0].is_trade and self.settings.current.mode is Mode.LIVE:
-            window = self.market.window  # the independent prices the book is checked against
-            reference = PriceReference(self.market.last_price, window.ma_short, window.ma_long)
-            await self.executor.execute(decided[0], decided[1], self.rules, reference)
+            # the independent prices the book is checked against
+            await self.executor.execute(decided[0], decided[1], self.rules,
+                                        self.market.reference())
 
     async def _decide(self, trigger: str) -> tuple[Plan, str] | None:
         started = time.perf_counter()  # the decision latency's start (metrics)
@@ -333,9 +333,8 @@ class RebalancerEngine:
         except ExchangeError as exc:
             logger.warning("no fresh best bid/ask (the stream's is stale; {}: {})", source, exc)
             return None
-        window = self.market.window
-        reference = PriceReference(self.market.last_price, window.ma_short, window.ma_long)
-        refusal = check_book_top(top, reference, risk.max_price_deviation_pct, source)
+        refusal = check_book_top(top, self.market.reference(), risk.max_price_deviation_pct,
+                                 source)
         if refusal is not None:
             logger.warning("best bid/ask not used: {}", refusal.reason)
             return None

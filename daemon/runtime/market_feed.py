@@ -25,6 +25,7 @@ from daemon.adapters.mexc.ws import WsStream, WsTimings
 from daemon.config import Settings
 from daemon.domain.candles import CandleWindow, ClosedCandle, CrossoverEvent, WindowUpdate
 from daemon.domain.models import BookTop, Candle
+from daemon.domain.pricing import PriceReference
 from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
 from daemon.runtime.supervisor import Supervised, Supervisor
@@ -161,6 +162,11 @@ class MarketFeed:
         """The forming candle's close from the latest push (or REST at startup)."""
         price = self._klines.last_price
         return self._rest_price if price is None else price
+
+    def reference(self) -> PriceReference:
+        """The prices that do not come from the book (the kline stream's last price and the
+        averages of closed candles): what a book top and an order price are checked against."""
+        return PriceReference(self.last_price, self.window.ma_short, self.window.ma_long)
 
     @property
     def book(self) -> tuple[BookTop | None, int | None]:
