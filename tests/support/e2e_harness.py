@@ -22,7 +22,7 @@ from daemon.domain.models import Fill
 from daemon.runtime.app import App
 from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
-from daemon.runtime.supervisor import Supervisor
+from daemon.runtime.supervisor import Supervisor, cancel_and_wait
 from daemon.sim import Simulator
 
 
@@ -58,8 +58,7 @@ async def running_app(settings: Settings, creds: Credentials, config_path: Path)
         yield app, run
     finally:
         if not run.done():
-            run.cancel()
-            await asyncio.gather(run, return_exceptions=True)
+            await cancel_and_wait([run])
 
 
 @contextmanager
@@ -84,8 +83,9 @@ async def running_engine(settings: Settings, creds: Credentials) -> AsyncIterato
         yield engine
     finally:
         await asyncio.wait_for(engine.stop(), 30)
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        # as the daemon does: a cancel lost inside a Redis call is sent again (a plain
+        # cancel + gather hung a loaded run for 120 s after the engine had stopped)
+        await cancel_and_wait([task])
         await supervisor.stop()
 
 
