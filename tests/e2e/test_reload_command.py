@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shlex
+import shutil
 import signal
 import socket
 import sys
 import time
 from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 import yaml
 
@@ -48,10 +51,15 @@ def _log(path: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
-async def reload_cli(*args: str) -> tuple[int, str, str]:
-    """``rebalancer ARGS`` as a process: (exit code, stdout, stderr)."""
+async def reload_cli(*args: str, as_user: int | None = None) -> tuple[int, str, str]:
+    """``rebalancer ARGS`` as a process: (exit code, stdout, stderr). ``as_user``: as that
+    user id, allowed to read every file (the checkout under /root, the config) but not to
+    signal another user's process."""
+    user = [] if as_user is None else [
+        "setpriv", f"--reuid={as_user}", f"--regid={as_user}", "--clear-groups",
+        "--inh-caps=+dac_read_search", "--ambient-caps=+dac_read_search"]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "daemon", *args, cwd=REPO,
+        *user, sys.executable, "-m", "daemon", *args, cwd=REPO,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -133,8 +141,10 @@ async def test_reload_reports_applied_restart_only_and_rejected(
     assert "Traceback" not in _log(log)
 
 
-async def test_a_dead_daemon_is_refused(redis_url: str, redis_client: aioredis.Redis,
-                                        tmp_path: Path) -> None:
+async def test_a_daemon_of_another_user_then_a_dead_one_are_refused(
+        redis_url: str, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run the command as another user")
     async with Simulator(SimConfig(seed=2, speed=60.0)) as sim:
         cfg = live_config(sim, redis_url, tmp_path / "config.yaml",
                           redis={"heartbeat_ttl_s": 60, "lease_ttl_s": 30})
@@ -143,6 +153,13 @@ async def test_a_dead_daemon_is_refused(redis_url: str, redis_client: aioredis.R
         try:
             await wait_for(lambda: "ready: " in _log(log), 20, "ready")
             await wait_for(lambda: "[cycle_id=" in _log(log), 10, "a decision")
+            code, out, err = await reload_cli("reload", "-c", str(cfg), as_user=65534)
+            assert (code, out) == (1, ""), out + err
+            assert err == (f"error: permission denied: the daemon (pid {proc.pid}) runs as "
+                           "root; run this as the service user (sudo -u root rebalancer "
+                           "reload ...) or root\n"), err
+            await asyncio.sleep(0.5)
+            assert "reload" not in _log(log)  # not signalled
             proc.kill()  # no clean stop: the lease and the heartbeat stay
             proc.wait()
         finally:
