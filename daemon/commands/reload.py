@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from loguru import logger
 from pydantic import ValidationError
 
 from daemon.adapters import redis_reload
@@ -73,6 +74,7 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     timeout_s = _timeout(args.timeout)
     settings = _locating_settings(args.config)
+    logger.disable("daemon")  # the store's log lines are the daemon's ("trading paused")
 
     async def main() -> int:
         store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)

@@ -104,6 +104,12 @@ async def test_reload_reports_applied_restart_only_and_rejected(
             assert out.endswith("  no reloadable key changed\nwarning: changed but taken only "
                                 "at a restart (systemctl restart rebalancer): "
                                 "exchange.request_timeout_ms\n"), out
+            # the daemon reads its own file, not a copy given to the command: said
+            copy = tmp_path / "copy.yaml"
+            copy.write_bytes(cfg.read_bytes())
+            code, out, err = await reload_cli("reload", "-c", str(copy))
+            assert code == 0 and f" from {cfg}\n" in out, out + err
+            assert err == f"warning: the daemon reads {cfg}, not {copy}\n", err
 
             # an invalid file: every error printed, exit 1, still on the old config
             live_config(sim, redis_url, cfg, strategy={"ratio": "1.5", "threshold": "-1"})
@@ -126,7 +132,7 @@ async def test_reload_reports_applied_restart_only_and_rejected(
             record = json.loads(out)
             assert (record["outcome"], record["pid"], record["config"]) == (
                 "rejected", proc.pid, str(cfg)), record
-            assert record["seq"] == 3 and record["applied"] == [], record
+            assert record["seq"] == 4 and record["applied"] == [], record  # its 4th reload
             assert record["owner"].startswith(f"{socket.gethostname()}:{proc.pid}:"), record
 
             proc.send_signal(signal.SIGTERM)
@@ -218,6 +224,13 @@ async def test_another_host_and_no_state_are_refused(
     assert err == (f"error: the daemon runs on host 'vps-elsewhere' (pid 4242), this is "
                    f"{socket.gethostname()!r}: a signal cannot reach it; run `rebalancer "
                    "reload` on vps-elsewhere\n"), err
+
+    down = tmp_path / "down.yaml"  # a Redis that does not answer: one line, exit 1
+    down.write_text(yaml.safe_dump({"redis": {"url": "redis://127.0.0.1:1/0"}}))
+    code, out, err = await reload_cli("reload", "-c", str(down))
+    assert (code, out) == (1, ""), out + err
+    assert err.startswith("error: Redis at redis://127.0.0.1:1/0 is unavailable: "), err
+    assert len(err.splitlines()) == 1, err
 
     code, out, err = await reload_cli("reload", "-c", str(cfg), "--timeout", "0")
     assert (code, out) == (2, ""), out + err
