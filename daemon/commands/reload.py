@@ -117,12 +117,12 @@ def _locating_settings(path: str) -> Settings:
             data = load_yaml(file.read(MAX_CONFIG_BYTES + 1), path)
         if not isinstance(data, dict):
             raise full
-        symbol = parse_settings({"symbol": data["symbol"]} if "symbol" in data else {},
+        located = parse_settings({"symbol": data["symbol"]} if "symbol" in data else {},
                                 source=path)
         redis = RedisSettings.model_validate(data.get("redis") or {})
     except (ConfigError, OSError, ValidationError):
         raise full from None
-    return symbol.model_copy(update={"redis": redis})
+    return located.model_copy(update={"redis": redis})
 
 
 @dataclass(frozen=True, slots=True)
