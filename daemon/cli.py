@@ -25,6 +25,7 @@ from daemon.commands import (  # noqa: E402
     plan,
     pnl,
     rebalance_now,
+    reload,
     run,
     sim,
     state,
@@ -33,7 +34,7 @@ from daemon.commands import (  # noqa: E402
 from daemon.errors import ConfigError, InputError, RebalancerError  # noqa: E402
 
 COMMANDS = (run, check_config, plan, status, history, pnl, control, demo, sim, state,
-            backtest, candles, rebalance_now, notify_test)
+            backtest, candles, rebalance_now, notify_test, reload)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -21,6 +21,7 @@ strings::
     P fills           hash trade_id -> Fill JSON (every booked fill; a trade id is booked once)
     P heartbeat       {...} with a TTL          P halted  {"reason": .., "time_ms": ..}
     P lease           owner token with a TTL
+    P reload          hash owner token -> the outcome of its last config reload (redis_reload)
 
 Every Redis failure (connection refused/reset, timeout, loading, read-only, OOM) raises
 StoreUnavailable and flips ``available`` to False; the outage is logged once, the recovery once.
@@ -94,7 +95,7 @@ MIGRATES_FROM = 1  # schema 1 had no core credit: read as credit 0, nothing rewr
 # Keys under the prefix that are not the books: a prefix holding only these has no books (a
 # daemon waiting for them, an operator's halt, the plans it logged)
 NOT_BOOKS = ("lease", "heartbeat", "halted", "last_plan", "plan_history", "manual_requests",
-             "manual_replies")
+             "manual_replies", "reload")
 T = TypeVar("T")
 
 _UNAVAILABLE = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
@@ -115,7 +116,7 @@ class BookResult:
 class RedisStore:
     KNOWN = ("schema", "epoch", "books", "cost_basis", "core_floor", "counters", "balances",
              "last_plan", "plan_history", "orders", "orders:open", "orders:closed", "fills",
-             "heartbeat", "halted", "lease")
+             "heartbeat", "halted", "lease", "reload")
 
     def __init__(self, url: str, prefix: str, *, plan_history_max: int = 1000,
                  recent_orders_max: int = 500, socket_timeout_s: float = 5.0) -> None:

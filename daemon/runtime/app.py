@@ -15,7 +15,9 @@ the same paths without OS signals through ``request_stop`` / ``request_reload``.
   old config. Valid: apply the reloadable keys atomically between evaluations (the engine's
   ``apply_settings``) and log which keys changed; restart-only keys are logged, not applied.
   A SIGHUP during startup, even one before these handlers exist (``daemon.early_hangup``), is
-  applied once the daemon is up.
+  applied once the daemon is up. Each reload's outcome (applied, unchanged or rejected, with
+  the keys and errors) is recorded in Redis (``P reload``, the engine's ``record_reload``) for
+  ``rebalancer reload``; a failure to record it is logged and changes nothing else.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -31,6 +34,7 @@ from typing import Protocol
 from loguru import logger
 
 from daemon import early_hangup
+from daemon.adapters.redis_reload import Outcome, ReloadOutcome
 from daemon.config import (
     Credentials,
     Settings,
@@ -47,6 +51,7 @@ EXIT_OK = 0
 EXIT_FORCED = 1  # the shutdown overran its grace period
 EXIT_FAILED = 1  # a background task kept dying: systemd restarts the daemon
 CLOSE_TIMEOUT_S = 10.0  # closing what an overrun shutdown left open
+RECORD_TIMEOUT_S = 3.0  # recording a reload's outcome in Redis (a Redis down: not recorded)
 
 
 class Engine(Protocol):
@@ -73,6 +78,9 @@ class Engine(Protocol):
     def status_line(self) -> str:
         """One line for systemd STATUS= and the logs."""
 
+    async def record_reload(self, outcome: ReloadOutcome) -> None:
+        """Record a reload's outcome for ``rebalancer reload`` (may raise: it is logged)."""
+
 
 # Builds the engine (its I/O included); its background tasks run under the supervisor given.
 EngineFactory = Callable[[Settings, Credentials | None, Supervisor], Awaitable[Engine]]
@@ -91,6 +99,7 @@ class App:
         restart_policy: RestartPolicy | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        self._config_shown = os.path.abspath(config_path)  # in reload records
         self.settings = settings
         self.creds = creds
         self._engine_factory = engine_factory
@@ -107,6 +116,8 @@ class App:
         self.failed: Supervised | None = None
         self.reloads_applied = 0
         self.reloads_rejected = 0
+        self._reload_seq = 0  # reloads done by this process
+        self._reload_asked_ms = 0  # wall clock of the last reload request (SIGHUP received)
 
     # -- requests (signal handlers and tests) -------------------------------------------
     def request_stop(self) -> None:
@@ -115,6 +126,7 @@ class App:
 
     def request_reload(self) -> None:
         self._reload_requested = True
+        self._reload_asked_ms = _wall_ms()
         self._wake.set()
 
     def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -196,44 +208,63 @@ class App:
                 await self.reload(engine)
 
     async def reload(self, engine: Engine) -> bool:
-        """Re-read the config file; True when the new settings were applied."""
+        """Re-read the config file; True when it was valid (applied, or nothing reloadable
+        changed). The outcome is logged and recorded (``engine.record_reload``)."""
+        asked_ms = self._reload_asked_ms or _wall_ms()
         self.notifier.reloading()
         try:
-            try:
-                new = load_config(self.config_path)
-            except ConfigError as exc:
-                self.reloads_rejected += 1
-                logger.error("reload rejected, still running on the old config:")
-                for problem in exc.problems:
-                    logger.error("  {}", problem)
-                return False
-            except Exception:  # a loader bug: still never the end of a running daemon
-                self.reloads_rejected += 1
-                logger.exception("reload failed; still running on the old config")
-                return False
-            changed, restart_only = diff_settings(self.settings, new)
-            for key in restart_only:
-                logger.warning("reload: {} changed but needs a restart; not applied", key)
-            if not changed:
-                logger.info("reload: no reloadable key changed")
-                return True
-            effective = apply_reload(self.settings, new)
-            try:
-                await engine.apply_settings(effective)
-            except Exception:
-                self.reloads_rejected += 1
-                logger.exception("reload could not be applied; still running on the old config")
-                return False
-            if effective.log != self.settings.log:
-                configure_logging(effective.log)
-            self.settings = effective
-            if not self._fixed_policy:
-                self.supervisor.policy = RestartPolicy.from_settings(effective.runtime)
-            self.reloads_applied += 1
-            logger.info("reload applied: {}", ", ".join(changed))
-            return True
+            outcome, applied, restart_only, errors = await self._reload(engine)
         finally:
             self.notifier.ready(engine.status_line())
+        self._reload_seq += 1
+        await self._record(engine, ReloadOutcome(
+            outcome, signal_ms=asked_ms, at_ms=_wall_ms(), seq=self._reload_seq,
+            config=self._config_shown, applied=tuple(applied),
+            restart_only=tuple(restart_only), errors=tuple(errors)))
+        return outcome is not Outcome.REJECTED
+
+    async def _reload(self, engine: Engine) -> tuple[Outcome, list[str], list[str], list[str]]:
+        """(outcome, keys applied, restart-only keys changed, errors), each logged."""
+        try:
+            new = load_config(self.config_path)
+        except ConfigError as exc:
+            self.reloads_rejected += 1
+            logger.error("reload rejected, still running on the old config:")
+            for problem in exc.problems:
+                logger.error("  {}", problem)
+            return Outcome.REJECTED, [], [], list(exc.problems)
+        except Exception as exc:  # a loader bug: still never the end of a running daemon
+            self.reloads_rejected += 1
+            logger.exception("reload failed; still running on the old config")
+            return Outcome.REJECTED, [], [], [f"the config could not be loaded: {exc!r}"]
+        changed, restart_only = diff_settings(self.settings, new)
+        for key in restart_only:
+            logger.warning("reload: {} changed but needs a restart; not applied", key)
+        if not changed:
+            logger.info("reload: no reloadable key changed")
+            return Outcome.UNCHANGED, [], restart_only, []
+        effective = apply_reload(self.settings, new)
+        try:
+            await engine.apply_settings(effective)
+        except Exception as exc:
+            self.reloads_rejected += 1
+            logger.exception("reload could not be applied; still running on the old config")
+            return Outcome.REJECTED, [], restart_only, [f"not applied: {exc}"]
+        if effective.log != self.settings.log:
+            configure_logging(effective.log)
+        self.settings = effective
+        if not self._fixed_policy:
+            self.supervisor.policy = RestartPolicy.from_settings(effective.runtime)
+        self.reloads_applied += 1
+        logger.info("reload applied: {}", ", ".join(changed))
+        return Outcome.APPLIED, changed, restart_only, []
+
+    async def _record(self, engine: Engine, outcome: ReloadOutcome) -> None:
+        try:
+            await asyncio.wait_for(engine.record_reload(outcome), RECORD_TIMEOUT_S)
+        except Exception as exc:  # Redis down or slow: the log above still says it all
+            logger.warning("reload outcome not recorded in Redis ({}); `rebalancer reload` "
+                           "cannot report it", str(exc) or type(exc).__name__)
 
     async def _shutdown(self, engine: Engine) -> int:
         """``engine.stop()`` within the grace period; past it (or when it fails) the
@@ -280,3 +311,7 @@ class App:
                 logger.error("unhealthy ({}); not feeding the systemd watchdog", problem)
             reported = problem
             await asyncio.sleep(interval)
+
+
+def _wall_ms() -> int:
+    return time.time_ns() // 1_000_000

@@ -14,6 +14,8 @@ TRADING / STOPPING.
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,6 +25,7 @@ from typing import Any
 
 from loguru import logger
 
+from daemon.adapters import redis_reload
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
@@ -350,6 +353,11 @@ class RebalancerEngine:
             if (st.ma_short, st.ma_long, st.deadband) != (new.ma_short, new.ma_long,
                                                           new.deadband):
                 await self._rebuild_market(settings)
+
+    async def record_reload(self, outcome: redis_reload.ReloadOutcome) -> None:
+        """For ``rebalancer reload``: under this instance's lease owner token, standby too."""
+        await redis_reload.write_record(self.store, redis_reload.ReloadRecord(
+            self.lease.owner, socket.gethostname(), os.getpid(), outcome))
 
     async def _rebuild_market(self, settings: Settings) -> None:
         """New averages need a new window: a new feed from a fresh backfill, started before

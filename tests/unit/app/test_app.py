@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from daemon.adapters.redis_reload import Outcome, ReloadOutcome
 from daemon.config import Credentials, Settings, load_config
 from daemon.runtime.app import App
 from daemon.runtime.notify import Notifier
@@ -24,6 +25,7 @@ class RecordingEngine:
         self.stop_delay_s = stop_delay_s
         self.calls: list[str] = []
         self.applied: list[Settings] = []
+        self.reloads: list[ReloadOutcome] = []
 
     async def start(self) -> None:
         self.calls.append("start")
@@ -50,6 +52,9 @@ class RecordingEngine:
 
     def status_line(self) -> str:
         return f"ratio={self.settings.strategy.ratio}"
+
+    async def record_reload(self, outcome: ReloadOutcome) -> None:
+        self.reloads.append(outcome)
 
 
 def make_app(tmp_path: Path, text: str, engine: list[RecordingEngine], stop_delay_s: float = 0.0,
@@ -99,6 +104,15 @@ async def test_reload_valid_then_invalid_then_stop(tmp_path: Path) -> None:
     await until(lambda: app.reloads_rejected == 1)
     assert len(engine.applied) == 1
     assert app.settings.strategy.ratio == Decimal("0.6")
+    # each outcome is handed to the engine to record (Redis: P reload)
+    await until(lambda: len(engine.reloads) == 2)
+    first, second = engine.reloads
+    assert (first.outcome, first.applied, first.restart_only, first.errors, first.seq) == (
+        Outcome.APPLIED, ("strategy.ratio",), ("symbol",), (), 1)
+    assert (second.outcome, second.applied, second.seq) == (Outcome.REJECTED, (), 2)
+    assert len(second.errors) == 1 and second.errors[0].startswith("strategy.ratio: "), second
+    assert first.config == second.config == str(app.config_path)
+    assert first.signal_ms <= first.at_ms <= second.signal_ms <= second.at_ms
 
     app.request_stop()
     assert await asyncio.wait_for(task, 5) == 0
