@@ -32,7 +32,9 @@ SKIPPED = ("apt-get ", "useradd ", "systemctl ", "journalctl ")
 def install_blocks() -> list[list[str]]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     start = text.index(SECTION)
-    section = text[start:text.index("\n## ", start + 1)]
+    end = re.compile(r"\n##+ ").search(text, start + 1)
+    assert end is not None
+    section = text[start:end.start()]
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     assert len(blocks) == 2, "the install section has its service and its template block"
     return [[ln for ln in block.splitlines() if ln.strip()] for block in blocks]
