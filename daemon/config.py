@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from daemon.adapters.mexc.intervals import signal_interval
+from daemon.config_problems import format_problem, setting_of, without
 from daemon.config_rules import broken_rules
 from daemon.config_yaml import MAX_CONFIG_BYTES, load_yaml_lines
 from daemon.domain.params import RiskParams, StrategyParams
@@ -330,46 +331,6 @@ def listen_address(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _line_of(path: tuple[Any, ...], lines: Mapping[str, int]) -> int | None:
-    for end in range(len(path), 0, -1):
-        line = lines.get(".".join(str(p) for p in path[:end]))
-        if line is not None:
-            return line
-    return None
-
-
-def _format_problem(error: Mapping[str, Any], lines: Mapping[str, int]) -> str:
-    # a key with a line break or a control character is shown quoted: one line per problem
-    path = ".".join(str(p) if str(p).isprintable() else repr(str(p))
-                    for p in error["loc"]) or "(top level)"
-    line = _line_of(tuple(error["loc"]), lines)
-    at = f" (line {line})" if line is not None else ""
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key{at}"
-    given = error.get("input")
-    shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
-    return f"{path}: {error['msg']}{shown}{at}"
-
-
-def _key_of(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    """The setting an error is about: section.key, or a top-level key (mode, symbol)."""
-    sections = {name for name, field in Settings.model_fields.items()
-                if isinstance(field.default, _Section)}
-    return loc[:2] if loc and loc[0] in sections else loc[:1]
-
-
-def _without(data: dict[str, Any], keys: list[tuple[Any, ...]]) -> dict[str, Any]:
-    """A copy of ``data`` without ``keys`` (a section that is not a mapping goes whole)."""
-    out = {k: dict(v) if isinstance(v, dict) else v for k, v in data.items()}
-    for key in keys:
-        if len(key) == 1 or not isinstance(out.get(key[0]), dict):
-            out.pop(key[0], None)
-        else:
-            out[key[0]].pop(key[1], None)
-    return out
-
-
 def parse_settings(data: object, *, source: str = "config",
                    lines: Mapping[str, int] | None = None) -> Settings:
     """Validate an already-parsed document into Settings or raise ConfigError listing every
@@ -387,10 +348,12 @@ def parse_settings(data: object, *, source: str = "config",
         settings = Settings.model_validate(data, context=_COLLECT)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
-        problems = [_format_problem(e, lines) for e in errors]
-        bad = [_key_of(tuple(e["loc"])) for e in errors]
+        problems = [format_problem(e, lines) for e in errors]
+        sections = {name for name, field in Settings.model_fields.items()
+                    if isinstance(field.default, _Section)}
+        bad = [setting_of(tuple(e["loc"]), sections) for e in errors]
         try:  # the keys that did parse, for the rules between them
-            settings = Settings.model_validate(_without(data, bad), context=_COLLECT)
+            settings = Settings.model_validate(without(data, bad), context=_COLLECT)
         except ValidationError:
             settings = None
     if settings is not None:
