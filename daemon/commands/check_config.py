@@ -14,6 +14,7 @@ other users). The secrets themselves are never printed.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import re
 import stat
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from loguru import logger
 
 from daemon.commands.common import add_config_arg
 from daemon.config import (
@@ -34,7 +36,8 @@ from daemon.config import (
     load_credentials,
     read_secret,
 )
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, NotifierGone
+from daemon.runtime.alerts import Alerts
 
 KEY_NAMES = ("MEXC_API_KEY", "MEXC_API_SECRET")
 _PLAUSIBLE = re.compile(r"[!-~]{8,256}")  # printable ASCII, no blank: a header / HMAC key
@@ -174,7 +177,7 @@ def _check_notify_secrets(settings: Settings, env: Mapping[str, str],
     missing = [(i, name) for i, url in enumerate(settings.notify.urls)
                for name in re.findall(SECRET_REF, url) if read_secret(name, env) is None]
     if not missing:
-        return []
+        return _open_notify_urls(settings, env, problems)
     if not env.get("CREDENTIALS_DIRECTORY"):
         names = ", ".join(sorted({name for _, name in missing}))
         return [f"notify secrets: not checked ({names} not in the environment; pass "
@@ -182,6 +185,31 @@ def _check_notify_secrets(settings: Settings, env: Mapping[str, str],
     problems.extend(f"notify.urls[{i}]: ${{{name}}} is neither set in the environment nor a "
                     f"file in {env['CREDENTIALS_DIRECTORY']}" for i, name in missing)
     return []
+
+
+def _open_notify_urls(settings: Settings, env: Mapping[str, str],
+                      problems: list[str]) -> list[str]:
+    """The URLs handed to Apprise as the daemon does at start (no message is sent)."""
+    if not settings.notify.urls:
+        return []
+
+    async def main() -> None:
+        alerts = Alerts(settings.notify, env, log_level="WARNING")
+        try:
+            await alerts.open()
+        finally:
+            await alerts.close()
+
+    logger.remove()  # Alerts logs the URLs it opened; the line below says it for this command
+    try:
+        asyncio.run(main())
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        return []
+    except NotifierGone as exc:
+        problems.append(f"notify.urls: {exc}")
+        return []
+    return [f"notify: {len(settings.notify.urls)} URL(s) understood, secrets found"]
 
 
 def _log_file_problems(settings: Settings) -> list[str]:

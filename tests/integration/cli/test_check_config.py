@@ -169,5 +169,17 @@ def test_notify_secrets_checked_with_the_credentials_dir(tmp_path: Path) -> None
     assert done.returncode == 2
     assert (f"notify.urls[0]: ${{TG_TOKEN}} is neither set in the environment nor a file in "
             f"{creds}") in done.stderr
-    (creds / "TG_TOKEN").write_text("123:abc")
+    (creds / "TG_TOKEN").write_text("123456:AAF-secret-bot-token")
     assert cli("check-config", "-c", config, "--credentials-dir", str(creds)).returncode == 0
+    ok = cli("check-config", "-c", config, "--credentials-dir", str(creds))
+    assert "notify: 1 URL(s) understood, secrets found" in ok.stdout.splitlines()
+    assert "123456:AAF" not in ok.stdout + ok.stderr
+
+
+def test_a_notify_url_apprise_refuses(tmp_path: Path) -> None:
+    # the daemon refuses it at start (notify.urls[i]: Apprise does not understand it)
+    config = write(tmp_path, "notify:\n  urls: ['tgram://123456:AAF-token/1', "
+                   "'nosuchscheme://x/y']\n")
+    done = cli("check-config", "-c", config)
+    assert done.returncode == 2
+    assert "notify.urls[1]: Apprise does not understand it: 'nosuchscheme://x/y'" in done.stderr
