@@ -8,7 +8,8 @@ The keys: under systemd they exist only as ``LoadCredential=`` files, which the 
 from ``$CREDENTIALS_DIRECTORY``. Without them in the environment, ``check-config`` says they
 were not checked (exit 0: everything else is); ``--credentials-dir DIR`` checks the files in
 DIR as the daemon would read them (present, not empty, of a plausible form, not readable by
-other users). The secrets themselves are never printed.
+other users). The secrets themselves are never printed. ``--online`` also asks the exchange
+(``daemon.commands.check_online``).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import yaml
 from loguru import logger
 
+from daemon.commands.check_online import check_online
 from daemon.commands.common import add_config_arg
 from daemon.config import (
     SECRET_REF,
@@ -61,6 +63,11 @@ def register(sub: Any) -> None:
         "them from $CREDENTIALS_DIRECTORY under systemd (e.g. /etc/rebalancer/credentials; "
         "run with sudo when DIR is root's)",
     )
+    p.add_argument(
+        "--online", action="store_true",
+        help="also ask the exchange (exchange.rest_url) what the daemon asks at start: the "
+        "symbol and its rules, and whether it accepts the keys; nothing is ordered",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -78,6 +85,8 @@ def handle(args: argparse.Namespace) -> int:
     if settings is not None:
         lines += _check_notify_secrets(settings, env, problems)
         problems.extend(_log_file_problems(settings))
+        if args.online:
+            lines += check_online(settings, creds, problems)
     if problems:
         raise ConfigError(f"{args.config}: {len(problems)} problem(s)", problems)
     assert settings is not None

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -183,3 +185,60 @@ def test_a_notify_url_apprise_refuses(tmp_path: Path) -> None:
     done = cli("check-config", "-c", config)
     assert done.returncode == 2
     assert "notify.urls[1]: Apprise does not understand it: 'nosuchscheme://x/y'" in done.stderr
+
+
+SIM_KEY, SIM_SECRET = "mx0vglDEMOKEY0000000", "demo-secret-not-real-0000000000000"
+
+
+@pytest.fixture(scope="module")
+def sim_rest() -> Iterator[str]:
+    """``rebalancer sim`` as a real process; its REST address."""
+    proc = subprocess.Popen([sys.executable, "-m", "daemon", "sim", "--port", "0"], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("REST http://127.0.0.1:"), line
+        yield line.split()[1].removesuffix("/api/v3")  # rest_url is the host part
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def online(tmp_path: Path, rest_url: str, extra: str = "", secret: str = SIM_SECRET
+           ) -> subprocess.CompletedProcess[str]:
+    config = write(tmp_path, f"mode: live\nexchange:\n  rest_url: {rest_url}\n{extra}")
+    creds = credentials(tmp_path, SIM_KEY, secret)
+    return cli("check-config", "-c", config, "--credentials-dir", str(creds), "--online")
+
+
+def test_online_against_the_simulator(tmp_path: Path, sim_rest: str) -> None:
+    done = online(tmp_path, sim_rest)
+    assert done.returncode == 0, done.stderr
+    out = done.stdout.splitlines()
+    assert "exchange: QRLUSDT tradable through the API (minimum order 1 USDT, minimum " \
+           "quantity 0.01 QRL)" in out
+    assert "exchange keys: accepted (signed account read)" in out
+
+
+@pytest.mark.parametrize(("extra", "secret", "expected"), [
+    ("", "not-the-simulators-secret-000", "credentials: the exchange refused the keys: "),
+    ("symbol: NOPEUSDT\n", SIM_SECRET, "symbol: NOPEUSDT: "),
+    ("risk:\n  min_notional: 0\n  max_order_notional: 0.5\n", SIM_SECRET,
+     "risk.max_order_notional: 0.5 is below the smallest order allowed (1 USDT"),
+])
+def test_online_refusals(tmp_path: Path, sim_rest: str, extra: str, secret: str,
+                         expected: str) -> None:
+    done = online(tmp_path, sim_rest, extra, secret)
+    assert done.returncode == 2, done.stdout
+    assert expected in done.stderr and "Traceback" not in done.stderr
+
+
+def test_online_with_the_exchange_unreachable(tmp_path: Path) -> None:
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = online(tmp_path, f"http://127.0.0.1:{port}")
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"error: --online: http://127.0.0.1:{port} could not be "
+                                  "asked: ")
