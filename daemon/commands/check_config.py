@@ -81,7 +81,8 @@ def handle(args: argparse.Namespace) -> int:
             raise  # the file itself (missing, not YAML): nothing more to check
         problems.extend(exc.problems)
     env = _secret_env(args.credentials_dir)
-    creds, lines = _check_keys(env, args.credentials_dir, settings, problems)
+    creds, keys_line = _check_keys(env, args.credentials_dir, settings, problems)
+    lines = [keys_line]
     if settings is not None:
         lines += _check_notify_secrets(settings, env, problems)
         problems.extend(_log_file_problems(settings))
@@ -124,14 +125,8 @@ def _require_readable_dir(path: Path) -> None:
 
 
 def _check_keys(env: Mapping[str, str], credentials_dir: str | None, settings: Settings | None,
-                problems: list[str]) -> tuple[Credentials | None, list[str]]:
+                problems: list[str]) -> tuple[Credentials | None, str]:
     """The keys (None when not found) and the line that says what was checked."""
-    creds, line = _find_keys(env, credentials_dir, settings, problems)
-    return creds, [line]
-
-
-def _find_keys(env: Mapping[str, str], credentials_dir: str | None, settings: Settings | None,
-               problems: list[str]) -> tuple[Credentials | None, str]:
     try:
         creds = load_credentials(env)
     except ConfigError as exc:
