@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -22,18 +22,44 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from daemon.adapters.mexc.intervals import signal_interval
-from daemon.config_yaml import MAX_CONFIG_BYTES, load_yaml
+from daemon.config_problems import format_problem, setting_of, without
+from daemon.config_rules import broken_rules
+from daemon.config_yaml import MAX_CONFIG_BYTES, load_yaml_lines
 from daemon.domain.params import RiskParams, StrategyParams
 from daemon.errors import ConfigError
 
 Fraction = Annotated[Decimal, Field(ge=0, le=1)]
 PositiveDecimal = Annotated[Decimal, Field(gt=0)]
 NonNegDecimal = Annotated[Decimal, Field(ge=0)]
+
+
+# Validation context of ``parse_settings``: the model validators leave the rules between keys
+# to it (``daemon.config_rules``), which runs them even when other keys are invalid.
+_COLLECT = {"collect_rules": True}
+
+
+def _rules_left_to_caller(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("collect_rules"))
+
+
+def log_rotation(value: str) -> None:
+    """ValueError unless loguru (``log.rotation``) reads ``value``: a size ("50 MB"), an
+    interval ("1 week", "12 h"), a frequency ("daily") or a time ("00:00", "monday at 12:00")."""
+    from loguru._file_sink import FileSink  # the parser ``logger.add(rotation=...)`` uses
+
+    parse: Callable[[str], object] = FileSink._make_rotation_function
+    try:
+        parse(value)
+    except (ValueError, TypeError):
+        raise ValueError("not a size (\"50 MB\"), an interval (\"1 week\", \"12 h\"), a "
+                         "frequency (\"daily\", \"weekly\") or a time of day (\"00:00\", "
+                         "\"monday at 12:00\")") from None
 
 
 class Mode(StrEnum):
@@ -101,8 +127,8 @@ class StrategySettings(_Section):
     rebalance_fraction: Annotated[Decimal, Field(gt=0, le=1)] = Decimal("1")
 
     @model_validator(mode="after")
-    def _periods(self) -> StrategySettings:
-        if self.ma_short >= self.ma_long:
+    def _periods(self, info: ValidationInfo) -> StrategySettings:
+        if not _rules_left_to_caller(info) and self.ma_short >= self.ma_long:
             raise ValueError(
                 f"ma_short ({self.ma_short}) must be smaller than ma_long ({self.ma_long})"
             )
@@ -182,6 +208,12 @@ class LogSettings(_Section):
     rotation: str = "50 MB"
     retention_files: int = Field(5, ge=1, le=1000)
 
+    @field_validator("rotation")
+    @classmethod
+    def _rotation(cls, value: str) -> str:
+        log_rotation(value)  # ValueError naming what is wrong
+        return value
+
 
 class HealthSettings(_Section):
     heartbeat_interval_s: float = Field(10, gt=0, le=3600)
@@ -255,13 +287,11 @@ class Settings(_Section):
     notify: NotifySettings = NotifySettings()
 
     @model_validator(mode="after")
-    def _lease_renewed_in_time(self) -> Settings:
-        beat, ttl = self.health.heartbeat_interval_s, self.redis.lease_ttl_s
-        if beat * 2 > ttl:
-            raise ValueError(
-                f"health.heartbeat_interval_s ({beat:g}) must be at most half of "
-                f"redis.lease_ttl_s ({ttl}): the heartbeat renews the trading lease, which "
-                "would otherwise expire between renewals")
+    def _rules(self, info: ValidationInfo) -> Settings:
+        if not _rules_left_to_caller(info):
+            broken = broken_rules(self)
+            if broken:
+                raise ValueError("; ".join(f"{key}: {problem}" for key, problem in broken))
         return self
 
     @property
@@ -301,29 +331,39 @@ def listen_address(value: str) -> tuple[str, int]:
     return host, int(port_text)
 
 
-def _format_problem(error: Mapping[str, Any]) -> str:
-    # a key with a line break or a control character is shown quoted: one line per problem
-    path = ".".join(str(p) if str(p).isprintable() else repr(str(p))
-                    for p in error["loc"]) or "(top level)"
-    kind = error.get("type", "")
-    if kind == "extra_forbidden":
-        return f"{path}: unknown key"
-    given = error.get("input")
-    shown = "" if isinstance(given, dict | list) else f" (got {given!r})"
-    return f"{path}: {error['msg']}{shown}"
-
-
-def parse_settings(data: object, *, source: str = "config") -> Settings:
-    """Validate an already-parsed document into Settings or raise ConfigError."""
+def parse_settings(data: object, *, source: str = "config",
+                   lines: Mapping[str, int] | None = None) -> Settings:
+    """Validate an already-parsed document into Settings or raise ConfigError listing every
+    problem at once: each bad key, and each rule between keys (``daemon.config_rules``) that
+    the keys which did parse break. ``lines`` (dotted key -> line) puts lines in the report."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of sections")
+    lines = lines or {}
+    problems: list[str] = []
+    bad: list[tuple[Any, ...]] = []
+    settings: Settings | None = None
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data, context=_COLLECT)
     except ValidationError as exc:
-        problems = [_format_problem(e) for e in exc.errors(include_url=False)]
-        raise ConfigError(f"{source}: {len(problems)} problem(s)", problems) from None
+        errors = exc.errors(include_url=False)
+        problems = [format_problem(e, lines) for e in errors]
+        sections = {name for name, field in Settings.model_fields.items()
+                    if isinstance(field.default, _Section)}
+        bad = [setting_of(tuple(e["loc"]), sections) for e in errors]
+        try:  # the keys that did parse, for the rules between them
+            settings = Settings.model_validate(without(data, bad), context=_COLLECT)
+        except ValidationError:
+            settings = None
+    if settings is not None:
+        bad_keys = [".".join(str(p) for p in key) for key in bad]
+        for key, problem in broken_rules(settings, bad_keys):
+            line = lines.get(key)
+            problems.append(f"{key}: {problem}" + (f" (line {line})" if line else ""))
+    if problems or settings is None:
+        raise ConfigError(f"{source}: {len(problems)} problem(s)", problems)
+    return settings
 
 
 def load_config(path: str | os.PathLike[str]) -> Settings:
@@ -337,7 +377,8 @@ def load_config(path: str | os.PathLike[str]) -> Settings:
         raise ConfigError(f"{p}: config file not found") from None
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config file: {exc.strerror}") from None
-    return parse_settings(load_yaml(raw, str(p)), source=str(p))
+    data, lines = load_yaml_lines(raw, str(p))
+    return parse_settings(data, source=str(p), lines=lines)
 
 
 def read_secret(name: str, env: Mapping[str, str]) -> str | None:
@@ -349,7 +390,11 @@ def read_secret(name: str, env: Mapping[str, str]) -> str | None:
         for candidate in (name, name.lower()):
             f = Path(cred_dir) / candidate
             if f.is_file():
-                return f.read_text(encoding="utf-8").strip() or None
+                try:
+                    return f.read_text(encoding="utf-8").strip() or None
+                except (OSError, UnicodeDecodeError) as exc:
+                    why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+                    raise ConfigError(f"credentials: cannot read {f}: {why}") from None
     return None
 
 

@@ -128,12 +128,36 @@ def _decode(raw: bytes, source: str) -> str:
 
 def load_yaml(raw: bytes, source: str) -> object:
     """The document in ``raw`` as dicts, lists and scalars; ConfigError for anything else."""
+    return load_yaml_lines(raw, source)[0]
+
+
+def _key_lines(node: Node | None, prefix: str, out: dict[str, int]) -> None:
+    if not isinstance(node, MappingNode):
+        return
+    for key_node, value_node in node.value:
+        key = f"{prefix}{key_node.value}" if isinstance(key_node.value, str) else None
+        if key is None:
+            continue
+        out.setdefault(key, key_node.start_mark.line + 1)
+        _key_lines(value_node, key + ".", out)
+
+
+def load_yaml_lines(raw: bytes, source: str) -> tuple[object, dict[str, int]]:
+    """``load_yaml`` plus the line of each mapping key, by dotted path ("strategy.ratio")."""
     if len(raw) > MAX_CONFIG_BYTES:
         raise ConfigError(f"{source}: larger than {MAX_CONFIG_BYTES // 1024} KiB; not a "
                           "config file")
     text = _decode(raw, source)
     try:
-        return yaml.load(text, Loader=_ConfigLoader)  # a SafeLoader subclass
+        loader = _ConfigLoader(text)  # a SafeLoader subclass
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else None
+        finally:
+            loader.dispose()
+        lines: dict[str, int] = {}
+        _key_lines(node, "", lines)
+        return data, lines
     except yaml.reader.ReaderError as exc:  # a control character, NUL included
         where = _line_col(text, exc.position)
         raise ConfigError(f"{source}: invalid YAML at {where}: character "

@@ -11,6 +11,7 @@ import orjson
 from loguru import logger
 
 from daemon.config import LogSettings
+from daemon.errors import ConfigError
 
 if TYPE_CHECKING:
     from loguru import Record
@@ -64,7 +65,11 @@ def configure_logging(settings: LogSettings, *, stream: TextIO | None = None,
     logger.add(out, level=settings.level, format=fmt, backtrace=False, diagnose=False,
                colorize=False)
     if settings.file:
-        logger.add(settings.file, level=settings.level,
-                   format=_json_format if json_mode else _timed_text_format,
-                   rotation=settings.rotation, retention=settings.retention_files,
-                   backtrace=False, diagnose=False)
+        try:
+            logger.add(settings.file, level=settings.level,
+                       format=_json_format if json_mode else _timed_text_format,
+                       rotation=settings.rotation, retention=settings.retention_files,
+                       backtrace=False, diagnose=False)
+        except OSError as exc:  # a directory, no permission, a read-only file system
+            raise ConfigError(f"log.file: cannot write {settings.file}: "
+                              f"{exc.strerror or exc}") from None
