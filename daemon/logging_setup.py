@@ -4,6 +4,7 @@ fields (cycle_id, client_order_id, ...) as top-level keys."""
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -52,6 +53,11 @@ def _timed_text_format(record: Record) -> str:
 def _json_format(record: Record) -> str:
     record["extra"]["_json"] = _json_line(record)
     return "{extra[_json]}\n"
+
+
+def under_journald() -> bool:
+    """Whether stderr goes to journald, which stamps each line itself."""
+    return "JOURNAL_STREAM" in os.environ
 
 
 def configure_logging(settings: LogSettings, *, stream: TextIO | None = None,

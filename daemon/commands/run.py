@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 from typing import Any
 
 from daemon.commands.common import add_config_arg
 from daemon.config import load_config, load_credentials, require_credentials_for_mode
 from daemon.errors import RebalancerError
-from daemon.logging_setup import configure_logging
+from daemon.logging_setup import configure_logging, under_journald
 from daemon.runtime.app import App
 
 
@@ -28,7 +27,7 @@ def handle(args: argparse.Namespace) -> int:
     creds = load_credentials()
     require_credentials_for_mode(settings, creds)
     # Under systemd, journald stamps each line; elsewhere add our own timestamps.
-    configure_logging(settings.log, with_time="JOURNAL_STREAM" not in os.environ)
+    configure_logging(settings.log, with_time=not under_journald())
     from daemon.runtime.compose import build_engine
 
     app = App(args.config, settings, creds, build_engine)

@@ -23,6 +23,7 @@ the same paths without OS signals through ``request_stop`` / ``request_reload``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import time
@@ -37,13 +38,14 @@ from daemon import early_hangup
 from daemon.adapters.redis_reload import Outcome, ReloadOutcome
 from daemon.config import (
     Credentials,
+    LogSettings,
     Settings,
     apply_reload,
     diff_settings,
     load_config,
 )
 from daemon.errors import ConfigError
-from daemon.logging_setup import configure_logging
+from daemon.logging_setup import configure_logging, under_journald
 from daemon.runtime.notify import Notifier
 from daemon.runtime.supervisor import RestartPolicy, Supervised, Supervisor
 
@@ -116,6 +118,7 @@ class App:
         self.failed: Supervised | None = None
         self.reloads_applied = 0
         self.reloads_rejected = 0
+        self._logging: LogSettings | None = settings.log  # as run() configured it
         self._reload_seq = 0  # reloads done by this process
         self._reload_asked_ms = 0  # wall clock of the last reload request (SIGHUP received)
 
@@ -245,19 +248,29 @@ class App:
             return Outcome.UNCHANGED, [], restart_only, []
         effective = apply_reload(self.settings, new)
         try:
+            self._log_to(effective)  # first: a log file that cannot be opened changes nothing
             await engine.apply_settings(effective)
         except Exception as exc:
+            with contextlib.suppress(ConfigError):  # the old file gone too: stderr still logs
+                self._log_to(self.settings)
             self.reloads_rejected += 1
-            logger.exception("reload could not be applied; still running on the old config")
+            logger.opt(exception=not isinstance(exc, ConfigError)).error(
+                "reload could not be applied; still running on the old config: {}", exc)
             return Outcome.REJECTED, [], restart_only, [f"not applied: {exc}"]
-        if effective.log != self.settings.log:
-            configure_logging(effective.log)
         self.settings = effective
         if not self._fixed_policy:
             self.supervisor.policy = RestartPolicy.from_settings(effective.runtime)
         self.reloads_applied += 1
         logger.info("reload applied: {}", ", ".join(changed))
         return Outcome.APPLIED, changed, restart_only, []
+
+    def _log_to(self, settings: Settings) -> None:
+        """Log as ``settings`` say (ConfigError: a file that cannot be opened; stderr only)."""
+        if settings.log == self._logging:
+            return
+        self._logging = None
+        configure_logging(settings.log, with_time=not under_journald())
+        self._logging = settings.log
 
     async def _record(self, engine: Engine, outcome: ReloadOutcome) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 import time
 from decimal import Decimal
@@ -169,3 +170,36 @@ async def test_watchdog_pings(tmp_path: Path, interval: float) -> None:
             break
     assert msgs.count(b"WATCHDOG=1") >= 3
     sock.close()
+
+
+async def test_reload_to_a_log_file_that_cannot_be_opened_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reloaded ``log.file`` that cannot be opened is a rejected reload (the daemon keeps
+    its settings and its log), not the end of the daemon; a reload that changes the log keeps
+    the timestamps stderr lines carry outside journald."""
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    engines: list[RecordingEngine] = []
+    app = make_app(tmp_path, "strategy:\n  ratio: 0.5\n", engines)
+    task = asyncio.create_task(app.run())
+    await until(lambda: engines and "run" in engines[0].calls)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    app.config_path.write_text(f"strategy:\n  ratio: 0.6\nlog:\n  file: {blocked}/x.log\n")
+    app.request_reload()
+    await until(lambda: len(engines[0].reloads) == 1)
+    rejected = engines[0].reloads[0]
+    assert rejected.outcome is Outcome.REJECTED, rejected
+    assert "log.file: cannot write" in rejected.errors[0], rejected.errors
+    assert engines[0].applied == [] and app.settings.strategy.ratio == Decimal("0.5")
+    assert not task.done()
+
+    app.config_path.write_text("strategy:\n  ratio: 0.7\nlog:\n  level: DEBUG\n")
+    app.request_reload()
+    await until(lambda: len(engines[0].reloads) == 2)
+    assert engines[0].reloads[1].outcome is Outcome.APPLIED
+    app.request_stop()
+    assert await asyncio.wait_for(task, 5) == 0
+    after = capsys.readouterr().err.split("reload applied", 1)[1].splitlines()[1:]
+    assert after and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ", line)
+                         for line in after if line.strip()), after
