@@ -5,8 +5,9 @@ speed, and the daemon in ``mode: live`` against it with a short schedule; prints
 look. Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or a closed output pipe stop all three, the
 daemon first, after a state summary (``status --json``) is written to the work folder; the
 children end with the demo even when it is killed (demo_processes.py). Exit code: 0 stopped on
-request (or the daemon's own code when it exited by itself), 1 the simulator died or failed to
-start, 2 bad options."""
+request; the daemon's own code when it exited by itself (1 when a signal ended it); 1 the
+simulator died or failed to start; 2 bad options or a --workdir holding a previous demo's
+files."""
 
 from __future__ import annotations
 
@@ -188,7 +189,8 @@ class _Demo:
             self.out.say(f"demo: the simulator exited (code {self.sim.returncode}); see "
                          f"{self.workdir / SIM_LOG}\n")
             return 1
-        return self.daemon.returncode or 0 if self.daemon is not None else 1
+        code = self.daemon.returncode if self.daemon is not None else 1
+        return code if code is not None and code >= 0 else 1  # killed by a signal: 1
 
     def daemon_words(self) -> str:
         if self.daemon is None:

@@ -39,6 +39,11 @@ def _stat(pid: int) -> list[str] | None:
     return raw[raw.rindex(")") + 2:].split()
 
 
+def gone(pid: int) -> bool:
+    fields = _stat(pid)
+    return fields is None or fields[0] == "Z"
+
+
 def children(pid: int) -> dict[int, tuple[str, str]]:
     """The live children of ``pid``: their start time (to tell a reused pid) and command."""
     found = {}
@@ -214,6 +219,30 @@ def test_closed_output_pipe_stops_everything(tmp_path: Path) -> None:
     assert_summary(workdir)
 
 
+def test_ctrl_c_on_a_tee_pipeline_stops_everything(tmp_path: Path) -> None:
+    """README: ``./scripts/demo 2>&1 | tee demo.log``, then Ctrl-C: tee ends at once, the demo
+    loses its output while it stops the others."""
+    log = tmp_path / "demo.log"
+    shell = subprocess.Popen(["bash", "-c", f"./scripts/demo 2>&1 | tee {log} >/dev/null"],
+                             cwd=REPO, stdin=subprocess.DEVNULL, start_new_session=True,
+                             env=dict(os.environ, TMPDIR=str(tmp_path)))
+    try:
+        wait_until(lambda: log.exists() and READY in log.read_bytes(), 90, "ready daemon")
+        demo_pid = next(pid for pid, (_start, cmd) in children(shell.pid).items()
+                        if "rebalancer demo" in cmd)
+        started = children(demo_pid)
+        assert kinds(started) == ["daemon run", "daemon sim", "redis-server"], started
+        os.killpg(shell.pid, signal.SIGINT)  # the terminal's Ctrl-C
+        shell.wait(timeout=60)
+        wait_until(lambda: gone(demo_pid), 60, "end of the demo")
+    finally:
+        if shell.poll() is None:
+            os.killpg(shell.pid, signal.SIGKILL)
+    assert alive(started) == [], "left running after the demo"
+    workdir = next(tmp_path.glob("rebalancer-demo-*"))
+    assert_summary(workdir)
+
+
 def test_stalled_output_pipe_does_not_hold_the_stop(tmp_path: Path) -> None:
     """A reader that stopped reading (``| less`` left alone): the demo, blocked in its first
     write to the full pipe, still stops everything on SIGTERM."""
@@ -253,3 +282,16 @@ def test_killed_demo_leaves_no_child(tmp_path: Path) -> None:
                 os.kill(pid, signal.SIGKILL)
     for name in FILES:
         assert (workdir / name).exists(), name
+
+
+def test_a_dead_simulator_stops_the_demo_with_exit_1(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        proc, workdir = start(tmp_path, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
+    started = up(proc, out)
+    sim = next(pid for pid, (_start, cmd) in started.items() if "daemon sim" in cmd)
+    os.kill(sim, signal.SIGKILL)
+    assert stopped(proc, started) == 1
+    text = out.read_text()
+    assert f"demo: the simulator exited (code -9); see {workdir.resolve()}/simulator.log" in text
+    assert "demo: stopped (daemon exit 0)" in text
