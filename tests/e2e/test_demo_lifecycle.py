@@ -295,3 +295,27 @@ def test_a_dead_simulator_stops_the_demo_with_exit_1(tmp_path: Path) -> None:
     text = out.read_text()
     assert f"demo: the simulator exited (code -9); see {workdir.resolve()}/simulator.log" in text
     assert "demo: stopped (daemon exit 0)" in text
+
+
+def test_a_second_ctrl_c_kills_what_is_still_stopping(tmp_path: Path) -> None:
+    """The daemon frozen (SIGSTOP) cannot stop: the second Ctrl-C kills it and the rest."""
+    out = tmp_path / "out"
+    with out.open("wb") as sink:
+        proc, workdir = start(tmp_path, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
+    started = up(proc, out)
+    daemon = next(pid for pid, (_start, cmd) in started.items() if "daemon run" in cmd)
+    os.kill(daemon, signal.SIGSTOP)
+    try:
+        os.killpg(proc.pid, signal.SIGINT)
+        wait_until(lambda: b"demo: stopping (SIGINT)" in out.read_bytes(), 10, "stop")
+        time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert stopped(proc, started, timeout_s=30) == 0
+    finally:
+        if not gone(daemon):
+            os.kill(daemon, signal.SIGKILL)
+            os.kill(daemon, signal.SIGCONT)
+    text = out.read_text()
+    assert "demo: killing the daemon (a second stop signal)" in text
+    assert "demo: stopped (daemon exit -9); " in text
+    assert (workdir / "daemon.log").exists()
