@@ -139,6 +139,7 @@ class _Demo:
         self.daemon: subprocess.Popen[bytes] | None = None
         self.relay = LogRelay(out, [workdir / SIM_LOG, workdir / DAEMON_LOG])
         self.summary = "no state summary (the daemon was not started)"
+        self.ended: str | None = None  # which child exited by itself, stopping the demo
 
     def run(self, redis_url: str) -> int:
         py, args = sys.executable, self.args
@@ -169,11 +170,13 @@ class _Demo:
             if self.out.gone():
                 self.stop.ask("output closed")
             elif self.daemon.poll() is not None or self.sim.poll() is not None:
+                self.ended = "the simulator" if self.sim.returncode is not None else "the daemon"
                 return
             time.sleep(0.2)
 
     def _stop_all(self) -> None:
-        why = f" ({self.stop.reason})" if self.stop.reason else ""
+        why = self.stop.reason or (f"{self.ended} exited" if self.ended else None)
+        why = f" ({why})" if why else ""
         self.out.say(f"\ndemo: stopping{why} the daemon, the simulator and redis\n")
         stop_child(self.daemon, "the daemon", self.stop, self.out, self.relay)
         stop_child(self.sim, "the simulator", self.stop, self.out, self.relay)
@@ -184,8 +187,7 @@ class _Demo:
     def _exit_code(self) -> int:
         if self.stop.asked:
             return 0
-        if self.sim is not None and self.sim.returncode not in (0, None) and (
-                self.daemon is None or self.daemon.returncode in (0, None)):
+        if self.ended == "the simulator" and self.sim is not None:
             self.out.say(f"demo: the simulator exited (code {self.sim.returncode}); see "
                          f"{self.workdir / SIM_LOG}\n")
             return 1

@@ -284,17 +284,23 @@ def test_killed_demo_leaves_no_child(tmp_path: Path) -> None:
         assert (workdir / name).exists(), name
 
 
-def test_a_dead_simulator_stops_the_demo_with_exit_1(tmp_path: Path) -> None:
+@pytest.mark.parametrize("child", ["simulator", "daemon"])
+def test_a_dead_child_stops_the_demo_with_exit_1(tmp_path: Path, child: str) -> None:
     out = tmp_path / "out"
     with out.open("wb") as sink:
         proc, workdir = start(tmp_path, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink)
     started = up(proc, out)
-    sim = next(pid for pid, (_start, cmd) in started.items() if "daemon sim" in cmd)
-    os.kill(sim, signal.SIGKILL)
+    cmd = "daemon sim" if child == "simulator" else "daemon run"
+    os.kill(next(pid for pid, (_start, c) in started.items() if cmd in c), signal.SIGKILL)
     assert stopped(proc, started) == 1
     text = out.read_text()
-    assert f"demo: the simulator exited (code -9); see {workdir.resolve()}/simulator.log" in text
-    assert "demo: stopped (daemon exit 0)" in text
+    assert f"demo: stopping (the {child} exited) the daemon, the simulator and redis" in text
+    if child == "simulator":
+        assert (f"demo: the simulator exited (code -9); see {workdir.resolve()}/simulator.log"
+                in text)
+        assert "demo: stopped (daemon exit 0); " in text
+    else:
+        assert "demo: stopped (daemon exit -9); " in text
 
 
 def test_a_second_ctrl_c_kills_what_is_still_stopping(tmp_path: Path) -> None:
