@@ -18,6 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from daemon.errors import RebalancerError
+from daemon.process_guard import die_with_parent
 
 
 def _server_pid(port: int) -> int | None:
@@ -49,10 +50,15 @@ class LocalRedis:
     """``with LocalRedis() as r: r.url`` starts redis-server (AOF in ``data_dir``, a temporary
     directory removed at stop when none is given) and stops it. ``extra_args`` come last on the
     command line and override the defaults (tests: ``("--appendonly", "no")``); the command
-    line overrides ``config_file`` (a redis.conf, for tests of CONFIG REWRITE)."""
+    line overrides ``config_file`` (a redis.conf, for tests of CONFIG REWRITE).
+    ``guarded`` (the demo): redis-server runs in its own session, so the terminal's Ctrl-C or
+    hangup does not stop it before the daemon that writes to it, and it gets SIGTERM when the
+    process that started it dies (daemon/process_guard.py); start it from the main thread."""
 
     def __init__(self, port: int | None = None, data_dir: Path | None = None, *,
-                 extra_args: Sequence[str] = (), config_file: Path | None = None) -> None:
+                 extra_args: Sequence[str] = (), config_file: Path | None = None,
+                 guarded: bool = False) -> None:
+        self.guarded = guarded
         self._auto_port = port is None
         self.extra_args = tuple(extra_args)
         self.config_file = config_file
@@ -89,8 +95,10 @@ class LocalRedis:
         args = [exe, *conf, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "yes", "--appendfsync", "everysec", "--dir", str(self.data_dir),
                 "--protected-mode", "yes", "--loglevel", "warning", *self.extra_args]
-        proc = self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL,
-                                            stderr=subprocess.PIPE)
+        guard = die_with_parent() if self.guarded else None
+        proc = self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                            start_new_session=self.guarded, preexec_fn=guard)
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             try:

@@ -2,13 +2,17 @@
 
 Starts a private redis-server, the MEXC simulator with its seeded market at an accelerated
 speed, and the daemon in ``mode: live`` against it with a short schedule; prints where to
-look; Ctrl-C (or SIGTERM) stops all three cleanly, the daemon first."""
+look. Ctrl-C, SIGTERM, a closed terminal (SIGHUP) or a closed output pipe stop all three, the
+daemon first, after a state summary (``status --json``) is written to the work folder; the
+children end with the demo even when it is killed (demo_processes.py). Exit code: 0 stopped on
+request; the daemon's own code when it exited by itself (1 when a signal ended it); 1 the
+simulator died or failed to start; 2 bad options or a --workdir holding a previous demo's
+files."""
 
 from __future__ import annotations
 
 import argparse
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -19,19 +23,26 @@ from typing import Any
 
 import yaml
 
-from daemon.errors import RebalancerError
+from daemon.commands.demo_processes import LogRelay, Output, StopRequest, start_child, stop_child
+from daemon.errors import InputError, RebalancerError
 from daemon.local_redis import LocalRedis, free_port
+from daemon.process_guard import die_with_parent
 
 DEMO_API_KEY = "mx0vglDEMOKEY0000000"
 DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
 DEMO_QRL, DEMO_USDT = "14000", "300"
+# what the demo writes to its work folder
+CONFIG, DAEMON_LOG, SIM_LOG, SUMMARY = ("demo-config.yaml", "daemon.log", "simulator.log",
+                                        "state-summary.json")
+SUMMARY_TIMEOUT_S = 30
 
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "demo", help="run the daemon against the built-in simulated exchange",
         description="Start a private redis-server, the MEXC simulator (seeded market) and the "
-        "daemon in live mode against it. Ctrl-C stops everything.")
+        "daemon in live mode against it. Ctrl-C (or SIGTERM, a closed terminal, a closed "
+        "output pipe) stops everything and writes a state summary to the work folder.")
     p.add_argument("--speed", type=float, default=60.0,
                    help="simulated seconds per real second (default 60: a 5-minute candle "
                    "every 5 s)")
@@ -39,7 +50,9 @@ def register(sub: Any) -> None:
     p.add_argument("--interval-s", type=int, default=20,
                    help="daemon evaluation interval in real seconds (default 20)")
     p.add_argument("--workdir", type=Path, default=None,
-                   help="where the demo config and logs go (default: a new temp dir)")
+                   help="where the demo's config, the daemon's and the simulator's logs and the "
+                   "state summary at stop go (default: a new temp dir); it must not hold a "
+                   "previous demo's files")
     p.set_defaults(handler=handle)
 
 
@@ -62,93 +75,168 @@ def demo_config(rest_url: str, ws_url: str, redis_url: str, interval_s: int) -> 
     }
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 20) -> None:
-    """Until ``url`` answers; RebalancerError when ``proc`` exits or time runs out."""
+def wait_http(url: str, proc: subprocess.Popen[bytes], stop: StopRequest, log: Path,
+              timeout_s: float = 20) -> None:
+    """Until ``url`` answers or a stop is asked; RebalancerError when ``proc`` exits or time
+    runs out."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not stop.asked:
         if proc.poll() is not None:
-            raise RebalancerError(f"the simulator exited at start (code {proc.returncode})")
+            raise RebalancerError(f"the simulator exited at start (code {proc.returncode}); "
+                                  f"see {log}")
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
         except OSError:
             time.sleep(0.1)
-    raise RebalancerError(f"the simulator did not answer at {url} within {timeout_s}s")
+    if not stop.asked:
+        raise RebalancerError(f"the simulator did not answer at {url} within {timeout_s}s; "
+                              f"see {log}")
 
 
-def _stop(proc: subprocess.Popen[bytes] | None, name: str, grace_s: float = 15) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
+def prepare_workdir(given: Path | None) -> Path:
+    """The work folder, made when missing; InputError when it cannot be or when it holds a
+    previous demo's files (they are never overwritten)."""
+    workdir = given or Path(tempfile.mkdtemp(prefix="rebalancer-demo-"))
     try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        print(f"demo: {name} did not stop in {grace_s}s; killing it", file=sys.stderr)
-        proc.kill()
-        proc.wait()
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"demo: --workdir {workdir}: {exc.strerror or exc}") from None
+    taken = [name for name in (CONFIG, DAEMON_LOG, SIM_LOG, SUMMARY) if (workdir / name).exists()]
+    if taken:
+        raise InputError(f"demo: --workdir {workdir} holds a previous demo's "
+                         f"{', '.join(taken)}; give another folder or remove them")
+    return workdir.resolve()
 
 
 def handle(args: argparse.Namespace) -> int:
     if args.speed <= 0 or args.interval_s <= 0:
-        raise RebalancerError("demo: --speed and --interval-s must be positive")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="rebalancer-demo-"))
-    workdir.mkdir(parents=True, exist_ok=True)
+        raise InputError("demo: --speed and --interval-s must be positive")
+    workdir = prepare_workdir(args.workdir)
     env = dict(os.environ, MEXC_SIM_API_KEY=DEMO_API_KEY, MEXC_SIM_API_SECRET=DEMO_API_SECRET,
-               MEXC_API_KEY=DEMO_API_KEY, MEXC_API_SECRET=DEMO_API_SECRET)
+               MEXC_API_KEY=DEMO_API_KEY, MEXC_API_SECRET=DEMO_API_SECRET, PYTHONUNBUFFERED="1")
     env.pop("NOTIFY_SOCKET", None)
-    port = free_port()
-    py = sys.executable
-    sim: subprocess.Popen[bytes] | None = None
-    daemon: subprocess.Popen[bytes] | None = None
-    stopping = False
+    stop = StopRequest()
+    out = Output(stop)
+    stop.install()
+    try:
+        with LocalRedis(guarded=True) as redis:
+            demo = _Demo(args, workdir, env, stop, out)
+            code = demo.run(redis.url)
+        out.say(f"demo: stopped ({demo.daemon_words()}); {demo.files_words()}\n")
+        return code
+    finally:
+        stop.restore()
 
-    def on_signal(signum: int, _frame: object) -> None:
-        nonlocal stopping
-        stopping = True
 
-    old_int = signal.signal(signal.SIGINT, on_signal)
-    old_term = signal.signal(signal.SIGTERM, on_signal)
-    with LocalRedis() as redis:
+class _Demo:
+    """One run: the simulator and the daemon started, watched, stopped, the summary taken."""
+
+    def __init__(self, args: argparse.Namespace, workdir: Path, env: dict[str, str],
+                 stop: StopRequest, out: Output) -> None:
+        self.args, self.workdir, self.env, self.stop, self.out = args, workdir, env, stop, out
+        self.sim: subprocess.Popen[bytes] | None = None
+        self.daemon: subprocess.Popen[bytes] | None = None
+        self.relay = LogRelay(out, [workdir / SIM_LOG, workdir / DAEMON_LOG])
+        self.summary = "no state summary (the daemon was not started)"
+        self.ended: str | None = None  # which child exited by itself, stopping the demo
+
+    def run(self, redis_url: str) -> int:
+        py, args = sys.executable, self.args
+        port = free_port()
         try:
-            sim = subprocess.Popen(
+            self.sim = start_child(
                 [py, "-m", "daemon", "sim", "--port", str(port), "--speed", str(args.speed),
                  "--seed", str(args.seed), "--balance", f"QRL={DEMO_QRL}", "--balance",
-                 f"USDT={DEMO_USDT}"],
-                env=env, start_new_session=True)
+                 f"USDT={DEMO_USDT}"], self.workdir / SIM_LOG, self.env)
             rest_url = f"http://127.0.0.1:{port}"
-            wait_http(rest_url + "/api/v3/ping", sim)
-            cfg_path = workdir / "demo-config.yaml"
-            cfg = demo_config(rest_url, f"ws://127.0.0.1:{port}/ws", redis.url, args.interval_s)
+            wait_http(rest_url + "/api/v3/ping", self.sim, self.stop, self.workdir / SIM_LOG)
+            cfg_path = self.workdir / CONFIG
+            cfg = demo_config(rest_url, f"ws://127.0.0.1:{port}/ws", redis_url, args.interval_s)
             cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-            daemon = subprocess.Popen([py, "-m", "daemon", "run", "-c", str(cfg_path)], env=env,
-                                      start_new_session=True)
-            _banner(rest_url, redis.url, cfg_path, args)
-            while not stopping and daemon.poll() is None and sim.poll() is None:
-                time.sleep(0.2)
+            if not self.stop.asked:
+                self.daemon = start_child([py, "-m", "daemon", "run", "-c", str(cfg_path)],
+                                          self.workdir / DAEMON_LOG, self.env)
+                self.out.say(banner(rest_url, redis_url, self.workdir, args))
+                self._watch()
         finally:
-            signal.signal(signal.SIGINT, old_int)
-            signal.signal(signal.SIGTERM, old_term)
-            print("\ndemo: stopping the daemon, the simulator and redis", file=sys.stderr)
-            _stop(daemon, "the daemon")
-            _stop(sim, "the simulator")
-    code = 0 if daemon is None or daemon.returncode in (0, None) else daemon.returncode
-    print(f"demo: stopped (daemon exit {code}); config and state summary in {workdir}",
-          file=sys.stderr)
-    return 0 if stopping else code
+            self._stop_all()
+        return self._exit_code()
+
+    def _watch(self) -> None:
+        assert self.sim is not None and self.daemon is not None
+        while not self.stop.asked:
+            self.relay.pump()
+            if self.out.gone():
+                self.stop.ask("output closed")
+            elif self.daemon.poll() is not None or self.sim.poll() is not None:
+                self.ended = "the simulator" if self.sim.returncode is not None else "the daemon"
+                return
+            time.sleep(0.2)
+
+    def _stop_all(self) -> None:
+        why = self.stop.reason or (f"{self.ended} exited" if self.ended else None)
+        why = f" ({why})" if why else ""
+        self.out.say(f"\ndemo: stopping{why} the daemon, the simulator and redis\n")
+        stop_child(self.daemon, "the daemon", self.stop, self.out, self.relay)
+        stop_child(self.sim, "the simulator", self.stop, self.out, self.relay)
+        if self.daemon is not None:
+            self.summary = write_summary(self.workdir, self.env)
+        self.relay.pump(final=True)
+
+    def _exit_code(self) -> int:
+        if self.stop.asked:
+            return 0
+        if self.ended == "the simulator" and self.sim is not None:
+            self.out.say(f"demo: the simulator exited (code {self.sim.returncode}); see "
+                         f"{self.workdir / SIM_LOG}\n")
+            return 1
+        code = self.daemon.returncode if self.daemon is not None else 1
+        return code if code is not None and code >= 0 else 1  # killed by a signal: 1
+
+    def daemon_words(self) -> str:
+        if self.daemon is None:
+            return "the daemon was not started"
+        return f"daemon exit {self.daemon.returncode}"
+
+    def files_words(self) -> str:
+        return (f"config {CONFIG}, logs {DAEMON_LOG} and {SIM_LOG}, {self.summary} "
+                f"in {self.workdir}")
 
 
-def _banner(rest_url: str, redis_url: str, cfg_path: Path, args: argparse.Namespace) -> None:
-    print(
-        f"""
+def write_summary(workdir: Path, env: dict[str, str]) -> str:
+    """``rebalancer status --json`` (taken before redis stops) into SUMMARY, written whole
+    (temp name, then rename); what the final line says about it."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "daemon", "status", "--json", "-c", str(workdir / CONFIG)],
+            env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=SUMMARY_TIMEOUT_S,
+            start_new_session=True, preexec_fn=die_with_parent())
+    except subprocess.TimeoutExpired:
+        return f"no state summary (status did not answer in {SUMMARY_TIMEOUT_S}s)"
+    if not done.stdout.strip():
+        said = done.stderr.decode(errors="replace").strip().splitlines() or ["no output"]
+        return f"no state summary (status: {said[-1]})"
+    tmp = workdir / (SUMMARY + ".tmp")
+    tmp.write_bytes(done.stdout)
+    os.replace(tmp, workdir / SUMMARY)
+    return f"state summary {SUMMARY}"
+
+
+def banner(rest_url: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> str:
+    cfg_path = workdir / CONFIG
+    return f"""
 demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; QRL={DEMO_QRL} \
 USDT={DEMO_USDT})
 demo: redis      {redis_url}  (private, append-only file in a temporary folder, gone after the demo)
 demo: daemon     live against the simulator, evaluating every {args.interval_s}s
+demo: files      {workdir}/
+                 {CONFIG} (the daemon's config), {DAEMON_LOG} and {SIM_LOG} (the logs shown
+                 below), {SUMMARY} (status --json, written at stop)
 demo: watch      this terminal (a line per decision, order and fill; an unchanged HOLD once),
                  or in another terminal:
                  .venv/bin/rebalancer status -c {cfg_path}
                  .venv/bin/rebalancer history -c {cfg_path}
                  .venv/bin/rebalancer pnl -c {cfg_path}
-demo: stop       Ctrl-C
-""",
-        file=sys.stderr, flush=True)
+demo: stop       Ctrl-C (closing the terminal or the output pipe, or SIGTERM, stops it too)
+"""
