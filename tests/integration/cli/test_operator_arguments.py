@@ -1,0 +1,149 @@
+"""Operator commands that never mislead (issue 16), through the real CLI process against a real
+redis-server: ``--version``; a prefix no daemon ever wrote under is refused (exit 2, one line
+naming the prefix and the Redis URL) by halt, resume, core set, rebalance-now and plan, and
+nothing is written; bad arguments are one line and exit 2, never a traceback; Redis down is one
+line and exit 1 without the daemon's "trading paused" warning; a stdout closed early ends the
+command quietly with exit 141."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+import yaml
+
+from daemon.adapters.redis_store import RedisStore
+from daemon.cli import main
+
+REPO = Path(__file__).resolve().parents[3]
+P = "bot:QRLUSDT:"
+DOWN = "redis://127.0.0.1:1/0"
+
+
+def config(tmp_path: Path, redis_url: str) -> str:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump({"redis": {"url": redis_url}}))
+    return str(path)
+
+
+def rebalancer(*args: str | bytes, stdout: int | None = subprocess.PIPE,
+               timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+    """``rebalancer ARGS`` as a process (``python -m daemon`` is the same ``entry``)."""
+    return subprocess.run([sys.executable, "-m", "daemon", *args], stdout=stdout,
+                          stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=timeout_s,
+                          check=False)
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    return lines[0]
+
+
+def test_version() -> None:
+    for flag in ("--version", "-V"):
+        done = rebalancer(flag)
+        assert (done.returncode, done.stderr) == (0, "")
+        assert done.stdout == f"rebalancer {metadata.version('mexc-rebalancer')}\n"
+
+
+async def test_a_prefix_without_state_is_refused_and_nothing_is_written(
+        redis_url: str, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    cfg = config(tmp_path, redis_url)
+    for argv in (["halt"], ["resume"], ["core", "set", "5"], ["rebalance-now", "--timeout", "5"],
+                 ["plan"]):
+        done = rebalancer(*argv, "-c", cfg)
+        assert done.returncode == 2, (argv, done.stderr)
+        line = one_error_line(done)
+        assert f"no state under key prefix '{P}' in Redis at {redis_url}" in line, line
+        assert done.stdout == ""
+    assert await redis_client.keys("*") == []  # no halt flag, no request, no core floor
+
+
+async def test_halt_force_sets_the_flag_before_the_first_start_and_resume_clears_it(
+        redis_url: str, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    cfg = config(tmp_path, redis_url)
+    done = rebalancer("halt", "-c", cfg, "--force", "--reason", "not yet")
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout.startswith(f"halted QRLUSDT: not yet (no daemon has run under '{P}'")
+    assert await redis_client.keys("*") == [f"{P}halted".encode()]
+    done = rebalancer("resume", "-c", cfg)  # a forced flag can be taken back
+    assert (done.returncode, done.stdout) == (0, "resumed QRLUSDT\n")
+    assert await redis_client.keys("*") == []
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["halt", "--reason", ""], "--reason: must not be empty"),
+    (["halt", "--reason", "   "], "--reason: must not be empty"),
+    (["halt", "--reason", "x" * 201], "--reason: at most 200 characters, got 201"),
+    (["halt", "--reason", "two\nlines"], "--reason: one line of printable text, got '\\n'"),
+    (["halt", "--reason", "\x1b[31mred"], "--reason: one line of printable text, got '\\x1b'"),
+    (["halt", "--reason", "abc\u202edef"], "got '\\u202e' at position 4"),
+    (["halt", "--reason", "bad \udcff byte"], "got '\\udcff' at position 5"),
+    (["rebalance-now", "--reason", ""], "--reason: must not be empty"),
+    (["rebalance-now", "--reason", "a\tb"], "--reason: one line of printable text, got '\\t'"),
+    (["rebalance-now", "--timeout", "-1"], "--timeout: must be within (0, 3600] seconds"),
+    (["rebalance-now", "--timeout", "nan"], "--timeout: must be within (0, 3600] seconds"),
+    (["rebalance-now", "--timeout", "inf"], "--timeout: must be within (0, 3600] seconds"),
+    (["core", "set", "-5"], "QTY: must be >= 0, got -5"),
+    (["core", "set", "lots"], "QTY: not a decimal number: 'lots'"),
+    (["core", "set", "nan"], "QTY: not a finite number"),
+    (["core", "set", "1e999999999"], "QTY: out of range: '1e999999999'"),  # was a hang
+    (["core", "set", "1e-999999999"], "QTY: out of range: '1e-999999999'"),
+    (["core", "set", "2e15"], "QTY: must be <= 1000000000000000, got 2000000000000000"),
+    (["core", "set", "0.0000000000000000001"], "QTY: at most 18 decimal places"),
+])
+async def test_bad_arguments_are_one_line_and_exit_2(
+        redis_url: str, store: RedisStore, redis_client: aioredis.Redis, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str], argv: list[str], said: str) -> None:
+    before = sorted(await redis_client.keys("*"))  # books written (the store fixture)
+    capsys.readouterr()
+    assert main([*argv, "-c", config(tmp_path, redis_url)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("error: ")
+    assert said in err, err
+    assert sorted(await redis_client.keys("*")) == before  # nothing written
+
+
+def test_an_empty_reason_in_a_real_process_is_one_line(tmp_path: Path) -> None:
+    """The issue's 33-line traceback (exit 1), and an argument that is not UTF-8."""
+    cfg = config(tmp_path, DOWN)  # refused before Redis is asked
+    done = rebalancer("halt", "-c", cfg, "--reason", "")
+    assert done.returncode == 2
+    assert one_error_line(done) == "error: --reason: must not be empty"
+    done = rebalancer("halt", "-c", cfg, "--reason", b"caf\xe9")
+    assert done.returncode == 2
+    assert "--reason: one line of printable text, got '\\udce9' at position 4" in \
+        one_error_line(done)
+
+
+def test_redis_down_is_one_line_without_the_daemons_warning(tmp_path: Path) -> None:
+    cfg = config(tmp_path, DOWN)
+    for argv in (["status"], ["halt"], ["history"], ["plan"]):
+        done = rebalancer(*argv, "-c", cfg)
+        assert (done.returncode, done.stdout) == (1, ""), (argv, done.stderr)
+        line = one_error_line(done)
+        assert line.startswith(f"error: Redis at {DOWN} is unavailable: "), line
+        assert "trading paused" not in done.stderr
+
+
+async def test_a_stdout_closed_early_ends_quietly_with_141(
+        redis_url: str, store: RedisStore, tmp_path: Path) -> None:
+    """As ``rebalancer status | head -1`` once the reader has gone: no BrokenPipeError."""
+    cfg = config(tmp_path, redis_url)
+    for argv in (["status"], ["history", "--json"], ["plan", "--snapshot", "nope.json"]):
+        read, write = os.pipe()
+        os.close(read)  # the reader is gone before the command writes
+        try:
+            done = rebalancer(*argv, "-c", cfg, stdout=write)
+        finally:
+            os.close(write)
+        if argv[0] == "plan":  # an error on stderr and nothing on stdout: its own exit code
+            assert done.returncode == 2 and "nope.json: file not found" in done.stderr
+            continue
+        assert (done.returncode, done.stderr) == (141, ""), argv
