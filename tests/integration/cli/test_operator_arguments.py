@@ -19,6 +19,7 @@ import yaml
 
 from daemon.adapters.redis_store import RedisStore
 from daemon.cli import main
+from tests.integration.cli.test_backtest_command import write_candles
 
 REPO = Path(__file__).resolve().parents[3]
 P = "bot:QRLUSDT:"
@@ -147,3 +148,19 @@ async def test_a_stdout_closed_early_ends_quietly_with_141(
             assert done.returncode == 2 and "nope.json: file not found" in done.stderr
             continue
         assert (done.returncode, done.stderr) == (141, ""), argv
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["--start-value", "1e999999999"], "--start-value '1e999999999': must be at most 1e15"),
+    (["--start-value", "1e30"], "--start-value '1e30': must be at most 1e15"),
+    (["--rescale-to", "1e16"], "--rescale-to '1e16': must be at most 1e15"),
+    (["--balance", "QRL=1e30"], "--balance QRL=1e30: the quantity must be at most 1e15"),
+])
+def test_backtest_amounts_beyond_any_portfolio_are_refused_not_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], said: str) -> None:
+    """Found by the audit of every command's arguments: decimal Overflow/InvalidOperation."""
+    candles = write_candles(tmp_path / "candles.csv", 300)
+    code = main(["backtest", "-c", str(REPO / "config.yaml"), "--candles", str(candles), *argv])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err == f"error: {said}\n"
