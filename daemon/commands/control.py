@@ -27,7 +27,7 @@ from daemon.commands.status import read_heartbeat
 from daemon.config import Settings
 from daemon.domain.fields import ARGUMENTS
 from daemon.domain.money import fmt
-from daemon.errors import InputError
+from daemon.errors import InputError, StateError
 
 MAX_CORE_QTY = Decimal("1e15")  # more than any holding of any token: a typo
 MAX_DECIMALS = 18  # an exchange precision never has more
@@ -59,10 +59,19 @@ def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-async def _daemon_now(store: RedisStore) -> dict[str, Any] | None:
-    """The heartbeat of a daemon running now (None: none is, or it stopped)."""
-    beat = await read_heartbeat(store)
-    return None if beat is None or beat.get("state") == "stopped" else beat
+async def _beat(store: RedisStore) -> dict[str, Any] | None:
+    """The daemon's heartbeat for a message or a check (None: absent, or unreadable: that is
+    `status`'s to report, and it must not stop a halt or a core set)."""
+    try:
+        return await read_heartbeat(store)
+    except StateError:
+        return None
+
+
+async def _daemon_now(store: RedisStore) -> bool:
+    """Whether a daemon is running now (its heartbeat says so)."""
+    beat = await _beat(store)
+    return beat is not None and beat.get("state") != "stopped"
 
 
 def handle_halt(args: argparse.Namespace) -> int:
@@ -140,7 +149,7 @@ def handle_core_set(args: argparse.Namespace) -> int:
 
     async def body(store: RedisStore, settings: Settings) -> int:
         await require_state(store, settings)
-        note = _check_against_beat(qty, await read_heartbeat(store))
+        note = _check_against_beat(qty, await _beat(store))
         await store.check_schema()  # books written before the fence get their epoch first
         await store.set_core_floor(qty, _now_ms(), source="manual")
         print(f"core floor of {settings.symbol} set to {fmt(qty)} (core credit 0){note}")

@@ -7,6 +7,7 @@ command quietly with exit 141."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -38,6 +39,11 @@ def rebalancer(*args: str | bytes, stdout: int | None = subprocess.PIPE,
     return subprocess.run([sys.executable, "-m", "daemon", *args], stdout=stdout,
                           stderr=subprocess.PIPE, text=True, cwd=REPO, timeout=timeout_s,
                           check=False)
+
+
+async def cli(*args: str) -> int:
+    """main() in-process: it runs its own event loop (asyncio.run), so from a thread."""
+    return await asyncio.to_thread(main, list(args))
 
 
 def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -104,7 +110,7 @@ async def test_bad_arguments_are_one_line_and_exit_2(
         capsys: pytest.CaptureFixture[str], argv: list[str], said: str) -> None:
     before = sorted(await redis_client.keys("*"))  # books written (the store fixture)
     capsys.readouterr()
-    assert main([*argv, "-c", config(tmp_path, redis_url)]) == 2
+    assert await cli(*argv, "-c", config(tmp_path, redis_url)) == 2
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and err.startswith("error: ")
     assert said in err, err
@@ -164,3 +170,19 @@ def test_backtest_amounts_beyond_any_portfolio_are_refused_not_a_traceback(
     out, err = capsys.readouterr()
     assert (code, out) == (2, "")
     assert err == f"error: {said}\n"
+
+
+async def test_halt_says_when_no_daemon_runs_and_a_bad_heartbeat_does_not_stop_it(
+        redis_url: str, store: RedisStore, redis_client: aioredis.Redis, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config(tmp_path, redis_url)
+    capsys.readouterr()
+    assert await cli("halt", "-c", cfg, "--reason", "weekend") == 0
+    assert capsys.readouterr().out == ("halted QRLUSDT: weekend (no daemon is running now: it "
+                                       "holds from its first decision; open orders: cancel)\n")
+    await redis_client.set(P + "heartbeat", b"not json")  # status reports that, halt halts
+    assert await cli("halt", "-c", cfg, "--reason", "again") == 0
+    assert capsys.readouterr().out.startswith("halted QRLUSDT: again (no daemon is running")
+    assert b'"again"' in (await redis_client.get(P + "halted") or b"")
+    assert await cli("core", "set", "12.5", "-c", cfg) == 0
+    assert capsys.readouterr().out == "core floor of QRLUSDT set to 12.5 (core credit 0)\n"
