@@ -8,6 +8,7 @@ command quietly with exit 141."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -186,3 +187,23 @@ async def test_halt_says_when_no_daemon_runs_and_a_bad_heartbeat_does_not_stop_i
     assert b'"again"' in (await redis_client.get(P + "halted") or b"")
     assert await cli("core", "set", "12.5", "-c", cfg) == 0
     assert capsys.readouterr().out == "core floor of QRLUSDT set to 12.5 (core credit 0)\n"
+
+
+async def test_core_set_follows_the_symbols_precision_and_says_when_above_the_holding(
+        redis_url: str, store: RedisStore, redis_client: aioredis.Redis, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    cfg = config(tmp_path, redis_url)
+    beat = {"time_ms": 1, "state": "trading", "precision": {"price": 5, "qty": 2},
+            "assets": {"base": "QRL", "quote": "USDT"},
+            "books": {"balances": {"QRL": {"free": "100", "locked": "5"}}}}
+    await redis_client.set(P + "heartbeat", json.dumps(beat))
+    capsys.readouterr()
+    assert await cli("core", "set", "5.123", "-c", cfg) == 2
+    assert capsys.readouterr().err == ("error: QTY: 5.123 has more decimal places than QRL "
+                                       "quantities (2, the exchange's precision)\n")
+    assert await redis_client.get(P + "core_floor") is None  # nothing written
+    assert await cli("core", "set", "2e2", "-c", cfg) == 0
+    assert capsys.readouterr().out == (
+        "core floor of QRLUSDT set to 200 (core credit 0); above the 105 QRL held: the daemon "
+        "sells no QRL until it holds more than that\n")
+    assert json.loads(await redis_client.get(P + "core_floor") or b"{}")["qty"] == "200"
