@@ -130,6 +130,9 @@ def price_decimals(prices: list[Decimal], at_least: int) -> int:
     return min(needed, 18)
 
 
+MAX_AMOUNT = Decimal("1e15")  # a balance, start value or price no portfolio comes near
+
+
 def parse_balances(items: list[str], rules: ExchangeRules) -> tuple[Decimal, Decimal]:
     """``--balance ASSET=QTY`` values: (base, quote); an asset not named holds 0."""
     held = {rules.base_asset: Decimal(0), rules.quote_asset: Decimal(0)}
@@ -145,6 +148,8 @@ def parse_balances(items: list[str], rules: ExchangeRules) -> tuple[Decimal, Dec
             raise InputError(f"--balance {item}: {qty!r} is not a number") from None
         if not value.is_finite() or value < 0:
             raise InputError(f"--balance {item}: the quantity must be a number >= 0")
+        if value > MAX_AMOUNT:  # beyond, the decimal arithmetic overflows (a traceback)
+            raise InputError(f"--balance {item}: the quantity must be at most 1e15")
         held[asset] = value
     return held[rules.base_asset], held[rules.quote_asset]
 

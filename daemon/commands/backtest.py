@@ -18,6 +18,7 @@ from daemon.backtest.fills import FILL_MODELS
 from daemon.backtest.result import BacktestResult
 from daemon.backtest.runner import Replay, run_backtest
 from daemon.backtest.spec import (
+    MAX_AMOUNT,
     StrategySpec,
     from_settings,
     parse_balances,
@@ -82,6 +83,8 @@ def _positive(text: str | None, flag: str) -> Decimal | None:
         raise InputError(f"{flag} {text!r}: not a number") from None
     if not value.is_finite() or value <= 0:
         raise InputError(f"{flag} {text!r}: must be a number > 0")
+    if value > MAX_AMOUNT:  # beyond, the decimal arithmetic overflows (a traceback)
+        raise InputError(f"{flag} {text!r}: must be at most 1e15")
     return value
 
 

@@ -1,14 +1,20 @@
-"""Arguments shared by subcommands."""
+"""Arguments and checks shared by subcommands."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import unicodedata
 from collections.abc import Awaitable, Callable
 
 from daemon.adapters.redis_store import RedisStore
-from daemon.config import Settings, load_config
-from daemon.errors import RebalancerError, StoreUnavailable
+from daemon.config import Settings, load_config, mask_url_password
+from daemon.errors import InputError, RebalancerError, StoreUnavailable
+
+MAX_TEXT = 200  # an operator's reason: one line in a log, a notification, `status`
+# control characters (newlines, escapes), format controls (bidi overrides), undecodable bytes
+# (lone surrogates from a non-UTF-8 argument) and line/paragraph separators
+_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 
 
 def add_config_arg(parser: argparse.ArgumentParser) -> None:
@@ -16,6 +22,44 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
         "-c", "--config", default="config.yaml", metavar="FILE",
         help="path to config.yaml (default: ./config.yaml)",
     )
+
+
+def operator_text(raw: str, flag: str, *, limit: int = MAX_TEXT) -> str:
+    """An operator's free text (a reason) as stored: one printable line of 1..``limit``
+    characters, surrounding spaces removed; InputError naming ``flag`` otherwise."""
+    text = raw.strip()
+    if not text:
+        raise InputError(f"{flag}: must not be empty")
+    if len(text) > limit:
+        raise InputError(f"{flag}: at most {limit} characters, got {len(text)}")
+    for i, char in enumerate(text):
+        if unicodedata.category(char) in _REFUSED_CATEGORIES:
+            raise InputError(f"{flag}: one line of printable text, got {char!r} at "
+                             f"position {i + 1}")
+    return text
+
+
+def redis_shown(settings: Settings) -> str:
+    """The Redis URL as messages show it (a password masked)."""
+    return mask_url_password(settings.redis.url)
+
+
+async def has_state(store: RedisStore) -> bool:
+    """Whether a daemon ever wrote its books under the key prefix (the ``schema`` key)."""
+    schema, _epoch, _version = await store.books_marker()
+    return schema is not None
+
+
+def no_state(store: RedisStore, settings: Settings, hint: str = "") -> InputError:
+    """The one-line refusal of a command that needs a daemon's state (exit 2)."""
+    return InputError(
+        f"no state under key prefix {store.prefix!r} in Redis at {redis_shown(settings)}: no "
+        f"daemon has run with this config's redis.url and key prefix (wrong -c FILE?){hint}")
+
+
+async def require_state(store: RedisStore, settings: Settings, hint: str = "") -> None:
+    if not await has_state(store):
+        raise no_state(store, settings, hint)
 
 
 def with_store(args: argparse.Namespace,
@@ -30,7 +74,7 @@ def with_store(args: argparse.Namespace,
             await store.connect()
             return await body(store, settings)
         except StoreUnavailable as exc:
-            raise RebalancerError(f"Redis at {settings.redis.url} is unavailable: {exc}") \
+            raise RebalancerError(f"Redis at {redis_shown(settings)} is unavailable: {exc}") \
                 from None
         finally:
             await store.close()

@@ -1,22 +1,32 @@
 """``rebalancer plan``: evaluate the configured strategy on one snapshot and print the Plan as
-JSON (decimals as strings). The snapshot format is documented in daemon/domain/snapshot.py."""
+JSON (decimals as strings). The snapshot format is documented in daemon/domain/snapshot.py.
+
+Without ``--snapshot`` the snapshot is the daemon's: the decision inputs its heartbeat records
+(``P heartbeat`` -> ``snapshot``: balances, price, averages and trend, cost basis, core floor,
+trade counters, the symbol's rules, the best bid/ask while fresh), as of the heartbeat's time,
+with the halt flag as it is now. Where it came from and how old it is goes to stderr, the plan
+to stdout."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+import time
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from daemon.commands.common import add_config_arg
-from daemon.config import load_config
-from daemon.domain.planner import evaluate
+from daemon.adapters.redis_store import RedisStore
+from daemon.commands.common import add_config_arg, require_state, with_store
+from daemon.commands.status import read_heartbeat
+from daemon.config import Settings, load_config
+from daemon.domain.planner import Snapshot, evaluate
 from daemon.domain.snapshot import parse_snapshot, plan_to_dict
-from daemon.errors import InputError
+from daemon.errors import InputError, StateError
 
-NO_LIVE_STATE = "no --snapshot given and live state reading is not available"
+GIVE_FILE = "give --snapshot FILE to evaluate a snapshot of your own"
 
 
 def register(sub: Any) -> None:
@@ -24,13 +34,16 @@ def register(sub: Any) -> None:
         "plan",
         help="evaluate the strategy on a snapshot and print the plan as JSON",
         description="Evaluate the configured strategy on one snapshot (JSON, see "
-        "daemon/domain/snapshot.py) and print the resulting Plan as JSON. Exit 0 with a plan, "
-        "2 on a bad config or snapshot.",
+        "daemon/domain/snapshot.py) and print the resulting Plan as JSON. Without --snapshot, "
+        "on the decision inputs of the daemon running under the config's Redis key prefix "
+        "(from its heartbeat; stderr says how old). Exit 0 with a plan, 2 on a bad config or "
+        "snapshot or when Redis holds no daemon's inputs, 1 when Redis is unavailable.",
     )
     add_config_arg(p)
     p.add_argument(
         "--snapshot", metavar="FILE",
-        help="snapshot JSON file, or - to read it from standard input",
+        help="snapshot JSON file, or - to read it from standard input (default: the "
+        "running daemon's, from Redis)",
     )
     p.set_defaults(handler=handle)
 
@@ -61,10 +74,48 @@ def decode_snapshot(text: str, name: str) -> object:
 def handle(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     if args.snapshot is None:
-        raise InputError(NO_LIVE_STATE)
+        return with_store(args, _plan_live)
     text, name = read_snapshot_text(args.snapshot)
     strategy = settings.strategy.params()
     snapshot = parse_snapshot(decode_snapshot(text, name), strategy, symbol=settings.symbol)
-    plan = evaluate(snapshot, strategy, settings.risk.params())
+    return _print_plan(snapshot, settings)
+
+
+def _print_plan(snapshot: Snapshot, settings: Settings) -> int:
+    plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
     print(json.dumps(plan_to_dict(plan), indent=2), flush=True)
     return 0
+
+
+async def _plan_live(store: RedisStore, settings: Settings) -> int:
+    await require_state(store, settings, f"; {GIVE_FILE}")
+    key = store.key("heartbeat")
+    beat = await read_heartbeat(store)
+    if beat is None:
+        raise InputError(f"no live state: {key} is absent (no daemon is running under "
+                         f"{store.prefix!r}, or it stopped more than redis.heartbeat_ttl_s "
+                         f"ago); {GIVE_FILE}")
+    doc = beat.get("snapshot")
+    if not isinstance(doc, dict):
+        raise InputError(f"no live state: {key} holds no decision inputs (written by a daemon "
+                         f"of an earlier release: restart it); {GIVE_FILE}")
+    if beat.get("symbol") not in (None, settings.symbol):
+        raise InputError(f"{key}: the daemon there trades {beat.get('symbol')}, this config "
+                         f"{settings.symbol}")
+    halt = await store.get_halt()
+    try:
+        snapshot = parse_snapshot({**doc, "halted": halt is not None},
+                                  settings.strategy.params(), symbol=settings.symbol)
+    except InputError as exc:
+        raise StateError(f"{key}: {exc}") from None
+    print(_provenance(key, beat, halt is not None), file=sys.stderr, flush=True)
+    return _print_plan(snapshot, settings)
+
+
+def _provenance(key: str, beat: dict[str, Any], halted: bool) -> str:
+    at_ms = int(beat["time_ms"])
+    age_s = (time.time_ns() // 1_000_000 - at_ms) / 1000
+    at = datetime.fromtimestamp(at_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return (f"snapshot: the daemon's decision inputs from {key}, written {age_s:.1f} s ago "
+            f"({at}; daemon {beat.get('state')}), evaluated as of then with this config's "
+            f"strategy and risk settings; halted now: {'yes' if halted else 'no'}")

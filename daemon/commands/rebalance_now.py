@@ -13,7 +13,7 @@ import orjson
 
 from daemon.adapters import redis_requests as rq
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg, with_store
+from daemon.commands.common import add_config_arg, operator_text, require_state, with_store
 from daemon.config import Settings
 from daemon.errors import InputError, RebalancerError
 
@@ -29,8 +29,8 @@ def register(sub: Any) -> None:
         "the reason. Prints the plan it caused; exit 1 when no daemon took the request within "
         "--timeout, or when it could not decide now (it says why).")
     add_config_arg(p)
-    p.add_argument("--reason", default="", help="recorded with the plan (at most 200 "
-                   "characters)")
+    p.add_argument("--reason", default=None, help="recorded with the plan (one line, at most "
+                   "200 characters)")
     p.add_argument("--timeout", default="30", metavar="SECONDS",
                    help="how long to wait for the daemon's answer (default 30)")
     p.add_argument("--json", action="store_true", help="print the plan record as JSON")
@@ -49,11 +49,12 @@ def _timeout(text: str) -> float:
 
 def handle(args: argparse.Namespace) -> int:
     timeout_s = _timeout(args.timeout)
-    if len(args.reason) > rq.MAX_REASON:
-        raise InputError(f"--reason: at most {rq.MAX_REASON} characters, got "
-                         f"{len(args.reason)}")
+    reason = "" if args.reason is None else operator_text(args.reason, "--reason",
+                                                          limit=rq.MAX_REASON)
+
     async def body(store: RedisStore, settings: Settings) -> int:
-        return await _ask(store, args.reason, timeout_s, as_json=args.json)
+        await require_state(store, settings)  # else it would wait out --timeout for nothing
+        return await _ask(store, reason, timeout_s, as_json=args.json)
 
     return with_store(args, body)
 

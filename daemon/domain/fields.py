@@ -27,6 +27,10 @@ from typing import Any, NoReturn, TypeVar
 from daemon.domain.money import fmt
 
 E = TypeVar("E", bound=StrEnum)
+# no price, quantity or fee a user writes is 1e30 or 1e-30; beyond, arithmetic overflows the
+# decimal context and writing the number out plainly takes as many characters as its exponent
+# (venue payloads have their own bounds, stored values are ours)
+MAX_EXPONENT = 30
 
 
 class Leniency(Enum):
@@ -110,6 +114,9 @@ class FieldReader:
             self.fail(name, f"expected a decimal, got {_kind(raw)} {raw!r}")
         if not value.is_finite():
             self.fail(name, f"not a finite number: {raw!r}", f"is not finite: {raw!r}")
+        if (self.leniency is Leniency.DOCUMENT and value
+                and not -MAX_EXPONENT <= value.adjusted() <= MAX_EXPONENT):
+            self.fail(name, f"out of range: {raw!r:.40}", f"is out of range: {raw!r:.40}")
         return value
 
     def integer(self, raw: object, name: str, *, default: int | None = None,

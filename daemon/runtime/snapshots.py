@@ -9,6 +9,7 @@ from typing import Any
 from daemon.config import Settings
 from daemon.domain.models import Balance, BookTop, ExchangeRules
 from daemon.domain.planner import Plan, Snapshot
+from daemon.domain.snapshot import snapshot_to_dict
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
@@ -19,10 +20,11 @@ def planner_snapshot(market: MarketFeed, ledger: Ledger, rules: ExchangeRules, n
                      halted: bool, book: BookTop | None = None) -> Snapshot:
     window = market.window
     bal = ledger.balances
-    zero = Balance("", Decimal(0), Decimal(0))
     return Snapshot(
-        price=market.last_price, base=bal.get(rules.base_asset, zero),
-        quote=bal.get(rules.quote_asset, zero), rules=rules,
+        price=market.last_price,
+        base=bal.get(rules.base_asset, Balance(rules.base_asset, Decimal(0), Decimal(0))),
+        quote=bal.get(rules.quote_asset, Balance(rules.quote_asset, Decimal(0), Decimal(0))),
+        rules=rules,
         ma_short=window.ma_short, ma_long=window.ma_long, trend=window.trend,
         cost_basis=ledger.cost.avg_cost, core_floor=ledger.core_floor,
         trades_today=ledger.counters.trades_on(now),
@@ -59,7 +61,23 @@ def checkpoint(settings: Settings, now_ms: int, lease: TradingLease, market: Mar
         "assets": {"base": ledger.rules.base_asset, "quote": ledger.rules.quote_asset},
         "precision": {"price": ledger.rules.quote_precision,
                       "qty": ledger.rules.base_precision},
+        # what `rebalancer plan` without --snapshot evaluates: the planner's inputs now
+        "snapshot": decision_inputs(settings, now_ms, market, ledger),
     }
+
+
+def decision_inputs(settings: Settings, now_ms: int, market: MarketFeed,
+                    ledger: Ledger) -> dict[str, object]:
+    """The planner's snapshot at ``now_ms`` as a snapshot document (daemon/domain/snapshot.py)
+    with the stream's best bid/ask while fresh; without ``halted``: the halt flag is its own
+    key, which readers take as it is when they read."""
+    top, at = market.book
+    fresh = top is not None and at is not None and \
+        now_ms - at <= settings.risk.stale_after_s * 1000
+    doc = snapshot_to_dict(planner_snapshot(market, ledger, ledger.rules, now_ms, False,
+                                            top if fresh else None))
+    del doc["halted"]
+    return doc
 
 
 def status_line(settings: Settings, lease: TradingLease, market: MarketFeed,

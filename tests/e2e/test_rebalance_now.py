@@ -65,6 +65,7 @@ async def test_without_a_daemon_it_says_so_and_withdraws_the_request(
         redis_url: str, redis_client: aioredis.Redis, tmp_path: Path,
         capsys: pytest.CaptureFixture[str]) -> None:
     cfg = config(tmp_path, redis_url)
+    await redis_client.set(P + "schema", "2")  # a daemon ran here once (else: refused, exit 2)
     assert await cli("rebalance-now", "-c", cfg, "--timeout", "0.5") == 1
     err = capsys.readouterr().err
     assert err.startswith("error: no daemon took the request within 0.5 s")

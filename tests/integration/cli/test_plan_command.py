@@ -116,12 +116,26 @@ def test_missing_snapshot_file(tmp_path: Path, config: Path,
     assert code == 2 and "nope.json: file not found" in err
 
 
-def test_no_snapshot_says_live_state_is_not_available(
-    config: Path, capsys: pytest.CaptureFixture[str]
+def test_no_snapshot_and_no_daemon_state_exits_2(
+    config: Path, redis_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "-c", str(config))
-    assert code == 2
-    assert "no --snapshot given and live state reading is not available" in err
+    """Without --snapshot the daemon's live inputs are evaluated (tests/e2e/test_operator_cli.py);
+    with none under the key prefix, a clear refusal."""
+    with config.open("a") as f:
+        f.write(f"redis:\n  url: {redis_url}\n")
+    code, out, err = run(capsys, "-c", str(config))
+    assert (code, out) == (2, "")
+    assert f"error: no state under key prefix 'bot:QRLUSDT:' in Redis at {redis_url}" in err
+    assert "give --snapshot FILE" in err
+
+
+@pytest.mark.parametrize("value", ["1e999999999", "-1e999999999", "1e-999999999"])
+def test_an_absurd_exponent_is_refused_not_a_traceback_or_a_hang(
+        tmp_path: Path, config: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    snap = write(tmp_path, dict(SNAPSHOT, price=value))
+    code, out, err = run(capsys, "-c", str(config), "--snapshot", str(snap))
+    assert (code, out) == (2, "")
+    assert err == f"error: snapshot.price: out of range: '{value}'\n"
 
 
 def test_bad_config_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
