@@ -12,6 +12,7 @@ files."""
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -110,8 +111,9 @@ def prepare_workdir(given: Path | None) -> Path:
 
 
 def handle(args: argparse.Namespace) -> int:
-    if args.speed <= 0 or args.interval_s <= 0:
-        raise InputError("demo: --speed and --interval-s must be positive")
+    if not (math.isfinite(args.speed) and args.speed > 0) or args.interval_s <= 0:
+        raise InputError("demo: --speed and --interval-s must be positive (finite) numbers, "
+                         f"got {args.speed:g} and {args.interval_s}")
     workdir = prepare_workdir(args.workdir)
     env = dict(os.environ, MEXC_SIM_API_KEY=DEMO_API_KEY, MEXC_SIM_API_SECRET=DEMO_API_SECRET,
                MEXC_API_KEY=DEMO_API_KEY, MEXC_API_SECRET=DEMO_API_SECRET, PYTHONUNBUFFERED="1")

@@ -35,8 +35,13 @@ def test_a_workdir_that_is_a_file(tmp_path: Path) -> None:
     assert done.stderr == f"error: demo: --workdir {tmp_path / 'f'}: File exists\n"
 
 
-@pytest.mark.parametrize("flag", ["--speed", "--interval-s"])
-def test_speed_and_interval_must_be_positive(tmp_path: Path, flag: str) -> None:
-    done = demo(flag, "0", "--workdir", str(tmp_path / "w"))
+@pytest.mark.parametrize(("flag", "value", "shown"), [
+    ("--speed", "0", "0 and 20"), ("--speed", "nan", "nan and 20"),
+    ("--speed", "inf", "inf and 20"), ("--interval-s", "0", "60 and 0")])
+def test_speed_and_interval_must_be_positive(tmp_path: Path, flag: str, value: str,
+                                             shown: str) -> None:
+    done = demo(flag, value, "--workdir", str(tmp_path / "w"))
     assert done.returncode == 2, done.stderr
-    assert done.stderr == "error: demo: --speed and --interval-s must be positive\n"
+    assert done.stderr == ("error: demo: --speed and --interval-s must be positive (finite) "
+                           f"numbers, got {shown}\n")
+    assert not (tmp_path / "w").exists()  # refused before anything was started or written
