@@ -36,6 +36,10 @@ TransientExchangeError and FatalExchangeError in separate clauses does not depen
 A reply to an order-placing or cancelling request that cannot be read is never a ProtocolError:
 the adapter raises OutcomeUnknown (with the ProtocolError as ``__cause__``), because the request
 may well have taken effect.
+
+Outside the tree, as KeyboardInterrupt is: ``StopInterrupt``, a stop signal raised into a write
+of the demo's that blocks (``daemon.commands.demo_processes.StopRequest``); control flow, never
+an error shown to anyone.
 """
 
 from __future__ import annotations
@@ -161,3 +165,7 @@ class ProtocolError(FatalExchangeError):
 class SubscriptionRejected(ProtocolError):
     """The server answered a SUBSCRIPTION with something other than the channel name
     (e.g. "Not Subscribed successfully! [...] Reason： Blocked!")."""
+
+
+class StopInterrupt(Exception):
+    """Raised by a stop signal into a write that blocks (``StopRequest.interrupting``)."""

@@ -18,14 +18,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
 
+from daemon.errors import StopInterrupt
 from daemon.process_guard import die_with_parent
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _GONE = select.POLLERR | select.POLLHUP  # a pipe with no reader, a hung-up terminal
-
-
-class StopInterrupt(Exception):
-    """Raised by a stop signal into a write that blocks (``StopRequest.interrupting``)."""
 
 
 class StopRequest:
