@@ -14,11 +14,15 @@ import pytest  # noqa: E402
 # with): the crash test alone is ~90 s, and started late it made the whole run ~45 s longer.
 SLOW_FIRST = (
     "test_crash_recovery.py::test_sigkill_at_52_points",
+    "test_readme_install.py::test_the_readme_install_section_as_written",
     "test_standby_takeover.py::test_standby_takes_over_after_sigkill",
     "test_redis_loss.py::test_books_gone_stop_trading_until_rebuilt",
     "test_redis_loss.py::test_a_power_cut_is_caught_up",
     "test_redis_loss.py::test_books_rolled_back_are_reconciled",
     "test_redis_outage_and_lease.py::test_outage_pauses_trading_and_recovers",
+    "test_hostile_campaign_cmd.py::test_the_readme_hostile_campaign_command",
+    "test_faults_e2e.py::test_faults_no_duplicates_nothing_lost",
+    "test_reload_command.py::test_reload_reports_applied_restart_only_and_rejected",
 )
 
 
