@@ -5,8 +5,9 @@ default action: the process ends. Importing the daemon and reading the config ta
 second, and systemd counts a death by SIGHUP as a clean exit, so ``Restart=on-failure`` left
 the daemon down (a ``systemctl reload`` during ``systemctl start``). ``daemon.cli`` calls
 ``hold`` before its imports; ``App`` takes a pending request once its own handler is in place
-and applies it when the daemon is up. Commands other than ``run`` ``release`` it: a hangup
-ends them as before.
+and applies it when the daemon is up. Commands other than ``run`` ``release`` it: SIGHUP gets
+back the disposition it had before ``hold`` (the default: a hangup ends them as before; ignored
+under ``nohup``: it stays ignored, and one that came while held is dropped).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import threading
 from types import FrameType
 
 _pending = False
+_before: signal.Handlers | None = None  # SIGHUP's disposition before ``hold``
 
 
 def _record(signum: int, frame: FrameType | None) -> None:
@@ -31,8 +33,11 @@ def _main_thread() -> bool:
 
 def hold() -> None:
     """From now on a SIGHUP is remembered instead of ending the process."""
+    global _before
     if _main_thread():
-        signal.signal(signal.SIGHUP, _record)
+        previous = signal.signal(signal.SIGHUP, _record)
+        if previous in (signal.SIG_IGN, signal.SIG_DFL):
+            _before = signal.Handlers(previous)
 
 
 def take() -> bool:
@@ -43,9 +48,11 @@ def take() -> bool:
 
 
 def release() -> None:
-    """SIGHUP's default action again; one that came while held is delivered now."""
+    """SIGHUP's disposition from before ``hold`` again (the default, or ignored under
+    ``nohup``); one that came while held is delivered now unless it is ignored."""
     if not _main_thread():
         return
-    signal.signal(signal.SIGHUP, signal.SIG_DFL)
-    if take():
+    ignored = _before is signal.SIG_IGN
+    signal.signal(signal.SIGHUP, signal.SIG_IGN if ignored else signal.SIG_DFL)
+    if take() and not ignored:
         os.kill(os.getpid(), signal.SIGHUP)

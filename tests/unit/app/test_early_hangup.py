@@ -48,3 +48,21 @@ def test_check_config_still_ends_on_a_hangup() -> None:
                           timeout=20)
     assert done.returncode == -signal.SIGHUP, (done.stdout, done.stderr)
     assert done.stdout.split() == ["held"]
+
+
+def test_a_command_under_nohup_keeps_sighup_ignored() -> None:
+    """``nohup rebalancer demo``: SIGHUP ignored by the parent stays ignored after release (a
+    closed terminal does not end the command; the one that came while held is dropped)."""
+    code = ("import os, signal, sys, time\n"
+            "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+            "from daemon import early_hangup\n"
+            "early_hangup.hold()\n"
+            "os.kill(os.getpid(), signal.SIGHUP)\n"
+            "time.sleep(0.05)\n"
+            "early_hangup.release()\n"
+            "os.kill(os.getpid(), signal.SIGHUP)\n"
+            "time.sleep(0.05)\n"
+            "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, flush=True)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=20)
+    assert (done.returncode, done.stdout.split()) == (0, ["True"]), done.stderr
