@@ -56,7 +56,7 @@ def handle_history(args: argparse.Namespace) -> int:
         raise InputError(f"--limit must be at least 1, got {args.limit}")
 
     async def body(store: RedisStore, settings: Settings) -> int:
-        if not await has_state(store):
+        if not await has_state(store, settings):
             return EXIT_NO_STATE
         report = await collect_history(store, settings, since, args.limit)
         if args.json:

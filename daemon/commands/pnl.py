@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
 
 def handle_pnl(args: argparse.Namespace) -> int:
     async def body(store: RedisStore, settings: Settings) -> int:
-        if not await has_state(store):
+        if not await has_state(store, settings):
             return EXIT_NO_STATE
         report = await collect_pnl(store, args.period)
         if args.json:

@@ -39,7 +39,7 @@ from daemon.adapters import redis_reload
 from daemon.adapters.redis_records import as_text, decode_json
 from daemon.adapters.redis_reload import Outcome, ReloadRecord
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg
+from daemon.commands.common import add_config_arg, has_state, no_state
 from daemon.config import (
     RedisSettings,
     Settings,
@@ -82,7 +82,7 @@ def handle(args: argparse.Namespace) -> int:
             await store.connect()
             if args.last:
                 return await _show_last(store, as_json=args.json)
-            target = await find_daemon(store)
+            target = await find_daemon(store, settings)
             record = await signal_and_wait(store, target, timeout_s)
             return _show(record, as_json=args.json, given=args.config)
         except StoreUnavailable as exc:
@@ -134,13 +134,12 @@ class Target:
     pid: int
 
 
-async def find_daemon(store: RedisStore) -> Target:
+async def find_daemon(store: RedisStore, settings: Settings) -> Target:
     """The lease holder (else the heartbeat's owner) when it is a live ``rebalancer run``
     process of this host that this user may signal; else InputError (no state) or
     RebalancerError naming why, nothing signalled."""
-    if await _get(store, "schema") is None:
-        raise InputError(f"no state under {store.prefix!r}: no daemon has run with this "
-                         "config's redis.url and key prefix; nothing to reload")
+    if not await has_state(store):
+        raise no_state(store, settings, "; nothing to reload")
     beat = await _heartbeat(store)
     lease = as_text(await _get(store, "lease"))
     owner, key = (lease, store.key("lease")) if lease else (

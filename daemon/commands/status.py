@@ -21,6 +21,7 @@ import orjson
 
 from daemon.adapters.redis_codec import order_to_dict
 from daemon.adapters.redis_store import RedisStore
+from daemon.commands import common
 from daemon.commands.common import add_config_arg, with_store
 from daemon.config import Settings
 from daemon.domain.money import shown
@@ -44,7 +45,7 @@ def register(sub: Any) -> None:
 
 def handle_status(args: argparse.Namespace) -> int:
     async def body(store: RedisStore, settings: Settings) -> int:
-        if not await has_state(store):
+        if not await has_state(store, settings):
             return EXIT_NO_STATE
         report = await collect_status(store, settings, time.time_ns() // 1_000_000)
         if args.json:
@@ -55,12 +56,11 @@ def handle_status(args: argparse.Namespace) -> int:
     return with_store(args, body)
 
 
-async def has_state(store: RedisStore) -> bool:
+async def has_state(store: RedisStore, settings: Settings) -> bool:
     """False, said on stderr, when nothing was ever written under the key prefix."""
-    if await store.client.get(store.key("schema")) is not None:
+    if await common.has_state(store):
         return True
-    print(f"error: no state under {store.prefix!r} (has the daemon run with this redis.url "
-          "and key prefix?)", file=sys.stderr)
+    print(f"error: {common.no_state(store, settings)}", file=sys.stderr)
     return False
 
 

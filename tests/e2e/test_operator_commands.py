@@ -87,7 +87,7 @@ async def test_dry_run_records_plans_and_sends_nothing(redis_url: str, tmp_path:
 def test_status_without_state_is_a_clear_error(redis_url: str, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "-c", cli_config(tmp_path, redis_url)]) == 2  # issue 15: no state
-    assert "no state under 'bot:QRLUSDT:'" in capsys.readouterr().err
+    assert "no state under key prefix 'bot:QRLUSDT:'" in capsys.readouterr().err
 
 
 def test_commands_report_an_unreachable_redis(tmp_path: Path,

@@ -209,8 +209,9 @@ async def test_another_host_and_no_state_are_refused(
     cfg.write_text(yaml.safe_dump({"redis": {"url": redis_url}}))
     code, out, err = await reload_cli("reload", "-c", str(cfg))
     assert (code, out) == (2, ""), out + err
-    assert err == (f"error: no state under {PREFIX!r}: no daemon has run with this config's "
-                   "redis.url and key prefix; nothing to reload\n"), err
+    assert err == (f"error: no state under key prefix {PREFIX!r} in Redis at {redis_url}: no "
+                   "daemon has run with this config's redis.url and key prefix (wrong -c "
+                   "FILE?); nothing to reload\n"), err
 
     await redis_client.set(PREFIX + "schema", "2")
     code, out, err = await reload_cli("reload", "-c", str(cfg))

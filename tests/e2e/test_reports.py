@@ -161,7 +161,7 @@ def readme_commands() -> list[list[str]]:
 def test_no_state_exits_2(redis_url: str, tmp_path: Path, command: str,
                           capsys: pytest.CaptureFixture[str]) -> None:
     assert main([command, "-c", cli_config(tmp_path, redis_url)]) == 2
-    assert "no state under 'bot:QRLUSDT:'" in capsys.readouterr().err
+    assert "no state under key prefix 'bot:QRLUSDT:'" in capsys.readouterr().err
 
 
 def test_history_rejects_a_bad_since(redis_url: str, tmp_path: Path,
