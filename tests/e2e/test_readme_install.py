@@ -9,6 +9,12 @@ systemctl, journalctl; ``sudoedit`` is replaced by setting ``mode: live``; ``cp 
 ones the README installed. Everything else runs for real: the clone, ``scripts/bootstrap
 --prod`` (a new virtualenv, a plain install from the clone; about 25 s with a warm pip cache),
 the credential files, and check-config as the README runs it.
+
+Users: run as root with ``setpriv`` (CI, a VPS), the owners and modes stay as written, with
+the ``rebalancer`` group a numeric group no one on this machine has (nothing is added to
+/etc/passwd or /etc/group), and ``sudo -u rebalancer`` becomes ``setpriv`` to a user of that
+group: the service's user reads the config but not the keys, another user reads neither.
+Elsewhere the ownership part is skipped (said in the output).
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import shutil
 import subprocess
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -27,6 +36,25 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 SECTION = "## Install as a systemd service (real MEXC)\n"
 SKIPPED = ("apt-get ", "useradd ", "systemctl ", "journalctl ")
+SERVICE_ID = 64_917  # uid and gid of the stand-in "rebalancer" user: in no /etc/passwd
+OTHER_ID = 64_918  # a user who is not in the group
+AS_ROOT = os.geteuid() == 0 and shutil.which("setpriv") is not None
+# What sudo runs the README's lines with (Debian's secure_path): the system python3 that
+# apt-get installed, not a python of root's own (pyenv under /root, which no other user reaches)
+SUDO_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+
+def as_user(uid: int) -> list[str]:
+    return ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--"]
+
+
+@pytest.fixture
+def root() -> Iterator[Path]:
+    """A folder every user can traverse (pytest's own is root's only), removed after."""
+    path = Path(tempfile.mkdtemp(prefix="readme-install-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def install_blocks() -> list[list[str]]:
@@ -48,6 +76,8 @@ def localize(line: str, root: Path) -> str:
     line = line.replace("/etc/rebalancer", f"{root}/etc/rebalancer")
     line = re.sub(r"\bsudo -u rebalancer ", "", line)
     line = re.sub(r"\bsudo ", "", line)
+    if AS_ROOT:  # the owners as written, the group a stand-in
+        return line.replace(" -g rebalancer", f" -g {SERVICE_ID}")
     return re.sub(r" -o root -g rebalancer", "", line)
 
 
@@ -101,11 +131,14 @@ def replay(lines: list[str], root: Path, env: dict[str, str],
     return cwd, checks
 
 
-def test_the_readme_install_section_as_written(tmp_path: Path) -> None:
+def test_the_readme_install_section_as_written(root: Path) -> None:
+    tmp_path = root
     started = time.monotonic()
     env = {k: v for k, v in os.environ.items()
            if k not in ("MEXC_API_KEY", "MEXC_API_SECRET", "CREDENTIALS_DIRECTORY",
                         "VIRTUAL_ENV", "PYTHONPATH")}
+    if AS_ROOT:
+        env["PATH"] = SUDO_PATH
     service, template = install_blocks()
     cwd, checks = replay(service, tmp_path, env, tmp_path)
     opt, etc = tmp_path / "opt/rebalancer", tmp_path / "etc/rebalancer"
@@ -124,18 +157,37 @@ def test_the_readme_install_section_as_written(tmp_path: Path) -> None:
     assert f"keys: found in {etc}/credentials" in check.stdout.splitlines()
     assert check.stdout.splitlines()[-1] == f"# {etc}/config.yaml: valid"
     assert "YOUR_SECRET" not in check.stdout
-    # the daemon's user, as the README shows it: checked, except the keys it cannot read
-    as_user = subprocess.run(
-        [str(venv / "bin/rebalancer"), "check-config", "-c", str(etc / "config.yaml")],
-        cwd=opt, env=env, capture_output=True, text=True, check=False)
-    assert as_user.returncode == 0, as_user.stderr
-    assert any(ln.startswith("keys: not checked (") for ln in as_user.stdout.splitlines())
+    check_as_users(venv, etc, opt, env)
 
     _, checks = replay(template, tmp_path, env, opt)
     [check] = checks
     assert f"keys: found in {etc}/credentials/qrl" in check.stdout.splitlines()
     assert (etc / "credentials/qrl/MEXC_API_SECRET").stat().st_mode & 0o777 == 0o600
     print(f"README install replayed in {time.monotonic() - started:.1f}s")
+
+
+def check_as_users(venv: Path, etc: Path, opt: Path, env: dict[str, str]) -> None:
+    """The daemon's user, as the README shows it: the config checked, not the keys it cannot
+    read; as root: the keys' folder refused to it, the config to a user outside the group."""
+    command = [str(venv / "bin/rebalancer"), "check-config", "-c", str(etc / "config.yaml")]
+    service = as_user(SERVICE_ID) if AS_ROOT else []
+    done = subprocess.run(service + command, cwd=opt, env=env, capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert any(ln.startswith("keys: not checked (") for ln in done.stdout.splitlines())
+    if not AS_ROOT:
+        print("not root or no setpriv: owners and modes not checked against other users")
+        return
+    assert (etc.stat().st_gid, etc.stat().st_mode & 0o777) == (SERVICE_ID, 0o750)
+    keys = subprocess.run(service + command + ["--credentials-dir", str(etc / "credentials")],
+                          cwd=opt, env=env, capture_output=True, text=True, check=False)
+    assert keys.returncode == 2, keys.stdout + keys.stderr
+    assert f"permission denied for user {SERVICE_ID}" in keys.stderr, keys.stderr
+    assert "run check-config with sudo" in keys.stderr
+    other = subprocess.run(as_user(OTHER_ID) + command, cwd=opt, env=env, capture_output=True,
+                           text=True, check=False)
+    assert other.returncode == 2, other.stdout + other.stderr
+    assert other.stderr.count("\n") == 1 and "Permission denied" in other.stderr, other.stderr
 
 
 def test_the_readme_user_check_is_the_one_replayed() -> None:
