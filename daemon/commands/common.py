@@ -39,6 +39,17 @@ def operator_text(raw: str, flag: str, *, limit: int = MAX_TEXT) -> str:
     return text
 
 
+def timeout_arg(text: str) -> float:
+    """A ``--timeout SECONDS`` value: a number within (0, 3600]; InputError (exit 2) else."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"--timeout: expected seconds, got {text!r}") from None
+    if not 0 < value <= 3600:
+        raise InputError(f"--timeout: must be within (0, 3600] seconds, got {text}")
+    return value
+
+
 def redis_shown(settings: Settings) -> str:
     """The Redis URL as messages show it (a password masked)."""
     return mask_url_password(settings.redis.url)

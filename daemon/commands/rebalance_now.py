@@ -13,9 +13,15 @@ import orjson
 
 from daemon.adapters import redis_requests as rq
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg, operator_text, require_state, with_store
+from daemon.commands.common import (
+    add_config_arg,
+    operator_text,
+    require_state,
+    timeout_arg,
+    with_store,
+)
 from daemon.config import Settings
-from daemon.errors import InputError, RebalancerError
+from daemon.errors import RebalancerError
 
 POLL_S = 0.2
 EXIT_OK, EXIT_NO_PLAN = 0, 1
@@ -37,18 +43,8 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=handle)
 
 
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"--timeout: expected seconds, got {text!r}") from None
-    if not 0 < value <= 3600:
-        raise InputError(f"--timeout: must be within (0, 3600] seconds, got {text}")
-    return value
-
-
 def handle(args: argparse.Namespace) -> int:
-    timeout_s = _timeout(args.timeout)
+    timeout_s = timeout_arg(args.timeout)
     reason = "" if args.reason is None else operator_text(args.reason, "--reason",
                                                           limit=rq.MAX_REASON)
 

@@ -39,7 +39,7 @@ from daemon.adapters import redis_reload
 from daemon.adapters.redis_records import as_text, decode_json
 from daemon.adapters.redis_reload import Outcome, ReloadRecord
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg, has_state, no_state
+from daemon.commands.common import add_config_arg, has_state, no_state, timeout_arg
 from daemon.config import (
     RedisSettings,
     Settings,
@@ -48,7 +48,7 @@ from daemon.config import (
     parse_settings,
 )
 from daemon.config_yaml import MAX_CONFIG_BYTES, load_yaml
-from daemon.errors import ConfigError, InputError, RebalancerError, StateError, StoreUnavailable
+from daemon.errors import ConfigError, RebalancerError, StateError, StoreUnavailable
 
 POLL_S = 0.1
 EXIT_OK, EXIT_NOT_TAKEN = 0, 1
@@ -72,7 +72,7 @@ def register(sub: Any) -> None:
 
 
 def handle(args: argparse.Namespace) -> int:
-    timeout_s = _timeout(args.timeout)
+    timeout_s = timeout_arg(args.timeout)
     settings = _locating_settings(args.config)
     logger.disable("daemon")  # the store's log lines are the daemon's ("trading paused")
 
@@ -92,16 +92,6 @@ def handle(args: argparse.Namespace) -> int:
             await store.close()
 
     return asyncio.run(main())
-
-
-def _timeout(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise InputError(f"--timeout: expected seconds, got {text!r}") from None
-    if not 0 < value <= 3600:
-        raise InputError(f"--timeout: must be within (0, 3600] seconds, got {text}")
-    return value
 
 
 def _locating_settings(path: str) -> Settings:
