@@ -44,7 +44,7 @@ from daemon.config import (
     diff_settings,
     load_config,
 )
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, RebalancerError
 from daemon.logging_setup import configure_logging, under_journald
 from daemon.runtime.notify import Notifier
 from daemon.runtime.supervisor import RestartPolicy, Supervised, Supervisor
@@ -254,7 +254,7 @@ class App:
             with contextlib.suppress(ConfigError):  # the old file gone too: stderr still logs
                 self._log_to(self.settings)
             self.reloads_rejected += 1
-            logger.opt(exception=not isinstance(exc, ConfigError)).error(
+            logger.opt(exception=not isinstance(exc, RebalancerError)).error(
                 "reload could not be applied; still running on the old config: {}", exc)
             return Outcome.REJECTED, [], restart_only, [f"not applied: {exc}"]
         self.settings = effective

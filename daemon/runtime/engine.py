@@ -41,6 +41,7 @@ from daemon.errors import (
     BooksChanged,
     ExchangeError,
     ProtocolError,
+    RebalancerError,
     StateError,
     StoreUnavailable,
 )
@@ -345,35 +346,44 @@ class RebalancerEngine:
 
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:
+        """All or nothing: what can fail (a new candle window, the notification URLs) is
+        readied before anything changes; RebalancerError/ConfigError (nothing applied) else."""
         async with self._settings_lock:  # between evaluations
-            await self.alerts.apply(settings.notify)  # a bad URL: nothing applied (ConfigError)
-            old, self.settings.current = self.settings.current, settings
-            self.scheduler.reschedule(settings.schedule.interval_s)
-            st, new = old.strategy, settings.strategy
+            st, new = self.settings.current.strategy, settings.strategy
+            feed = None
             if (st.ma_short, st.ma_long, st.deadband) != (new.ma_short, new.ma_long,
                                                           new.deadband):
-                await self._rebuild_market(settings)
+                feed = await self._new_market(settings)
+            try:
+                await self.alerts.apply(settings.notify)  # a bad URL: ConfigError
+            except BaseException:
+                if feed is not None:
+                    await feed.stop()
+                raise
+            self.settings.current = settings
+            self.scheduler.reschedule(settings.schedule.interval_s)
+            if feed is not None:
+                old, self.market = self.market, feed
+                await old.stop()
 
     async def record_reload(self, outcome: redis_reload.ReloadOutcome) -> None:
         """For ``rebalancer reload``: under this instance's lease owner token, standby too."""
         await redis_reload.write_record(self.store, redis_reload.ReloadRecord(
             self.lease.owner, socket.gethostname(), os.getpid(), outcome))
 
-    async def _rebuild_market(self, settings: Settings) -> None:
-        """New averages need a new window: a new feed from a fresh backfill, started before
-        the old one stops; if it cannot start, the old one keeps running."""
-        logger.info("reload: MA settings changed; rebuilding the candle window")
+    async def _new_market(self, settings: Settings) -> MarketFeed:
+        """New averages need a new window: a new feed from a fresh backfill, started while
+        the old one runs on. RebalancerError when it cannot start (the old one stays)."""
+        logger.info("reload: MA settings changed; building a new candle window")
         feed = MarketFeed(settings, self.rest, on_crossover=self.on_crossover,
                           supervisor=self.supervisor)
         try:
             await feed.start()
-        except Exception:
-            logger.exception("reload: the new candle window could not start; keeping the "
-                             "old averages until a restart")
+        except Exception as exc:
             await feed.stop()
-            return
-        old, self.market = self.market, feed
-        await old.stop()
+            raise RebalancerError(f"the new candle window could not start ({exc}); the old "
+                                  "averages stay") from exc
+        return feed
 
     # -- health -----------------------------------------------------------------------------
     def health(self) -> str | None:
