@@ -499,6 +499,10 @@ class RedisStore:
     async def clear_halt(self) -> bool:
         return bool(await self._call("clear_halt", self.client.delete(self.key("halted"))))
 
+    async def present(self, *names: str) -> int:
+        """How many of the keys ``names`` (under the prefix) exist."""
+        return int(await self._call("exists", self.client.exists(*map(self.key, names))))
+
     async def get_halt(self) -> Halt | None:
         k = self.key("halted")
         raw = await self._call("GET halted", self.client.get(k), keys={k: "string"})

@@ -56,9 +56,13 @@ def redis_shown(settings: Settings) -> str:
 
 
 async def has_state(store: RedisStore) -> bool:
-    """Whether a daemon ever wrote its books under the key prefix (the ``schema`` key)."""
+    """Whether a daemon wrote its books under the key prefix (the ``schema`` key) or runs
+    there now (its lease or heartbeat: after Redis lost the books, the daemon still runs and
+    waits for ``state rebuild``, and halt, status and reload must still reach it)."""
     schema, _epoch, _version = await store.books_marker()
-    return schema is not None
+    if schema is not None:
+        return True
+    return await store.present("lease", "heartbeat") > 0
 
 
 def no_state(store: RedisStore, settings: Settings, hint: str = "") -> InputError:

@@ -207,3 +207,18 @@ async def test_core_set_follows_the_symbols_precision_and_says_when_above_the_ho
         "core floor of QRLUSDT set to 200 (core credit 0); above the 105 QRL held: the daemon "
         "sells no QRL until it holds more than that\n")
     assert json.loads(await redis_client.get(P + "core_floor") or b"{}")["qty"] == "200"
+
+
+async def test_a_running_daemon_whose_books_redis_lost_is_still_reached(
+        redis_url: str, redis_client: aioredis.Redis, tmp_path: Path) -> None:
+    """Redis lost the books (no ``schema``) while the daemon runs (its lease and heartbeat
+    are there): halt and status still reach it, never "no daemon has run"."""
+    cfg = config(tmp_path, redis_url)
+    await redis_client.set(P + "lease", "otherhost:1:abcd", px=60_000)
+    done = rebalancer("halt", "-c", cfg, "--reason", "books lost")
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout.startswith("halted QRLUSDT: books lost"), done.stdout
+    assert await redis_client.exists(P + "halted") == 1
+    status = rebalancer("status", "-c", cfg)
+    assert status.returncode == 1, status.stdout + status.stderr  # no heartbeat: not healthy
+    assert "no state under" not in status.stderr, status.stderr
