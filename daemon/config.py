@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -50,16 +50,19 @@ def _rules_left_to_caller(info: ValidationInfo) -> bool:
 
 def log_rotation(value: str) -> None:
     """ValueError unless loguru (``log.rotation``) reads ``value``: a size ("50 MB"), an
-    interval ("1 week", "12 h"), a frequency ("daily") or a time ("00:00", "monday at 12:00")."""
-    from loguru._file_sink import FileSink  # the parser ``logger.add(rotation=...)`` uses
+    interval ("1 week", "12 h"), a frequency ("daily") or a time ("00:00", "monday at 12:00").
+    Asked through loguru's public API: a file sink that is never opened (``delay``, and a
+    filter that lets nothing through), added and removed at once."""
+    from loguru import logger
 
-    parse: Callable[[str], object] = FileSink._make_rotation_function
     try:
-        parse(value)
+        sink = logger.add("rotation-check.log", rotation=value, delay=True,
+                          filter=lambda _record: False)
     except (ValueError, TypeError):
         raise ValueError("not a size (\"50 MB\"), an interval (\"1 week\", \"12 h\"), a "
                          "frequency (\"daily\", \"weekly\") or a time of day (\"00:00\", "
                          "\"monday at 12:00\")") from None
+    logger.remove(sink)
 
 
 class Mode(StrEnum):
