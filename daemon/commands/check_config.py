@@ -19,6 +19,7 @@ import asyncio
 import os
 import re
 import stat
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -217,7 +218,9 @@ def _open_notify_urls(settings: Settings, env: Mapping[str, str],
 
 
 def _log_file_problems(settings: Settings) -> list[str]:
-    """A ``log.file`` the daemon could never open (a directory, under a file)."""
+    """A ``log.file`` the daemon could not open, as far as this user can tell: a directory,
+    under a file, or not writable (the file opened for appending, which changes nothing; else
+    a temporary file made and removed in its deepest existing folder)."""
     if not settings.log.file:
         return []
     path = Path(settings.log.file)
@@ -228,6 +231,17 @@ def _log_file_problems(settings: Settings) -> list[str]:
         parent = parent.parent
     if not parent.is_dir():
         return [f"log.file: {parent} is not a directory"]
+    where = "opening it" if path.exists() else f"making a file in {parent}"
+    try:
+        if path.exists():
+            with path.open("a"):
+                pass
+        else:
+            with tempfile.NamedTemporaryFile(dir=parent, prefix=".check-config-"):
+                pass
+    except OSError as exc:
+        return [f"log.file: cannot write {path} ({exc.strerror or exc} {where}, as user "
+                f"{_user()})"]
     return []
 
 

@@ -82,6 +82,27 @@ def test_a_log_file_that_cannot_be_written(tmp_path: Path) -> None:
     assert ran.stderr.startswith("error: log.file: cannot write ")
 
 
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs Linux /proc")
+def test_a_log_file_where_no_file_can_be_made_is_refused_as_run_refuses_it(
+        tmp_path: Path) -> None:
+    """/proc/x/y.log passes every test of the path's form, even for root, yet the daemon
+    cannot open it: check-config tries (a file made and removed in the deepest folder)."""
+    config = write(tmp_path, "log:\n  file: /proc/nope/daemon.log\n")
+    checked = cli("check-config", "-c", config)
+    assert checked.returncode == 2, checked.stdout
+    assert checked.stderr.splitlines()[1].startswith(
+        "log.file: cannot write /proc/nope/daemon.log (No such file or directory making a file "
+        "in /proc, as user "), checked.stderr
+    ran = cli("run", "-c", config)
+    assert ran.returncode == 2 and ran.stderr.startswith("error: log.file: cannot write ")
+    kept = tmp_path / "kept.log"
+    kept.write_text("earlier lines\n")
+    fine = cli("check-config", "-c", write(tmp_path, f"log:\n  file: {kept}\n"))
+    assert fine.returncode == 0, fine.stderr
+    assert kept.read_text() == "earlier lines\n"  # opened for appending: left as it was
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".check-config")] == []
+
+
 def test_live_without_keys_is_checked_except_the_keys(tmp_path: Path) -> None:
     config = write(tmp_path, "mode: live\n")
     done = cli("check-config", "-c", config)
