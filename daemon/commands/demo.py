@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -194,12 +195,15 @@ class _Demo:
                          f"{self.workdir / SIM_LOG}\n")
             return 1
         code = self.daemon.returncode if self.daemon is not None else 1
-        return code if code is not None and code >= 0 else 1  # killed by a signal: 1
+        return 0 if code == 0 else 1  # the daemon died on its own (2 is the demo's bad option)
 
     def daemon_words(self) -> str:
         if self.daemon is None:
             return "the daemon was not started"
-        return f"daemon exit {self.daemon.returncode}"
+        code = self.daemon.returncode
+        if code is not None and code < 0:
+            return f"daemon killed by {signal.Signals(-code).name}"
+        return f"daemon exit {code}"
 
     def files_words(self) -> str:
         return (f"config {CONFIG}, logs {DAEMON_LOG} and {SIM_LOG}, {self.summary} "

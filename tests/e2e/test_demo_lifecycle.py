@@ -300,7 +300,7 @@ def test_a_dead_child_stops_the_demo_with_exit_1(tmp_path: Path, child: str) -> 
                 in text)
         assert "demo: stopped (daemon exit 0); " in text
     else:
-        assert "demo: stopped (daemon exit -9); " in text
+        assert "demo: stopped (daemon killed by SIGKILL); " in text
 
 
 def test_a_second_ctrl_c_kills_what_is_still_stopping(tmp_path: Path) -> None:
@@ -323,5 +323,5 @@ def test_a_second_ctrl_c_kills_what_is_still_stopping(tmp_path: Path) -> None:
             os.kill(daemon, signal.SIGCONT)
     text = out.read_text()
     assert "demo: killing the daemon (a second stop signal)" in text
-    assert "demo: stopped (daemon exit -9); " in text
+    assert "demo: stopped (daemon killed by SIGKILL); " in text
     assert (workdir / "daemon.log").exists()
