@@ -55,18 +55,28 @@ class Heartbeat:
             await asyncio.sleep(self._settings.current.health.heartbeat_interval_s)
 
     async def tick(self) -> None:
+        """The lease first; then, while it holds, each step on its own, so that one failing
+        (the heartbeat's checkpoint, say) does not keep the halt policy from cancelling."""
+        if not await self._step(self._lease_tick) or not self._lease.holds:
+            return  # a standby writes nothing; stopping: the stop writes the last beat
+        await self._step(self._beat)
+        await self._step(self._halt_policy)
+        await self._step(self._watch_lost)
+
+    async def _step(self, step: Callable[[], Awaitable[None]]) -> bool:
         try:
-            await self._lease_tick()
-            if not self._lease.holds:
-                return  # a standby writes nothing; stopping: the stop writes the last beat
-            s = self._settings.current
-            await self._store.heartbeat(s.redis.heartbeat_ttl_s, self._checkpoint())
-            await self._halt_policy()
-            await self._watch_lost()
+            await step()
+            return True
         except StoreUnavailable:
-            pass  # the store logs the outage once; trading waits for it
+            return False  # the store logs the outage once; trading waits for it
         except Exception:
-            logger.exception("heartbeat tick failed; trying again at the next one")
+            logger.exception("heartbeat step {} failed; trying again at the next tick",
+                             step.__name__.lstrip("_"))
+            return False
+
+    async def _beat(self) -> None:
+        s = self._settings.current
+        await self._store.heartbeat(s.redis.heartbeat_ttl_s, self._checkpoint())
 
     async def _lease_tick(self) -> None:
         lease = self._lease
