@@ -26,19 +26,23 @@ from typing import Any
 
 import yaml
 from loguru import logger
+from pydantic import ValidationError
 
 from daemon.commands.check_online import check_online
 from daemon.commands.common import add_config_arg
 from daemon.config import (
     SECRET_REF,
     Credentials,
+    LogSettings,
     Mode,
+    NotifySettings,
     Settings,
     effective_config,
     load_config,
     load_credentials,
     read_secret,
 )
+from daemon.config_yaml import MAX_CONFIG_BYTES, load_yaml_lines
 from daemon.errors import ConfigError, NotifierGone
 from daemon.runtime.alerts import Alerts
 
@@ -84,11 +88,14 @@ def handle(args: argparse.Namespace) -> int:
     env = _secret_env(args.credentials_dir)
     creds, keys_line = _check_keys(env, args.credentials_dir, settings, problems)
     lines = [keys_line]
-    if settings is not None:
-        lines += _check_notify_secrets(settings, env, problems)
-        problems.extend(_log_file_problems(settings))
-        if args.online:
-            lines += check_online(settings, creds, problems)
+    log, notify = (settings.log, settings.notify) if settings is not None \
+        else _sections_that_parse(args.config)
+    if notify is not None:
+        lines += _check_notify_secrets(notify, env, problems)
+    if log is not None:
+        problems.extend(_log_file_problems(log))
+    if settings is not None and args.online:
+        lines += check_online(settings, creds, problems)
     if problems:
         raise ConfigError(f"{args.config}: {len(problems)} problem(s)", problems)
     assert settings is not None
@@ -96,6 +103,20 @@ def handle(args: argparse.Namespace) -> int:
     print("\n".join(lines))
     print(f"# {args.config}: valid", flush=True)
     return 0
+
+
+def _sections_that_parse(path: str) -> tuple[LogSettings | None, NotifySettings | None]:
+    """``log`` and ``notify`` of a file whose other keys are bad, each when it is valid on
+    its own: their checks (the log file, the notification secrets) join the same report."""
+    data, _lines = load_yaml_lines(Path(path).read_bytes()[:MAX_CONFIG_BYTES], path)
+    out: list[Any] = []
+    for name, model in (("log", LogSettings), ("notify", NotifySettings)):
+        try:
+            section = data.get(name) if isinstance(data, dict) else None
+            out.append(model.model_validate(section or {}))
+        except ValidationError:
+            out.append(None)  # its problems are in the report already
+    return out[0], out[1]
 
 
 def _secret_env(credentials_dir: str | None) -> dict[str, str]:
@@ -175,14 +196,14 @@ def _key_file_problems(directory: Path) -> list[str]:
     return out
 
 
-def _check_notify_secrets(settings: Settings, env: Mapping[str, str],
+def _check_notify_secrets(notify: NotifySettings, env: Mapping[str, str],
                           problems: list[str]) -> list[str]:
     """``${NAME}`` in notify.urls that the daemon could not resolve at start: a problem when
     a credentials directory was given (or is set), else a line saying they were not checked."""
-    missing = [(i, name) for i, url in enumerate(settings.notify.urls)
+    missing = [(i, name) for i, url in enumerate(notify.urls)
                for name in re.findall(SECRET_REF, url) if read_secret(name, env) is None]
     if not missing:
-        return _open_notify_urls(settings, env, problems)
+        return _open_notify_urls(notify, env, problems)
     if not env.get("CREDENTIALS_DIRECTORY"):
         names = ", ".join(sorted({name for _, name in missing}))
         return [f"notify secrets: not checked ({names} not in the environment; pass "
@@ -192,14 +213,14 @@ def _check_notify_secrets(settings: Settings, env: Mapping[str, str],
     return []
 
 
-def _open_notify_urls(settings: Settings, env: Mapping[str, str],
+def _open_notify_urls(notify: NotifySettings, env: Mapping[str, str],
                       problems: list[str]) -> list[str]:
     """The URLs handed to Apprise as the daemon does at start (no message is sent)."""
-    if not settings.notify.urls:
+    if not notify.urls:
         return []
 
     async def main() -> None:
-        alerts = Alerts(settings.notify, env, log_level="WARNING")
+        alerts = Alerts(notify, env, log_level="WARNING")
         try:
             await alerts.open()
         finally:
@@ -214,16 +235,16 @@ def _open_notify_urls(settings: Settings, env: Mapping[str, str],
     except NotifierGone as exc:
         problems.append(f"notify.urls: {exc}")
         return []
-    return [f"notify: {len(settings.notify.urls)} URL(s) understood, secrets found"]
+    return [f"notify: {len(notify.urls)} URL(s) understood, secrets found"]
 
 
-def _log_file_problems(settings: Settings) -> list[str]:
+def _log_file_problems(log: LogSettings) -> list[str]:
     """A ``log.file`` the daemon could not open, as far as this user can tell: a directory,
     under a file, or not writable (the file opened for appending, which changes nothing; else
     a temporary file made and removed in its deepest existing folder)."""
-    if not settings.log.file:
+    if not log.file:
         return []
-    path = Path(settings.log.file)
+    path = Path(log.file)
     if path.is_dir():
         return [f"log.file: {path} is a directory"]
     parent = path.parent

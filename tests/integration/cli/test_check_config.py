@@ -103,6 +103,26 @@ def test_a_log_file_where_no_file_can_be_made_is_refused_as_run_refuses_it(
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".check-config")] == []
 
 
+def test_the_log_file_and_notify_secrets_join_the_report_when_other_keys_are_bad(
+        tmp_path: Path) -> None:
+    """Every problem at once: a bad key elsewhere does not hide the log file and the
+    notification secrets, which are checked on their own sections."""
+    (tmp_path / "afile").write_text("")
+    creds = tmp_path / "creds"
+    creds.mkdir(mode=0o700)
+    config = write(tmp_path, "strategy:\n  ratio: 7\nlog:\n  file: "
+                   f"{tmp_path / 'afile' / 'x.log'}\nnotify:\n"
+                   "  urls: ['json://localhost/${NOPE}']\n")
+    done = cli("check-config", "-c", config, "--credentials-dir", str(creds))
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.splitlines() == [
+        f"error: {config}: 4 problem(s)",
+        "strategy.ratio: Input should be less than or equal to 1 (got 7) (line 2)",
+        f"credentials: neither MEXC_API_KEY nor MEXC_API_SECRET is a non-empty file in {creds}",
+        f"notify.urls[0]: ${{NOPE}} is neither set in the environment nor a file in {creds}",
+        f"log.file: {tmp_path / 'afile'} is not a directory"], done.stderr
+
+
 def test_live_without_keys_is_checked_except_the_keys(tmp_path: Path) -> None:
     config = write(tmp_path, "mode: live\n")
     done = cli("check-config", "-c", config)
