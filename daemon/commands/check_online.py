@@ -3,7 +3,9 @@
 Through the daemon's own REST client (``exchange.rest_url``): the server time, the symbol's
 rules (exchangeInfo, defaultSymbols: listed, online, spot and API tradable), whether an order
 can ever be placed within ``risk``'s bounds and the exchange's minimum, and, with keys, that the
-exchange accepts them (a signed account read). Nothing is ordered or changed.
+exchange accepts them (a signed account read). And Redis (``redis.url``): reachable, and keeping
+the books as ``mode`` needs (an append-only file for ``live``; ``daemon.runtime.persistence``).
+Nothing is ordered, written or changed.
 """
 
 from __future__ import annotations
@@ -13,15 +15,18 @@ import asyncio
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.config import Credentials, Settings
+from daemon.adapters.redis_store import RedisStore
+from daemon.config import Credentials, Settings, mask_url_password
 from daemon.domain.models import ExchangeRules
 from daemon.errors import (
     AuthError,
     ExchangeError,
     FatalExchangeError,
     RebalancerError,
+    StoreUnavailable,
     SymbolNotTradable,
 )
+from daemon.runtime.persistence import judge
 
 
 def check_online(settings: Settings, creds: Credentials | None,
@@ -40,12 +45,31 @@ def check_online(settings: Settings, creds: Credentials | None,
 
 
 async def _ask(settings: Settings, creds: Credentials | None, problems: list[str]) -> list[str]:
+    lines = await _ask_redis(settings, problems)
     rest = MexcRest(settings.exchange, creds, max_retries=1)
     try:
         await rest.start()
-        return await _ask_rules_and_keys(rest, settings, creds, problems)
+        return lines + await _ask_rules_and_keys(rest, settings, creds, problems)
     finally:
         await rest.close()
+
+
+async def _ask_redis(settings: Settings, problems: list[str]) -> list[str]:
+    """The persistence check the daemon makes at start (read only: INFO, CONFIG GET)."""
+    where = mask_url_password(settings.redis.url)
+    store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
+    try:
+        await store.connect()
+        found = await store.persistence()
+    except StoreUnavailable as exc:
+        raise RebalancerError(f"--online: Redis at {where} could not be asked: {exc}") from None
+    finally:
+        await store.close()
+    verdict = judge(found, settings.mode, settings.redis.allow_volatile, where)
+    if verdict.refusal is not None:
+        problems.append(f"redis: {verdict.refusal}")
+        return []
+    return [f"redis: {line}" for line in (*verdict.warnings, *verdict.notes)]
 
 
 async def _ask_rules_and_keys(rest: MexcRest, settings: Settings, creds: Credentials | None,

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from daemon.local_redis import LocalRedis
+
 REPO = Path(__file__).resolve().parents[3]
 KEY, SECRET = "mx0vglTESTKEY0000001", "0123456789abcdef-test-secret-value"
 
@@ -246,17 +248,27 @@ def sim_rest() -> Iterator[str]:
         proc.wait(10)
 
 
-def online(tmp_path: Path, rest_url: str, extra: str = "", secret: str = SIM_SECRET
-           ) -> subprocess.CompletedProcess[str]:
-    config = write(tmp_path, f"mode: live\nexchange:\n  rest_url: {rest_url}\n{extra}")
+@pytest.fixture(scope="module")
+def volatile_redis() -> Iterator[LocalRedis]:
+    """A redis-server as Debian ships it: no append-only file."""
+    with LocalRedis(extra_args=("--appendonly", "no")) as server:
+        yield server
+
+
+def online(tmp_path: Path, rest_url: str, extra: str = "", secret: str = SIM_SECRET, *,
+           redis_url: str) -> subprocess.CompletedProcess[str]:
+    config = write(tmp_path, f"mode: live\nexchange:\n  rest_url: {rest_url}\n"
+                   f"redis:\n  url: {redis_url}\n{extra}")
     creds = credentials(tmp_path, SIM_KEY, secret)
     return cli("check-config", "-c", config, "--credentials-dir", str(creds), "--online")
 
 
-def test_online_against_the_simulator(tmp_path: Path, sim_rest: str) -> None:
-    done = online(tmp_path, sim_rest)
+def test_online_against_the_simulator(tmp_path: Path, sim_rest: str, redis_url: str) -> None:
+    done = online(tmp_path, sim_rest, redis_url=redis_url)
     assert done.returncode == 0, done.stderr
     out = done.stdout.splitlines()
+    assert any(line.startswith(f"redis: Redis {redis_url}: AOF on (appendfsync everysec)")
+               for line in out), out
     assert "exchange: QRLUSDT tradable through the API (minimum order 1 USDT, minimum " \
            "quantity 0.01 QRL)" in out
     assert "exchange keys: accepted (signed account read)" in out
@@ -269,17 +281,41 @@ def test_online_against_the_simulator(tmp_path: Path, sim_rest: str) -> None:
      "risk.max_order_notional: 0.5 is below the smallest order allowed (1 USDT"),
 ])
 def test_online_refusals(tmp_path: Path, sim_rest: str, extra: str, secret: str,
-                         expected: str) -> None:
-    done = online(tmp_path, sim_rest, extra, secret)
+                         expected: str, redis_url: str) -> None:
+    done = online(tmp_path, sim_rest, extra, secret, redis_url=redis_url)
     assert done.returncode == 2, done.stdout
     assert expected in done.stderr and "Traceback" not in done.stderr
 
 
-def test_online_with_the_exchange_unreachable(tmp_path: Path) -> None:
+def test_online_refuses_a_redis_the_live_daemon_refuses(
+        tmp_path: Path, sim_rest: str, volatile_redis: LocalRedis) -> None:
+    """Debian's redis-server keeps no append-only file: run refuses it in mode live, and so
+    does check-config --online (the daemon's own judgement, read only)."""
+    done = online(tmp_path, sim_rest, redis_url=volatile_redis.url)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.splitlines()[1].startswith(
+        f"redis: Redis {volatile_redis.url}: AOF off"), done.stderr
+    assert "mode: live refuses it" in done.stderr
+    ok = write(tmp_path, f"mode: live\nexchange:\n  rest_url: {sim_rest}\nredis:\n  url: "
+               f"{volatile_redis.url}\n  allow_volatile: true\n")
+    creds = tmp_path / "credentials"  # written by online() above
+    done = cli("check-config", "-c", ok, "--credentials-dir", str(creds), "--online")
+    assert done.returncode == 0, done.stderr
+    assert "running live anyway" in done.stdout
+
+
+def test_online_with_redis_down(tmp_path: Path, sim_rest: str) -> None:
+    done = online(tmp_path, sim_rest, redis_url="redis://127.0.0.1:1/0")
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith("error: --online: Redis at redis://127.0.0.1:1/0 could not "
+                                  "be asked: "), done.stderr
+
+
+def test_online_with_the_exchange_unreachable(tmp_path: Path, redis_url: str) -> None:
     with socket.socket() as s:  # a port nothing listens on
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    done = online(tmp_path, f"http://127.0.0.1:{port}")
+    done = online(tmp_path, f"http://127.0.0.1:{port}", redis_url=redis_url)
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: --online: http://127.0.0.1:{port} could not be "
                                   "asked: ")
