@@ -217,10 +217,35 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def unit_of(pid: int) -> str | None:
+    """The rebalancer service a process runs in (``rebalancer``, ``rebalancer@qrl``), from
+    /proc/PID/cgroup; None when it runs outside one (by hand, under another service) or is
+    gone."""
+    try:
+        return unit_in_cgroup(Path(f"/proc/{pid}/cgroup").read_text())
+    except OSError:
+        return None
+
+
+def unit_in_cgroup(text: str) -> str | None:
+    """``rebalancer@qrl`` from a /proc/PID/cgroup text naming ``.../rebalancer@qrl.service``."""
+    for line in text.splitlines():
+        for part in reversed(line.rpartition(":")[2].split("/")):
+            if part.endswith(".service") and part.startswith(("rebalancer.", "rebalancer@")):
+                return part.removesuffix(".service")
+    return None
+
+
+def _log_hint(pid: int) -> str:
+    unit = unit_of(pid)
+    return (f"`journalctl -u {unit}`" if unit
+            else "its log (`journalctl -u rebalancer`, or `-u rebalancer@NAME` for an instance)")
+
+
 def _dead(target: Target) -> RebalancerError:
     return RebalancerError(
         f"pid {target.pid}, named by {target.found_in}, is not running: the daemon died "
-        "without removing it (it expires by itself; `journalctl -u rebalancer` says why); "
+        f"without removing it (it expires by itself; {_log_hint(target.pid)} says why); "
         "nothing signalled")
 
 
@@ -251,12 +276,12 @@ async def signal_and_wait(store: RedisStore, target: Target, timeout_s: float) -
             return record
         if not _alive(target.pid):
             raise RebalancerError(f"the daemon (pid {target.pid}) ended before recording "
-                                  "the reload; `journalctl -u rebalancer` says why")
+                                  f"the reload; {_log_hint(target.pid)} says why")
         await asyncio.sleep(POLL_S)
     raise RebalancerError(
         f"SIGHUP sent to the daemon (pid {target.pid}), but it recorded no outcome within "
         f"{timeout_s:g} s (still starting: it reloads once up; or Redis refused the record); "
-        "`journalctl -u rebalancer | grep reload` shows what it did")
+        f"{_log_hint(target.pid)} shows what it did")
 
 
 async def _show_last(store: RedisStore, *, as_json: bool) -> int:
@@ -282,8 +307,10 @@ def _show(record: ReloadRecord, *, as_json: bool, given: str | None) -> int:
             for error in r.errors:
                 print(f"  {error}")
         if r.restart_only:
-            print(f"warning: changed but taken only at a restart (systemctl restart "
-                  f"rebalancer): {', '.join(r.restart_only)}")
+            unit = unit_of(record.pid)
+            how = f"systemctl restart {unit}" if unit else "a restart of the daemon"
+            print(f"warning: changed but taken only at a restart ({how}): "
+                  f"{', '.join(r.restart_only)}")
     if given is not None and os.path.realpath(given) != os.path.realpath(r.config):
         print(f"warning: the daemon reads {r.config}, not {given}", file=sys.stderr)
     return EXIT_NOT_TAKEN if r.outcome is Outcome.REJECTED else EXIT_OK

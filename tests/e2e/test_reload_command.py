@@ -102,7 +102,7 @@ async def test_reload_reports_applied_restart_only_and_rejected(
             assert code == 0, out + err
             assert out.startswith(f"unchanged by the daemon (pid {proc.pid} "), out
             assert out.endswith("  no reloadable key changed\nwarning: changed but taken only "
-                                "at a restart (systemctl restart rebalancer): "
+                                "at a restart (a restart of the daemon): "
                                 "exchange.request_timeout_ms\n"), out
             # the daemon reads its own file, not a copy given to the command: said
             copy = tmp_path / "copy.yaml"
@@ -174,8 +174,9 @@ async def test_a_daemon_of_another_user_then_a_dead_one_are_refused(
         code, out, err = await reload_cli("reload", "-c", str(cfg))
     assert (code, out) == (1, ""), out + err
     assert err == (f"error: pid {proc.pid}, named by {PREFIX}lease, is not running: the daemon "
-                   "died without removing it (it expires by itself; `journalctl -u rebalancer` "
-                   "says why); nothing signalled\n"), err
+                   "died without removing it (it expires by itself; its log (`journalctl -u "
+                   "rebalancer`, or `-u rebalancer@NAME` for an instance) says why); nothing "
+                   "signalled\n"), err
 
 
 async def _beat(client: aioredis.Redis, owner: str) -> None:
