@@ -156,6 +156,8 @@ def _check_keys(env: Mapping[str, str], credentials_dir: str | None, settings: S
         return None, "keys: not valid"
     if credentials_dir is not None:
         where = f"in {credentials_dir}"
+        if creds is None and settings is not None and settings.mode is Mode.DRY_RUN:
+            return None, f"keys: none {where} (mode dry_run does not need them)"
         if creds is None:
             problems.append(f"credentials: neither MEXC_API_KEY nor MEXC_API_SECRET is a "
                             f"non-empty file in {credentials_dir}")
@@ -184,12 +186,11 @@ def _key_form_problems(creds: Credentials) -> list[str]:
 
 def _key_file_problems(directory: Path) -> list[str]:
     out = []
-    for name in KEY_NAMES:
-        path = directory / name
-        try:
+    for path in (directory / n for name in KEY_NAMES for n in (name, name.lower())):
+        try:  # both names: the loader reads the lower-case one when the other is missing
             mode = path.stat().st_mode
         except OSError:
-            continue  # looked up as the lower-case name, or reported missing by the loader
+            continue  # reported missing by the loader
         if mode & (stat.S_IROTH | stat.S_IWOTH):
             out.append(f"credentials: {path} is readable or writable by every user (mode "
                        f"{stat.S_IMODE(mode):04o}): chmod 0600 it")

@@ -229,8 +229,14 @@ def write_summary(workdir: Path, env: dict[str, str]) -> str:
     return f"state summary {SUMMARY}"
 
 
+def rebalancer_command() -> str:
+    """How to run ``rebalancer`` from any folder: the one beside this Python (the venv's)."""
+    beside = Path(sys.executable).parent / "rebalancer"
+    return str(beside) if beside.is_file() else "rebalancer"
+
+
 def banner(rest_url: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> str:
-    cfg_path = workdir / CONFIG
+    cfg_path, cmd = workdir / CONFIG, rebalancer_command()
     return f"""
 demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; QRL={DEMO_QRL} \
 USDT={DEMO_USDT})
@@ -241,8 +247,8 @@ demo: files      {workdir}/
                  below), {SUMMARY} (status --json, written at stop)
 demo: watch      this terminal (a line per decision, order and fill; an unchanged HOLD once),
                  or in another terminal:
-                 .venv/bin/rebalancer status -c {cfg_path}
-                 .venv/bin/rebalancer history -c {cfg_path}
-                 .venv/bin/rebalancer pnl -c {cfg_path}
+                 {cmd} status -c {cfg_path}
+                 {cmd} history -c {cfg_path}
+                 {cmd} pnl -c {cfg_path}
 demo: stop       Ctrl-C (closing the terminal or the output pipe, or SIGTERM, stops it too)
 """

@@ -319,3 +319,23 @@ def test_online_with_the_exchange_unreachable(tmp_path: Path, redis_url: str) ->
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: --online: http://127.0.0.1:{port} could not be "
                                   "asked: ")
+
+
+def test_credentials_dir_without_keys_is_fine_in_dry_run_and_lower_case_names_are_checked(
+        tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir(mode=0o700)
+    dry = cli("check-config", "-c", write(tmp_path, "mode: dry_run\n"), "--credentials-dir",
+              str(empty))
+    assert dry.returncode == 0, dry.stderr
+    assert f"keys: none in {empty} (mode dry_run does not need them)" in dry.stdout
+    lower = tmp_path / "lower"
+    lower.mkdir(mode=0o700)
+    (lower / "mexc_api_key").write_text(SIM_KEY)
+    (lower / "mexc_api_secret").write_text(SIM_SECRET)
+    (lower / "mexc_api_secret").chmod(0o644)
+    done = cli("check-config", "-c", write(tmp_path, "mode: live\n"), "--credentials-dir",
+               str(lower))
+    assert done.returncode == 2, done.stdout
+    assert (f"credentials: {lower / 'mexc_api_secret'} is readable or writable by every user "
+            "(mode 0644): chmod 0600 it") in done.stderr, done.stderr
