@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from daemon.domain.books import TradeCounters as TradeCounters  # re-exported for the store
 from daemon.domain.cost_basis import Core
 from daemon.domain.fields import FieldReader, Leniency
@@ -91,6 +93,20 @@ def parse_halt(raw: object, key: str) -> Halt | None:
         return None
     r = RECORDS.fields(decode_json(raw, key), key)
     return Halt(reason=r.text("reason"), time_ms=r.integer("time_ms"))
+
+
+def parse_heartbeat(raw: object, key: str) -> dict[str, Any] | None:
+    """The lease holder's last checkpoint, as the status commands read it (None: expired or
+    never written); StateError unless a JSON object with an integer ``time_ms``."""
+    if raw is None:
+        return None
+    try:  # plain JSON numbers (floats), as the status report prints them
+        beat = orjson.loads(raw if isinstance(raw, bytes | str) else str(raw))
+    except orjson.JSONDecodeError:
+        raise StateError(f"{key}: not valid JSON") from None
+    if not isinstance(beat, dict) or not isinstance(beat.get("time_ms"), int):
+        raise StateError(f"{key}: expected a JSON object with an integer time_ms")
+    return beat
 
 
 def parse_core(raw: object, key: str) -> Core:

@@ -73,6 +73,7 @@ from daemon.adapters.redis_records import (
     parse_core,
     parse_counters,
     parse_halt,
+    parse_heartbeat,
     parse_view,
 )
 from daemon.config import Settings
@@ -502,6 +503,11 @@ class RedisStore:
     async def present(self, *names: str) -> int:
         """How many of the keys ``names`` (under the prefix) exist."""
         return int(await self._call("exists", self.client.exists(*map(self.key, names))))
+
+    async def get_heartbeat(self) -> dict[str, Any] | None:
+        k = self.key("heartbeat")
+        return parse_heartbeat(await self._call("GET heartbeat", self.client.get(k),
+                                                keys={k: "string"}), k)
 
     async def get_halt(self) -> Halt | None:
         k = self.key("halted")

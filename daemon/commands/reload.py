@@ -36,7 +36,7 @@ from loguru import logger
 from pydantic import ValidationError
 
 from daemon.adapters import redis_reload
-from daemon.adapters.redis_records import as_text, decode_json
+from daemon.adapters.redis_records import as_text
 from daemon.adapters.redis_reload import Outcome, ReloadRecord
 from daemon.adapters.redis_store import RedisStore
 from daemon.commands.common import add_config_arg, has_state, no_state, timeout_arg
@@ -130,7 +130,7 @@ async def find_daemon(store: RedisStore, settings: Settings) -> Target:
     RebalancerError naming why, nothing signalled."""
     if not await has_state(store):
         raise no_state(store, settings, "; nothing to reload")
-    beat = await _heartbeat(store)
+    beat = await store.get_heartbeat()
     lease = as_text(await _get(store, "lease"))
     owner, key = (lease, store.key("lease")) if lease else (
         (beat or {}).get("owner"), store.key("heartbeat"))
@@ -152,17 +152,6 @@ async def find_daemon(store: RedisStore, settings: Settings) -> Target:
     target = Target(owner, key, int(pid_text))
     _check_process(target)
     return target
-
-
-async def _heartbeat(store: RedisStore) -> dict[str, Any] | None:
-    k = store.key("heartbeat")
-    raw = await _get(store, "heartbeat")
-    if raw is None:
-        return None
-    beat = decode_json(raw, k)
-    if not isinstance(beat, dict) or not isinstance(beat.get("time_ms"), int):
-        raise StateError(f"{k}: expected a JSON object with an integer time_ms")
-    return beat
 
 
 async def _get(store: RedisStore, name: str) -> object:

@@ -66,17 +66,7 @@ async def has_state(store: RedisStore, settings: Settings) -> bool:
 
 async def read_heartbeat(store: RedisStore) -> dict[str, Any] | None:
     """The lease holder's last checkpoint (None: expired or never written)."""
-    raw = await store.client.get(store.key("heartbeat"))
-    if raw is None:
-        return None
-    try:
-        beat = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        raise StateError(f"{store.key('heartbeat')}: not valid JSON") from None
-    if not isinstance(beat, dict) or not isinstance(beat.get("time_ms"), int):
-        raise StateError(f"{store.key('heartbeat')}: expected a JSON object with an integer "
-                         "time_ms")
-    return beat
+    return await store.get_heartbeat()
 
 
 async def collect_status(store: RedisStore, settings: Settings, now_ms: int) -> dict[str, Any]:
