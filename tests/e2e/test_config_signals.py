@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 from daemon.sim import SimConfig, Simulator
@@ -100,13 +99,11 @@ async def test_sighup_while_starting_is_applied_once_up(redis_url: str,
         log = tmp_path / "daemon.log"
         proc = start_daemon(cfg, log, daemon_env(sim))
         try:
-            # Python handles SIGINT from its first instruction on; SIGHUP is held as soon as
-            # the daemon's own code runs (0.2 s is far less than its imports take)
-            await wait_for(lambda: _caught(proc.pid) & 1 << (signal.SIGINT - 1), 5,
-                           "the interpreter")
-            held_by = time.monotonic() + 0.2
-            await wait_for(lambda: _caught(proc.pid) & 1 << (signal.SIGHUP - 1)
-                           or time.monotonic() > held_by, 1, "SIGHUP held")
+            # SIGHUP is held (caught) as soon as the daemon's own code runs, long before its
+            # imports are done and the event loop's handlers exist; until then a SIGHUP would
+            # end the process, so wait for the hold (a loaded machine took over 0.2 s)
+            await wait_for(lambda: _caught(proc.pid) & 1 << (signal.SIGHUP - 1), 20,
+                           "SIGHUP held")
             live_config(sim, redis_url, cfg, strategy={"ratio": "0.6"})
             proc.send_signal(signal.SIGHUP)
             assert "starting: " not in _log(log)  # it came before the event loop's handlers

@@ -64,8 +64,22 @@ async def test_trades_at_equal_timestamps_across_full_pages(
     assert len(problems) == 6 and all("a full page of 2 rows" in p for p in problems)
 
 
+@pytest.fixture
+async def patient_rest(msim: Simulator) -> AsyncIterator[MexcRest]:
+    """``rest`` with time to spare: the simulator's 25-day jump makes a month of candles in
+    its event loop, which on a loaded machine held a 2 s POST past its timeout."""
+    client = MexcRest(settings_for(msim, request_timeout_ms=15000).exchange, creds_for(msim),
+                      backoff_first_s=0.01, backoff_max_s=0.02)
+    await client.start()
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
 async def test_history_reaches_7_days_of_orders_and_a_month_of_trades(
-        msim: Simulator, rest: MexcRest) -> None:
+        msim: Simulator, patient_rest: MexcRest) -> None:
+    rest = patient_rest
     gone = await _market(rest, "rb-old33d-0")
     msim.advance(25 * DAY_S)
     week_old = await _market(rest, "rb-old8d-0", Side.SELL)
