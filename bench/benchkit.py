@@ -81,7 +81,7 @@ class Verdict:
 
     def show(self) -> str:
         return (f"VERDICT {self.name}: {self.figure} vs floor {self.floor} = {self.ratio} "
-                f"(rounds {self.spread}); target {self.target}: "
+                f"(spread {self.spread}); target {self.target}: "
                 f"{'MET' if self.met else 'NOT MET'}")
 
 
