@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import time
 from types import SimpleNamespace
 from typing import Any
@@ -236,4 +237,4 @@ if __name__ == "__main__":
     a = ap.parse_args()
     if a.crossovers < 2 or a.rounds < 1 or a.speed <= 0 or a.floor_every_ms <= 0:
         ap.error("--crossovers 2 or more; --rounds, --speed, --floor-every-ms above 0")
-    asyncio.run(main(a))
+    sys.exit(asyncio.run(main(a)))

@@ -181,4 +181,4 @@ if __name__ == "__main__":
         sys.exit(2)
     if a.rounds < 1 or a.frames < 1 or min(a.pushes) < 1:
         ap.error("--rounds, --frames and --pushes: 1 or more")
-    asyncio.run(main(a))
+    sys.exit(asyncio.run(main(a)))
