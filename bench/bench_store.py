@@ -31,7 +31,7 @@ import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
-from benchkit import Verdict, daemon_logs_to_devnull, spread, verdict
+from benchkit import Verdict, daemon_logs_to_devnull, num, spread, verdict
 
 from daemon.adapters.redis_records import TradeCounters
 from daemon.adapters.redis_store import RedisStore
@@ -177,7 +177,7 @@ async def main(sizes: list[int], rounds: int, per_order: int) -> int:
                 await history.grow_to(n)
                 await placed.grow_to(n)
                 setup_s = time.perf_counter() - t
-                loads = [await timed(lambda: startup(store)) for _ in range(max(3, rounds // 3))]
+                loads = [await timed(lambda: startup(store)) for _ in range(rounds)]
                 ledger = await startup(store)
                 rows["load"][n] = loads
                 rows["book"][n] = await bookings(ledger, rounds, f"n{n}")
@@ -193,24 +193,25 @@ async def main(sizes: list[int], rounds: int, per_order: int) -> int:
     return report(rows, sizes)
 
 
-NAMES = {"book": ("book one fill", "ms"), "load": ("load_state at startup", "ms"),
-         "scan": ("evaluation scan of the order ledger", "us")}
+NAMES = {"book": ("book one fill", "ms", "fills booked"),
+         "load": ("load_state at startup", "ms", "fills booked"),
+         "scan": ("evaluation scan of the order ledger", "us", "orders placed")}
 
 
 def report(rows: dict[str, dict[int, list[float]]], sizes: list[int]) -> int:
     base, top = sizes[0], sizes[-1]
     print(f"\n{'':38}" + "".join(f"{f'N={n:,}':>12}" for n in sizes) + f"{'ratio':>8}")
     ok = True
-    for key, (name, unit) in NAMES.items():
+    for key, (name, unit, what) in NAMES.items():
         floor = statistics.median(rows[key][base])
         meds = [statistics.median(rows[key][n]) for n in sizes]
-        print(f"{name + f' ({unit})':38}" + "".join(f"{m:>12.3g}" for m in meds)
-              + f"{meds[-1] / floor:>7.1f}x")
+        print(f"{name + f' ({unit})':38}" + "".join(f"{num(m):>12}" for m in meds)
+              + f"{num(meds[-1] / floor):>7}x")
         per_round = [x / floor for x in rows[key][top]]
         ok &= verdict(Verdict(
-            "bench_store", f"{name}, {top:,} vs {base:,} fills/orders",
-            f"{meds[-1]:.3g} {unit}", f"{floor:.3g} {unit} at {base:,}",
-            f"{meds[-1] / floor:.1f}x", spread(per_round), "<= 1.5x", meds[-1] / floor <= 1.5))
+            "bench_store", f"{name}, {top:,} {what} vs {base:,}",
+            f"{num(meds[-1])} {unit}", f"{num(floor)} {unit} at {base:,}",
+            f"{num(meds[-1] / floor)}x", spread(per_round), "<= 1.5x", meds[-1] / floor <= 1.5))
     return 0 if ok else 1
 
 

@@ -36,12 +36,17 @@ def pct(values: Sequence[float], q: float) -> float:
     return s[rank - 1]
 
 
+def num(x: float) -> str:
+    """Three significant digits, without exponents: 0.0374, 2.88, 239, 9,911."""
+    return f"{x:,.0f}" if abs(x) >= 100 else f"{x:.3g}"
+
+
 def spread(values: Sequence[float]) -> str:
     """The per-round figures' range as text: "1.82-2.31" (one round: that figure)."""
     if not values:
         return "-"
     lo, hi = min(values), max(values)
-    return f"{lo:.3g}" if lo == hi else f"{lo:.3g}-{hi:.3g}"
+    return num(lo) if lo == hi else f"{num(lo)}-{num(hi)}"
 
 
 @dataclass(frozen=True)
