@@ -9,7 +9,8 @@ the symmetric strategy at threshold 0 so that every crossover evaluation trades.
   t1  aiohttp starts sending POST /api/v3/order (TraceConfig on_request_start)
 Nothing is subtracted (a bookTicker request made in between is part of the path). A sample is
 taken only for a crossover that finds the daemon idle (no evaluation running, no order of its
-own unsettled), so it measures the decision path and not a queue behind the previous order.
+own unsettled, no REST request for 100 ms), so it measures the decision path, not a queue
+behind the previous order's follow-up.
   floor  the store's redis.asyncio client PING + the same aiohttp session GET /api/v3/ping on
          the simulator, measured every ``--floor-every-ms`` while no crossover is in flight
          (interleaved with the samples, same event loop, same machine load)
@@ -44,6 +45,7 @@ from daemon.runtime.supervisor import Supervisor
 from daemon.sim import RandomWalkMarket, SimConfig, Simulator
 
 STALE_S = 1.0  # a POST this long after the crossover push is not that crossover's order
+QUIET_S = 0.1  # a sample needs this long without a REST request of the daemon before it
 
 
 class Probe:
@@ -61,6 +63,7 @@ class Probe:
         self.floor_redis_ms: list[float] = []
         self.floor_http_ms: list[float] = []
         self.skipped_busy = 0
+        self.last_rest = 0.0  # perf_counter of the daemon's last REST request start or end
         self.unattributed = 0
         self.wanted = 0
         self.enough = asyncio.Event()
@@ -69,9 +72,11 @@ class Probe:
         tc = aiohttp.TraceConfig()
 
         async def start(_s: Any, _c: SimpleNamespace, p: aiohttp.TraceRequestStartParams) -> None:
+            now = time.perf_counter()
+            if not p.url.path.endswith("/api/v3/ping"):  # the floor's own GET is not the daemon
+                self.last_rest = now
             if p.method != "POST" or not p.url.path.endswith("/api/v3/order"):
                 return
-            now = time.perf_counter()
             if self.pending is None:
                 return
             if now - self.pending > STALE_S:
@@ -83,7 +88,12 @@ class Probe:
             if len(self.samples_ms) >= self.wanted:
                 self.enough.set()
 
+        async def end(_s: Any, _c: SimpleNamespace, p: aiohttp.TraceRequestEndParams) -> None:
+            if not p.url.path.endswith("/api/v3/ping"):
+                self.last_rest = time.perf_counter()
+
         tc.on_request_start.append(start)
+        tc.on_request_end.append(end)
         return tc
 
     def count_redis(self) -> None:
@@ -101,8 +111,11 @@ class Probe:
         AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
 
 
-def idle(engine: RebalancerEngine) -> bool:
-    return engine._evaluating == 0 and not engine.ledger.unsettled()
+def idle(engine: RebalancerEngine, probe: Probe) -> bool:
+    """No evaluation running, no order of its own unsettled, no REST request for QUIET_S
+    (the previous order's follow-up, bookings and balance refresh are over)."""
+    return (engine._evaluating == 0 and not engine.ledger.unsettled()
+            and time.perf_counter() - probe.last_rest >= QUIET_S)
 
 
 def instrument(engine: RebalancerEngine, probe: Probe) -> None:
@@ -117,7 +130,7 @@ def instrument(engine: RebalancerEngine, probe: Probe) -> None:
     original = engine.on_crossover
 
     async def on_crossover(event: Any) -> None:
-        if idle(engine):
+        if idle(engine, probe):
             probe.pending, probe.trips = probe.frame_t0, 0
         else:
             probe.skipped_busy += 1

@@ -25,7 +25,7 @@ HERE = Path(__file__).resolve().parent
 BENCHES: dict[str, tuple[str, list[str], str]] = {
     "ingest": ("bench_ingest.py", ["--frames", "60000", "--rounds", "5"], "15 s"),
     "store": ("bench_store.py", ["--rounds", "9"], "2 min"),
-    "latency": ("bench_decision_latency.py", ["--crossovers", "200"], "2 min"),
+    "latency": ("bench_decision_latency.py", ["--crossovers", "200"], "2.5 min"),
     "memory": ("bench_memory.py", ["--sim-days", "4", "--idle-days", "1",
                                    "--warmup-days", "0.5"], "3 min"),
 }
