@@ -26,10 +26,11 @@ def test_the_readme_bench_command_ends_with_the_summary_table() -> None:
     assert [r[5] for r in rows] == ["<= 2x", "<= 3x"]
     verdicts = [r[6].rstrip(" |") for r in rows]
     assert set(verdicts) <= {"MET", "NOT MET"}
-    for r in rows:  # the figure, the same run's floor and their ratio, as numbers
+    for r in rows:  # the figure, the same run's floor, their ratio within the rounds' range
         assert r[1].endswith(" us/push") and r[2].endswith(" us bare decode")
-        figure, floor = float(r[1].split()[0]), float(r[2].split()[0])
-        assert abs(figure / floor - float(r[3].rstrip("x"))) < 0.5  # median of per-round ratios
+        assert float(r[1].split()[0]) > float(r[2].split()[0]) > 0
+        lo, _, hi = r[4].partition("-")
+        assert float(lo) <= float(r[3].rstrip("x")) <= float(hi or lo)  # the median round
     assert done.returncode == (0 if verdicts == ["MET", "MET"] else 1)
 
 
