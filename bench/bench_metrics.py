@@ -8,7 +8,7 @@ machine's load are the same for both.
                   Redis: ``engine._decide`` called back to back for ``--seconds``, the mode
                   flipping after each decision
   push -> order   bench_decision_latency's measure: a crossover candle's kline push to the
-                  order request leaving the process (simulator bookTicker time excluded), the
+                  order request leaving the process (nothing subtracted), the
                   mode flipping after each crossover; Min1 candles, so crossovers come 5x as
                   often as with the default Min5
 Each printed off / on side by side, p50 and p99; target: "on" adds under 5% to the p99. Also
