@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import re
 import socket
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from loguru import logger
 
 from daemon.adapters.redis_reload import Outcome, ReloadOutcome
 from daemon.config import Credentials, Settings, load_config
@@ -173,12 +176,24 @@ async def test_watchdog_pings(tmp_path: Path, interval: float) -> None:
 
 
 async def test_reload_to_a_log_file_that_cannot_be_opened_changes_nothing(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str],
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A reloaded ``log.file`` that cannot be opened is a rejected reload (the daemon keeps
     its settings and its log), not the end of the daemon; a reload that changes the log keeps
     the timestamps stderr lines carry outside journald."""
     monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    err = io.StringIO()  # the daemon's stderr (never closed, unlike capsys's)
+    monkeypatch.setattr(sys, "stderr", err)
+    try:
+        await _reload_log_file_then_level(tmp_path)
+    finally:  # the reload reconfigured loguru for the whole process: back to its default
+        logger.remove()
+        logger.add(sys.__stderr__, level="DEBUG")
+    after = err.getvalue().split("reload applied", 1)[1].splitlines()[1:]
+    assert after and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ", line)
+                         for line in after if line.strip()), after
+
+
+async def _reload_log_file_then_level(tmp_path: Path) -> None:
     engines: list[RecordingEngine] = []
     app = make_app(tmp_path, "strategy:\n  ratio: 0.5\n", engines)
     task = asyncio.create_task(app.run())
@@ -200,6 +215,3 @@ async def test_reload_to_a_log_file_that_cannot_be_opened_changes_nothing(
     assert engines[0].reloads[1].outcome is Outcome.APPLIED
     app.request_stop()
     assert await asyncio.wait_for(task, 5) == 0
-    after = capsys.readouterr().err.split("reload applied", 1)[1].splitlines()[1:]
-    assert after and all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ", line)
-                         for line in after if line.strip()), after
