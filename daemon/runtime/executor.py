@@ -1,6 +1,8 @@
 """From a BUY/SELL plan to a finished, fully booked order.
 
-    plan -> intent (deterministic client id) -> written to Redis (write-ahead) -> POST /order
+    plan -> priced from the book top (the websocket book-ticker stream's, fresh; REST when stale)
+         -> intent (deterministic client id) -> written to Redis (write-ahead, ONE script call
+            with the plan record: the only Redis round trip before the request) -> POST /order
          -> tracked (private streams wake us, REST polling with capped backoff)
          -> on timeout or shutdown/halt: cancel, verify (it may fill meanwhile)
          -> every fill booked exactly once (the ledger's atomic write)
@@ -26,9 +28,10 @@ reply can neither crash the follower nor land on the wrong order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from loguru import logger
 
@@ -36,7 +39,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.config import Settings
 from daemon.domain.backoff import backoff_s
 from daemon.domain.client_ids import make_client_order_id
-from daemon.domain.models import ExchangeRules, Fill, OrderReport
+from daemon.domain.models import BookTop, ExchangeRules, Fill, OrderReport
 from daemon.domain.money import shown
 from daemon.domain.orders import (
     Order,
@@ -79,7 +82,19 @@ from daemon.runtime.resolution import Found, Patience, query, settle_unknown
 from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]
+PlanRecord = Mapping[str, Any]
 SENT_AGAINST_KEPT = 32  # orders whose sending prices are remembered (fills are checked with)
+
+
+@dataclass(frozen=True, slots=True)
+class BookQuote:
+    """A best bid/ask and where it came from ("websocket bookTicker QRLUSDT", "REST bookTicker
+    QRLUSDT"): refusals name the source. Every book top an order is priced from is checked
+    against the independent prices (``order_for``), whatever its source."""
+
+    top: BookTop
+    source: str
+    from_rest: bool = True
 
 
 class Executor:
@@ -184,18 +199,24 @@ class Executor:
 
     # -- entry points -------------------------------------------------------------------------
     async def execute(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
-                      reference: PriceReference) -> Order | None:
+                      reference: PriceReference, quote: BookQuote | None = None,
+                      record: PlanRecord | None = None) -> Order | None:
         """Place and follow one order for ``plan``; None when nothing was sent. ``reference``
-        holds the independent prices (kline stream, MAs) the book is checked against."""
+        holds the independent prices (kline stream, MAs) the book is checked against;
+        ``quote`` the book top the decision read (None: REST bookTicker is asked now);
+        ``record`` the plan record not written yet: written with the intent in one script, or
+        on its own when no intent is written. Raises TradingHalted or BooksChanged (logged,
+        nothing sent) when the write-ahead refused for that: the caller decides again."""
         assert plan.side is not None
         if self.stopping:
+            await self._record_plan(record, cycle_id)
             return None
         async with self._slot:
             ex = self.settings.execution
             coid = make_client_order_id(ex.client_order_prefix, cycle_id,
                                         await self.ledger.next_attempt(cycle_id))
             log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
-            priced = await self._price(plan, cycle_id, rules, reference)
+            priced = await self._price(plan, cycle_id, rules, reference, quote, record)
             if priced is None:
                 return None
             if priced.fell_back:
@@ -205,13 +226,21 @@ class Executor:
             intent = new_intent(coid, rules.symbol, plan.side, priced.order_type, priced.qty,
                                 priced.price, self.now_ms(), tag=plan.reason_code)
             try:
-                await self.ledger.write_intent(intent)
-            except (StoreUnavailable, TradingHalted, LeaseLost, BooksChanged) as exc:
+                await self.ledger.write_intent(intent, record)
+            except StoreUnavailable as exc:
                 log.error("order NOT sent: the intent was not written ({})", exc)
                 return None
+            except (TradingHalted, LeaseLost, BooksChanged) as exc:
+                log.error("order NOT sent: the intent was not written ({})", exc)
+                await self._record_plan(record, cycle_id)  # the refusal wrote nothing
+                if isinstance(exc, LeaseLost):  # hands off the exchange at once
+                    self._lease.lost(str(exc))
+                    return None
+                raise
             except IntentExists:
                 # Written before (a reply lost after the write): never send it again.
                 log.warning("intent already stored: resolving it with the exchange")
+                await self._record_plan(record, cycle_id)
                 stored = await self.ledger.store.get_order(coid)
                 return None if stored is None else await self._run(stored, resolve=True)
             except StateError as exc:  # BooksLost, or content that cannot be read
@@ -221,19 +250,24 @@ class Executor:
             return await self._run(intent, submit=priced)
 
     async def _price(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
-                     reference: PriceReference) -> PricedOrder | None:
-        """The book top from REST, checked against ``reference``; the order priced from it,
-        and its price checked too. None when nothing is to be sent (logged; a refused price
-        is also recorded as a HOLD plan naming the source and the value)."""
+                     reference: PriceReference, quote: BookQuote | None,
+                     record: PlanRecord | None) -> PricedOrder | None:
+        """The book top (``quote``, else REST), checked against ``reference``; the order priced
+        from it, and its price checked too. None when nothing is to be sent (logged, the plan
+        ``record`` written; a refused price is also recorded as a HOLD plan naming the source
+        and the value)."""
         assert plan.side is not None
         ex, risk = self.settings.execution, self.settings.risk
-        source = f"REST bookTicker {rules.symbol}"
-        try:
-            top = await self.rest.book_top(rules.symbol)
-        except ExchangeError as exc:  # garbage, a proxy's page, a refusal: no price to trust
-            await self._refuse(plan, cycle_id, PriceRefusal(
-                ReasonCode.NO_PRICE, f"{source}: no book top to price the order from ({exc})"))
-            return None
+        if quote is None:
+            source = f"REST bookTicker {rules.symbol}"
+            try:
+                quote = BookQuote(await self.rest.book_top(rules.symbol), source)
+            except ExchangeError as exc:  # garbage, a proxy's page, a refusal: no price
+                await self._refuse(plan, cycle_id, PriceRefusal(
+                    ReasonCode.NO_PRICE, f"{source}: no book top to price the order from "
+                    f"({exc})"), record)
+                return None
+        top, source = quote.top, quote.source
         outcome = order_for(
             plan.side, plan.quantity, top, reference, rules, order_type=ex.order_type,
             slippage_pct=ex.slippage_pct,
@@ -243,15 +277,28 @@ class Executor:
         if isinstance(outcome, PricedOrder):
             return outcome
         if outcome is None:
+            await self._record_plan(record, cycle_id)
             logger.bind(cycle_id=cycle_id).warning(
                 "order skipped: below the minimum at the current book {}", top)
             return None
-        await self._refuse(plan, cycle_id, outcome)
+        await self._refuse(plan, cycle_id, outcome, record)
         return None
 
-    async def _refuse(self, plan: Plan, cycle_id: str, refusal: PriceRefusal) -> None:
+    async def _record_plan(self, record: PlanRecord | None, cycle_id: str) -> None:
+        """The plan record, when the write-ahead did not write it (no intent written)."""
+        if record is None:
+            return
+        try:
+            await self.ledger.store.record_plan(record)
+        except (StoreUnavailable, StateError) as exc:
+            logger.bind(cycle_id=cycle_id).error("the plan was not recorded ({})", exc)
+
+    async def _refuse(self, plan: Plan, cycle_id: str, refusal: PriceRefusal,
+                      record: PlanRecord | None = None) -> None:
         """Log a refused price and record it as a HOLD plan (after the trade plan it turns
-        down), so the plan history says why nothing was sent."""
+        down, ``record`` when not written yet), so the plan history says why nothing was
+        sent."""
+        await self._record_plan(record, cycle_id)
         log = logger.bind(cycle_id=cycle_id)
         held = replace(plan, action="HOLD", side=None, quantity=Decimal(0),
                        notional=Decimal(0), reason_code=refusal.code,
@@ -312,9 +359,14 @@ class Executor:
 
     # -- submit and resolve -------------------------------------------------------------------
     async def _submit(self, coid: str, priced: PricedOrder) -> None:
-        order = self._current(coid)
-        assert order is not None
-        await self._apply(coid, OrderSubmitted(self.now_ms()))
+        """SENT is taken in memory only: it reaches Redis with the next change recorded (the
+        reply's), never as a round trip of its own before the request. A crash before that
+        leaves the INTENT, which recovery resolves by client order id exactly as a SENT."""
+        async with self._lock:
+            order = self._current(coid)
+            assert order is not None
+            order = self.in_flight = self.ledger.apply_event(order,
+                                                             OrderSubmitted(self.now_ms()))
         self._guard()
         self.sent += 1
         log = logger.bind(client_order_id=coid)
