@@ -34,13 +34,11 @@ from daemon.domain.alert_rules import DayFigures
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
-from daemon.domain.models import BookTop, ExchangeRules
+from daemon.domain.models import ExchangeRules
 from daemon.domain.money import shown
 from daemon.domain.planner import Plan, evaluate
-from daemon.domain.pricing import check_book_top
 from daemon.errors import (
     BooksChanged,
-    ExchangeError,
     ProtocolError,
     StateError,
     StoreUnavailable,
@@ -50,7 +48,7 @@ from daemon.runtime import snapshots
 from daemon.runtime.alert_watch import OpsAlerts
 from daemon.runtime.alerts import Alerts
 from daemon.runtime.decision_log import DecisionLog
-from daemon.runtime.executor import BookQuote, Executor
+from daemon.runtime.executor import Executor
 from daemon.runtime.health import HealthCheck, evaluation_limit_s
 from daemon.runtime.heartbeat import Heartbeat
 from daemon.runtime.http_endpoint import HttpEndpoint
@@ -59,6 +57,7 @@ from daemon.runtime.ledger import Ledger
 from daemon.runtime.manual import ManualRequests
 from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.metrics import Metrics
+from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 from daemon.runtime.settings_ref import SettingsRef
@@ -308,15 +307,7 @@ class RebalancerEngine:
         cycle_id = evaluation_cycle_id(self._last_cycle_ms)
         log = logger.bind(cycle_id=cycle_id)
         try:
-            if self.halt is not None:  # perhaps resumed since: the halted path may read
-                self._halt_seen(await self.store.get_halt())
-            quote = await self._book(now)
-            snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
-                                                  self.halt is not None,
-                                                  self._checked(quote))
-            plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
-            if plan.core_floor_init is not None:
-                await self.ledger.set_core_floor(plan.core_floor_init, "init")
+            plan, quote = await self._plan(now)
         except StoreUnavailable:
             log.warning("Redis unavailable: not deciding until it is back")
             return None
@@ -352,39 +343,28 @@ class RebalancerEngine:
             return None
         return plan, cycle_id, quote, None if requests else record
 
+    async def _plan(self, now: int) -> tuple[Plan, BookQuote | None]:
+        """The planner's decision on the books and halt flag in memory (the flag confirmed
+        from Redis only while it says halted: perhaps resumed since) and the book top read
+        once for the decision and the order; the core floor initialised (a fenced write)
+        when the planner asks."""
+        settings = self.settings.current
+        if self.halt is not None:
+            self._halt_seen(await self.store.get_halt())
+        quote = await read_book(self.market.book, self.rest, self.rules.symbol,
+                                settings.risk.stale_after_s, now)
+        top = spread_top(quote, self.market.reference(), settings.risk.max_price_deviation_pct)
+        snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
+                                              self.halt is not None, top)
+        plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
+        if plan.core_floor_init is not None:
+            await self.ledger.set_core_floor(plan.core_floor_init, "init")
+        return plan, quote
+
     def _halt_seen(self, halt: Halt | None) -> None:
         """Each read of the halt flag (heartbeat, startup, a decision while halted)."""
         self.halt = halt
         self.ops.halt_seen(halt)
-
-    async def _book(self, now: int) -> BookQuote | None:
-        """The best bid/ask, read once for the decision and the order: the stream's while
-        fresh (``stale_after_s``, as the price), else REST bookTicker; None when neither is
-        to be had (the spread check is skipped and the plan says so; the executor asks REST
-        itself)."""
-        risk, symbol = self.settings.current.risk, self.rules.symbol
-        top, at = self.market.book
-        if top is not None and at is not None and now - at <= risk.stale_after_s * 1000:
-            return BookQuote(top, f"websocket bookTicker {symbol}", from_rest=False)
-        source = f"REST bookTicker {symbol}"
-        try:
-            return BookQuote(await self.rest.book_top(symbol), source)
-        except ExchangeError as exc:
-            logger.warning("no fresh best bid/ask (the stream's is stale; {}: {})", source, exc)
-            return None
-
-    def _checked(self, quote: BookQuote | None) -> BookTop | None:
-        """The book top the spread check reads: REST's only once checked against the kline
-        price and the MAs (the executor checks every book top it prices from)."""
-        if quote is None or not quote.from_rest:
-            return None if quote is None else quote.top
-        refusal = check_book_top(quote.top, self.market.reference(),
-                                 self.settings.current.risk.max_price_deviation_pct,
-                                 quote.source)
-        if refusal is not None:
-            logger.warning("best bid/ask not used: {}", refusal.reason)
-            return None
-        return quote.top
 
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:

@@ -28,10 +28,8 @@ reply can neither crash the follower nor land on the wrong order.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
 
 from loguru import logger
 
@@ -39,7 +37,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.config import Settings
 from daemon.domain.backoff import backoff_s
 from daemon.domain.client_ids import make_client_order_id
-from daemon.domain.models import BookTop, ExchangeRules, Fill, OrderReport
+from daemon.domain.models import ExchangeRules, Fill, OrderReport
 from daemon.domain.money import shown
 from daemon.domain.orders import (
     Order,
@@ -52,15 +50,13 @@ from daemon.domain.orders import (
     OrderSubmitted,
     new_intent,
 )
-from daemon.domain.planner import Plan, min_notional_eff
+from daemon.domain.planner import Plan
 from daemon.domain.pricing import (
     PricedOrder,
     PriceReference,
     PriceRefusal,
     check_fill_price,
-    order_for,
 )
-from daemon.domain.reasons import ReasonCode
 from daemon.errors import (
     BooksChanged,
     ExchangeError,
@@ -78,23 +74,12 @@ from daemon.errors import (
 from daemon.runtime.crashpoints import crash_point
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.order_pricing import BookQuote, OrderPricing, PlanRecord
 from daemon.runtime.resolution import Found, Patience, query, settle_unknown
 from daemon.runtime.settings_ref import SettingsRef
 
 NowMs = Callable[[], int]
-PlanRecord = Mapping[str, Any]
 SENT_AGAINST_KEPT = 32  # orders whose sending prices are remembered (fills are checked with)
-
-
-@dataclass(frozen=True, slots=True)
-class BookQuote:
-    """A best bid/ask and where it came from ("websocket bookTicker QRLUSDT", "REST bookTicker
-    QRLUSDT"): refusals name the source. Every book top an order is priced from is checked
-    against the independent prices (``order_for``), whatever its source."""
-
-    top: BookTop
-    source: str
-    from_rest: bool = True
 
 
 class Executor:
@@ -105,6 +90,7 @@ class Executor:
         self.rest = rest
         self.ledger = ledger
         self.now_ms = now_ms
+        self._pricing = OrderPricing(settings, rest, ledger.store, ledger.free_quote, now_ms)
         self.in_flight: Order | None = None
         self.sent = 0
         self._changed = asyncio.Event()
@@ -209,14 +195,15 @@ class Executor:
         nothing sent) when the write-ahead refused for that: the caller decides again."""
         assert plan.side is not None
         if self.stopping:
-            await self._record_plan(record, cycle_id)
+            await self._pricing.record_plan(record, cycle_id)
             return None
         async with self._slot:
             ex = self.settings.execution
             coid = make_client_order_id(ex.client_order_prefix, cycle_id,
                                         await self.ledger.next_attempt(cycle_id))
             log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
-            priced = await self._price(plan, cycle_id, rules, reference, quote, record)
+            priced = await self._pricing.price(plan, cycle_id, rules, reference, quote,
+                                                record)
             if priced is None:
                 return None
             if priced.fell_back:
@@ -225,92 +212,42 @@ class Executor:
             self._remember_reference(coid, reference)
             intent = new_intent(coid, rules.symbol, plan.side, priced.order_type, priced.qty,
                                 priced.price, self.now_ms(), tag=plan.reason_code)
-            try:
-                await self.ledger.write_intent(intent, record)
-            except StoreUnavailable as exc:
-                log.error("order NOT sent: the intent was not written ({})", exc)
+            written = await self._write_ahead(intent, record, cycle_id)
+            if written is None:
                 return None
-            except (TradingHalted, LeaseLost, BooksChanged) as exc:
-                log.error("order NOT sent: the intent was not written ({})", exc)
-                await self._record_plan(record, cycle_id)  # the refusal wrote nothing
-                if isinstance(exc, LeaseLost):  # hands off the exchange at once
-                    self._lease.lost(str(exc))
-                    return None
-                raise
-            except IntentExists:
-                # Written before (a reply lost after the write): never send it again.
-                log.warning("intent already stored: resolving it with the exchange")
-                await self._record_plan(record, cycle_id)
-                stored = await self.ledger.store.get_order(coid)
-                return None if stored is None else await self._run(stored, resolve=True)
-            except StateError as exc:  # BooksLost, or content that cannot be read
-                log.error("order NOT sent: the intent was not written ({})", exc)
-                self._lease.suspend(str(exc))
-                return None
+            if written is not intent:  # stored before: resolved, never sent again
+                return await self._run(written, resolve=True)
             return await self._run(intent, submit=priced)
 
-    async def _price(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
-                     reference: PriceReference, quote: BookQuote | None,
-                     record: PlanRecord | None) -> PricedOrder | None:
-        """The book top (``quote``, else REST), checked against ``reference``; the order priced
-        from it, and its price checked too. None when nothing is to be sent (logged, the plan
-        ``record`` written; a refused price is also recorded as a HOLD plan naming the source
-        and the value)."""
-        assert plan.side is not None
-        ex, risk = self.settings.execution, self.settings.risk
-        if quote is None:
-            source = f"REST bookTicker {rules.symbol}"
-            try:
-                quote = BookQuote(await self.rest.book_top(rules.symbol), source)
-            except ExchangeError as exc:  # garbage, a proxy's page, a refusal: no price
-                await self._refuse(plan, cycle_id, PriceRefusal(
-                    ReasonCode.NO_PRICE, f"{source}: no book top to price the order from "
-                    f"({exc})"), record)
-                return None
-        top, source = quote.top, quote.source
-        outcome = order_for(
-            plan.side, plan.quantity, top, reference, rules, order_type=ex.order_type,
-            slippage_pct=ex.slippage_pct,
-            spendable_quote=self.ledger.free_quote() - risk.usdt_reserve,
-            min_notional=min_notional_eff(rules, risk.params()),
-            max_deviation_pct=risk.max_price_deviation_pct, source=source)
-        if isinstance(outcome, PricedOrder):
-            return outcome
-        if outcome is None:
-            await self._record_plan(record, cycle_id)
-            logger.bind(cycle_id=cycle_id).warning(
-                "order skipped: below the minimum at the current book {}", top)
+    async def _write_ahead(self, intent: Order, record: PlanRecord | None,
+                           cycle_id: str) -> Order | None:
+        """``intent`` once written (with ``record``); the order stored under its id before
+        (a reply lost after the write: it is resolved, never sent again); None when nothing
+        may be sent (logged; the plan recorded on its own). Raises TradingHalted and
+        BooksChanged (the books reloaded) for the caller to decide again."""
+        coid = intent.client_order_id
+        log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
+        try:
+            await self.ledger.write_intent(intent, record)
+            return intent
+        except StoreUnavailable as exc:
+            log.error("order NOT sent: the intent was not written ({})", exc)
             return None
-        await self._refuse(plan, cycle_id, outcome, record)
-        return None
-
-    async def _record_plan(self, record: PlanRecord | None, cycle_id: str) -> None:
-        """The plan record, when the write-ahead did not write it (no intent written)."""
-        if record is None:
-            return
-        try:
-            await self.ledger.store.record_plan(record)
-        except (StoreUnavailable, StateError) as exc:
-            logger.bind(cycle_id=cycle_id).error("the plan was not recorded ({})", exc)
-
-    async def _refuse(self, plan: Plan, cycle_id: str, refusal: PriceRefusal,
-                      record: PlanRecord | None = None) -> None:
-        """Log a refused price and record it as a HOLD plan (after the trade plan it turns
-        down, ``record`` when not written yet), so the plan history says why nothing was
-        sent."""
-        await self._record_plan(record, cycle_id)
-        log = logger.bind(cycle_id=cycle_id)
-        held = replace(plan, action="HOLD", side=None, quantity=Decimal(0),
-                       notional=Decimal(0), reason_code=refusal.code,
-                       reason=f"HOLD: order not sent: {refusal.reason}", core_floor_init=None)
-        record = {"cycle_id": cycle_id, "trigger": "order_price_check",
-                  "time_ms": self.now_ms(), "mode": self.settings.mode.value, "dry_run": False,
-                  **held.to_dict()}
-        try:
-            await self.ledger.store.record_plan(record)
-        except (StoreUnavailable, StateError) as exc:
-            log.error("the refusal below was not recorded as a plan ({})", exc)
-        log.error("order NOT sent: [{}] {}", refusal.code, refusal.reason)
+        except (TradingHalted, LeaseLost, BooksChanged) as exc:
+            log.error("order NOT sent: the intent was not written ({})", exc)
+            await self._pricing.record_plan(record, cycle_id)  # the refusal wrote nothing
+            if not isinstance(exc, LeaseLost):
+                raise
+            self._lease.lost(str(exc))  # hands off the exchange at once
+            return None
+        except IntentExists:
+            log.warning("intent already stored: resolving it with the exchange")
+            await self._pricing.record_plan(record, cycle_id)
+            return await self.ledger.store.get_order(coid)
+        except StateError as exc:  # BooksLost, or content that cannot be read
+            log.error("order NOT sent: the intent was not written ({})", exc)
+            self._lease.suspend(str(exc))
+            return None
 
     async def follow_existing(self, order: Order) -> Order:
         """Follow an order already known (found open at startup, revived, or with fills not
