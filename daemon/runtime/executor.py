@@ -197,6 +197,8 @@ class Executor:
         if self.stopping:
             await self._pricing.record_plan(record, cycle_id)
             return None
+        if self._slot.locked():  # it waits for another order: the book read now will be old
+            quote = None
         async with self._slot:
             ex = self.settings.execution
             coid = make_client_order_id(ex.client_order_prefix, cycle_id,

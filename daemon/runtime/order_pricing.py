@@ -41,13 +41,15 @@ class BookQuote:
     from_rest: bool = True
 
 
-async def read_book(streamed: tuple[BookTop | None, int | None], rest: MexcRest, symbol: str,
-                    stale_after_s: int, now_ms: int) -> BookQuote | None:
+async def read_book(streamed: tuple[BookTop | None, int | None], connected: bool,
+                    rest: MexcRest, symbol: str, stale_after_s: int,
+                    now_ms: int) -> BookQuote | None:
     """The stream's book top (``MarketFeed.book``: the top and the ms it arrived) while fresh
-    (``stale_after_s``, as the price), else REST bookTicker; None (logged) when neither is to
-    be had."""
+    (``stale_after_s``, as the price) and the stream ``connected`` (a dropped one keeps no
+    book current), else REST bookTicker; None (logged) when neither is to be had."""
     top, at = streamed
-    if top is not None and at is not None and now_ms - at <= stale_after_s * 1000:
+    if connected and top is not None and at is not None and \
+            now_ms - at <= stale_after_s * 1000:
         return BookQuote(top, f"websocket bookTicker {symbol}", from_rest=False)
     source = f"REST bookTicker {symbol}"
     try:
