@@ -351,8 +351,10 @@ class RebalancerEngine:
         settings = self.settings.current
         if self.halt is not None:
             self._halt_seen(await self.store.get_halt())
-        quote = await read_book(self.market.book, self.market.stream.connected.is_set(),
-                                self.rest, self.rules.symbol, settings.risk.stale_after_s, now)
+        market = self.market
+        quote = await read_book(market.book, market.stream.connected.is_set(),
+                                market.last_price, settings.execution.slippage_pct, self.rest,
+                                self.rules.symbol, settings.risk.stale_after_s, now)
         top = spread_top(quote, self.market.reference(), settings.risk.max_price_deviation_pct)
         snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
                                               self.halt is not None, top)

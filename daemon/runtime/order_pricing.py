@@ -42,14 +42,16 @@ class BookQuote:
 
 
 async def read_book(streamed: tuple[BookTop | None, int | None], connected: bool,
-                    rest: MexcRest, symbol: str, stale_after_s: int,
-                    now_ms: int) -> BookQuote | None:
+                    last_price: Decimal | None, slippage_pct: Decimal, rest: MexcRest,
+                    symbol: str, stale_after_s: int, now_ms: int) -> BookQuote | None:
     """The stream's book top (``MarketFeed.book``: the top and the ms it arrived) while fresh
-    (``stale_after_s``, as the price) and the stream ``connected`` (a dropped one keeps no
-    book current), else REST bookTicker; None (logged) when neither is to be had."""
+    (``stale_after_s``, as the price), the stream ``connected`` (a dropped one keeps no book
+    current) and the kline stream's ``last_price`` within it widened by ``slippage_pct`` (a
+    trade further out: the market has moved past what an order priced from it would cross),
+    else REST bookTicker; None (logged) when neither is to be had."""
     top, at = streamed
     if connected and top is not None and at is not None and \
-            now_ms - at <= stale_after_s * 1000:
+            now_ms - at <= stale_after_s * 1000 and _holds(top, last_price, slippage_pct):
         return BookQuote(top, f"websocket bookTicker {symbol}", from_rest=False)
     source = f"REST bookTicker {symbol}"
     try:
@@ -57,6 +59,13 @@ async def read_book(streamed: tuple[BookTop | None, int | None], connected: bool
     except ExchangeError as exc:
         logger.warning("no fresh best bid/ask (the stream's is stale; {}: {})", source, exc)
         return None
+
+
+def _holds(top: BookTop, last_price: Decimal | None, slippage_pct: Decimal) -> bool:
+    if last_price is None:
+        return True
+    s = slippage_pct / 100
+    return top.bid_price * (1 - s) <= last_price <= top.ask_price * (1 + s)
 
 
 def spread_top(quote: BookQuote | None, reference: PriceReference,

@@ -1,6 +1,7 @@
 """The decision path at its floor (issue 20): from the push that closes a crossover candle to the
 order POST, the live engine makes ONE Redis round trip (the write-ahead script) and no REST
-request while the websocket book-ticker stream is fresh; REST bookTicker only when it is stale.
+request while the websocket book-ticker stream is fresh (and the last price within its best
+bid/ask); REST bookTicker, once, only when it is stale.
 
 Counted on the real path: the engine in-process against the simulator (real HTTP and
 websockets) and a private redis-server. Every Redis round trip is one send on a connection of
@@ -26,8 +27,10 @@ from redis.asyncio.connection import AbstractConnection
 
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.domain.candles import CrossoverEvent
+from daemon.runtime import engine as engine_module
 from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
+from daemon.runtime.order_pricing import BookQuote, read_book
 from daemon.runtime.supervisor import Supervisor, cancel_and_wait
 from daemon.sim import RandomWalkMarket, SimConfig, Simulator
 from tests.support.e2e_harness import e2e_settings, sim_creds
@@ -42,6 +45,7 @@ class Path:
 
     redis: list[str] = field(default_factory=list)  # one entry per round trip: "EVALSHA"...
     rest: list[str] = field(default_factory=list)  # "GET /api/v3/ticker/bookTicker"...
+    streamed: bool = False  # priced from the stream's book top (fresh, the last price in it)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Recorder:
     """Redis round trips and REST requests with the task that made them, since a crossover."""
 
     since: float | None = None  # perf_counter of the crossover being followed
+    streamed: bool = False  # the book top the decision read came from the stream
     calls: list[tuple[float, asyncio.Task[Any] | None, str, str]] = field(default_factory=list)
     paths: list[Path] = field(default_factory=list)
     wanted: int = 3
@@ -69,7 +74,7 @@ class Recorder:
         task = asyncio.current_task()
         mine = [(kind, what) for _, t, kind, what in self.calls if t is task]
         self.paths.append(Path([w for k, w in mine if k == "redis"],
-                               [w for k, w in mine if k == "rest"]))
+                               [w for k, w in mine if k == "rest"], self.streamed))
         self.since = None
         if len(self.paths) >= self.wanted:
             self.enough.set()
@@ -104,7 +109,13 @@ def recorder(monkeypatch: pytest.MonkeyPatch) -> Recorder:
         rec.note("redis", commands(command))
         await send(self, command, check_health)
 
+    async def read(*args: Any) -> BookQuote | None:  # where the decision's book top came from
+        quote = await read_book(*args)
+        rec.streamed = quote is not None and not quote.from_rest
+        return quote
+
     monkeypatch.setattr(AbstractConnection, "send_packed_command", counted)
+    monkeypatch.setattr(engine_module, "read_book", read)
     return rec
 
 
@@ -146,10 +157,16 @@ def walk() -> SimConfig:
 
 async def test_crossover_to_post_is_one_redis_round_trip_and_no_rest(
         redis_url: str, recorder: Recorder) -> None:
+    """With the stream's book top, nothing but the write-ahead; when the accelerated market
+    has moved past it (the last price outside it), one REST bookTicker, never two."""
+    recorder.wanted = 5
     async with Simulator(walk()) as sim, traced_engine(sim, redis_url, recorder):
-        await asyncio.wait_for(recorder.enough.wait(), 60)
-    for path in recorder.paths:
-        assert (path.redis, path.rest) == (["EVALSHA"], []), recorder.paths
+        await asyncio.wait_for(recorder.enough.wait(), 90)
+    paths = recorder.paths
+    assert any(p.streamed for p in paths), paths
+    for path in paths:
+        rest = [] if path.streamed else ["GET /api/v3/ticker/bookTicker"]
+        assert (path.redis, path.rest) == (["EVALSHA"], rest), paths
 
 
 async def test_a_stale_book_stream_is_read_once_from_rest(
