@@ -129,8 +129,12 @@ if r == -1 then return corrupt(KEYS[7], ARGV[5]) end
 return fenced_result(r)
 """
 
-# KEYS: (fence) orders, open, halted
-# ARGV: (fence) coid, body  -> {v, d, 1}
+# The write-ahead: the ONE Redis call between a decision and its order request. It refuses
+# (writing nothing) with LEASE, LOST/CHANGED (the fence), EXISTS or HALTED, in that order;
+# else it stores the intent and, when given, the plan that decided it (last plan and the
+# capped history: what record_plan writes), all at once.
+# KEYS: (fence) orders, open, halted, last_plan, plan_history
+# ARGV: (fence) coid, body, plan ('' = none), plan_history_max  -> {v, d, 1}
 WRITE_INTENT = _FENCE + """
 local err = fence()
 if err then return err end
@@ -139,6 +143,17 @@ if redis.call('HEXISTS', KEYS[7], ARGV[5]) == 1 then
 end
 if redis.call('EXISTS', KEYS[9]) == 1 then
   return redis.error_reply('HALTED ' .. KEYS[9] .. ' is set')
+end
+for _, kt in ipairs({{KEYS[8], 'set'}, {KEYS[11], 'list'}}) do
+  local t = redis.call('TYPE', kt[1])['ok']
+  if t ~= kt[2] and t ~= 'none' then  -- checked before anything is written
+    return redis.error_reply('STATE ' .. kt[1] .. ': holds a ' .. t .. ', expected a ' .. kt[2])
+  end
+end
+if ARGV[7] ~= '' then
+  redis.call('SET', KEYS[10], ARGV[7])
+  redis.call('LPUSH', KEYS[11], ARGV[7])
+  redis.call('LTRIM', KEYS[11], 0, tonumber(ARGV[8]) - 1)
 end
 redis.call('HSET', KEYS[7], ARGV[5], ARGV[6])
 redis.call('SADD', KEYS[8], ARGV[5])

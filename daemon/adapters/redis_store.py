@@ -92,6 +92,8 @@ from daemon.errors import (
 )
 
 SCHEMA_VERSION = 2
+SCRIPTS = ("SAVE_ORDER", "WRITE_INTENT", "BOOK_FILLS", "SET_BOOKS_VALUE", "INIT_SCHEMA",
+           "LOAD_STATE", "BOOKS_MARKER", "LEASE_ACQUIRE", "LEASE_RENEW", "LEASE_RELEASE")
 MIGRATES_FROM = 1  # schema 1 had no core credit: read as credit 0, nothing rewritten
 # Keys under the prefix that are not the books: a prefix holding only these has no books (a
 # daemon waiting for them, an operator's halt, the plans it logged)
@@ -170,11 +172,19 @@ class RedisStore:
                 self.url, socket_timeout=self._timeout_s, socket_connect_timeout=self._timeout_s,
                 retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1),
             )
-            for name in ("SAVE_ORDER", "WRITE_INTENT", "BOOK_FILLS", "SET_BOOKS_VALUE",
-                         "INIT_SCHEMA", "LOAD_STATE", "BOOKS_MARKER", "LEASE_ACQUIRE",
-                         "LEASE_RENEW", "LEASE_RELEASE"):
+            for name in SCRIPTS:
                 self._scripts[name] = self._client.register_script(getattr(redis_lua, name))
         await self.ping()
+        await self._load_scripts()
+
+    async def _load_scripts(self) -> None:
+        """SCRIPT LOAD every script now, in one round trip: the first write-ahead of a run is
+        then one EVALSHA too, not EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA (a Redis restarted
+        since, its script cache empty, is still served by the client's reload)."""
+        pipe = self.client.pipeline(transaction=False)
+        for name in SCRIPTS:
+            pipe.script_load(getattr(redis_lua, name))
+        await self._call("SCRIPT LOAD", pipe.execute())
 
     async def close(self) -> None:
         if self._client is not None:
@@ -370,18 +380,22 @@ class RedisStore:
         return sorted(k for k in await self._call("SCAN", self._scan_keys()) if k not in known)
 
     # ------------------------------------------------------------------------ orders
-    async def write_intent(self, order: Order, *, lease_owner: str | None = None) -> None:
-        """Write-ahead: store the INTENT before the request is sent. Raises IntentExists
-        (the id was written before: query it, never resend), TradingHalted, LeaseLost (when
-        ``lease_owner`` is given and does not hold the lease), BooksChanged / BooksLost (the
-        fence: see redis_lua) or StoreUnavailable. Only after this returns may the order be
-        sent."""
+    async def write_intent(self, order: Order, *, lease_owner: str | None = None,
+                           plan: Mapping[str, Any] | None = None) -> None:
+        """Write-ahead: store the INTENT before the request is sent, with ``plan`` (the plan
+        record that decided it, as ``record_plan`` writes it) in the same script: ONE round
+        trip. Raises IntentExists (the id was written before: query it, never resend),
+        TradingHalted, LeaseLost (when ``lease_owner`` is given and does not hold the lease),
+        BooksChanged / BooksLost (the fence: see redis_lua) or StoreUnavailable; then nothing
+        was written, the plan neither. Only after this returns may the order be sent."""
         if order.status is not OrderState.INTENT:
             raise ValueError(f"write_intent: order {order.client_order_id} is "
                              f"{order.status}, expected INTENT")
         body = encode_json(order_to_dict(order), "order")
+        record = "" if plan is None else encode_json(plan, "plan")
         await self._fenced("WRITE_INTENT", "write_intent", lease_owner,
-                           ["orders", "orders:open", "halted"], [order.client_order_id, body])
+                           ["orders", "orders:open", "halted", "last_plan", "plan_history"],
+                           [order.client_order_id, body, record, self.plan_history_max])
 
     async def save_order(self, order: Order, *, lease_owner: str | None = None) -> bool:
         """Store the order's new state; False (nothing written) when a newer version of it is

@@ -27,23 +27,23 @@ from loguru import logger
 
 from daemon.adapters import redis_reload
 from daemon.adapters.mexc.rest import MexcRest
+from daemon.adapters.redis_records import Halt
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
 from daemon.domain.alert_rules import DayFigures
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
-from daemon.domain.models import BookTop, ExchangeRules
+from daemon.domain.models import ExchangeRules
 from daemon.domain.money import shown
 from daemon.domain.planner import Plan, evaluate
-from daemon.domain.pricing import check_book_top
 from daemon.errors import (
     BooksChanged,
-    ExchangeError,
     ProtocolError,
     RebalancerError,
     StateError,
     StoreUnavailable,
+    TradingHalted,
 )
 from daemon.runtime import snapshots
 from daemon.runtime.alert_watch import OpsAlerts
@@ -58,12 +58,14 @@ from daemon.runtime.ledger import Ledger
 from daemon.runtime.manual import ManualRequests
 from daemon.runtime.market_feed import MarketFeed, UserFeed
 from daemon.runtime.metrics import Metrics
+from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.startup import StartupRetry
 from daemon.runtime.supervisor import Supervised, Supervisor
 
+Decided = tuple[Plan, str, BookQuote | None, dict[str, Any] | None]
 CLOSE_TIMEOUT_S = 5.0  # each step of closing (a stream, the lease, a connection)
 ALERTS_DRAIN_S = 3.0  # at most this long (and a quarter of the grace) for the last messages
 
@@ -131,7 +133,10 @@ class RebalancerEngine:
         self.executor.on_conflict = self.ops.trading_stopped
         self.lease.on_stop = self.ops.trading_stopped
         self.lease.on_trading = self.ops.trading_again
-        self.heartbeat.on_halt = self.ops.halt_seen
+        self.heartbeat.on_halt = self._halt_seen
+        # the halt flag as last read (heartbeat, decisions while halted); the write-ahead
+        # script refuses an intent while it is set, whatever this says
+        self.halt: Halt | None = None
         self._evaluating = 0  # evaluations running (one, from the scheduler; tests call more)
         self.alerts.hold = lambda: self._evaluating > 0
 
@@ -181,6 +186,7 @@ class RebalancerEngine:
 
     async def _reload_and_reconcile(self) -> None:
         await self.ledger.reload_all()
+        self._halt_seen(await self.store.get_halt())  # decisions read it from memory
         if not self.user_feeds:
             logger.info("no API keys: no orders to reconcile (nothing can have been placed)")
         else:
@@ -269,12 +275,30 @@ class RebalancerEngine:
             return
         async with self._settings_lock:  # settings swap only between decisions
             decided = await self._decide(trigger)
-        if decided is not None and decided[0].is_trade and self.settings.current.mode is Mode.LIVE:
+        if decided is None:
+            return
+        plan, cycle_id, quote, record = decided
+        try:
             # the independent prices the book is checked against
-            await self.executor.execute(decided[0], decided[1], self.rules,
-                                        self.market.reference())
+            await self.executor.execute(plan, cycle_id, self.rules, self.market.reference(),
+                                        quote, record)
+        except TradingHalted:  # set since the flag was last read: read it, decide again
+            try:
+                self._halt_seen(await self.store.get_halt())
+            except StoreUnavailable:
+                return  # the heartbeat reads it once Redis is back
+            except StateError as exc:
+                self.lease.suspend(str(exc))
+                return
+            self.scheduler.trigger("halted")
+        except BooksChanged:  # reloaded (``core set``?): decide again on what Redis holds
+            self.scheduler.trigger("books_changed")
 
-    async def _decide(self, trigger: str) -> tuple[Plan, str] | None:
+    async def _decide(self, trigger: str) -> Decided | None:
+        """The plan, its cycle id, the book top it read, and (a live trade) its record,
+        which the executor writes with the intent: nothing is written to Redis before that
+        one write. The books and the halt flag are read from memory (the write-ahead script
+        is the authority on both); Redis is read only to confirm a halt the memory says."""
         started = time.perf_counter()  # the decision latency's start (metrics)
         settings = self.settings.current
         now = wall_ms()
@@ -284,14 +308,7 @@ class RebalancerEngine:
         cycle_id = evaluation_cycle_id(self._last_cycle_ms)
         log = logger.bind(cycle_id=cycle_id)
         try:
-            halt = await self.store.get_halt()
-            self.ops.halt_seen(halt)
-            await self.ledger.refresh_core_floor()
-            snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
-                                                  halt is not None, await self._book(now))
-            plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
-            if plan.core_floor_init is not None:
-                await self.ledger.set_core_floor(plan.core_floor_init, "init")
+            plan, quote = await self._plan(now)
         except StoreUnavailable:
             log.warning("Redis unavailable: not deciding until it is back")
             return None
@@ -309,7 +326,9 @@ class RebalancerEngine:
                   **plan.to_dict()}
         if requests:
             record["manual"] = [r.to_dict() for r in requests]
-        await self.store.record_plan(record)
+        executes = live and plan.is_trade
+        if not executes or requests:  # an operator's answer carries a recorded plan
+            await self.store.record_plan(record)
         self.metrics.decided(plan.reason_code, "manual" if requests else trigger, started)
         await self.manual.answer(requests, record)
         self.last_plan, self.evaluations = plan, self.evaluations + 1
@@ -321,28 +340,34 @@ class RebalancerEngine:
             plan, self.market.last_price, window.ma_short, window.ma_long,
             self.rules.quote_precision), "" if live or not plan.is_trade
             else " (dry_run: not sent)")
-        return plan, cycle_id
+        if not executes:
+            return None
+        return plan, cycle_id, quote, None if requests else record
 
-    async def _book(self, now: int) -> BookTop | None:
-        """The best bid/ask the spread check reads: the stream's while fresh (``stale_after_s``,
-        as the price), else REST bookTicker checked against the kline price and the MAs; None
-        (the check is skipped and the plan says so) when neither is to be had."""
-        risk = self.settings.current.risk
-        top, at = self.market.book
-        if top is not None and at is not None and now - at <= risk.stale_after_s * 1000:
-            return top
-        source = f"REST bookTicker {self.rules.symbol}"
-        try:
-            top = await self.rest.book_top(self.rules.symbol)
-        except ExchangeError as exc:
-            logger.warning("no fresh best bid/ask (the stream's is stale; {}: {})", source, exc)
-            return None
-        refusal = check_book_top(top, self.market.reference(), risk.max_price_deviation_pct,
-                                 source)
-        if refusal is not None:
-            logger.warning("best bid/ask not used: {}", refusal.reason)
-            return None
-        return top
+    async def _plan(self, now: int) -> tuple[Plan, BookQuote | None]:
+        """The planner's decision on the books and halt flag in memory (the flag confirmed
+        from Redis only while it says halted: perhaps resumed since) and the book top read
+        once for the decision and the order; the core floor initialised (a fenced write)
+        when the planner asks."""
+        settings = self.settings.current
+        if self.halt is not None:
+            self._halt_seen(await self.store.get_halt())
+        market = self.market
+        quote = await read_book(market.book, market.stream.connected.is_set(),
+                                market.last_price, settings.execution.slippage_pct, self.rest,
+                                self.rules.symbol, settings.risk.stale_after_s, now)
+        top = spread_top(quote, self.market.reference(), settings.risk.max_price_deviation_pct)
+        snapshot = snapshots.planner_snapshot(self.market, self.ledger, self.rules, now,
+                                              self.halt is not None, top)
+        plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
+        if plan.core_floor_init is not None:
+            await self.ledger.set_core_floor(plan.core_floor_init, "init")
+        return plan, quote
+
+    def _halt_seen(self, halt: Halt | None) -> None:
+        """Each read of the halt flag (heartbeat, startup, a decision while halted)."""
+        self.halt = halt
+        self.ops.halt_seen(halt)
 
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:

@@ -1,6 +1,8 @@
 """From a BUY/SELL plan to a finished, fully booked order.
 
-    plan -> intent (deterministic client id) -> written to Redis (write-ahead) -> POST /order
+    plan -> priced from the book top (the websocket book-ticker stream's, fresh; REST when stale)
+         -> intent (deterministic client id) -> written to Redis (write-ahead, ONE script call
+            with the plan record: the only Redis round trip before the request) -> POST /order
          -> tracked (private streams wake us, REST polling with capped backoff)
          -> on timeout or shutdown/halt: cancel, verify (it may fill meanwhile)
          -> every fill booked exactly once (the ledger's atomic write)
@@ -27,7 +29,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 from decimal import Decimal
 
 from loguru import logger
@@ -49,15 +50,13 @@ from daemon.domain.orders import (
     OrderSubmitted,
     new_intent,
 )
-from daemon.domain.planner import Plan, min_notional_eff
+from daemon.domain.planner import Plan
 from daemon.domain.pricing import (
     PricedOrder,
     PriceReference,
     PriceRefusal,
     check_fill_price,
-    order_for,
 )
-from daemon.domain.reasons import ReasonCode
 from daemon.errors import (
     BooksChanged,
     ExchangeError,
@@ -75,6 +74,7 @@ from daemon.errors import (
 from daemon.runtime.crashpoints import crash_point
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.order_pricing import BookQuote, OrderPricing, PlanRecord
 from daemon.runtime.resolution import Found, Patience, query, settle_unknown
 from daemon.runtime.settings_ref import SettingsRef
 
@@ -90,6 +90,7 @@ class Executor:
         self.rest = rest
         self.ledger = ledger
         self.now_ms = now_ms
+        self._pricing = OrderPricing(settings, rest, ledger.store, ledger.free_quote, now_ms)
         self.in_flight: Order | None = None
         self.sent = 0
         self._changed = asyncio.Event()
@@ -184,18 +185,27 @@ class Executor:
 
     # -- entry points -------------------------------------------------------------------------
     async def execute(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
-                      reference: PriceReference) -> Order | None:
+                      reference: PriceReference, quote: BookQuote | None = None,
+                      record: PlanRecord | None = None) -> Order | None:
         """Place and follow one order for ``plan``; None when nothing was sent. ``reference``
-        holds the independent prices (kline stream, MAs) the book is checked against."""
+        holds the independent prices (kline stream, MAs) the book is checked against;
+        ``quote`` the book top the decision read (None: REST bookTicker is asked now);
+        ``record`` the plan record not written yet: written with the intent in one script, or
+        on its own when no intent is written. Raises TradingHalted or BooksChanged (logged,
+        nothing sent) when the write-ahead refused for that: the caller decides again."""
         assert plan.side is not None
         if self.stopping:
+            await self._pricing.record_plan(record, cycle_id)
             return None
+        if self._slot.locked():  # it waits for another order: the book read now will be old
+            quote = None
         async with self._slot:
             ex = self.settings.execution
             coid = make_client_order_id(ex.client_order_prefix, cycle_id,
                                         await self.ledger.next_attempt(cycle_id))
             log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
-            priced = await self._price(plan, cycle_id, rules, reference)
+            priced = await self._pricing.price(plan, cycle_id, rules, reference, quote,
+                                                record)
             if priced is None:
                 return None
             if priced.fell_back:
@@ -204,66 +214,42 @@ class Executor:
             self._remember_reference(coid, reference)
             intent = new_intent(coid, rules.symbol, plan.side, priced.order_type, priced.qty,
                                 priced.price, self.now_ms(), tag=plan.reason_code)
-            try:
-                await self.ledger.write_intent(intent)
-            except (StoreUnavailable, TradingHalted, LeaseLost, BooksChanged) as exc:
-                log.error("order NOT sent: the intent was not written ({})", exc)
+            written = await self._write_ahead(intent, record, cycle_id)
+            if written is None:
                 return None
-            except IntentExists:
-                # Written before (a reply lost after the write): never send it again.
-                log.warning("intent already stored: resolving it with the exchange")
-                stored = await self.ledger.store.get_order(coid)
-                return None if stored is None else await self._run(stored, resolve=True)
-            except StateError as exc:  # BooksLost, or content that cannot be read
-                log.error("order NOT sent: the intent was not written ({})", exc)
-                self._lease.suspend(str(exc))
-                return None
+            if written is not intent:  # stored before: resolved, never sent again
+                return await self._run(written, resolve=True)
             return await self._run(intent, submit=priced)
 
-    async def _price(self, plan: Plan, cycle_id: str, rules: ExchangeRules,
-                     reference: PriceReference) -> PricedOrder | None:
-        """The book top from REST, checked against ``reference``; the order priced from it,
-        and its price checked too. None when nothing is to be sent (logged; a refused price
-        is also recorded as a HOLD plan naming the source and the value)."""
-        assert plan.side is not None
-        ex, risk = self.settings.execution, self.settings.risk
-        source = f"REST bookTicker {rules.symbol}"
+    async def _write_ahead(self, intent: Order, record: PlanRecord | None,
+                           cycle_id: str) -> Order | None:
+        """``intent`` once written (with ``record``); the order stored under its id before
+        (a reply lost after the write: it is resolved, never sent again); None when nothing
+        may be sent (logged; the plan recorded on its own). Raises TradingHalted and
+        BooksChanged (the books reloaded) for the caller to decide again."""
+        coid = intent.client_order_id
+        log = logger.bind(cycle_id=cycle_id, client_order_id=coid)
         try:
-            top = await self.rest.book_top(rules.symbol)
-        except ExchangeError as exc:  # garbage, a proxy's page, a refusal: no price to trust
-            await self._refuse(plan, cycle_id, PriceRefusal(
-                ReasonCode.NO_PRICE, f"{source}: no book top to price the order from ({exc})"))
+            await self.ledger.write_intent(intent, record)
+            return intent
+        except StoreUnavailable as exc:
+            log.error("order NOT sent: the intent was not written ({})", exc)
             return None
-        outcome = order_for(
-            plan.side, plan.quantity, top, reference, rules, order_type=ex.order_type,
-            slippage_pct=ex.slippage_pct,
-            spendable_quote=self.ledger.free_quote() - risk.usdt_reserve,
-            min_notional=min_notional_eff(rules, risk.params()),
-            max_deviation_pct=risk.max_price_deviation_pct, source=source)
-        if isinstance(outcome, PricedOrder):
-            return outcome
-        if outcome is None:
-            logger.bind(cycle_id=cycle_id).warning(
-                "order skipped: below the minimum at the current book {}", top)
+        except (TradingHalted, LeaseLost, BooksChanged) as exc:
+            log.error("order NOT sent: the intent was not written ({})", exc)
+            await self._pricing.record_plan(record, cycle_id)  # the refusal wrote nothing
+            if not isinstance(exc, LeaseLost):
+                raise
+            self._lease.lost(str(exc))  # hands off the exchange at once
             return None
-        await self._refuse(plan, cycle_id, outcome)
-        return None
-
-    async def _refuse(self, plan: Plan, cycle_id: str, refusal: PriceRefusal) -> None:
-        """Log a refused price and record it as a HOLD plan (after the trade plan it turns
-        down), so the plan history says why nothing was sent."""
-        log = logger.bind(cycle_id=cycle_id)
-        held = replace(plan, action="HOLD", side=None, quantity=Decimal(0),
-                       notional=Decimal(0), reason_code=refusal.code,
-                       reason=f"HOLD: order not sent: {refusal.reason}", core_floor_init=None)
-        record = {"cycle_id": cycle_id, "trigger": "order_price_check",
-                  "time_ms": self.now_ms(), "mode": self.settings.mode.value, "dry_run": False,
-                  **held.to_dict()}
-        try:
-            await self.ledger.store.record_plan(record)
-        except (StoreUnavailable, StateError) as exc:
-            log.error("the refusal below was not recorded as a plan ({})", exc)
-        log.error("order NOT sent: [{}] {}", refusal.code, refusal.reason)
+        except IntentExists:
+            log.warning("intent already stored: resolving it with the exchange")
+            await self._pricing.record_plan(record, cycle_id)
+            return await self.ledger.store.get_order(coid)
+        except StateError as exc:  # BooksLost, or content that cannot be read
+            log.error("order NOT sent: the intent was not written ({})", exc)
+            self._lease.suspend(str(exc))
+            return None
 
     async def follow_existing(self, order: Order) -> Order:
         """Follow an order already known (found open at startup, revived, or with fills not
@@ -312,9 +298,14 @@ class Executor:
 
     # -- submit and resolve -------------------------------------------------------------------
     async def _submit(self, coid: str, priced: PricedOrder) -> None:
-        order = self._current(coid)
-        assert order is not None
-        await self._apply(coid, OrderSubmitted(self.now_ms()))
+        """SENT is taken in memory only: it reaches Redis with the next change recorded (the
+        reply's), never as a round trip of its own before the request. A crash before that
+        leaves the INTENT, which recovery resolves by client order id exactly as a SENT."""
+        async with self._lock:
+            order = self._current(coid)
+            assert order is not None
+            order = self.in_flight = self.ledger.apply_event(order,
+                                                             OrderSubmitted(self.now_ms()))
         self._guard()
         self.sent += 1
         log = logger.bind(client_order_id=coid)

@@ -1,6 +1,7 @@
 """The heartbeat tick, every ``health.heartbeat_interval_s``: the lease (renew it, or take
 it and recover), the books watch (Redis lost or rolled back the books: stop, reload,
-reconcile), the heartbeat key in Redis (the lease holder's only), the halt policy and the
+reconcile; books written behind us, e.g. ``core set``: reloaded, so that decisions read them
+from memory), the heartbeat key in Redis (the lease holder's only), the halt policy and the
 LOST-order watch.
 
 A tick never raises: a failure is logged and tried again at the next tick (a Redis outage is
@@ -102,10 +103,13 @@ class Heartbeat:
             return
         try:
             schema, epoch, version = await self._store.books_marker()
-        except StateError as exc:  # e.g. a key of the wrong type
+            gone = books_gone(self._store.prefix, view, schema, epoch, version)
+            if gone is None and version is not None:
+                # written behind us (``core set``): the books decisions read from memory
+                await self._ledger.catch_up(version)
+        except StateError as exc:  # e.g. a key of the wrong type; BooksLost on the reload
             self._lease.suspend(str(exc))
             return
-        gone = books_gone(self._store.prefix, view, schema, epoch, version)
         if gone is not None:
             self._lease.suspend(gone)
 

@@ -107,13 +107,14 @@ class Ledger:
                 sorted(self.balances.items())}
 
     # -- writes -----------------------------------------------------------------------------
-    async def write_intent(self, order: Order) -> None:
-        """Write-ahead; raises StoreUnavailable, LeaseLost, TradingHalted, IntentExists,
-        BooksLost or BooksChanged (the books were reloaded: decide again). Nothing may be sent
-        unless this returns."""
+    async def write_intent(self, order: Order, plan: Mapping[str, Any] | None = None) -> None:
+        """Write-ahead (with the plan record that decided it, when given, in the same script);
+        raises StoreUnavailable, LeaseLost, TradingHalted, IntentExists, BooksLost or
+        BooksChanged (the books were reloaded: decide again). Nothing may be sent unless this
+        returns."""
         async with self._lock:  # never between another write's computing and writing
             try:
-                await self.store.write_intent(order, lease_owner=self.lease_owner)
+                await self.store.write_intent(order, lease_owner=self.lease_owner, plan=plan)
             except BooksChanged:
                 await self._reload_books()
                 raise
@@ -220,6 +221,19 @@ class Ledger:
         """The operator may have set the core floor (``rebalancer core set``: credit 0) since."""
         async with self._lock:
             self.core_floor, self.core_credit = await self.store.get_core()
+
+    async def catch_up(self, version: int) -> bool:
+        """Redis holds books version ``version`` (the heartbeat read it): when that is ahead
+        of the view this process wrote (an operator's ``core set``, a write whose reply was
+        lost), reload the books now, so that decisions, which read them from memory, see the
+        change without a Redis read of their own (the write-ahead's fence would refuse a
+        decision made on the old books anyway). True when reloaded; raises BooksLost."""
+        async with self._lock:  # after any write of ours in flight: its view is adopted
+            view = self.store.view
+            if view is None or version <= view.version:
+                return False
+            await self._reload_books()
+            return True
 
     def unsettled(self, exclude: str | None = None) -> list[Order]:
         """Orders that must be followed before a new decision: still open at the venue, or

@@ -87,7 +87,9 @@ class Faults:
     - ws_private_handshake_status: when not 0, a private websocket handshake (with a
       listenKey) is answered with this HTTP status instead of an upgrade.
     - ws_mute_pushes: no push is sent on any websocket; PING and subscriptions are still
-      answered (a subscription gone silent on a live connection)."""
+      answered (a subscription gone silent on a live connection).
+    - ws_mute_book_ticker: the bookTicker channels push nothing (a client's book top goes
+      stale while klines still arrive)."""
 
     http_5xx_rate: float = 0.0
     lost_reply_rate: float = 0.0
@@ -108,6 +110,7 @@ class Faults:
     ws_refusal: str = "Blocked!"
     ws_private_handshake_status: int = 0
     ws_mute_pushes: bool = False
+    ws_mute_book_ticker: bool = False
 
     def validate(self) -> None:
         for bad in self.bad_replies:

@@ -308,6 +308,8 @@ class WsHub:
         """Push the best bid/ask of every subscribed bookTicker channel (at most every 100 ms
         of real time for the 100ms channels)."""
         now = time.monotonic()
+        if self.sim.faults.ws_mute_book_ticker:
+            return
         for ch in {ch for c in self.conns for ch in c.subs if ch.startswith(BOOK_PREFIX)}:
             speed, symbol = ch[len(BOOK_PREFIX):].split("@")
             if speed == "100ms" and now - self._book_last.get(ch, 0.0) < 0.1:

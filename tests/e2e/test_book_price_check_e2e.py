@@ -1,7 +1,10 @@
 """A lying bookTicker never prices an order (issue 12, 1): the real engine against the
 simulator, whose REST bookTicker answers 100x, 3x, 0.3x, 0.01x of the market, a zero price or
 bid above ask. Nothing reaches the exchange while it lies; the recorded plan and the log say
-why, naming the source and the value; once the book tells the truth an order goes out."""
+why, naming the source and the value; once the book tells the truth an order goes out.
+
+An order is priced from REST bookTicker only while the websocket book-ticker stream is stale
+(issue 20): its pushes are muted here, so REST is what prices every order."""
 
 from __future__ import annotations
 
@@ -32,6 +35,7 @@ async def test_a_lying_book_ticker_sends_nothing_until_it_tells_the_truth(
     cfg = SimConfig(seed=12, speed=60.0, balances={"QRL": "20000", "USDT": "200"})
     try:
         async with Simulator(cfg) as sim:
+            sim.faults.ws_mute_book_ticker = True
             settings = e2e_settings(sim, redis_url, risk={"max_price_deviation_pct": 20})
             async with running_engine(settings, sim_creds(sim)) as engine:
                 for lie, code, says in LIES:
@@ -66,6 +70,7 @@ async def test_a_garbage_book_ticker_is_a_recorded_hold_not_a_failed_evaluation(
     cfg = SimConfig(seed=12, speed=60.0, balances={"QRL": "20000", "USDT": "200"})
     try:
         async with Simulator(cfg) as sim:
+            sim.faults.ws_mute_book_ticker = True
             sim.faults.bad_replies = (BadReply("GET /api/v3/ticker/bookTicker", kind,
                                                first=0, code=-1),)
             settings = e2e_settings(sim, redis_url)
