@@ -26,9 +26,10 @@ _GONE = select.POLLERR | select.POLLHUP  # a pipe with no reader, a hung-up term
 
 
 class StopRequest:
-    """Signal handlers that only record (the first signal asks for a clean stop, a second one
-    for a quick one) except while ``interrupting`` (a write is under way): then they also raise
-    StopInterrupt, so that a reader that stopped reading cannot hold the demo in a write.
+    """Signal handlers that only record (the first signal asks for a clean stop, a second
+    Ctrl-C or SIGTERM for a quick one) except while ``interrupting`` (a write is under way):
+    then they also raise StopInterrupt, so that a reader that stopped reading cannot hold the
+    demo in a write.
     ``restore`` puts the previous handlers back. A SIGHUP that the user chose to ignore
     (``nohup``) stays ignored."""
 
@@ -56,7 +57,12 @@ class StopRequest:
             raise StopInterrupt
 
     def ask(self, reason: str) -> None:
-        self.count += 1
+        """A stop asked for; a second Ctrl-C or SIGTERM (``count``) hurries it. A closed
+        terminal or output does not: it comes as a SIGHUP and a failed write together (or a
+        SIGHUP twice, from the session and the foreground group), and the stop it asks for
+        must stay clean (the daemon's checkpoint written)."""
+        if reason in ("SIGINT", "SIGTERM"):
+            self.count += 1
         if self.reason is None:
             self.reason = reason
 
