@@ -149,14 +149,19 @@ def test_ctrl_c_in_the_readme_stops_everything(tmp_path: Path) -> None:
             stdin=subprocess.DEVNULL, stdout=sink, stderr=sink, start_new_session=True,
             env=dict(os.environ, TMPDIR=str(tmp_path)))
     started = up(proc, out)
-    # the banner's commands run as shown from any folder ("another terminal")
-    shown = [line.strip() for line in out.read_text().splitlines()
-             if line.strip().split(" ", 1)[0].endswith("rebalancer")]
-    assert [line.split()[1] for line in shown] == ["status", "history", "pnl"], shown
-    for line in shown:
-        done = subprocess.run(line.split(), cwd="/", capture_output=True, text=True,
-                              timeout=60, check=False)
-        assert done.returncode in (0, 1) and done.stdout, (line, done.stderr)
+    try:
+        # the banner's commands run as shown from any folder ("another terminal")
+        shown = [line.strip() for line in out.read_text().splitlines()
+                 if line.strip().split(" ", 1)[0].endswith("rebalancer")]
+        assert [line.split()[1] for line in shown] == ["status", "history", "pnl"], shown
+        for line in shown:
+            done = subprocess.run(line.split(), cwd="/", capture_output=True, text=True,
+                                  timeout=60, check=False)
+            assert done.returncode in (0, 1) and done.stdout, (line, done.stderr)
+    except BaseException:
+        os.killpg(proc.pid, signal.SIGINT)  # a failed check leaves no demo running
+        stopped(proc, started)
+        raise
     os.killpg(proc.pid, signal.SIGINT)  # the terminal's Ctrl-C: the whole foreground group
     assert stopped(proc, started) == 0
     text = out.read_text()
