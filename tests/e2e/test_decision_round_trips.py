@@ -28,12 +28,10 @@ from redis.asyncio.connection import AbstractConnection
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.domain.candles import CrossoverEvent
 from daemon.runtime import engine as engine_module
-from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
 from daemon.runtime.order_pricing import BookQuote, read_book
-from daemon.runtime.supervisor import Supervisor, cancel_and_wait
 from daemon.sim import RandomWalkMarket, SimConfig, Simulator
-from tests.support.e2e_harness import e2e_settings, sim_creds
+from tests.support.e2e_harness import e2e_settings, running_engine, sim_creds
 
 _COMMAND = re.compile(rb"\*\d+\r\n\$\d+\r\n([A-Za-z]+)\r\n")
 ORDER = "POST /api/v3/order"
@@ -128,25 +126,18 @@ async def traced_engine(sim: Simulator, redis_url: str, rec: Recorder,
         strategy={"threshold": 0}, execution={"order_timeout_s": 2},
         risk={"min_trade_interval_s": 0, "max_trades_per_day": 1000000, **risk})
     session = aiohttp.ClientSession(trace_configs=[rec.trace()])
-    supervisor = Supervisor()
-    engine = await build_engine(settings, sim_creds(sim), supervisor,
-                                rest=MexcRest(settings.exchange, sim_creds(sim),
-                                              session=session))
-    await engine.start()
-    on_crossover = engine.on_crossover
-
-    async def followed(event: CrossoverEvent) -> None:
-        rec.crossover(engine.scheduler.busy)
-        await on_crossover(event)
-
-    engine.market._on_crossover = followed
-    task = asyncio.create_task(engine.run())
+    rest = MexcRest(settings.exchange, sim_creds(sim), session=session)
     try:
-        yield engine
+        async with running_engine(settings, sim_creds(sim), rest=rest) as engine:
+            on_crossover = engine.on_crossover
+
+            async def followed(event: CrossoverEvent) -> None:
+                rec.crossover(engine.scheduler.busy)
+                await on_crossover(event)
+
+            engine.market._on_crossover = followed
+            yield engine
     finally:
-        await asyncio.wait_for(engine.stop(), 30)
-        await cancel_and_wait([task])
-        await supervisor.stop()
         await session.close()
 
 

@@ -15,6 +15,7 @@ from typing import Any
 from loguru import logger
 from pydantic import SecretStr
 
+from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Credentials, Settings, parse_settings
 from daemon.domain.cost_basis import CostBasis
@@ -73,10 +74,12 @@ def warning_messages() -> Iterator[list[str]]:
 
 
 @asynccontextmanager
-async def running_engine(settings: Settings, creds: Credentials) -> AsyncIterator[
-        RebalancerEngine]:
+async def running_engine(settings: Settings, creds: Credentials, *,
+                         rest: MexcRest | None = None) -> AsyncIterator[RebalancerEngine]:
+    """The engine started and running (``rest``: a REST client of the test's own, e.g. on a
+    traced session); stopped, its run task awaited and its supervisor stopped at the end."""
     supervisor = Supervisor()
-    engine = await build_engine(settings, creds, supervisor)
+    engine = await build_engine(settings, creds, supervisor, rest=rest)
     await engine.start()
     task = asyncio.create_task(engine.run())
     try:
