@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from loguru import logger
 from pydantic import ValidationError
 
 from daemon.adapters import redis_reload
@@ -74,7 +73,6 @@ def register(sub: Any) -> None:
 def handle(args: argparse.Namespace) -> int:
     timeout_s = timeout_arg(args.timeout)
     settings = _locating_settings(args.config)
-    logger.disable("daemon")  # the store's log lines are the daemon's ("trading paused")
 
     async def main() -> int:
         store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
