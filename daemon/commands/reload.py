@@ -35,7 +35,7 @@ import orjson
 from pydantic import ValidationError
 
 from daemon.adapters import redis_reload
-from daemon.adapters.redis_records import as_text
+from daemon.adapters.redis_lease import RedisLease
 from daemon.adapters.redis_reload import Outcome, ReloadRecord
 from daemon.adapters.redis_store import RedisStore
 from daemon.commands.common import add_config_arg, has_state, no_state, timeout_arg
@@ -129,7 +129,7 @@ async def find_daemon(store: RedisStore, settings: Settings) -> Target:
     if not await has_state(store):
         raise no_state(store, settings, "; nothing to reload")
     beat = await store.get_heartbeat()
-    lease = as_text(await _get(store, "lease"))
+    lease = await RedisLease(store).holder()
     owner, key = (lease, store.key("lease")) if lease else (
         (beat or {}).get("owner"), store.key("heartbeat"))
     if not isinstance(owner, str) or not owner:
@@ -150,11 +150,6 @@ async def find_daemon(store: RedisStore, settings: Settings) -> Target:
     target = Target(owner, key, int(pid_text))
     _check_process(target)
     return target
-
-
-async def _get(store: RedisStore, name: str) -> object:
-    k = store.key(name)
-    return await store._call(f"GET {name}", store.client.get(k), keys={k: "string"})
 
 
 def _check_process(target: Target) -> None:
