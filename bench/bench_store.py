@@ -3,10 +3,12 @@ ledger cost as the history grows, each against the same operation at 10 (issue 2
 
 A private redis-server; the daemon's own Ledger over the RedisStore (``Ledger.record``: the
 booking rule, the cost basis, core floor and counters, the one atomic script), so the cost
-basis grows as in the daemon (it carries every booked trade id). The history is booked first
-through the store's booking script (``RedisStore.book_fills``, orders of ``--fills-per-order``
-fills, a small cost basis so that the setup is quick), then the daemon's cost basis holding every
-booked trade id is stored (``set_cost_basis``) and the Ledger loads the books as at startup.
+basis is what the daemon writes (before schema 3 it carried every booked trade id: then the
+bench stores one holding all of them). The history is booked first through the store's booking
+script (``RedisStore.book_fills``, orders of ``--fills-per-order`` fills one every 10 minutes
+over the 3 years before now, a small cost basis so that the setup is quick), then the daemon's
+cost basis is stored (``set_cost_basis``) and the Ledger loads the books as the daemon's
+startup does (daemon.runtime.compose).
 At each N (fills booked before):
 
   book one fill      ``Ledger.record`` of a new order with 2 fills (timed per booking)
@@ -41,6 +43,7 @@ from daemon.domain.models import ExchangeRules, Fill, Side
 from daemon.domain.orders import Order, OrderAccepted, OrderFilled, new_intent
 from daemon.local_redis import LocalRedis
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.order_index import load_window
 from daemon.runtime.settings_ref import SettingsRef
 
 RULES = ExchangeRules(symbol="QRLUSDT", base_asset="QRL", quote_asset="USDT", base_precision=2,
@@ -49,6 +52,8 @@ RULES = ExchangeRules(symbol="QRLUSDT", base_asset="QRL", quote_asset="USDT", ba
 SETTINGS = SettingsRef(parse_settings({}))
 PREFIX = "bench:QRLUSDT:"
 NOW_MS = 1_763_700_000_000
+SPACING_MS = 10 * 60_000  # the history's orders, one every 10 minutes (a 15-minute daemon's)
+START_MS = NOW_MS - 3 * 365 * 86_400_000  # ... over the 3 years before now: 157,680 fit
 
 
 def fill(coid: str, tid: str, t: int) -> Fill:
@@ -82,8 +87,8 @@ class History:
             k = self.orders
             ids = [f"{len(self.trade_ids) + i:032x}"
                    for i in range(min(self.per_order, n - len(self.trade_ids)))]
-            order = filled_order(f"rb-p{k}-0", ids, NOW_MS + k)
-            counters = counters.after_trade(NOW_MS + k)
+            order = filled_order(f"rb-p{k}-0", ids, START_MS + k * SPACING_MS)
+            counters = counters.after_trade(START_MS + k * SPACING_MS)
             await self.store.book_fills(order, order.fills, cost_basis=small, counters=counters)
             if len(self.trade_ids) < 4:
                 for f in order.fills:
@@ -106,7 +111,10 @@ async def timed(fn: Callable[[], Awaitable[object]]) -> float:
 
 
 async def startup(store: RedisStore) -> Ledger:
-    return Ledger(store, SETTINGS, RULES, await store.load_state(), lambda: NOW_MS)
+    """What the daemon's startup loads (daemon.runtime.compose), and its Ledger."""
+    window = load_window(NOW_MS, SETTINGS.current.execution.lost_order_watch_s)
+    state = await store.load_state(recent=window.recent, since_ms=window.since_ms)
+    return Ledger(store, SETTINGS, RULES, state, lambda: NOW_MS)
 
 
 async def bookings(ledger: Ledger, rounds: int, tag: str) -> list[float]:

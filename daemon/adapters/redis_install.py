@@ -7,10 +7,12 @@ writes nothing.
 or refusing to start, an operator's halt, the plans it logged) and are left alone; any other
 key under the prefix is refused, named, and nothing is written.
 
-Written together: ``P schema`` ("1"), ``P epoch`` (a new random hex token: one life of the
+Written together: ``P schema``, ``P epoch`` (a new random hex token: one life of the
 books), ``P books`` (the books version), and when given the cost basis, core floor, counters,
 the orders (hash, ``orders:open`` set, ``orders:closed`` zset scored by update time) and the
-fills (hash trade id -> fill). The values are encoded by the store's own codec.
+fills (the per-month archive hashes, redis_archive). The values are encoded by the
+store's own codec.
+own codec.
 """
 
 from __future__ import annotations
@@ -21,21 +23,24 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from daemon.adapters.redis_archive import FILLS, MONTHS, month_of
 from daemon.adapters.redis_codec import fill_to_dict, order_to_dict
 from daemon.adapters.redis_records import TradeCounters, core_record, encode_json
-from daemon.adapters.redis_store import NOT_BOOKS, SCHEMA_VERSION, RedisStore
+from daemon.adapters.redis_schema import NOT_BOOKS, SCHEMA_VERSION
+from daemon.adapters.redis_store import RedisStore
 from daemon.domain.models import Fill
 from daemon.domain.orders import Order
 from daemon.errors import StateError
 
 LEFT_ALONE = NOT_BOOKS
 WRITTEN = ("schema", "epoch", "books", "cost_basis", "core_floor", "counters", "orders",
-           "orders:open", "orders:closed", "fills")
+           "orders:open", "orders:closed", MONTHS)
 CHECKED = ("balances",)  # must be absent too, never written
 
-# KEYS: WRITTEN then CHECKED. ARGV: schema, epoch, books, cost_basis, core_floor, counters
-# ('' = not written), n_open, n_closed, n_fills, then n_open pairs (coid, body), n_closed
-# triples (coid, body, score), n_fills pairs (trade_id, body).
+# KEYS: WRITTEN then CHECKED, then the fills' month hashes. ARGV: schema, epoch, books,
+# cost_basis, core_floor, counters ('' = not written), n_open, n_closed, n_fills, then n_open
+# pairs (coid, body), n_closed triples (coid, body, score), n_fills quadruples (trade_id, body,
+# index of its month hash in KEYS, month).
 INSTALL = """
 local found = {}
 for i = 1, #KEYS do
@@ -64,8 +69,9 @@ for _ = 1, n_closed do
   a = a + 3
 end
 for _ = 1, n_fills do
-  redis.call('HSET', KEYS[10], ARGV[a], ARGV[a + 1])
-  a = a + 2
+  redis.call('HSET', KEYS[tonumber(ARGV[a + 2])], ARGV[a], ARGV[a + 1])
+  redis.call('SADD', KEYS[10], ARGV[a + 3])
+  a = a + 4
 end
 return 1
 """
@@ -105,7 +111,7 @@ async def foreign_keys(store: RedisStore) -> list[str]:
 async def require_empty(store: RedisStore) -> None:
     """StateError naming the keys found when the prefix holds anything but the keys left
     alone."""
-    found = await store._call("SCAN", foreign_keys(store))
+    found = await store.call("SCAN", foreign_keys(store))
     if found:
         shown = ", ".join(found[:8]) + (f" and {len(found) - 8} more" if len(found) > 8 else "")
         raise StateError(f"{store.prefix!r} is not empty: {shown}. The books there are not "
@@ -129,11 +135,15 @@ async def install_books(store: RedisStore, books: Books) -> None:
         args += [o.client_order_id, encode_json(order_to_dict(o), "order")]
     for o in books.closed_orders:
         args += [o.client_order_id, encode_json(order_to_dict(o), "order"), o.updated_ms]
-    for f in books.fills:
-        args += [f.trade_id, encode_json(fill_to_dict(f), "fill")]
     keys = [store.key(n) for n in (*WRITTEN, *CHECKED)]
+    for f in books.fills:
+        month = month_of(f.time_ms)
+        hk = store.key(FILLS + month)
+        if hk not in keys:
+            keys.append(hk)
+        args += [f.trade_id, encode_json(fill_to_dict(f), "fill"), keys.index(hk) + 1, month]
     script = store.client.register_script(INSTALL)
-    await store._call("install books", script(keys=keys, args=args))
+    await store.call("install books", script(keys=keys, args=args))
 
 
 def _glob_escape(text: str) -> str:

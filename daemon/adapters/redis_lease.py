@@ -16,23 +16,23 @@ class RedisLease:
 
     async def acquire(self, owner: str, ttl_s: float) -> bool:
         """True when ``owner`` holds the lease now (fresh, or already its own)."""
-        r = await self.store._call("lease acquire", self.store._scripts["LEASE_ACQUIRE"](
+        r = await self.store.call("lease acquire", self.store._scripts["LEASE_ACQUIRE"](
             keys=[self.key], args=[owner, _ttl_ms(ttl_s)]))
         return int(r) == 1
 
     async def renew(self, owner: str, ttl_s: float) -> bool:
         """Extend the TTL if ``owner`` still holds the lease; False when it lost it."""
-        r = await self.store._call("lease renew", self.store._scripts["LEASE_RENEW"](
+        r = await self.store.call("lease renew", self.store._scripts["LEASE_RENEW"](
             keys=[self.key], args=[owner, _ttl_ms(ttl_s)]))
         return int(r) == 1
 
     async def release(self, owner: str) -> bool:
-        r = await self.store._call("lease release", self.store._scripts["LEASE_RELEASE"](
+        r = await self.store.call("lease release", self.store._scripts["LEASE_RELEASE"](
             keys=[self.key], args=[owner]))
         return int(r) == 1
 
     async def holder(self) -> str | None:
-        return as_text(await self.store._call("lease get", self.store.client.get(self.key),
+        return as_text(await self.store.call("lease get", self.store.client.get(self.key),
                                             keys={self.key: "string"}))
 
 

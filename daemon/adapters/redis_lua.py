@@ -14,12 +14,15 @@ books version and returns ``{version, digest, ...}``: the writer's new view.
 
 from __future__ import annotations
 
-# save_order(orders_hash, open_set, closed_zset, coid, body, version, is_open, score, max)
+# save_order(orders_hash, open_set, closed_zset, coid, body, version, is_open, score, max,
+#            archive_hash, months_set, month)
 # Never overwrites a stored order of a higher version (late saves are dropped: returns 0).
 # Terminal/LOST orders move from the open set to the closed zset (scored by updated ms),
-# which is trimmed to ``max`` entries (their hash fields are deleted with them).
+# which is trimmed to ``max`` entries: the orders trimmed move to the archive hash of this
+# month (redis_archive), never dropped.
 _SAVE_ORDER = """
-local function save_order(hk, ok, ck, coid, body, version, is_open, score, recent_max)
+local function save_order(hk, ok, ck, coid, body, version, is_open, score, recent_max,
+                          ak, mk, month)
   local cur = redis.call('HGET', hk, coid)
   if cur then
     local good, dec = pcall(cjson.decode, cur)
@@ -38,7 +41,12 @@ local function save_order(hk, ok, ck, coid, body, version, is_open, score, recen
     local extra = redis.call('ZCARD', ck) - recent_max
     if extra > 0 then
       local old = redis.call('ZRANGE', ck, 0, extra - 1)
-      for _, id in ipairs(old) do redis.call('HDEL', hk, id) end
+      for _, id in ipairs(old) do
+        local aged = redis.call('HGET', hk, id)
+        if aged then redis.call('HSET', ak, id, aged) end
+        redis.call('HDEL', hk, id)
+      end
+      redis.call('SADD', mk, month)
       redis.call('ZREMRANGEBYRANK', ck, 0, extra - 1)
     end
   end
@@ -118,13 +126,14 @@ local function fenced_result(...)
 end
 """
 
-# KEYS: (fence) orders, open, closed
-# ARGV: (fence) coid, body, version, is_open, score, recent_max  -> {v, d, saved 0|1}
+# KEYS: (fence) orders, open, closed, order archive, months
+# ARGV: (fence) coid, body, version, is_open, score, recent_max, month -> {v, d, saved 0|1}
 SAVE_ORDER = _FENCE + _SAVE_ORDER + """
 local err = fence()
 if err then return err end
 local r = save_order(KEYS[7], KEYS[8], KEYS[9], ARGV[5], ARGV[6], tonumber(ARGV[7]),
-                     tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]))
+                     tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]),
+                     KEYS[10], KEYS[11], ARGV[11])
 if r == -1 then return corrupt(KEYS[7], ARGV[5]) end
 return fenced_result(r)
 """
@@ -160,36 +169,46 @@ redis.call('SADD', KEYS[8], ARGV[5])
 return fenced_result(1)
 """
 
-# KEYS: (fence) fills, orders, open, closed, balances
-# ARGV: (fence) coid, body, version, is_open, score, recent_max, cost_basis,
-#       core_floor ('' = keep), counters, balances ('' = keep), n, then n pairs trade_id, fill
+# KEYS: (fence) orders, open, closed, balances, order archive, months, then the fill month
+#       hashes (redis_archive: the month of each fill and, near a month's edge, its neighbour)
+# ARGV: (fence) coid, body, version, is_open, score, recent_max, month, cost_basis,
+#       core_floor ('' = keep), counters, balances ('' = keep), n, then per fill: trade_id,
+#       fill, its month, the index in KEYS of its month hash, the indexes (comma-separated) of
+#       the month hashes it may already be booked in
 # Books nothing when any trade id is already booked: {v, d, 0, already...} (version not moved);
 # else {v, d, 1, saved} where saved is 1 when the order was written (0: a newer version is
 # stored).
 BOOK_FILLS = _FENCE + _SAVE_ORDER + """
 local err = fence()
 if err then return err end
-local n = tonumber(ARGV[15])
+local n = tonumber(ARGV[16])
 local already = {}
-for i = 1, n do
-  local tid = ARGV[14 + 2 * i]
-  if redis.call('HEXISTS', KEYS[7], tid) == 1 then table.insert(already, tid) end
+for i = 0, n - 1 do
+  local tid = ARGV[17 + 5 * i]
+  for idx in string.gmatch(ARGV[21 + 5 * i], '%d+') do
+    if redis.call('HEXISTS', KEYS[tonumber(idx)], tid) == 1 then
+      table.insert(already, tid)
+      break
+    end
+  end
 end
 if #already > 0 then
   local v = redis.call('GET', KEYS[2]) or '0'
   local d = books_digest()
   return {tonumber(v), d, 0, unpack(already)}
 end
-local r = save_order(KEYS[8], KEYS[9], KEYS[10], ARGV[5], ARGV[6], tonumber(ARGV[7]),
-                     tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]))
-if r == -1 then return corrupt(KEYS[8], ARGV[5]) end
-for i = 1, n do
-  redis.call('HSET', KEYS[7], ARGV[14 + 2 * i], ARGV[15 + 2 * i])
+local r = save_order(KEYS[7], KEYS[8], KEYS[9], ARGV[5], ARGV[6], tonumber(ARGV[7]),
+                     tonumber(ARGV[8]), tonumber(ARGV[9]), tonumber(ARGV[10]),
+                     KEYS[11], KEYS[12], ARGV[11])
+if r == -1 then return corrupt(KEYS[7], ARGV[5]) end
+for i = 0, n - 1 do
+  redis.call('HSET', KEYS[tonumber(ARGV[20 + 5 * i])], ARGV[17 + 5 * i], ARGV[18 + 5 * i])
+  redis.call('SADD', KEYS[12], ARGV[19 + 5 * i])
 end
-redis.call('SET', KEYS[4], ARGV[11])
-if ARGV[12] ~= '' then redis.call('SET', KEYS[5], ARGV[12]) end
-redis.call('SET', KEYS[6], ARGV[13])
-if ARGV[14] ~= '' then redis.call('SET', KEYS[11], ARGV[14]) end
+redis.call('SET', KEYS[4], ARGV[12])
+if ARGV[13] ~= '' then redis.call('SET', KEYS[5], ARGV[13]) end
+redis.call('SET', KEYS[6], ARGV[14])
+if ARGV[15] ~= '' then redis.call('SET', KEYS[10], ARGV[15]) end
 return fenced_result(1, r)
 """
 
@@ -203,12 +222,15 @@ else return redis.error_reply('STATE unknown books value ' .. ARGV[5]) end
 return fenced_result()
 """
 
-# KEYS: schema, epoch, books, then the rest of the prefix's known keys (see LOAD_STATE)
-# ARGV: schema version, new epoch, the older schema migrated.  Creates the schema, epoch and
-# books version on an EMPTY prefix ({1, epoch}); adds epoch and books version to a prefix of
-# this schema written before fencing existed ({2, epoch}); moves a prefix of the older schema to
-# this one ({3, epoch}: its content reads as it is); else {0, epoch}.  Content without a
-# schema: STATE error; another schema: {-1, schema}.
+# KEYS: schema, epoch, books, cost_basis, the old fills hash, then the rest of the prefix's
+# known keys.  ARGV: schema version, new epoch, the older schemas migrated (comma-separated),
+# the cost basis as read ('' = leave it), the cost basis to write instead.  Creates the schema,
+# epoch and books version on an EMPTY prefix ({1, epoch}); adds epoch and books version to a
+# prefix of this schema written before fencing existed ({2, epoch}); moves a prefix of an older
+# schema to this one ({3, epoch, old schema}) once its fills were moved to the archive (else
+# {-2, n}: n fills still there), rewriting the cost basis when it is still the one read (the
+# books version moves on then); else {0, epoch}.  Content without a schema: STATE error;
+# another schema: {-1, schema}.
 INIT_SCHEMA = """
 local schema = redis.call('GET', KEYS[1])
 if not schema then
@@ -223,31 +245,42 @@ if not schema then
   redis.call('SET', KEYS[3], '0')
   return {1, ARGV[2]}
 end
-local migrated = false
+local from = nil
 if schema ~= ARGV[1] then
-  if schema ~= ARGV[3] then return {-1, schema} end
-  redis.call('SET', KEYS[1], ARGV[1])  -- ARGV[3]: the one older schema read as it is
-  migrated = true
+  if not string.find(',' .. ARGV[3] .. ',', ',' .. schema .. ',', 1, true) then
+    return {-1, schema}
+  end
+  if redis.call('EXISTS', KEYS[5]) == 1 then return {-2, redis.call('HLEN', KEYS[5])} end
+  redis.call('SET', KEYS[1], ARGV[1])
+  from = schema
+  if ARGV[4] ~= '' and redis.call('GET', KEYS[4]) == ARGV[4] then
+    redis.call('SET', KEYS[4], ARGV[5])
+    redis.call('INCR', KEYS[3])
+  end
 end
 local epoch = redis.call('GET', KEYS[2])
-if epoch then
-  if migrated then return {3, epoch} end
-  return {0, epoch}
+if not epoch then
+  epoch = ARGV[2]
+  redis.call('SET', KEYS[2], epoch)
+  if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], '0') end
+  if not from then return {2, epoch} end
 end
-redis.call('SET', KEYS[2], ARGV[2])
-if redis.call('EXISTS', KEYS[3]) == 0 then redis.call('SET', KEYS[3], '0') end
-if migrated then return {3, ARGV[2]} end
-return {2, ARGV[2]}
+if from then return {3, epoch, from} end
+return {0, epoch}
 """
 
 # KEYS: 9 strings (schema, epoch, books, cost_basis, core_floor, counters, balances, last_plan,
-#       halted), orders (hash), orders:open (set), fills (hash), orders:closed (zset),
-#       plan_history (list), heartbeat (string), lease (string)
+#       halted), orders (hash), orders:open (set), orders:closed (zset), plan_history (list),
+#       heartbeat (string), lease (string)
+# ARGV: how many of the newest closed orders, the score (ms) from which every closed order is
+#       read too (the LOST ones still watched), the most of those
 # Every key's type is checked (a wrong type is a STATE error naming the key); returns the 9
-# strings (false when missing), then HGETALL orders, SMEMBERS open, HKEYS fills.
+# strings (false when missing), then the orders read as pairs (id, body or false): the open
+# ones, the newest closed ones and those closed since the score; then SMEMBERS open.  The
+# closed orders beyond those (up to redis.recent_orders_max) stay in Redis for the commands.
 LOAD_STATE = """
 local want = {'string', 'string', 'string', 'string', 'string', 'string', 'string', 'string',
-              'string', 'hash', 'set', 'hash', 'zset', 'list', 'string', 'string'}
+              'string', 'hash', 'set', 'zset', 'list', 'string', 'string'}
 for i, k in ipairs(KEYS) do
   local t = redis.call('TYPE', k)['ok']
   if t ~= 'none' and t ~= want[i] then
@@ -256,9 +289,23 @@ for i, k in ipairs(KEYS) do
 end
 local out = {}
 for i = 1, 9 do out[i] = redis.call('GET', KEYS[i]) end
-out[10] = redis.call('HGETALL', KEYS[10])
-out[11] = redis.call('SMEMBERS', KEYS[11])
-out[12] = redis.call('HKEYS', KEYS[12])
+local open = redis.call('SMEMBERS', KEYS[11])
+local ids, seen = {}, {}
+local function add(list)
+  for _, id in ipairs(list) do
+    if not seen[id] then seen[id] = true; table.insert(ids, id) end
+  end
+end
+add(open)
+add(redis.call('ZREVRANGE', KEYS[12], 0, tonumber(ARGV[1]) - 1))
+add(redis.call('ZRANGEBYSCORE', KEYS[12], ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[3])))
+local pairs_out = {}
+for _, id in ipairs(ids) do
+  table.insert(pairs_out, id)
+  table.insert(pairs_out, redis.call('HGET', KEYS[10], id))
+end
+out[10] = pairs_out
+out[11] = open
 return out
 """
 

@@ -172,7 +172,9 @@ def books_digest(cost_basis: bytes | None, core_floor: bytes | None,
 
 @dataclass(frozen=True, slots=True)
 class StoredState:
-    """What load_state read. ``orders`` holds the open ones and the recent closed/LOST ones."""
+    """What load_state read. ``orders`` holds the open ones and the recent closed/LOST ones
+    (the trade ids of their fills are booked: an order is stored with its fills only by the
+    script that books them)."""
 
     schema_version: int
     view: BooksView
@@ -184,7 +186,6 @@ class StoredState:
     halt: Halt | None
     orders: dict[str, Order] = field(default_factory=dict)
     open_order_ids: frozenset[str] = frozenset()
-    booked_trade_ids: frozenset[str] = frozenset()
     core_credit: Decimal = Decimal(0)  # base sold and not bought back (STRATEGY.md v2)
 
     @property

@@ -86,20 +86,20 @@ async def write_record(store: RedisStore, record: ReloadRecord) -> None:
     the oldest instances' records beyond MAX_INSTANCES."""
     k = store.key(RELOAD)
     body = encode_json(record.to_dict(), "reload outcome")
-    await store._call("HSET reload", store.client.hset(k, record.owner, body),
+    await store.call("HSET reload", store.client.hset(k, record.owner, body),
                       keys={k: "hash"})
-    if int(await store._call("HLEN reload", store.client.hlen(k), keys={k: "hash"})) \
+    if int(await store.call("HLEN reload", store.client.hlen(k), keys={k: "hash"})) \
             <= MAX_INSTANCES:
         return
     stored = await _all_raw(store)
     oldest = sorted(stored, key=lambda owner: _at_ms(stored[owner]))
-    await store._call("HDEL reload", store.client.hdel(k, *oldest[:-MAX_INSTANCES]),
+    await store.call("HDEL reload", store.client.hdel(k, *oldest[:-MAX_INSTANCES]),
                       keys={k: "hash"})
 
 
 async def read_record(store: RedisStore, owner: str) -> ReloadRecord | None:
     k = store.key(RELOAD)
-    raw = await store._call("HGET reload", store.client.hget(k, owner), keys={k: "hash"})
+    raw = await store.call("HGET reload", store.client.hget(k, owner), keys={k: "hash"})
     return None if raw is None else parse_record(raw, f"{k}[{owner}]")
 
 
@@ -113,7 +113,7 @@ async def read_records(store: RedisStore) -> list[ReloadRecord]:
 
 async def _all_raw(store: RedisStore) -> dict[str, object]:
     k = store.key(RELOAD)
-    raw = await store._call("HGETALL reload", store.client.hgetall(k), keys={k: "hash"})
+    raw = await store.call("HGETALL reload", store.client.hgetall(k), keys={k: "hash"})
     return {as_text(owner) or "": body for owner, body in raw.items()}
 
 

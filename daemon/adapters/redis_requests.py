@@ -53,14 +53,14 @@ async def push_request(store: RedisStore, request: ManualRequest) -> str:
     """Queue ``request``; returns its stored form (what :func:`withdraw` removes)."""
     body = encode_json(request.to_dict(), "manual request")
     k = store.key(REQUESTS)
-    await store._call("RPUSH manual_requests", store.client.rpush(k, body), keys={k: "list"})
+    await store.call("RPUSH manual_requests", store.client.rpush(k, body), keys={k: "list"})
     return body
 
 
 async def take_request(store: RedisStore, timeout_s: float) -> ManualRequest | None:
     """The oldest queued request (waiting up to ``timeout_s``), or None."""
     k = store.key(REQUESTS)
-    got = await store._call("BLPOP manual_requests", store.client.blpop([k], timeout_s),
+    got = await store.call("BLPOP manual_requests", store.client.blpop([k], timeout_s),
                             keys={k: "list"})
     if got is None:
         return None
@@ -70,24 +70,24 @@ async def take_request(store: RedisStore, timeout_s: float) -> ManualRequest | N
 async def withdraw(store: RedisStore, body: str) -> bool:
     """Remove a request still queued; False when a daemon took it meanwhile."""
     k = store.key(REQUESTS)
-    removed = await store._call("LREM manual_requests", store.client.lrem(k, 1, body),
+    removed = await store.call("LREM manual_requests", store.client.lrem(k, 1, body),
                                 keys={k: "list"})
     return int(removed) > 0
 
 
 async def write_reply(store: RedisStore, request_id: str, reply: dict[str, Any]) -> None:
     k = store.key(REPLIES)
-    await store._call("HSET manual_replies", store.client.hset(
+    await store.call("HSET manual_replies", store.client.hset(
         k, request_id, encode_json(reply, "manual reply")), keys={k: "hash"})
 
 
 async def read_reply(store: RedisStore, request_id: str, *,
                      remove: bool = False) -> dict[str, Any] | None:
     k = store.key(REPLIES)
-    raw = await store._call("HGET manual_replies", store.client.hget(k, request_id),
+    raw = await store.call("HGET manual_replies", store.client.hget(k, request_id),
                             keys={k: "hash"})
     if remove:
-        await store._call("HDEL manual_replies", store.client.hdel(k, request_id),
+        await store.call("HDEL manual_replies", store.client.hdel(k, request_id),
                           keys={k: "hash"})
     if raw is None:
         return None

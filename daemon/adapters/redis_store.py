@@ -4,8 +4,9 @@ lease and the halt flag.
 Key schema (``P`` = Settings.key_prefix, default ``bot:QRLUSDT:``), values JSON, decimals as
 strings::
 
-    P schema          "2"                              written on an empty prefix; "1" (before
-                                                       the core credit) is migrated at start
+    P schema          "3"                              written on an empty prefix; "1" (before
+                                                       the core credit) and "2" (every fill in
+                                                       one hash) are migrated at start
     P epoch           random hex token                 one life of the books (new on rebuild)
     P books           integer                          the books version: +1 per fenced write
     P cost_basis      {...}                            cost_basis.py's dict, opaque here
@@ -17,8 +18,10 @@ strings::
     P last_plan       {...}        P plan_history  list, newest first, capped
     P orders          hash client_order_id -> Order JSON (open and recent)
     P orders:open     set of client ids not yet terminal/LOST
-    P orders:closed   zset of terminal/LOST client ids by update time (capped: recent_orders_max)
-    P fills           hash trade_id -> Fill JSON (every booked fill; a trade id is booked once)
+    P orders:closed   zset of terminal/LOST client ids by update time (capped: recent_orders_max;
+                      the orders trimmed move to the archive)
+    P archive:...     every booked fill (a trade id is booked once) and the orders that aged
+                      out, in per-month hashes: see redis_archive
     P heartbeat       {...} with a TTL          P halted  {"reason": .., "time_ms": ..}
     P lease           owner token with a TTL
     P reload          hash owner token -> the outcome of its last config reload (redis_reload)
@@ -36,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import secrets
 import time
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
@@ -49,9 +51,17 @@ from redis import exceptions as rexc
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from daemon.adapters import redis_lua
+from daemon.adapters import redis_lua, redis_schema
+from daemon.adapters.redis_archive import (
+    ARCHIVE_KEY_RE,
+    FILLS,
+    MONTHS,
+    ORDERS,
+    Archive,
+    dedup_months,
+    month_of,
+)
 from daemon.adapters.redis_codec import (
-    fill_from_dict,
     fill_to_dict,
     order_from_dict,
     order_to_dict,
@@ -76,6 +86,7 @@ from daemon.adapters.redis_records import (
     parse_heartbeat,
     parse_view,
 )
+from daemon.adapters.redis_schema import SCHEMA_VERSION
 from daemon.config import Settings
 from daemon.domain.cost_basis import Core
 from daemon.domain.models import Fill
@@ -91,14 +102,8 @@ from daemon.errors import (
     TradingHalted,
 )
 
-SCHEMA_VERSION = 2
 SCRIPTS = ("SAVE_ORDER", "WRITE_INTENT", "BOOK_FILLS", "SET_BOOKS_VALUE", "INIT_SCHEMA",
            "LOAD_STATE", "BOOKS_MARKER", "LEASE_ACQUIRE", "LEASE_RENEW", "LEASE_RELEASE")
-MIGRATES_FROM = 1  # schema 1 had no core credit: read as credit 0, nothing rewritten
-# Keys under the prefix that are not the books: a prefix holding only these has no books (a
-# daemon waiting for them, an operator's halt, the plans it logged)
-NOT_BOOKS = ("lease", "heartbeat", "halted", "last_plan", "plan_history", "manual_requests",
-             "manual_replies", "reload")
 T = TypeVar("T")
 
 _UNAVAILABLE = (rexc.ConnectionError, rexc.TimeoutError, rexc.BusyLoadingError, OSError)
@@ -118,8 +123,8 @@ class BookResult:
 
 class RedisStore:
     KNOWN = ("schema", "epoch", "books", "cost_basis", "core_floor", "counters", "balances",
-             "last_plan", "plan_history", "orders", "orders:open", "orders:closed", "fills",
-             "heartbeat", "halted", "lease", "reload")
+             "last_plan", "plan_history", "orders", "orders:open", "orders:closed",
+             MONTHS, "heartbeat", "halted", "lease", "reload")
 
     def __init__(self, url: str, prefix: str, *, plan_history_max: int = 1000,
                  recent_orders_max: int = 500, socket_timeout_s: float = 5.0) -> None:
@@ -184,7 +189,7 @@ class RedisStore:
         pipe = self.client.pipeline(transaction=False)
         for name in SCRIPTS:
             pipe.script_load(getattr(redis_lua, name))
-        await self._call("SCRIPT LOAD", pipe.execute())
+        await self.call("SCRIPT LOAD", pipe.execute())
 
     async def close(self) -> None:
         if self._client is not None:
@@ -192,12 +197,12 @@ class RedisStore:
             self._client = None
 
     async def ping(self) -> None:
-        await self._call("PING", self.client.ping())
+        await self.call("PING", self.client.ping())
 
     async def persistence(self) -> Persistence:
         """How the server keeps its data: INFO persistence, plus CONFIG GET appendfsync and
         save when the server allows CONFIG (refused or renamed: read from INFO alone)."""
-        return await self._call("INFO persistence", read_persistence(self.client))
+        return await self.call("INFO persistence", read_persistence(self.client))
 
     async def wait_available(self, retry_interval_s: float,
                              stop: asyncio.Event | None = None) -> bool:
@@ -228,7 +233,7 @@ class RedisStore:
             self._outages_s += down
             logger.info("Redis reachable again after {:.1f}s; trading may resume", down)
 
-    async def _call(self, what: str, awaitable: Awaitable[T], *,
+    async def call(self, what: str, awaitable: Awaitable[T], *,
                     keys: Mapping[str, str] | None = None) -> T:
         """Await one Redis call, translating its errors. ``keys``: full key -> the Redis type
         the call expects there; a WRONGTYPE reply then names the key(s) of another type (SET
@@ -283,36 +288,10 @@ class RedisStore:
 
     # ------------------------------------------------------------------------ schema
     async def check_schema(self) -> None:
-        """Create schema, epoch and books version on an empty prefix (and add the last two to
-        a prefix written before books were fenced); StateError when the prefix holds another
-        version or content without a version."""
-        key = self.key("schema")
-        if await self._call("GET schema", self.client.get(key)) is None:
-            not_books = {self.key(n) for n in NOT_BOOKS}
-            others = [k for k in await self._call("SCAN", self._scan_keys())
-                      if k not in not_books]
-            if others:
-                shown = ", ".join(sorted(others)[:5])
-                raise StateError(
-                    f"{key}: missing, but {len(others)} key(s) exist under {self.prefix!r} "
-                    f"({shown}); refusing to adopt content of an unknown schema")
-        keys = [self.key(n) for n in ("schema", "epoch", "books")] + [
-            self.key(n) for n in self.KNOWN if n not in ("schema", "epoch", "books", *NOT_BOOKS)]
-        created, value = await self._call("check_schema", self._scripts["INIT_SCHEMA"](
-            keys=keys, args=[str(SCHEMA_VERSION), secrets.token_hex(8), str(MIGRATES_FROM)]))
-        if int(created) == -1:
-            raise StateError(f"{key}: schema version is {as_text(value)!r}, this daemon reads "
-                             f"{SCHEMA_VERSION}; migrate or use another key prefix")
-        if int(created) == 1:
-            logger.info("new books under {!r} (epoch {})", self.prefix, as_text(value))
-        elif int(created) == 2:
-            logger.warning("books under {!r} had no epoch and version (written before books "
-                           "were fenced): added (epoch {})", self.prefix, as_text(value))
-        elif int(created) == 3:
-            logger.warning("books under {!r} migrated from schema {} to {}: the core floor "
-                           "keeps its value and starts with a core credit of 0 (STRATEGY.md "
-                           "v2); nothing else changed", self.prefix, MIGRATES_FROM,
-                           SCHEMA_VERSION)
+        """Create schema, epoch and books version on an empty prefix, or migrate an older
+        schema (redis_schema); StateError when the prefix holds another version or content
+        without a version."""
+        await redis_schema.check_schema(self)
 
     async def _scan_keys(self) -> list[str]:
         out: list[str] = []
@@ -322,19 +301,24 @@ class RedisStore:
 
     # ------------------------------------------------------------------------- state
     _LOADED = ("schema", "epoch", "books", "cost_basis", "core_floor", "counters", "balances",
-               "last_plan", "halted", "orders", "orders:open", "fills", "orders:closed",
+               "last_plan", "halted", "orders", "orders:open", "orders:closed",
                "plan_history", "heartbeat", "lease")
 
-    async def load_state(self, *, adopt: bool = True) -> StoredState:
+    async def load_state(self, *, adopt: bool = True, recent: int | None = None,
+                         since_ms: int | None = None) -> StoredState:
         """Everything the daemon needs at startup, read atomically with every key's type
-        checked; StateError naming the full key (and field) on anything unexpected. With
-        ``adopt`` the view read becomes the one fenced writes are accepted from (only once
-        everything parsed); the ledger adopts it itself, after parsing what it parses."""
-        raw = await self._call("load_state", self._scripts["LOAD_STATE"](
-            keys=[self.key(n) for n in self._LOADED], args=[]))
+        checked; StateError naming the full key (and field) on anything unexpected. Orders:
+        the open ones, the ``recent`` newest closed ones (None: all the recent ones Redis
+        keeps) and every closed one updated since ``since_ms``. With ``adopt`` the view read
+        becomes the one fenced writes are accepted from (only once everything parsed); the
+        ledger adopts it itself, after parsing what it parses."""
+        recent_n = self.recent_orders_max if recent is None else recent
+        since = "+inf" if since_ms is None else str(since_ms)
+        raw = await self.call("load_state", self._scripts["LOAD_STATE"](
+            keys=[self.key(n) for n in self._LOADED],
+            args=[max(recent_n, 0), since, self.recent_orders_max]))
         v = {n: (x if x is not False else None) for n, x in zip(self._LOADED[:9], raw[:9],
                                                                   strict=True)}
-        orders_raw = hash_pairs(raw[9])
         schema = as_text(v["schema"])
         if schema != str(SCHEMA_VERSION):
             what = "missing" if schema is None else f"{schema!r}"
@@ -342,12 +326,12 @@ class RedisStore:
                              f"reads {SCHEMA_VERSION} (run check_schema first)")
         view = parse_view(self.prefix, v)
         core = parse_core(v["core_floor"], self.key("core_floor"))
-        orders = parse_orders(self.key("orders"), orders_raw)
-        open_ids = frozenset(as_text(x) or "" for x in raw[10])
-        missing = sorted(open_ids - orders.keys())
+        pairs = hash_pairs(raw[9])
+        missing = sorted(c for c, body in pairs.items() if body is None)
         if missing:
             raise StateError(f"{self.key('orders:open')}: lists {missing} that "
                              f"{self.key('orders')} does not hold")
+        orders = parse_orders(self.key("orders"), pairs)
         state = StoredState(
             schema_version=SCHEMA_VERSION, view=view,
             cost_basis=opt_json_object(v["cost_basis"], self.key("cost_basis")),
@@ -356,8 +340,7 @@ class RedisStore:
             balances=opt_json_object(v["balances"], self.key("balances")),
             last_plan=opt_json_object(v["last_plan"], self.key("last_plan")),
             halt=parse_halt(v["halted"], self.key("halted")),
-            orders=orders, open_order_ids=open_ids,
-            booked_trade_ids=frozenset(as_text(x) or "" for x in raw[11]),
+            orders=orders, open_order_ids=frozenset(as_text(x) or "" for x in raw[10]),
         )
         if adopt:
             self.view = view
@@ -367,7 +350,7 @@ class RedisStore:
         """(schema, epoch, books version) as Redis holds them now: cheap, for noticing a
         Redis that lost or rolled back the books while the daemon runs."""
         keys = [self.key(n) for n in ("schema", "epoch", "books")]
-        raw = await self._call("books marker", self._scripts["BOOKS_MARKER"](keys=keys,
+        raw = await self.call("books marker", self._scripts["BOOKS_MARKER"](keys=keys,
                                                                               args=[]))
         schema, epoch, version = (None if x is False else as_text(x) for x in raw)
         if version is not None and not version.isdigit():
@@ -377,7 +360,8 @@ class RedisStore:
     async def unknown_keys(self) -> list[str]:
         """Keys under the prefix this store does not know (for a startup report)."""
         known = {self.key(n) for n in self.KNOWN}
-        return sorted(k for k in await self._call("SCAN", self._scan_keys()) if k not in known)
+        return sorted(k for k in await self.call("SCAN", self._scan_keys()) if k not in known
+                      and not ARCHIVE_KEY_RE.fullmatch(k[len(self.prefix):]))
 
     # ------------------------------------------------------------------------ orders
     async def write_intent(self, order: Order, *, lease_owner: str | None = None,
@@ -400,14 +384,16 @@ class RedisStore:
     async def save_order(self, order: Order, *, lease_owner: str | None = None) -> bool:
         """Store the order's new state; False (nothing written) when a newer version of it is
         already stored (a late save)."""
+        month = month_of(order.updated_ms)
         out = await self._fenced("SAVE_ORDER", "save_order", lease_owner,
-                                 ["orders", "orders:open", "orders:closed"],
-                                 self._order_args(order))
+                                 ["orders", "orders:open", "orders:closed", ORDERS + month,
+                                  MONTHS], self._order_args(order))
         return int(out[0]) == 1
 
     def _order_args(self, order: Order) -> list[str | int]:
         return [order.client_order_id, encode_json(order_to_dict(order), "order"), order.version,
-                1 if order.is_open else 0, order.updated_ms, self.recent_orders_max]
+                1 if order.is_open else 0, order.updated_ms, self.recent_orders_max,
+                month_of(order.updated_ms)]
 
     async def _fenced(self, script: str, what: str, owner: str | None, names: Sequence[str],
                       args: Sequence[str | int], *, operator: bool = False) -> list[Any]:
@@ -422,7 +408,7 @@ class RedisStore:
                 else [owner or "", view.version, view.epoch, view.digest])
             keys = [self.key(n) for n in ("lease", "books", "epoch", "cost_basis",
                                           "core_floor", "counters")]
-            raw = await self._call(what, self._scripts[script](
+            raw = await self.call(what, self._scripts[script](
                 keys=keys + [self.key(n) for n in names], args=fence_args + list(args)))
             if view is not None:
                 self.view = BooksView(view.epoch, int(raw[0]), as_text(raw[1]) or "")
@@ -430,7 +416,7 @@ class RedisStore:
 
     async def get_order(self, client_order_id: str) -> Order | None:
         hk = self.key("orders")
-        raw = await self._call("HGET order", self.client.hget(hk, client_order_id),
+        raw = await self.call("HGET order", self.client.hget(hk, client_order_id),
                                keys={hk: "hash"})
         if raw is None:
             return None
@@ -465,23 +451,45 @@ class RedisStore:
             *self._order_args(order), encode_json(cost_basis, "cost_basis"), floor,
             encode_json(counters.to_dict(), "counters"),
             "" if balances is None else encode_json(balances, "balances"), len(fills)]
+        names = ["orders", "orders:open", "orders:closed", "balances",
+                 ORDERS + month_of(order.updated_ms), MONTHS]
         for f in fills:
-            args += [f.trade_id, encode_json(fill_to_dict(f), "fill")]
-        raw = await self._fenced("BOOK_FILLS", "book_fills", lease_owner,
-                                 ["fills", "orders", "orders:open", "orders:closed", "balances"],
-                                 args)
+            months = dedup_months(f.time_ms)
+            at = [_index_of(names, FILLS + m) for m in months]
+            args += [f.trade_id, encode_json(fill_to_dict(f), "fill"), months[0], at[0],
+                     ",".join(map(str, at))]
+        raw = await self._fenced("BOOK_FILLS", "book_fills", lease_owner, names, args)
         if int(raw[0]) == 0:
             return BookResult((), tuple(as_text(x) or "" for x in raw[1:]), False)
         return BookResult(tuple(ids), (), int(raw[1]) == 1)
 
-    async def get_fills(self) -> list[Fill]:
-        hk = self.key("fills")
-        raw = await self._call("HGETALL fills", self.client.hgetall(hk), keys={hk: "hash"})
-        out = []
-        for tid, body in raw.items():
-            where = f"{hk}[{as_text(tid)}]"
-            out.append(fill_from_dict(decode_json(body, where), key=where))
-        return sorted(out, key=lambda f: (f.time_ms, f.trade_id))
+    async def booked_among(self, fills: Sequence[Fill]) -> set[str]:
+        """The trade ids of ``fills`` that are booked (the archive, one round trip)."""
+        return await Archive(self).booked_among(fills)
+
+    async def stored_orders(self, coids: Sequence[str]) -> set[str]:
+        """Which of ``coids`` the recent orders (``P orders``) hold, in one round trip."""
+        if not coids:
+            return set()
+        hk = self.key("orders")
+        pipe = self.client.pipeline(transaction=False)
+        for coid in coids:
+            pipe.hexists(hk, coid)
+        found = await self.call("HEXISTS orders", pipe.execute(), keys={hk: "hash"})
+        return {c for c, hit in zip(coids, found, strict=True) if hit}
+
+    async def latest_fills(self, n: int) -> list[Fill]:
+        """The newest ``n`` booked fills, by time (reads the newest months only)."""
+        return await Archive(self).latest_fills(n)
+
+    async def archived_orders(self) -> dict[str, Order]:
+        """Every order that aged out of the recent ones."""
+        return await Archive(self).orders()
+
+    async def get_fills(self, start_ms: int | None = None,
+                        end_ms: int | None = None) -> list[Fill]:
+        """Booked fills (start_ms <= time < end_ms when given), by time: the archive."""
+        return await Archive(self).fills(start_ms, end_ms)
 
     # ---------------------------------------------------------------- plans, health
     async def record_plan(self, plan: Mapping[str, Any]) -> None:
@@ -491,41 +499,41 @@ class RedisStore:
         pipe.set(self.key("last_plan"), body)
         pipe.lpush(self.key("plan_history"), body)
         pipe.ltrim(self.key("plan_history"), 0, self.plan_history_max - 1)
-        await self._call("record_plan", pipe.execute(), keys={
+        await self.call("record_plan", pipe.execute(), keys={
             self.key("last_plan"): "string", self.key("plan_history"): "list"})
 
     async def plan_history(self, limit: int = 100) -> list[dict[str, Any]]:
         k = self.key("plan_history")
-        raw = await self._call("LRANGE", self.client.lrange(k, 0, max(limit, 1) - 1),
+        raw = await self.call("LRANGE", self.client.lrange(k, 0, max(limit, 1) - 1),
                                keys={k: "list"})
         return [json_object(decode_json(b, f"{k}[{i}]"), f"{k}[{i}]") for i, b in enumerate(raw)]
 
     async def heartbeat(self, ttl_s: int, info: Mapping[str, Any]) -> None:
         body = encode_json(info, "heartbeat")
-        await self._call("heartbeat", self.client.set(self.key("heartbeat"), body, ex=ttl_s))
+        await self.call("heartbeat", self.client.set(self.key("heartbeat"), body, ex=ttl_s))
 
     # -------------------------------------------------------------- halt, core floor
     async def set_halt(self, reason: str, now_ms: int) -> None:
         if not reason.strip():
             raise ValueError("set_halt: a reason is required")
         body = encode_json({"reason": reason, "time_ms": now_ms}, "halted")
-        await self._call("set_halt", self.client.set(self.key("halted"), body))
+        await self.call("set_halt", self.client.set(self.key("halted"), body))
 
     async def clear_halt(self) -> bool:
-        return bool(await self._call("clear_halt", self.client.delete(self.key("halted"))))
+        return bool(await self.call("clear_halt", self.client.delete(self.key("halted"))))
 
     async def present(self, *names: str) -> int:
         """How many of the keys ``names`` (under the prefix) exist."""
-        return int(await self._call("exists", self.client.exists(*map(self.key, names))))
+        return int(await self.call("exists", self.client.exists(*map(self.key, names))))
 
     async def get_heartbeat(self) -> dict[str, Any] | None:
         k = self.key("heartbeat")
-        return parse_heartbeat(await self._call("GET heartbeat", self.client.get(k),
+        return parse_heartbeat(await self.call("GET heartbeat", self.client.get(k),
                                                 keys={k: "string"}), k)
 
     async def get_halt(self) -> Halt | None:
         k = self.key("halted")
-        raw = await self._call("GET halted", self.client.get(k), keys={k: "string"})
+        raw = await self.call("GET halted", self.client.get(k), keys={k: "string"})
         return parse_halt(raw, k)
 
     async def set_core_floor(self, qty: Decimal, now_ms: int, source: str = "manual", *,
@@ -548,7 +556,7 @@ class RedisStore:
 
     async def get_core(self) -> Core:
         k = self.key("core_floor")
-        raw = await self._call("GET core_floor", self.client.get(k), keys={k: "string"})
+        raw = await self.call("GET core_floor", self.client.get(k), keys={k: "string"})
         return parse_core(raw, k)
 
     async def get_core_floor(self) -> Decimal | None:
@@ -561,6 +569,13 @@ async def _pause(stop: asyncio.Event | None, seconds: float) -> None:
         return
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(stop.wait(), seconds)
+
+
+def _index_of(names: list[str], name: str) -> int:
+    """The KEYS index (1-based, after the 6 fence keys) of ``name``, added when new."""
+    if name not in names:
+        names.append(name)
+    return 7 + names.index(name)
 
 
 def _glob_escape(text: str) -> str:

@@ -72,12 +72,12 @@ async def collect_history(store: RedisStore, settings: Settings, since: int | No
     start = since or 0
     plans = await store.plan_history(settings.redis.plan_history_max)
     state = await store.load_state(adopt=False)
-    orders = sorted(state.orders.values(), key=lambda o: (o.created_ms, o.client_order_id),
+    every = {**await store.archived_orders(), **state.orders}  # the recent version wins
+    orders = sorted(every.values(), key=lambda o: (o.created_ms, o.client_order_id),
                     reverse=True)
     held = {o.client_order_id for o in orders}
     orphans = [f for f in await store.get_fills()
                if f.client_order_id not in held and f.time_ms >= start]
-    closed = await store.client.zcard(store.key("orders:closed"))
     return {
         "since_ms": since,
         "plans": [p for p in plans if int(p.get("time_ms", 0)) >= start][:limit],
@@ -87,18 +87,18 @@ async def collect_history(store: RedisStore, settings: Settings, since: int | No
             "plans": _coverage(len(plans), settings.redis.plan_history_max,
                                [int(p.get("time_ms", 0)) for p in plans], since,
                                "redis.plan_history_max"),
-            "orders": _coverage(int(closed), settings.redis.recent_orders_max,
-                                [o.created_ms for o in orders], since,
-                                "redis.recent_orders_max (finished orders)"),
+            "orders": _coverage(len(orders), None, [o.created_ms for o in orders], since,
+                                "every order: the recent ones and the archive"),
         },
     }
 
 
-def _coverage(count: int, cap: int, times: list[int], since: int | None,
+def _coverage(count: int, cap: int | None, times: list[int], since: int | None,
               setting: str) -> dict[str, Any]:
-    """How far back a capped structure goes, and whether the range asked for is older."""
+    """How far back a capped structure (``cap`` None: not capped) goes, and whether the range
+    asked for is older."""
     oldest = min(times) if times else None
-    full = count >= cap
+    full = cap is not None and count >= cap
     note = None
     if full and since is not None and oldest is not None and since < oldest:
         note = (f"asked from {_utc(since)}, but only the last {cap} are kept ({setting}): "
@@ -115,7 +115,8 @@ def format_history(r: dict[str, Any]) -> str:
     for name in ("plans", "orders"):
         c = r["coverage"][name]
         back = "none held" if c["oldest_ms"] is None else f"back to {_utc(c['oldest_ms'])} UTC"
-        lines.append(f"{name}: {c['held']} held ({back}; keeps {c['cap']}"
+        keeps = "keeps all" if c["cap"] is None else f"keeps {c['cap']}"
+        lines.append(f"{name}: {c['held']} held ({back}; {keeps}"
                      f"{', full' if c['full'] else ''})")
         if c["note"]:
             lines.append(f"  note: {c['note']}")

@@ -72,7 +72,7 @@ async def read_heartbeat(store: RedisStore) -> dict[str, Any] | None:
 async def collect_status(store: RedisStore, settings: Settings, now_ms: int) -> dict[str, Any]:
     state = await store.load_state(adopt=False)
     beat = await read_heartbeat(store)
-    fills = await store.get_fills()
+    fills = await store.latest_fills(10)
     books = (beat or {}).get("books") or {}
     age = None if beat is None else round((now_ms - beat["time_ms"]) / 1000, 1)
     from_beat = bool(books.get("balances"))

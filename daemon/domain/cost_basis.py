@@ -1,9 +1,11 @@
 """Moving weighted average cost basis with realized/unrealized PnL, and the core floor rules
 (STRATEGY.md "Cost basis and PnL" and "Core floor"). Pure: fills in, new values out.
 
-Deduplication: :class:`CostBasis` keeps the trade ids it has applied; applying a fill whose
-trade id it has seen returns the same object unchanged, so callers may re-feed overlapping
-fill lists (REST history + websocket deals) freely.
+Aggregates only: a :class:`CostBasis` holds the figures and the number of fills applied, never
+the trade ids (which grew with every fill: the books dedup fills by trade id where they are
+stored, see ``daemon.adapters.redis_archive``). :meth:`CostBasis.apply` applies what it is
+given; :meth:`CostBasis.apply_all` skips a trade id repeated within its own input, so callers
+may feed it overlapping fill lists (REST history + websocket deals) of one rebuild.
 
 Per fill, with ``Q`` the base quantity the cost basis covers:
 
@@ -23,7 +25,7 @@ leaves no quantity changes nothing but ``Q``'s floor at 0.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal, localcontext
 from typing import NamedTuple
 
@@ -33,7 +35,8 @@ from daemon.domain.money import ZERO, fmt
 from daemon.errors import StateError
 
 PRECISION_DIGITS = 50
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 1 carried every applied trade id: read, ids dropped
+READS = (1, SCHEMA_VERSION)
 _STORED = FieldReader(StateError, Leniency.STORED)  # "cost basis.<field>: ..." errors
 
 
@@ -48,13 +51,13 @@ def _fees_add(
 @dataclass(frozen=True, slots=True)
 class CostBasis:
     """Average cost per base unit (None: unknown), the base quantity it covers, realized PnL in
-    quote, unconverted third-asset fees (asset, total) and the applied trade ids."""
+    quote, unconverted third-asset fees (asset, total) and the number of fills applied."""
 
     avg_cost: Decimal | None = None
     qty: Decimal = ZERO
     realized_pnl: Decimal = ZERO
     fees_other: tuple[tuple[str, Decimal], ...] = ()
-    trade_ids: frozenset[str] = field(default_factory=frozenset)
+    fills: int = 0
 
     @classmethod
     def initial(cls, avg_cost: Decimal | None, qty: Decimal) -> CostBasis:
@@ -70,9 +73,7 @@ class CostBasis:
         self, fill: Fill, *, base_asset: str, quote_asset: str,
         fee_prices: Mapping[str, Decimal] | None = None,
     ) -> CostBasis:
-        """The basis after ``fill``; ``self`` when its trade id was already applied."""
-        if fill.trade_id in self.trade_ids:
-            return self
+        """The basis after ``fill`` (the caller books a trade id once)."""
         if fill.qty <= 0 or fill.price <= 0 or fill.fee < 0:
             raise ValueError(
                 f"fill {fill.trade_id}: qty ({fill.qty}) and price ({fill.price}) must be "
@@ -87,7 +88,7 @@ class CostBasis:
                 avg, qty, realized = self._buy(fill, fee_quote, fee_base)
             else:
                 avg, qty, realized = self._sell(fill, fee_quote, fee_base)
-        return CostBasis(avg, qty, realized, fees_other, self.trade_ids | {fill.trade_id})
+        return CostBasis(avg, qty, realized, fees_other, self.fills + 1)
 
     def _split_fee(
         self, fill: Fill, base_asset: str, quote_asset: str, fee_prices: Mapping[str, Decimal]
@@ -127,9 +128,12 @@ class CostBasis:
         self, fills: Iterable[Fill], *, base_asset: str, quote_asset: str,
         fee_prices: Mapping[str, Decimal] | None = None,
     ) -> CostBasis:
-        """Apply ``fills`` in the order given (callers sort by time)."""
-        basis = self
+        """Apply ``fills`` in the order given (callers sort by time), each trade id once."""
+        basis, seen = self, set()
         for f in fills:
+            if f.trade_id in seen:
+                continue
+            seen.add(f.trade_id)
             basis = basis.apply(f, base_asset=base_asset, quote_asset=quote_asset,
                                 fee_prices=fee_prices)
         return basis
@@ -154,24 +158,33 @@ class CostBasis:
             "qty": _exact(self.qty),
             "realized_pnl": _exact(self.realized_pnl),
             "fees_other": {asset: _exact(amount) for asset, amount in self.fees_other},
-            "trade_ids": sorted(self.trade_ids),
+            "fills": self.fills,
         }
 
     @classmethod
     def from_dict(cls, data: object) -> CostBasis:
-        """Inverse of :meth:`to_dict`; StateError naming the field on corrupt input."""
+        """Inverse of :meth:`to_dict` (schema 1 too: its trade ids count the fills applied);
+        StateError naming the field on corrupt input."""
         f = _STORED.fields(data, "cost basis")
-        if f.get("v") != SCHEMA_VERSION:
+        if f.get("v") not in READS:
             raise StateError(f"cost basis.v: unknown schema version {f.get('v')!r}")
         avg = _STORED.opt_decimal(f.raw("avg_cost"), f.name("avg_cost"), positive=True)
         qty = f.decimal("qty", minimum=ZERO)
         realized = f.decimal("realized_pnl")
         fees_raw = _STORED.fields(f.get("fees_other", {}), f.name("fees_other"))
         fees = tuple(sorted((str(asset), fees_raw.decimal(str(asset))) for asset in fees_raw.data))
-        ids = f.get("trade_ids", [])
+        return cls(avg, qty, realized, fees, _fill_count(f.get("v"), f.get("trade_ids", []),
+                                                         f.get("fills", 0)))
+
+
+def _fill_count(version: object, ids: object, count: object) -> int:
+    if version == 1:
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise StateError("cost basis.trade_ids: expected a list of strings")
-        return cls(avg, qty, realized, fees, frozenset(ids))
+        return len(set(ids))
+    if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+        raise StateError(f"cost basis.fills: expected a count >= 0, got {count!r}")
+    return count
 
 
 def _exact(value: Decimal) -> str:

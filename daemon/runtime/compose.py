@@ -19,6 +19,7 @@ from daemon.runtime.executor import Executor
 from daemon.runtime.lease import TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed, UserFeed
+from daemon.runtime.order_index import load_window
 from daemon.runtime.persistence import check_persistence
 from daemon.runtime.rebuild import guard_empty_prefix
 from daemon.runtime.settings_ref import SettingsRef
@@ -65,7 +66,8 @@ async def _load_state(store: RedisStore, settings: Settings, rest: MexcRest,
                       creds: Credentials | None) -> StoredState:
     await guard_empty_prefix(store, rest, settings, creds)  # before any schema is written
     await store.check_schema()
-    return await store.load_state()
+    window = load_window(wall_ms(), settings.execution.lost_order_watch_s)
+    return await store.load_state(recent=window.recent, since_ms=window.since_ms)
 
 
 def assemble(settings: SettingsRef, creds: Credentials | None, store: RedisStore,

@@ -190,7 +190,7 @@ class RebalancerEngine:
         if not self.user_feeds:
             logger.info("no API keys: no orders to reconcile (nothing can have been placed)")
         else:
-            if self.ledger.cost.avg_cost is None and not self.ledger.cost.trade_ids:
+            if self.ledger.cost.avg_cost is None and not self.ledger.cost.fills:
                 await self._init_cost_basis()
             await reconcile_with_venue(self.rest, self.ledger, self.settings.current,
                                        wall_ms())
@@ -468,7 +468,7 @@ class RebalancerEngine:
         """The daily summary's figures: value (last plan), PnL (books), fills in [start, end)."""
         price = self.market.last_price
         cost = self.ledger.cost
-        fills = tuple(f for f in await self.store.get_fills() if start_ms <= f.time_ms < end_ms)
+        fills = tuple(await self.store.get_fills(start_ms, end_ms))
         value = None if self.last_plan is None else self.last_plan.figures.total_value
         return DayFigures(value=value, realized_pnl=cost.realized_pnl,
                           unrealized_pnl=None if price is None else cost.unrealized(price),

@@ -33,7 +33,6 @@ from daemon.adapters.redis_records import (
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Settings
 from daemon.domain.books import Booked, book_fills
-from daemon.domain.client_ids import parse_client_order_id
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, ExchangeRules, Fill
 from daemon.domain.money import shown
@@ -46,11 +45,11 @@ from daemon.domain.orders import (
 from daemon.errors import (
     BooksChanged,
     BooksLost,
-    InputError,
     OrderConflict,
     StateError,
     StoreUnavailable,
 )
+from daemon.runtime.order_index import LoadWindow, OrderIndex, load_window
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.tally import BookTally
 
@@ -66,12 +65,11 @@ class Ledger:
         self.rules = rules
         self.now_ms = now_ms
         self.lease_owner = lease_owner
-        self.orders: dict[str, Order] = dict(state.orders)
+        self.orders = self._index(state.orders)
         self.cost = _cost_basis(state, store.key("cost_basis"))
         self.core_floor: Decimal | None = state.core_floor
         self.core_credit: Decimal = state.core_credit  # base sold, not bought back (v2)
         self.counters: TradeCounters = state.counters
-        self.booked: set[str] = set(state.booked_trade_ids)
         self.balances: dict[str, Balance] = {}
         # status changes the order table refused, by kind (late or contradictory updates)
         self.ignored_transitions: Counter[IgnoredKind] = Counter()
@@ -88,19 +86,22 @@ class Ledger:
         return bal.free if bal else Decimal(0)
 
     def open_orders(self) -> list[Order]:
-        return sorted((o for o in self.orders.values() if o.is_open),
-                      key=lambda o: o.created_ms)
+        return self.orders.open_orders()
 
     async def next_attempt(self, cycle_id: str) -> int:
-        attempts = []
-        for coid in self.orders:
-            try:
-                parsed = parse_client_order_id(coid)
-            except InputError:
-                continue
-            if parsed.cycle_id == cycle_id:
-                attempts.append(parsed.attempt)
-        return max(attempts) + 1 if attempts else 0
+        return self.orders.next_attempt(cycle_id)
+
+    @property
+    def booked(self) -> set[str]:
+        """The trade ids of the orders held in memory (all booked); Redis holds every one."""
+        return self.orders.booked_ids()
+
+    def _index(self, orders: Mapping[str, Order]) -> OrderIndex:
+        return OrderIndex(orders, now_ms=self.now_ms(),
+                          lost_watch_s=self.settings.execution.lost_order_watch_s)
+
+    def _window(self) -> LoadWindow:
+        return load_window(self.now_ms(), self.settings.execution.lost_order_watch_s)
 
     def balances_dict(self) -> dict[str, Any]:
         return {a: {"free": str(b.free), "locked": str(b.locked)} for a, b in
@@ -118,7 +119,7 @@ class Ledger:
             except BooksChanged:
                 await self._reload_books()
                 raise
-            self.orders[order.client_order_id] = order
+            self._hold(order)
 
     async def record(self, order: Order) -> Order:
         """Persist ``order``'s new state; book its fills not booked yet, atomically with the
@@ -141,13 +142,17 @@ class Ledger:
                                    "them from Redis", exc)
                     await self._reload_books()
 
-    async def _record_once(self, order: Order) -> None:
-        new = [f for f in order.fills if f.trade_id not in self.booked]
+    async def _record_once(self, order: Order, skip: frozenset[str] = frozenset()) -> None:
+        """``skip``: trade ids Redis said are booked already (of an order memory no longer
+        held, e.g. adopted again by a reconcile): they are in the books, never again."""
+        known = self.orders.get(order.client_order_id)
+        done = (known.trade_ids if known is not None else frozenset()) | skip
+        new = [f for f in order.fills if f.trade_id not in done]
         if not new:
             await self.store.save_order(order, lease_owner=self.lease_owner)
             self._adopt_order(order)
             return
-        cost, floor, counters, credit = self._after(order, new)
+        cost, floor, counters, credit = self._after(order, new, first=not (order.trade_ids & done))
         result = await self.store.book_fills(
             order, new, cost_basis=cost.to_dict(), counters=counters, core_floor=floor,
             core_credit=credit, balances=self.balances_dict() or None, now_ms=self.now_ms(),
@@ -158,11 +163,10 @@ class Ledger:
             logger.warning("fills {} were already booked; reloading the books from Redis",
                            list(result.already))
             await self._reload_books()
-            await self._record_once(order)
+            await self._record_once(order, skip | frozenset(result.already))
             return
         self.cost, self.core_floor, self.counters = cost, floor, counters
         self.core_credit = credit
-        self.booked.update(result.booked)
         self.tally.booked(new)
         self._adopt_order(order)
         px = self.rules.quote_precision
@@ -177,7 +181,7 @@ class Ledger:
         wrote (same epoch, version not lower) are adopted; anything else is BooksLost and
         the old view stays, so every further write keeps being refused by the fence."""
         before = self.store.view
-        state = await self.store.load_state(adopt=False)
+        state = await self.store.load_state(adopt=False, **self._window()._asdict())
         if before is not None:
             gone = books_gone(self.store.prefix, before, "1", state.view.epoch,
                               state.view.version)
@@ -192,7 +196,7 @@ class Ledger:
             before = self.store.view
             if (await self.store.books_marker())[0] is None:
                 raise BooksLost(books_lost_message(self.store.prefix))
-            state = await self.store.load_state(adopt=False)
+            state = await self.store.load_state(adopt=False, **self._window()._asdict())
             if before is not None and before.epoch != state.view.epoch:
                 if state.view.version < 1:  # created empty, not installed by an operator
                     raise BooksLost(
@@ -203,9 +207,9 @@ class Ledger:
                                "them and reconciling with the exchange", before.epoch,
                                state.view.epoch)
             self._take_books(state)
-            self.orders = dict(state.orders)
-        logger.info("books loaded from Redis: {}, {} order(s), {} fill(s), avg cost {}",
-                    state.view.describe(), len(self.orders), len(self.booked),
+            self.orders = self._index(state.orders)
+        logger.info("books loaded from Redis: {}, {} recent order(s), {} fill(s) booked in all, "
+                    "avg cost {}", state.view.describe(), len(self.orders), self.cost.fills,
                     self.cost.avg_cost)
 
     def _take_books(self, state: StoredState) -> None:
@@ -214,7 +218,6 @@ class Ledger:
         self.cost = _cost_basis(state, self.store.key("cost_basis"))
         self.core_floor, self.core_credit = state.core_floor, state.core_credit
         self.counters = state.counters
-        self.booked = set(state.booked_trade_ids)
         self.store.view = state.view
 
     async def refresh_core_floor(self) -> None:
@@ -238,16 +241,15 @@ class Ledger:
     def unsettled(self, exclude: str | None = None) -> list[Order]:
         """Orders that must be followed before a new decision: still open at the venue, or
         with executed quantity whose fills are not booked yet."""
-        return sorted((o for o in self.orders.values() if o.client_order_id != exclude
-                       and (o.is_open or o.unbooked_qty > 0)), key=lambda o: o.created_ms)
+        return self.orders.unsettled(exclude)
 
-    def _after(self, order: Order, new: list[Fill]) -> Booked:
+    def _after(self, order: Order, new: list[Fill], *, first: bool) -> Booked:
         """The books after booking ``new``: the one booking rule (daemon.domain.books). The
         counters use the daemon's own clock, the one the cooldown and daily limit are checked
         with (a venue's trade time can differ, and a simulator's runs accelerated)."""
         return book_fills(
             self.cost, self.core_floor, self.counters, new, core_credit=self.core_credit,
-            first_fill_of_order=not any(f.trade_id in self.booked for f in order.fills),
+            first_fill_of_order=first,
             now_ms=self.now_ms(), core_pct=self.settings.strategy.core_pct,
             base_asset=self.rules.base_asset, quote_asset=self.rules.quote_asset)
 
@@ -255,7 +257,11 @@ class Ledger:
         known = self.orders.get(order.client_order_id)
         if known is None or order.version >= known.version:
             self.tally.adopted(known, order)
-            self.orders[order.client_order_id] = order
+            self._hold(order)
+
+    def _hold(self, order: Order) -> None:
+        self.orders.put(order, now_ms=self.now_ms(),
+                        lost_watch_s=self.settings.execution.lost_order_watch_s)
 
     def apply_event(self, order: Order, event: OrderEvent) -> Order:
         """``order.apply(event)``; a status change the table refused is logged and counted.

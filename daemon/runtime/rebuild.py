@@ -42,7 +42,7 @@ def utc_text(ms: int) -> str:
 
 async def has_schema(store: RedisStore) -> bool:
     key = store.key("schema")
-    return await store._call("GET schema", store.client.get(key)) is not None
+    return await store.call("GET schema", store.client.get(key)) is not None
 
 
 async def guard_empty_prefix(store: RedisStore, rest: MexcRest, settings: Settings,

@@ -146,9 +146,12 @@ async def _catch_up(rest: MexcRest, ledger: Ledger, settings: Settings, now_ms: 
     missing = [r for r in reports if r.client_order_id and r.client_order_id.startswith(prefix)
                and r.client_order_id not in ledger.orders and r.status.terminal
                and r.executed_qty > 0]
+    known = await ledger.store.stored_orders([r.client_order_id or "" for r in missing])
     for report in sorted(missing, key=lambda r: r.time_ms or 0):
+        if report.client_order_id in known:
+            continue  # ended and booked: the books hold it (memory keeps only the newest)
         fills = await _trades_of(rest, settings.symbol, {report.order_id})
-        if not fills or all(f.trade_id in ledger.booked for f in fills):
+        if not fills or await ledger.store.booked_among(fills) >= {f.trade_id for f in fills}:
             continue  # booked long ago (the order aged out of the recent ones)
         logger.bind(client_order_id=report.client_order_id).warning(
             "reconcile: finished order of ours with fills the books do not have ({} {} of {});"

@@ -69,9 +69,9 @@ async def test_v2_starts_on_a_v1_redis_and_books_sells_into_the_credit(
                 floor, credit = engine.ledger.core_floor, engine.ledger.core_credit
             sold = sum(Decimal(str(t["qty"])) for t in sim.my_trades("QRLUSDT")
                        if t["isBuyer"] is False)
-    migrated = [m for m in said if "migrated from schema 1 to 2" in m]
+    migrated = [m for m in said if "migrated from schema 1 to 3" in m]
     assert len(migrated) == 1, said  # logged once
-    assert await redis_client.get(P + "schema") == b"2"
+    assert await redis_client.get(P + "schema") == b"3"
     assert floor == Decimal(9000) and credit == sold > 0  # the floor did not move
     stored = orjson.loads(await redis_client.get(P + "core_floor") or b"{}")
     assert (stored["qty"], Decimal(stored["credit"])) == ("9000", sold)

@@ -67,7 +67,7 @@ async def test_a_halt_forced_before_the_first_start_holds_the_daemon(
             assert status.returncode == 1 and "halted      first look" in status.stdout
             assert (await rebalancer("resume", "-c", cfg)).returncode == 0
             await wait_for(lambda: len(sim.my_trades("QRLUSDT")) > 0, 15, "a trade on resume")
-    assert await redis_client.get(P + "schema") == b"2"  # the flag did not block the start
+    assert await redis_client.get(P + "schema") == b"3"  # the flag did not block the start
 
 
 async def test_plan_evaluates_the_daemons_live_inputs(

@@ -33,6 +33,7 @@ from tests.support.daemon_process import (
     wait_exit,
 )
 from tests.support.e2e_harness import assert_books_match_exchange, wait_for
+from tests.support.store_builders import booked_ids
 
 KEPT = (b"lease", b"heartbeat")  # not the books: the running daemon's own keys
 
@@ -50,7 +51,7 @@ async def snapshot(client: aioredis.Redis) -> dict[bytes, bytes]:
         pipe.dump(k)
     dumped = await pipe.execute()
     snap = dict(zip(keys, dumped, strict=True))
-    snap[b"#fills"] = str(await client.hlen(PREFIX + "fills")).encode()
+    snap[b"#fills"] = str(len(await booked_ids(client, PREFIX))).encode()
     return snap
 
 
@@ -70,7 +71,7 @@ async def roll_back(client: aioredis.Redis, snap: dict[bytes, bytes]) -> None:
         if not k.startswith(b"#"):
             pipe.restore(k, 0, dumped, replace=True)
     await pipe.execute()
-    assert await client.hlen(PREFIX + "fills") == snap_fills(snap)
+    assert len(await booked_ids(client, PREFIX)) == snap_fills(snap)
 
 
 def text_of(log: Path) -> str:

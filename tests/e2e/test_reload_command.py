@@ -180,7 +180,7 @@ async def test_a_daemon_of_another_user_then_a_dead_one_are_refused(
 
 
 async def _beat(client: aioredis.Redis, owner: str) -> None:
-    await client.set(PREFIX + "schema", "2")
+    await client.set(PREFIX + "schema", "3")
     await client.set(PREFIX + "heartbeat", json.dumps(
         {"time_ms": time.time_ns() // 1_000_000, "owner": owner, "state": "trading"}), ex=30)
 
@@ -214,7 +214,7 @@ async def test_another_host_and_no_state_are_refused(
                    "daemon has run with this config's redis.url and key prefix (wrong -c "
                    "FILE?); nothing to reload\n"), err
 
-    await redis_client.set(PREFIX + "schema", "2")
+    await redis_client.set(PREFIX + "schema", "3")
     code, out, err = await reload_cli("reload", "-c", str(cfg))
     assert (code, out) == (1, ""), out + err
     assert err == (f"error: no live heartbeat or lease under {PREFIX!r}: the daemon is not "

@@ -58,6 +58,7 @@ from tests.support.daemon_process import (
 )
 from tests.support.e2e_harness import stored_fills, wait_for
 from tests.support.market_series import load_csv
+from tests.support.store_builders import booked_ids
 
 INTERVAL_MS = 300_000  # 5-minute candles
 PREFIX = "bot:QRLUSDT:"
@@ -312,7 +313,7 @@ async def _books_settled(client: aioredis.Redis, sim: Simulator) -> bool:
         return False
     if await client.scard(PREFIX + "orders:open"):
         return False
-    if await client.hlen(PREFIX + "fills") != len(sim.my_trades(sim.cfg.symbol)):
+    if len(await booked_ids(client, PREFIX)) != len(sim.my_trades(sim.cfg.symbol)):
         return False
     raw = await client.get(PREFIX + "heartbeat")
     if raw is None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
+from daemon.adapters.redis_archive import FILLS, MONTHS
 from daemon.domain.models import Fill, OrderReport, OrderStatus, Side
 from daemon.domain.orders import Order, new_intent
 
@@ -33,3 +35,12 @@ def report(status: OrderStatus, executed: str = "0", qty: str = "100", price: st
                        order_type="LIMIT", status=status, price=p, orig_qty=Decimal(qty),
                        executed_qty=e, cum_quote_qty=e * p, time_ms=1_000,
                        update_time_ms=update_ms)
+
+
+async def booked_ids(client: Any, prefix: str) -> set[str]:
+    """Every trade id the books hold: the fields of the per-month archive hashes of fills."""
+    months = sorted(m.decode() for m in await client.smembers(prefix + MONTHS))
+    out: set[str] = set()
+    for month in months:
+        out |= {t.decode() for t in await client.hkeys(prefix + FILLS + month)}
+    return out

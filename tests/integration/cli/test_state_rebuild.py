@@ -34,6 +34,7 @@ from tests.support.e2e_harness import (
     wait_for,
 )
 from tests.support.fixtures import PREFIX
+from tests.support.store_builders import booked_ids
 
 UNBALANCED = {"QRL": "20000", "USDT": "200"}
 # no REST weight budget: a rebuild reads 30+ windows, twice in a row here (--dry-run first)
@@ -152,7 +153,7 @@ async def test_rebuild_on_a_wiped_prefix_reproduces_the_books_the_daemon_kept(
                                                           kept["cost"].qty)
         assert "1 open" in out and "open rb-rest1-0 BUY 100" in out
         assert "(an estimate)" in out and "a lower bound" in out
-        assert await redis_client.get(PREFIX + "schema") == b"2"
+        assert await redis_client.get(PREFIX + "schema") == b"3"
         assert await redis_client.get(PREFIX + "books") == b"1"
         assert len(await redis_client.get(PREFIX + "epoch") or b"") == 16
 
@@ -164,7 +165,7 @@ async def test_rebuild_on_a_wiped_prefix_reproduces_the_books_the_daemon_kept(
             engine.lease.stop()
         fills, cost = await stored_fills(redis_url)
         assert sorted(fill_key(f) for f in fills) == exchange_fill_keys(sim)  # all booked once
-        assert cost is not None and set(cost["trade_ids"]) == {f.trade_id for f in fills}
+        assert cost is not None and cost["fills"] == len(fills) == len({f.trade_id for f in fills})
 
 
 async def test_rebuild_refuses_a_prefix_that_holds_books(
@@ -203,7 +204,7 @@ async def test_fresh_writes_a_new_life_and_the_daemon_starts(
         assert await cli("state", "rebuild", "-c", path, "--fresh") == 0
         out = capsys.readouterr().out
         assert "fresh start of QRLUSDT" in out and "exchange history ignored" in out
-        assert await redis_client.get(PREFIX + "schema") == b"2"
+        assert await redis_client.get(PREFIX + "schema") == b"3"
         assert await redis_client.get(PREFIX + "books") == b"1"
         epoch = (await redis_client.get(PREFIX + "epoch") or b"").decode()
         assert len(epoch) == 16 and int(epoch, 16) >= 0 and epoch in out
@@ -213,7 +214,7 @@ async def test_fresh_writes_a_new_life_and_the_daemon_starts(
         cost = CostBasis.from_dict(yaml.safe_load(raw))
         held = sim.balances()["QRL"]
         assert cost == CostBasis.initial(Decimal("0.04"), held[0] + held[1])
-        assert await redis_client.get(PREFIX + "fills") is None
+        assert await booked_ids(redis_client, PREFIX) == set()
         supervisor = Supervisor()
         engine = await build_engine(settings, sim_creds(sim), supervisor)  # not refused now
         await engine.close()

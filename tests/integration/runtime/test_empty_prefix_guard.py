@@ -58,7 +58,7 @@ async def test_live_start_on_empty_prefix_without_our_history_starts_new(
     supervisor = Supervisor()
     engine = await build_engine(e2e_settings(msim, redis_url), sim_creds(msim), supervisor)
     await _closed(engine, supervisor)
-    assert await redis_client.get(PREFIX + "schema") == b"2"
+    assert await redis_client.get(PREFIX + "schema") == b"3"
 
 
 async def test_an_order_older_than_the_7_days_allorders_keeps_is_not_seen(
@@ -68,7 +68,7 @@ async def test_an_order_older_than_the_7_days_allorders_keeps_is_not_seen(
     supervisor = Supervisor()
     engine = await build_engine(e2e_settings(msim, redis_url), sim_creds(msim), supervisor)
     await _closed(engine, supervisor)
-    assert await redis_client.get(PREFIX + "schema") == b"2"
+    assert await redis_client.get(PREFIX + "schema") == b"3"
 
 
 async def test_an_open_order_of_ours_older_than_7_days_is_seen(
@@ -110,4 +110,4 @@ async def test_dry_run_or_no_keys_skip_the_check_and_say_so(
         logger.remove(sink)
     why = "no API keys" if how == "no_keys" else "mode dry_run"
     assert f"{PREFIX} holds no books; exchange history not checked ({why})" in lines
-    assert await redis_client.get(PREFIX + "schema") == b"2"
+    assert await redis_client.get(PREFIX + "schema") == b"3"

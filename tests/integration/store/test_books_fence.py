@@ -22,6 +22,7 @@ from daemon.runtime.executor import Executor
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.settings_ref import SettingsRef
+from tests.support.store_builders import booked_ids
 
 P = "bot:QRLUSDT:"
 RULES = ExchangeRules(symbol="QRLUSDT", base_asset="QRL", quote_asset="USDT", base_precision=2,
@@ -74,7 +75,7 @@ async def test_a_takeover_on_a_stale_view_reloads_and_books_on_the_leaders_books
         order2 = order.apply(OrderFilled(fill("t2", "20", "3")))
         await b.record(order2)  # refused from the stale view, reloaded, booked on top
         state = await b_store.load_state()
-        assert state.booked_trade_ids == {"t1", "t2"}
+        assert await booked_ids(b_store.client, P) == {"t1", "t2"}
         assert b.cost.qty == D("30")
         assert b.cost.avg_cost is not None
         assert b.cost.avg_cost.quantize(D("0.0001")) == D("2.6667")  # (20 + 60) / 30
@@ -98,7 +99,7 @@ async def test_the_old_leader_cannot_write_once_the_lease_is_gone(redis_url: str
         with pytest.raises(LeaseLost, match=f"{P}lease is held by {b_lease.owner}"):
             await a.record(order.apply(OrderFilled(fill("t1", "10", "2"))))
         state = await b_store.load_state()
-        assert state.booked_trade_ids == frozenset() and state.cost_basis is None
+        assert await booked_ids(b_store.client, P) == set() and state.cost_basis is None
     finally:
         await a_store.close()
         await b_store.close()
@@ -121,7 +122,7 @@ async def test_corrupt_content_written_behind_the_daemons_back_is_never_overwrit
             await ledger.apply_to_known(order.client_order_id, OrderFilled(fill("t2", "20",
                                                                                 "3")))
         assert await raw.get(P + name) == b"{garbage"  # left for the operator to see
-        assert await raw.hkeys(P + "fills") == [b"t1"]  # nothing booked on top
+        assert await booked_ids(raw, P) == {"t1"}  # nothing booked on top
     finally:
         await store.close()
 
@@ -162,7 +163,7 @@ async def test_books_rolled_back_are_never_written_on(redis_url: str,
             await ledger.record(order.apply(OrderFilled(fill("t3", "5", "2"))))
         with pytest.raises(BooksLost):
             await ledger.record(order.apply(OrderFilled(fill("t3", "5", "2"))))  # and again
-        assert set(await raw.hkeys(P + "fills")) == {b"t1"}  # the snapshot, untouched
+        assert await booked_ids(raw, P) == {"t1"}  # the snapshot, untouched
     finally:
         await store.close()
 
@@ -203,7 +204,6 @@ async def test_a_write_from_a_stale_view_is_refused_by_redis(redis_url: str) -> 
     ("epoch", "list", "string"), ("books", "hash", "string"),
     ("plan_history", "string", "list"), ("orders:closed", "list", "zset"),
     ("orders", "string", "hash"), ("orders:open", "string", "set"),
-    ("fills", "list", "hash"),
 ])
 async def test_a_key_of_the_wrong_type_is_refused_naming_it(
         redis_url: str, raw: aioredis.Redis, name: str, kind: str, expected: str) -> None:
@@ -305,7 +305,7 @@ async def test_a_prefix_holding_only_what_is_not_books_gets_new_books(
     await store.connect()
     try:
         await store.check_schema()
-        assert await raw.get(P + "schema") == b"2"
+        assert await raw.get(P + "schema") == b"3"
         assert await raw.get(P + "halted") == b"{}"  # left alone
     finally:
         await store.close()
@@ -330,6 +330,6 @@ async def test_a_push_the_fence_refuses_stops_trading_not_the_stream(
             executed_qty=D("30"), cum_quote_qty=D("60"), time_ms=3, update_time_ms=4))
         assert lease.phase is Phase.STANDBY and not lease.valid_now()
         await executor.on_fill(filled)  # without the lease: ignored, no exchange call
-        assert await raw.hkeys(P + "fills") == []
+        assert await booked_ids(raw, P) == set()
     finally:
         await store.close()

@@ -11,11 +11,13 @@ from daemon.domain.models import ExchangeRules, Fill, Side
 from daemon.domain.orders import Order, OrderAccepted, OrderFilled, new_intent
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.settings_ref import SettingsRef
+from tests.support.store_builders import booked_ids
 
 RULES = ExchangeRules(symbol="QRLUSDT", base_asset="QRL", quote_asset="USDT", base_precision=2,
                       quote_precision=5, min_qty=D("0.01"), min_notional=D("1"),
                       taker_fee=D("0.0005"))
 SETTINGS = parse_settings({"strategy": {"core_pct": "0.5"}})
+P = "bot:QRLUSDT:"
 
 
 def fill(tid: str, qty: str, price: str) -> Fill:
@@ -44,7 +46,7 @@ async def test_stale_copy_reloads_instead_of_overwriting(redis_url: str) -> None
         order2 = order.apply(OrderFilled(fill("t2", "20", "3")))
         await b.record(order2)  # b never saw t1 booked: Redis says "already", b reloads
         state = await store.load_state()
-        assert state.booked_trade_ids == {"t1", "t2"}
+        assert await booked_ids(store.client, P) == {"t1", "t2"}
         assert b.booked == {"t1", "t2"}
         # avg = (10*2 + 20*3) / 30 = 2.666..; both fills count, neither twice
         assert b.cost.qty == D("30") and b.cost.avg_cost is not None
@@ -54,7 +56,7 @@ async def test_stale_copy_reloads_instead_of_overwriting(redis_url: str) -> None
         assert state.core_floor == D("115")
         assert state.counters.trades_total == 1  # one order traded, however many fills
         await b.record(order2)  # again: nothing changes
-        assert (await store.load_state()).booked_trade_ids == {"t1", "t2"}
+        assert await booked_ids(store.client, P) == {"t1", "t2"}
     finally:
         await store.close()
 

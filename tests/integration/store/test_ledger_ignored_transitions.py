@@ -22,13 +22,14 @@ from daemon.domain.orders import (
     new_intent,
 )
 from daemon.runtime.ledger import Ledger
+from daemon.runtime.settings_ref import SettingsRef
 
 COID = "rb-abc-0"
 VENUE_ID = "C02__1"
 RULES = ExchangeRules(symbol="QRLUSDT", base_asset="QRL", quote_asset="USDT", base_precision=2,
                       quote_precision=5, min_qty=D("0.01"), min_notional=D("1"),
                       taker_fee=D("0.0005"))
-SETTINGS = parse_settings({})
+SETTINGS = SettingsRef(parse_settings({}))
 
 
 def report(status: OrderStatus, executed: str, update_ms: int) -> OrderReport:

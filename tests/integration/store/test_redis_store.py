@@ -31,7 +31,7 @@ from daemon.errors import (
     StateError,
     TradingHalted,
 )
-from tests.support.store_builders import COID, VENUE_ID, fill, intent, report
+from tests.support.store_builders import COID, VENUE_ID, booked_ids, fill, intent, report
 
 P = "bot:QRLUSDT:"
 DAY_MS = 1_763_700_000_000  # 2025-11-21 04:40 UTC
@@ -53,7 +53,7 @@ def sent(coid: str = COID, qty: str = "100") -> Order:
 # ----------------------------------------------------------------------------- schema
 async def test_schema_written_on_empty_prefix_and_checked(store: RedisStore,
                                                           redis_client: aioredis.Redis) -> None:
-    assert await redis_client.get(P + "schema") == b"2"
+    assert await redis_client.get(P + "schema") == b"3"
     await store.check_schema()  # idempotent
     await redis_client.set(P + "schema", "7")
     with pytest.raises(StateError, match=r"bot:QRLUSDT:schema: schema version is '7'"):
@@ -144,7 +144,7 @@ async def test_book_fills_writes_everything_atomically(store: RedisStore) -> Non
         counters=counters, core_floor=Decimal("70"), balances={"QRL": {"free": "100"}})
     assert result.booked == ("t1", "t2") and result.already == () and result.order_saved
     state = await store.load_state()
-    assert state.booked_trade_ids == {"t1", "t2"}
+    assert await booked_ids(store.client, P) == {"t1", "t2"}
     assert state.cost_basis == {"avg_cost": "0.5", "realized_pnl": "0"}
     assert state.core_floor == Decimal("70")
     assert state.counters == TradeCounters("2025-11-21", 1, DAY_MS, 1)
@@ -165,7 +165,7 @@ async def test_overlapping_booking_writes_nothing(store: RedisStore) -> None:
     state = await store.load_state()
     assert state.cost_basis == {"v": "1"}
     assert state.core_floor is None
-    assert state.booked_trade_ids == {"t1"}
+    assert await booked_ids(store.client, P) == {"t1"}
     assert state.orders[COID].filled_qty == Decimal("40")
 
 
@@ -190,7 +190,7 @@ async def test_concurrent_double_booking_books_once(redis_url: str) -> None:
             assert len(booked) == 1, results
             # the other writer's view was stale: refused by the fence, nothing written
             assert any(isinstance(r, BooksChanged) for r in results), results
-        assert len((await a.load_state()).booked_trade_ids) == 50
+        assert len(await booked_ids(a.client, P)) == 50
     finally:
         await a.close()
         await b.close()
@@ -204,7 +204,7 @@ async def test_book_fills_validates_its_input(store: RedisStore) -> None:
         await store.book_fills(o, (), cost_basis={}, counters=TradeCounters())
     with pytest.raises(InputError, match=r"cost_basis.avg: float 0.5 not allowed"):
         await store.book_fills(o, o.fills, cost_basis={"avg": 0.5}, counters=TradeCounters())
-    assert (await store.load_state()).booked_trade_ids == frozenset()
+    assert await booked_ids(store.client, P) == set()
 
 
 # ---------------------------------------------------------------------- corrupt state
@@ -229,8 +229,9 @@ async def test_corrupt_content_is_reported_and_kept(
         value: str, match: str) -> None:
     if field is None:
         await redis_client.set(P + key, value)
-    else:
+    else:  # an order the daemon reads: listed as open
         await redis_client.hset(P + key, field, value)
+        await redis_client.sadd(P + "orders:open", field)
     with pytest.raises(StateError, match=match):
         await store.load_state()
     stored = await (redis_client.get(P + key) if field is None
@@ -241,9 +242,10 @@ async def test_corrupt_content_is_reported_and_kept(
 async def test_order_stored_under_another_id_or_dangling_open_id(
         store: RedisStore, redis_client: aioredis.Redis) -> None:
     await redis_client.hset(P + "orders", "rb-other-0", json.dumps(order_to_dict(intent())))
+    await redis_client.zadd(P + "orders:closed", {"rb-other-0": 1})
     with pytest.raises(StateError, match=r"orders\[rb-other-0\]: field 'client_order_id'"):
         await store.load_state()
-    await redis_client.delete(P + "orders")
+    await redis_client.delete(P + "orders", P + "orders:closed")
     await redis_client.sadd(P + "orders:open", "rb-gone-0")
     with pytest.raises(StateError, match=r"orders:open: lists \['rb-gone-0'\]"):
         await store.load_state()
@@ -350,4 +352,4 @@ async def test_book_fills_with_a_stale_order_books_the_fills_but_keeps_the_newer
                                     counters=TradeCounters())
     assert (result.booked, result.order_saved) == (("t1",), False)
     assert (await store.get_order(COID)) == newer
-    assert (await store.load_state()).booked_trade_ids == {"t1"}
+    assert await booked_ids(store.client, P) == {"t1"}

@@ -47,7 +47,7 @@ CASES = [("halted", "list", "string", "get_halt"),
          ("plan_history", "string", "list", "plan_history"),
          ("plan_history", "hash", "list", "record_plan"),
          ("orders", "string", "hash", "get_order"),
-         ("fills", "list", "hash", "get_fills"),
+         ("archive:months", "list", "set", "get_fills"),
          ("lease", "list", "string", "lease_holder")]
 
 

@@ -46,11 +46,24 @@ def test_sell_realizes_and_keeps_average() -> None:
     assert cb.unrealized(D("0.07")) == D("139.90")
 
 
-def test_duplicate_trade_id_is_ignored() -> None:
+def test_a_trade_id_repeated_in_one_apply_all_counts_once() -> None:
     f = fill("7", Side.BUY, "100", "1")
     once = CostBasis().apply(f, **KW)
-    assert once.apply(f, **KW) is once
-    assert once.apply_all([f, f, f], **KW) is once
+    assert CostBasis().apply_all([f, f, f], **KW) == once
+    assert once.fills == 1 and once.qty == D(100)
+
+
+def test_the_cost_basis_holds_aggregates_only_and_reads_schema_1() -> None:
+    """Schema 1 carried every applied trade id (its size grew with every fill); schema 2 keeps
+    the figures and a count: the same size at the ten-thousandth fill as at the first."""
+    fills = [fill(str(i), Side.BUY, "1", "1") for i in range(200)]
+    cb = CostBasis().apply_all(fills, **KW)
+    data = cb.to_dict()
+    assert data == {"v": 2, "avg_cost": "1", "qty": "200", "realized_pnl": "0",
+                    "fees_other": {}, "fills": 200}
+    old = {**data, "v": 1, "trade_ids": [str(i) for i in range(200)]}
+    del old["fills"]
+    assert CostBasis.from_dict(old) == cb  # the ids count the fills, then are dropped
 
 
 def test_third_asset_fee_converted_or_recorded() -> None:
@@ -101,7 +114,9 @@ def test_round_trip_through_dict() -> None:
         (lambda d: d.update(qty="-1"), "cost basis.qty: must be >= 0"),
         (lambda d: d.update(avg_cost="0"), "cost basis.avg_cost: must be positive"),
         (lambda d: d.update(v=99), "cost basis.v: unknown schema version"),
-        (lambda d: d.update(trade_ids="1"), "cost basis.trade_ids"),
+        (lambda d: d.update(fills=-1), "cost basis.fills"),
+        (lambda d: d.update(fills="3"), "cost basis.fills"),
+        (lambda d: d.update(v=1, trade_ids="1"), "cost basis.trade_ids"),
         (lambda d: d.update(fees_other={"MX": "x"}), "cost basis.fees_other.MX"),
         (lambda d: d.update(fees_other=[]), "cost basis.fees_other"),
     ],
@@ -250,5 +265,5 @@ def test_cost_basis_equals_recomputation(
     assert q >= 0
     assert cb.qty == q and cb.avg_cost == avg and cb.realized_pnl == realized
     assert dict(cb.fees_other) == other
-    assert cb.trade_ids == frozenset(f.trade_id for f in fills)
+    assert cb.fills == len({f.trade_id for f in fills})
     assert CostBasis.from_dict(cb.to_dict()) == cb

@@ -61,7 +61,7 @@ def test_orders_fills_and_cost_basis_are_ours_only() -> None:
     ours = [f for f in TRADES if f.order_id != "M"]
     expected = CostBasis().apply_all(ours, base_asset="QRL", quote_asset="USDT")
     assert books.cost == expected
-    assert books.cost.trade_ids == {"t1", "t2", "t3", "t4"}
+    assert books.cost.fills == 4 and {f.trade_id for f in books.fills} == {"t1", "t2", "t3", "t4"}
     assert (books.foreign_trades, books.foreign_net_base) == (1, D("50"))
     # held now 10000 = before + (600-0.6) + (400-0.4) - 500 + (100-0.1)
     assert books.base_before == D("10000") - D("599.4") - D("399.6") + D("500") - D("99.9")
