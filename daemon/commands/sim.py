@@ -7,7 +7,11 @@ daemon.sim.config.Realism): --kind-exchange turns every such point off, and --tr
 
 Demo credentials (documented, not secret): API key ``mx0vglDEMOKEY0000000``, secret
 ``demo-secret-not-real-0000000000000``; override with --api-key/--api-secret or the environment
-variables MEXC_SIM_API_KEY / MEXC_SIM_API_SECRET."""
+variables MEXC_SIM_API_KEY / MEXC_SIM_API_SECRET.
+
+One pair (QRLUSDT) by default; --basket serves QRLUSDT, BTCUSDT and ETHUSDT on one account,
+--symbols FILE the pairs of a YAML file (daemon.sim.symbols), each with its own rules and
+market."""
 
 from __future__ import annotations
 
@@ -43,7 +47,8 @@ def register(sub: Any) -> None:
                    help="candle CSV to replay (../shared/data layout); default: random walk")
     p.add_argument("--rescale", metavar="X", help="multiply replayed prices by X")
     p.add_argument("--start-index", type=int, default=288, metavar="N",
-                   help="replay: candles before N are history (default 288 = one day of 5m)")
+                   help="replay (--replay, or the main symbol's of --symbols): candles "
+                   "before N are history (default 288 = one day of 5m)")
     p.add_argument("--start-price", default=None,
                    help="random walk: starting price (default 0.05)")
     several = p.add_mutually_exclusive_group()

@@ -180,3 +180,29 @@ def test_basket_balances_take_balance_overrides() -> None:
     cfg = build_config(args)
     assert cfg.balances == {"QRL": "10000", "BTC": "1", "ETH": "0.15", "USDT": "500"}
     assert [s.symbol for s in cfg.symbols()] == ["QRLUSDT", "BTCUSDT", "ETHUSDT"]
+
+
+async def test_a_symbols_file_of_replays(tmp_path: Path, shared_data: Path) -> None:
+    (tmp_path / "symbols.yaml").write_text(
+        "symbols:\n"
+        f"  - {{symbol: ETHUSDT, base_asset: ETH, quote_asset: USDT, quote_precision: 2,\n"
+        f"     replay: {shared_data / 'ETH_BTC-5m.csv'}, rescale: 30000}}\n"
+        f"  - {{symbol: LTCUSDT, base_asset: LTC, quote_asset: USDT, quote_precision: 2,\n"
+        f"     replay: {shared_data / 'LTC_BTC-5m.csv'}, rescale: 30000}}\n")
+    proc, lines = await _serve([".venv/bin/rebalancer", "sim", "--symbols", "symbols.yaml",
+                                "--start-index", "100"], tmp_path)
+    rest = lines[0].split()[1]
+    try:
+        async with aiohttp.ClientSession() as s:
+            got = {}
+            for symbol in ("ETHUSDT", "LTCUSDT"):
+                async with s.get(f"{rest}/klines", params={
+                        "symbol": symbol, "interval": "5m", "limit": "1000"}) as r:
+                    got[symbol] = await r.json()
+    finally:
+        await _stop(proc)
+    # both series start at the files' first candle and reach the same simulated now
+    assert [r[0] for r in got["ETHUSDT"]] == [r[0] for r in got["LTCUSDT"]]
+    assert got["ETHUSDT"][0][0] == 1515560100000 and len(got["ETHUSDT"]) in (101, 102)
+    assert got["ETHUSDT"][0][1] == "2952"  # 0.0984 x 30000
+    assert got["LTCUSDT"][0][1] == "507.97"  # 0.0169325 x 30000, rounded down
