@@ -7,7 +7,11 @@ daemon.sim.config.Realism): --kind-exchange turns every such point off, and --tr
 
 Demo credentials (documented, not secret): API key ``mx0vglDEMOKEY0000000``, secret
 ``demo-secret-not-real-0000000000000``; override with --api-key/--api-secret or the environment
-variables MEXC_SIM_API_KEY / MEXC_SIM_API_SECRET."""
+variables MEXC_SIM_API_KEY / MEXC_SIM_API_SECRET.
+
+One pair (QRLUSDT) by default; --basket serves QRLUSDT, BTCUSDT and ETHUSDT on one account,
+--symbols FILE the pairs of a YAML file (daemon.sim.symbols), each with its own rules and
+market."""
 
 from __future__ import annotations
 
@@ -43,8 +47,18 @@ def register(sub: Any) -> None:
                    help="candle CSV to replay (../shared/data layout); default: random walk")
     p.add_argument("--rescale", metavar="X", help="multiply replayed prices by X")
     p.add_argument("--start-index", type=int, default=288, metavar="N",
-                   help="replay: candles before N are history (default 288 = one day of 5m)")
-    p.add_argument("--start-price", default="0.05", help="random walk: starting price")
+                   help="replay (--replay, or the main symbol's of --symbols): candles "
+                   "before N are history (default 288 = one day of 5m)")
+    p.add_argument("--start-price", default=None,
+                   help="random walk: starting price (default 0.05)")
+    several = p.add_mutually_exclusive_group()
+    several.add_argument("--basket", action="store_true",
+                         help="serve the three-asset basket QRLUSDT, BTCUSDT and ETHUSDT "
+                         "(each its own rules and random walk; default balances QRL=10000 "
+                         "BTC=0.005 ETH=0.15 USDT=500)")
+    several.add_argument("--symbols", type=Path, metavar="FILE",
+                         help="serve the symbols of a YAML file, each with its own rules and "
+                         "random walk or replay (see daemon/sim/symbols.py)")
     p.add_argument("--balance", action="append", default=[], metavar="ASSET=QTY",
                    help="starting balance, repeatable (default QRL=10000 USDT=500)")
     p.add_argument("--api-key", default=None)
@@ -142,29 +156,56 @@ def build_realism(args: argparse.Namespace) -> Any:
     return dataclasses.replace(base, **changes)
 
 
-def build_config(args: argparse.Namespace) -> Any:
-    from daemon.sim import (
-        DEMO_API_KEY,
-        DEMO_API_SECRET,
-        Faults,
-        RandomWalkMarket,
-        ReplayMarket,
-        SimConfig,
-    )
+def _single_market(args: argparse.Namespace) -> Any:
+    from daemon.sim import RandomWalkMarket, ReplayMarket
 
-    market: RandomWalkMarket | ReplayMarket
     if args.replay is not None:
         if not args.replay.is_file():
             raise ConfigError(f"--replay {args.replay}: no such file")
-        market = ReplayMarket(path=args.replay, rescale=args.rescale,
-                              start_index=args.start_index)
+        return ReplayMarket(path=args.replay, rescale=args.rescale,
+                            start_index=args.start_index)
+    if args.rescale is not None:
+        raise ConfigError("--rescale only applies with --replay")
+    return RandomWalkMarket(start_price=args.start_price or "0.05")
+
+
+def _symbol_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """The SimConfig fields of the symbols served: one pair (the default, --replay or
+    --start-price), the basket preset or a symbols file; and the balances, where
+    --balance overrides the preset's or the file's per asset."""
+    from daemon.sim.config import SimConfig
+    from daemon.sim.symbols import BASKET_BALANCES, BASKET_SYMBOLS, load_symbols_file
+
+    if not (args.basket or args.symbols):
+        return {"market": _single_market(args), "balances": parse_balances(args.balance)}
+    flag = "--basket" if args.basket else "--symbols"
+    for other, given in (("--replay", args.replay), ("--rescale", args.rescale),
+                         ("--start-price", args.start_price)):
+        if given is not None:
+            raise ConfigError(f"{other} applies to the single pair; with {flag} each symbol "
+                              "has its own market" + (" (in the file)" if args.symbols else ""))
+    if args.basket:
+        symbols, balances = BASKET_SYMBOLS, dict(BASKET_BALANCES)
     else:
-        if args.rescale is not None:
-            raise ConfigError("--rescale only applies with --replay")
-        market = RandomWalkMarket(start_price=args.start_price)
+        symbols, balances = load_symbols_file(args.symbols,
+                                              default_start_index=args.start_index)
+        if not balances and not args.balance:
+            balances = {s.quote_asset: "500" for s in symbols}
+    balances.update(parse_balances(args.balance) if args.balance else {})
+    main = SimConfig.for_symbols(symbols)
+    return {name: getattr(main, name) for name in _SYMBOL_FIELDS} | {"balances": balances}
+
+
+_SYMBOL_FIELDS = ("symbol", "base_asset", "quote_asset", "base_precision", "quote_precision",
+                  "min_qty", "min_notional", "maker_fee", "taker_fee", "market",
+                  "symbol_status", "spot_trading_allowed", "extra_symbols")
+
+
+def build_config(args: argparse.Namespace) -> Any:
+    from daemon.sim import DEMO_API_KEY, DEMO_API_SECRET, Faults, SimConfig
+
     cfg = SimConfig(
-        seed=args.seed, speed=args.speed, market=market,
-        balances=parse_balances(args.balance),
+        seed=args.seed, speed=args.speed, **_symbol_fields(args),
         api_key=args.api_key or os.environ.get("MEXC_SIM_API_KEY") or DEMO_API_KEY,
         api_secret=args.api_secret or os.environ.get("MEXC_SIM_API_SECRET") or DEMO_API_SECRET,
         partial_fill_ratio=args.partial_fill,
@@ -210,6 +251,8 @@ async def _serve(cfg: Any, host: str, port: int) -> int:
     print(f"REST {sim.rest_url}/api/v3", flush=True)
     print(f"WS   {sim.ws_url}", flush=True)
     print(f"api key {sim.api_key}  speed {cfg.speed}x  seed {cfg.seed}", flush=True)
+    if cfg.extra_symbols:
+        print("symbols " + "  ".join(f"{s} {sim.price(s)}" for s in sim.specs), flush=True)
     r = cfg.realism
     print(f"realism trade-ids {r.trade_ids}  minimal-replies {r.minimal_replies}  "
           f"not-found-after-create-s {r.not_found_after_create_s}  "

@@ -10,7 +10,11 @@ handed out; rate limits and listenKey expiry run on the real clock.
         sim.faults (mutable), sim.hooks, sim.limiter, sim.pause()/resume()/advance(seconds),
         sim.drop_websockets(), sim.stall_websockets(s), sim.order_requests, sim.orders(),
         sim.my_trades(symbol), sim.trade_ids(symbol) (REST id, push id), sim.balances(),
-        sim.price(), sim.realism (SimConfig.realism, frozen)
+        sim.price(symbol=main), sim.realism (SimConfig.realism, frozen)
+
+Several symbols: ``SimConfig.for_symbols((ExtraSymbol(...), ...))`` (the first is the main
+one), or the basket preset ``daemon.sim.symbols.basket_config(seed=1)`` (QRLUSDT, BTCUSDT,
+ETHUSDT); each has its own rules, status and market, all share one account.
 
 Choices where MEXC's behaviour is not documented (UNSURE): a reused newClientOrderId is
 refused with 603 "Repeated request: ..."; a BUY short of quote gets 30004 "Insufficient

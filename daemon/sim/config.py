@@ -4,6 +4,7 @@ are documented defaults, not secrets."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from collections.abc import Awaitable, Callable
@@ -243,9 +244,18 @@ class OrderAttempt(NamedTuple):
     #               killed:<orderId or ->
 
 
+SYMBOL_STATUSES = {"1": "online", "2": "paused", "3": "offline"}  # exchangeInfo status
+
+
 @dataclass(frozen=True)
 class ExtraSymbol:
-    """A further symbol listed in exchangeInfo and tradable, with its own random-walk market."""
+    """A further symbol listed in exchangeInfo, with its own rules and market: a seeded random
+    walk from ``start_price`` unless ``market`` is given (a ``ReplayMarket`` must cover the
+    simulation's start, which the main symbol's market sets; its ``start_index`` is not used).
+    ``maker_fee``/``taker_fee`` None: the main symbol's. ``status`` "2" (paused) or "3"
+    (offline) and ``spot_trading_allowed`` False are listed as such in exchangeInfo, and orders
+    on the symbol are refused (30000 "suspended transaction for the symbol" / 10007 "symbol not
+    support api", PROTOCOL.md 4)."""
 
     symbol: str
     base_asset: str
@@ -255,6 +265,42 @@ class ExtraSymbol:
     min_qty: str = "0.01"
     min_notional: str = "1"
     start_price: str = "1"
+    maker_fee: str | None = None
+    taker_fee: str | None = None
+    market: MarketSpec | None = None
+    status: str = "1"
+    spot_trading_allowed: bool = True
+
+    def market_spec(self) -> MarketSpec:
+        return self.market if self.market is not None else RandomWalkMarket(
+            start_price=self.start_price)
+
+    def validate(self) -> None:
+        """Raise ValueError naming the symbol and the bad field."""
+        where = f"symbol {self.symbol!r}"
+        for name in ("symbol", "base_asset", "quote_asset"):
+            value = getattr(self, name)
+            if not value or not value.isalnum() or not value.isupper():
+                raise ValueError(f"{where}: {name} must be UPPERCASE letters and digits, "
+                                 f"got {value!r}")
+        if self.base_asset == self.quote_asset:
+            raise ValueError(f"{where}: base_asset and quote_asset are both "
+                             f"{self.base_asset!r}")
+        for name in ("base_precision", "quote_precision"):
+            if not 0 <= getattr(self, name) <= 18:
+                raise ValueError(f"{where}: {name} must be within 0..18, got "
+                                 f"{getattr(self, name)}")
+        for name in ("min_qty", "min_notional", "maker_fee", "taker_fee"):
+            raw = getattr(self, name)
+            if raw is not None and ARGUMENTS.decimal(raw, f"{where}: {name}") < 0:
+                raise ValueError(f"{where}: {name} must be >= 0, got {raw}")
+        if self.market is None and ARGUMENTS.decimal(self.start_price,
+                                                     f"{where}: start_price") <= 0:
+            raise ValueError(f"{where}: start_price must be > 0, got {self.start_price}")
+        if self.status not in SYMBOL_STATUSES:
+            raise ValueError(f"{where}: status must be one of "
+                             f"{', '.join(f'{k} ({v})' for k, v in SYMBOL_STATUSES.items())}"
+                             f", got {self.status!r}")
 
 
 @dataclass(frozen=True)
@@ -280,6 +326,8 @@ class SimConfig:
     faults: Faults = field(default_factory=Faults)
     realism: Realism = field(default_factory=Realism)
     extra_symbols: tuple[ExtraSymbol, ...] = ()
+    symbol_status: str = "1"  # the main symbol's exchangeInfo status (see ExtraSymbol)
+    spot_trading_allowed: bool = True  # the main symbol's isSpotTradingAllowed
     # synthesized book
     book_levels: int = 20
     book_level_quote: str = "200"  # quote value at the best level (deeper levels hold more)
@@ -314,8 +362,49 @@ class SimConfig:
             raise ValueError("kline_push_interval_s and max_push_hz must be > 0")
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
+        self.main_symbol().validate()
+        seen = {self.symbol}
+        for extra in self.extra_symbols:
+            extra.validate()
+            if extra.symbol in seen:
+                raise ValueError(f"symbol {extra.symbol!r} is listed twice")
+            seen.add(extra.symbol)
         self.faults.validate()
         self.realism.validate()
+
+    def main_symbol(self) -> ExtraSymbol:
+        """The main symbol's rules in the shape of the others (its market is ``market``)."""
+        return ExtraSymbol(self.symbol, self.base_asset, self.quote_asset, self.base_precision,
+                           self.quote_precision, self.min_qty, self.min_notional,
+                           maker_fee=self.maker_fee, taker_fee=self.taker_fee,
+                           market=self.market, status=self.symbol_status,
+                           spot_trading_allowed=self.spot_trading_allowed)
+
+    def symbols(self) -> tuple[ExtraSymbol, ...]:
+        """Every symbol served, the main one first, fees filled in from the main one's."""
+        return (self.main_symbol(), *(
+            dataclasses.replace(x, maker_fee=self.maker_fee if x.maker_fee is None
+                                else x.maker_fee,
+                                taker_fee=self.taker_fee if x.taker_fee is None
+                                else x.taker_fee)
+            for x in self.extra_symbols))
+
+    @classmethod
+    def for_symbols(cls, symbols: tuple[ExtraSymbol, ...], **fields: Any) -> SimConfig:
+        """A config serving ``symbols``: the first is the main symbol (its market sets the
+        simulation's start), the others are ``extra_symbols``; ``fields`` are the rest."""
+        if not symbols:
+            raise ValueError("at least one symbol is needed")
+        main = symbols[0]
+        fees: dict[str, Any] = {k: v for k, v in (("maker_fee", main.maker_fee),
+                                                  ("taker_fee", main.taker_fee))
+                                if v is not None}
+        return cls(symbol=main.symbol, base_asset=main.base_asset, quote_asset=main.quote_asset,
+                   base_precision=main.base_precision, quote_precision=main.quote_precision,
+                   min_qty=main.min_qty, min_notional=main.min_notional,
+                   market=main.market_spec(), symbol_status=main.status,
+                   spot_trading_allowed=main.spot_trading_allowed,
+                   extra_symbols=tuple(symbols[1:]), **fees, **fields)
 
     def decimal(self, name: str) -> Decimal:
         return ARGUMENTS.decimal(getattr(self, name), name)

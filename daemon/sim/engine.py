@@ -69,6 +69,8 @@ class SymbolSpec:
     min_notional: Decimal
     maker_fee: Decimal
     taker_fee: Decimal
+    status: str = "1"  # exchangeInfo status: "1" online, "2" paused, "3" offline
+    spot_trading_allowed: bool = True  # exchangeInfo isSpotTradingAllowed
 
 
 @dataclass(slots=True)

@@ -71,6 +71,10 @@ def parse_order(params: dict[str, str], specs: dict[str, SymbolSpec],
     spec = specs.get(symbol)
     if spec is None:
         raise SimError(-1121, "Invalid symbol.")
+    if not spec.spot_trading_allowed:
+        raise SimError(10007, "symbol not support api")
+    if spec.status != "1":
+        raise SimError(30000, "suspended transaction for the symbol")
     side = params.get("side") or ""
     if not side:
         raise missing("side")

@@ -209,7 +209,8 @@ async def get_avg_price(sim: Simulator, p: Params, r: web.Request) -> Any:
 
 async def default_symbols(sim: Simulator, p: Params, r: web.Request) -> Any:
     """Symbols tradable through the API (legacy envelope, as MEXC sends it)."""
-    return {"code": 200, "data": list(sim.specs), "msg": None}
+    return {"code": 200, "data": [s for s, spec in sim.specs.items()
+                                  if spec.spot_trading_allowed], "msg": None}
 
 
 # -- account and orders ----------------------------------------------------------------------

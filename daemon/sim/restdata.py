@@ -24,13 +24,13 @@ def exchange_info(sim: Simulator, wanted: list[str] | None) -> dict[str, Any]:
 def _symbol_info(sim: Simulator, symbol: str) -> dict[str, Any]:
     spec = sim.specs[symbol]
     return {
-        "symbol": symbol, "status": "1", "baseAsset": spec.base_asset,
+        "symbol": symbol, "status": spec.status, "baseAsset": spec.base_asset,
         "baseAssetPrecision": spec.base_precision, "quoteAsset": spec.quote_asset,
         "quotePrecision": spec.quote_precision, "quoteAssetPrecision": spec.quote_precision,
         "baseCommissionPrecision": spec.base_precision,
         "quoteCommissionPrecision": spec.quote_precision,
         "orderTypes": ["LIMIT", "MARKET", "LIMIT_MAKER"],
-        "isSpotTradingAllowed": True, "isMarginTradingAllowed": False,
+        "isSpotTradingAllowed": spec.spot_trading_allowed, "isMarginTradingAllowed": False,
         "quoteAmountPrecision": fmt(spec.min_notional), "baseSizePrecision": fmt(spec.min_qty),
         "permissions": ["SPOT"],
         "filters": [{"filterType": "PERCENT_PRICE_BY_SIDE", "bidMultiplierUp": "5",

@@ -36,20 +36,32 @@ from daemon.sim.clock import SigningWindow, SimClock, real_ms
 from daemon.sim.config import FaultDice, Faults, Hooks, OrderAttempt, Realism, SimConfig
 from daemon.sim.engine import DealEvent, Engine, Level, SymbolSpec
 from daemon.sim.limits import RateLimiter
-from daemon.sim.market import MarketModel, RandomWalkMarket, synth_book
+from daemon.sim.market import MarketModel, synth_book
 
 
 def _specs(cfg: SimConfig) -> dict[str, SymbolSpec]:
-    specs = {cfg.symbol: SymbolSpec(
-        cfg.symbol, cfg.base_asset, cfg.quote_asset, cfg.base_precision, cfg.quote_precision,
-        cfg.decimal("min_qty"), cfg.decimal("min_notional"), cfg.decimal("maker_fee"),
-        cfg.decimal("taker_fee"))}
-    for x in cfg.extra_symbols:
-        specs[x.symbol] = SymbolSpec(x.symbol, x.base_asset, x.quote_asset, x.base_precision,
-                                     x.quote_precision, Decimal(x.min_qty),
-                                     Decimal(x.min_notional), cfg.decimal("maker_fee"),
-                                     cfg.decimal("taker_fee"))
-    return specs
+    return {x.symbol: SymbolSpec(
+        x.symbol, x.base_asset, x.quote_asset, x.base_precision, x.quote_precision,
+        Decimal(x.min_qty), Decimal(x.min_notional), Decimal(x.maker_fee or "0"),
+        Decimal(x.taker_fee or "0"), x.status, x.spot_trading_allowed) for x in cfg.symbols()}
+
+
+def _markets(cfg: SimConfig, real_now_ms: int) -> dict[str, MarketModel]:
+    """Every symbol's market. The main one sets the simulation's start; a random walk of
+    another symbol starts there too, a replay of another symbol must cover it."""
+    main = MarketModel.build(cfg.market, seed=cfg.seed, price_decimals=cfg.quote_precision,
+                             real_now_ms=real_now_ms)
+    markets = {cfg.symbol: main}
+    for i, x in enumerate(cfg.extra_symbols):
+        model = MarketModel.build(x.market_spec(), seed=cfg.seed * 1000 + i + 1,
+                                  price_decimals=x.quote_precision, real_now_ms=main.start_ms)
+        first, end = model.bars[0].open_ms, model.end_ms
+        if first > main.start_ms or (end is not None and end <= main.start_ms):
+            raise ValueError(f"symbol {x.symbol!r}: its candles ({first} to {end}) do not "
+                             f"cover the simulation's start {main.start_ms} (the time of "
+                             f"{cfg.symbol}'s first simulated candle)")
+        markets[x.symbol] = model
+    return markets
 
 
 class Simulator:
@@ -71,14 +83,7 @@ class Simulator:
         self.requests_seen: Counter[str] = Counter()  # every request, "GET /api/v3/time"
         self.specs = _specs(self.cfg)
         real_now = int(time.time() * 1000)
-        self.markets: dict[str, MarketModel] = {
-            self.cfg.symbol: MarketModel.build(self.cfg.market, seed=self.cfg.seed,
-                                               price_decimals=self.cfg.quote_precision,
-                                               real_now_ms=real_now)}
-        for i, x in enumerate(self.cfg.extra_symbols):
-            self.markets[x.symbol] = MarketModel.build(
-                RandomWalkMarket(start_price=x.start_price), seed=self.cfg.seed * 1000 + i + 1,
-                price_decimals=x.quote_precision, real_now_ms=real_now)
+        self.markets = _markets(self.cfg, real_now)
         self.clock = SimClock(self.markets[self.cfg.symbol].start_ms, self.cfg.speed)
         ratio = self.cfg.partial_fill_ratio
         self.engine = Engine(self.specs, {a: Decimal(q) for a, q in self.cfg.balances.items()},

@@ -4,7 +4,9 @@ Client messages are JSON text: SUBSCRIPTION / UNSUBSCRIPTION (acks {"id":0,"code
 PING or ping (answer {"id":0,"code":0,"msg":"PONG"}). Pushes are binary PushDataV3ApiWrapper
 frames. Channels: kline (every Min1..Month1), aggre.bookTicker and aggre.deals (the account's
 own fills are the public tape) and, with a listenKey, private account/orders/deals.
-MEXC's rules: at most ``ws_max_subscriptions`` channels, closed after
+MEXC's rules: at most ``ws_max_subscriptions`` channels per connection (30; a further one is
+refused, code 0 "Not Subscribed successfully! [..].  Reason： more than 30 subscriptions ",
+and gets no pushes; UNSUBSCRIPTION frees its place), closed after
 ``ws_no_sub_timeout_s`` without a subscription or ``ws_idle_timeout_s`` without a client message,
 more than ``ws_max_msgs_per_s`` client messages per second closes the connection, an invalid
 listenKey gets the text frame ``Invalid listen key``. Faults: delayed and duplicated pushes,
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -241,8 +244,10 @@ class WsHub:
                 failed.append((ch, reason))
         if ok:
             self._reply(conn, ",".join(ok), msg_id)
-        for ch, reason in failed:
-            self._reply(conn, f"Not Subscribed successfully! [{ch}].  Reason： {reason} ",
+        # MEXC names the refused channels of one reason together: "[a,b]"
+        for reason, group in itertools.groupby(failed, key=lambda item: item[1]):
+            names = ",".join(ch for ch, _ in group)
+            self._reply(conn, f"Not Subscribed successfully! [{names}].  Reason： {reason} ",
                         msg_id)
 
     def _check_channel(self, conn: Conn, ch: str) -> str | None:

@@ -12,6 +12,7 @@ from typing import Any
 import aiohttp
 
 from daemon.sim import ExtraSymbol, ReplayMarket, SimConfig, Simulator
+from daemon.sim.symbols import basket_config
 from tests.support.sim_client import Client, collect, next_frame
 
 KLINE_MIN1 = "spot@public.kline.v3.api.pb@QRLUSDT@Min1"
@@ -84,6 +85,36 @@ async def test_subscription_limit_30() -> None:
         assert acks[0]["msg"] == ",".join(channels[:30])
         assert acks[1]["msg"].startswith(f"Not Subscribed successfully! [{channels[30]}]")
         assert "30 subscriptions" in acks[1]["msg"]
+
+
+async def test_the_31st_subscription_of_a_connection_is_refused_and_silent() -> None:
+    """MEXC: at most 30 subscriptions per connection, counted over every message; the ones
+    beyond are refused (code 0, "Not Subscribed successfully! [a,b]") and push nothing; an
+    UNSUBSCRIPTION frees a place. Several symbols make the 30 (basket preset)."""
+    intervals = ["Min1", "Min5", "Min15", "Min30", "Min60", "Hour4", "Hour8", "Day1", "Week1",
+                 "Month1"]
+    klines = [f"spot@public.kline.v3.api.pb@{s}@{i}"
+              for s in ("QRLUSDT", "BTCUSDT", "ETHUSDT") for i in intervals]
+    book = "spot@public.aggre.bookTicker.v3.api.pb@100ms@"
+    extra = [f"{book}BTCUSDT", f"{book}ETHUSDT"]
+    async with Simulator(basket_config(seed=4)) as sim, aiohttp.ClientSession() as s, \
+            s.ws_connect(sim.ws_url) as ws:
+        for part in (klines[:10], klines[10:20], klines[20:]):
+            await ws.send_json({"method": "SUBSCRIPTION", "params": part})
+            acks = [i for i in await collect(ws, 0.3) if isinstance(i, dict)]
+            assert acks == [{"id": 0, "code": 0, "msg": ",".join(part)}]
+        # one already held (acked again, not counted twice) and two beyond the 30
+        await ws.send_json({"method": "SUBSCRIPTION", "params": [klines[0], *extra]})
+        items = await collect(ws, 1.0)
+        acks = [i["msg"] for i in items if isinstance(i, dict)]
+        assert acks == [klines[0], f"Not Subscribed successfully! [{','.join(extra)}].  "
+                                   "Reason： more than 30 subscriptions "]
+        assert not [p for p in _pushes(items) if p.channel in extra]
+        await ws.send_json({"method": "UNSUBSCRIPTION", "params": [klines[-1]]})
+        await ws.send_json({"method": "SUBSCRIPTION", "params": extra[:1]})
+        items = await collect(ws, 1.0)
+        assert {"id": 0, "code": 0, "msg": extra[0]} in items
+        assert [p.symbol for p in _pushes(items) if p.channel == extra[0]][:1] == ["BTCUSDT"]
 
 
 async def test_invalid_listen_key_text_frame(sim: Simulator) -> None:
