@@ -42,6 +42,9 @@ from daemon.domain.planner import (
 )
 from daemon.domain.reasons import ReasonCode
 
+PENDING_NOTE = ("the BUY legs marked pending are placed once every SELL leg is final, sized "
+                "then from the quote actually free: their quantity here is the most they take")
+
 
 @dataclass(frozen=True, slots=True)
 class LegInput:
@@ -124,7 +127,9 @@ class PortfolioPlan:
             "quote_asset": self.quote_asset, "quote_total": fmt(self.quote_total),
             "quote_free": fmt(self.quote_free), "spendable": fmt(self.spendable),
             "total_value": opt(self.total_value), "drift": opt(self.drift),
-            "buys_pending": self.buys_pending, "legs": [leg.to_dict() for leg in self.legs],
+            "buys_pending": self.buys_pending,
+            **({"note": PENDING_NOTE} if self.buys_pending else {}),
+            "legs": [leg.to_dict() for leg in self.legs],
         }
 
 
