@@ -199,10 +199,9 @@ def _money(value: Decimal) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What a portfolio (STRATEGY.md v3) adds to one pair's decision; the defaults are the
-    single pair. ``others_value``: the value of the portfolio's other base assets, part of V
-    (None: one of their prices is unknown, so V is). ``spendable``: the quote this decision may
-    spend, in place of ``quote_free - usdt_reserve`` (a BUY leg's share)."""
+    """One leg of a portfolio (STRATEGY.md v3); the defaults are the single pair.
+    ``others_value``: the other base assets' value, in V (None: a price of theirs is unknown).
+    ``spendable``: what the leg may spend, for ``quote_free - usdt_reserve``."""
 
     others_value: Decimal | None = ZERO
     spendable: Decimal | None = None
@@ -217,9 +216,8 @@ def _figures(
     q, u, p = s.base.total, s.quote.total, s.price
     valid = p is not None and p > 0
     base_value = q * p if valid and p is not None else None
-    total = None
-    if base_value is not None and ctx.others_value is not None:
-        total = base_value + u + ctx.others_value
+    others = ctx.others_value
+    total = base_value + u + others if base_value is not None and others is not None else None
     target = st.ratio * total if total is not None else None
     delta = base_value - target if base_value is not None and target is not None else None
     strength = None
@@ -252,9 +250,7 @@ def _input_hold(s: Snapshot, fig: Figures, ctx: Context) -> tuple[ReasonCode, st
         shown = "none" if s.price is None else fmt(s.price)
         return ReasonCode.NO_PRICE, f"no usable price (got {shown})"
     if ctx.others_value is None:
-        return ReasonCode.NO_PRICE, (
-            "the price of another asset of the portfolio is unknown, so is the portfolio value"
-        )
+        return ReasonCode.NO_PRICE, "another asset's price is unknown, so is the portfolio value"
     if fig.total_value is None or fig.total_value <= 0:
         worth = fmt(fig.total_value or ZERO)
         return ReasonCode.EMPTY_PORTFOLIO, f"the portfolio is worth {worth}"
@@ -355,16 +351,14 @@ def _too_small(qty: Decimal, price: Decimal, rules: ExchangeRules, mne: Decimal)
 
 
 def order_limits(fig: Figures, price: Decimal, rk: RiskParams) -> dict[str, Decimal]:
-    """The limits of either side's quantity besides the balances: the gap to the target and
-    max_order_notional."""
+    """The limits of a quantity besides the balances."""
     assert fig.raw_qty is not None
     return {"delta": fig.raw_qty, "max_order_notional": div_down(rk.max_order_notional, price)}
 
 
 def wanted_quantity(fig: Figures, price: Decimal, rules: ExchangeRules,
                     rk: RiskParams) -> Decimal:
-    """The quantity before the balance limits, on the precision grid: what a BUY leg of a
-    portfolio asks of the quote (STRATEGY.md v3, N_i = this * price)."""
+    """The quantity before the balance limits, on the grid (a portfolio's BUY leg: N_i)."""
     return _clamp(order_limits(fig, price, rk), rules.base_precision)[0]
 
 
@@ -373,7 +367,6 @@ def size_order(
     *, core_binds: bool,
 ) -> Sized:
     """STRATEGY.md sizing. ``core_binds`` adds the ``tradeable`` limit to a SELL."""
-    assert fig.raw_qty is not None
     mne, decimals = fig.min_notional_eff, rules.base_precision
     limits = order_limits(fig, price, rk)
     if side is Side.SELL:
@@ -396,16 +389,13 @@ def size_order(
                 f"only {fmt(fig.tradeable)} {rules.base_asset} is free above the core floor "
                 f"{fmt(fig.core_floor or ZERO)}: {_too_small(qty, price, rules, mne)}"
             )
-        elif fig.spendable != fig.quote_free - rk.usdt_reserve:  # a portfolio's BUY leg
-            why = (
-                f"this leg's share {_money(fig.spendable)} of the free {rules.quote_asset} "
-                f"less reserve is not enough: {_too_small(qty, price, rules, mne)}"
-            )
         else:
             why = (
                 f"free {rules.quote_asset} {fmt(fig.quote_free)} less reserve "
                 f"{fmt(rk.usdt_reserve)} is not enough: {_too_small(qty, price, rules, mne)}"
             )
+            if fig.spendable != fig.quote_free - rk.usdt_reserve:  # a portfolio's BUY leg
+                why = f"this leg's share {_money(fig.spendable)} of the free quote: {why}"
         return Sized(qty, code, why, binding)
     return Sized(qty, ReasonCode.BELOW_MIN_ORDER, _too_small(qty, price, rules, mne), binding)
 

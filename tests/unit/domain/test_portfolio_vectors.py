@@ -130,3 +130,15 @@ def test_the_plan_record_serialises_every_leg() -> None:
             for leg in doc["legs"]] == [("QRL", "SELL", "2500", False),
                                         ("BTC", "BUY", "0.00375", True)]
     assert doc["legs"][0]["plan"]["figures"]["total_value"] == "1500"
+
+
+def test_a_leg_the_split_puts_below_the_minimum_holds_insufficient_balance() -> None:
+    # V 600; QRL wants 420, BTC 30; spendable 60 is short: 56 and 4 (below min_notional 5)
+    ps = basket("0", "0", "600", "0.7", "0.05")
+    plan = evaluate_portfolio(ps, strategy("symmetric"), risk(usdt_reserve="540"))
+    assert decisions(plan) == {
+        "QRL": ("BUY", D(1120), "rebalance_buy", False),
+        "BTC": ("HOLD", D(0), "insufficient_balance", False),
+    }
+    assert "this leg's share 4 of the free quote" in plan.legs[1].plan.reason
+    assert plan.legs[0].plan.figures.spendable == D(56)
