@@ -125,3 +125,10 @@ def test_the_readme_basket_runs_as_shown(tmp_path: Path) -> None:
     assert legs(doc) == [("QRL", "SELL", "2500", "rebalance_sell", False),
                          ("BTC", "BUY", "0.00375", "rebalance_buy", True)]
     assert (doc["total_value"], doc["drift"]) == ("1500", "0.25")
+
+
+def test_without_a_snapshot_a_portfolio_config_asks_for_one(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "c.yaml").write_text(CONFIG)
+    assert main(["plan", "-c", str(tmp_path / "c.yaml")]) == 2
+    assert "the config has a portfolio: give --snapshot FILE" in capsys.readouterr().err
