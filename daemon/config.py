@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from daemon.adapters.mexc.intervals import signal_interval
+from daemon.config_portfolio import PortfolioSettings
 from daemon.config_problems import format_problem, setting_of, without
 from daemon.config_rules import broken_rules
 from daemon.config_yaml import MAX_CONFIG_BYTES, load_yaml_lines
@@ -288,6 +289,7 @@ class Settings(_Section):
     health: HealthSettings = HealthSettings()
     runtime: RuntimeSettings = RuntimeSettings()
     notify: NotifySettings = NotifySettings()
+    portfolio: PortfolioSettings | None = None  # several assets (STRATEGY.md v3); None: symbol
 
     @model_validator(mode="after")
     def _rules(self, info: ValidationInfo) -> Settings:
@@ -311,7 +313,7 @@ class Credentials(BaseModel):
 
 
 # Keys whose change only takes effect after a restart (a reload logs and ignores them).
-RESTART_KEYS: tuple[str, ...] = ("mode", "symbol", "exchange", "redis")
+RESTART_KEYS: tuple[str, ...] = ("mode", "symbol", "exchange", "redis", "portfolio")
 RESTART_FIELDS: tuple[str, ...] = ("health.listen",)  # one key of a reloadable section
 
 

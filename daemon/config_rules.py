@@ -13,6 +13,8 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from daemon.config_portfolio import quote_listed_as_target
+
 if TYPE_CHECKING:
     from daemon.config import Settings
 
@@ -71,6 +73,21 @@ def _ping_before_stale(s: Settings) -> str | None:
     return None
 
 
+def _quote_not_a_target(s: Settings) -> str | None:
+    return None if s.portfolio is None else quote_listed_as_target(s.portfolio)
+
+
+def _one_form(key: str) -> Callable[[Settings], str | None]:
+    """``symbol`` or ``strategy.ratio`` written next to ``portfolio``: which one decides?"""
+    def check(s: Settings) -> str | None:
+        section = s if key == "symbol" else s.strategy
+        if s.portfolio is None or key.rpartition(".")[2] not in section.model_fields_set:
+            return None
+        return (f"give either the single pair ({key}) or portfolio, not both: with portfolio, "
+                "portfolio.targets gives each asset's pair and weight")
+    return check
+
+
 RULES: tuple[Rule, ...] = (
     Rule(("strategy.ma_short", "strategy.ma_long"), _periods),
     Rule(("health.heartbeat_interval_s", "redis.lease_ttl_s"), _lease_renewed_in_time),
@@ -79,6 +96,9 @@ RULES: tuple[Rule, ...] = (
     Rule(("risk.min_notional", "risk.max_order_notional"), _order_size_window),
     Rule(("runtime.restart_backoff_s", "runtime.restart_backoff_max_s"), _backoff_bounds),
     Rule(("exchange.ws_ping_interval_s", "exchange.ws_stale_after_s"), _ping_before_stale),
+    Rule(("portfolio.targets", "portfolio.quote"), _quote_not_a_target),
+    Rule(("symbol", "portfolio"), _one_form("symbol")),
+    Rule(("strategy.ratio", "portfolio"), _one_form("strategy.ratio")),
 )
 
 

@@ -1,5 +1,7 @@
 """``rebalancer plan``: evaluate the configured strategy on one snapshot and print the Plan as
-JSON (decimals as strings). The snapshot format is documented in daemon/domain/snapshot.py.
+JSON (decimals as strings). The snapshot format is documented in daemon/domain/snapshot.py; a
+snapshot with ``assets`` (daemon/domain/portfolio_snapshot.py) is a portfolio's, evaluated with
+the config's ``portfolio.targets`` and printed with every leg and the portfolio's totals.
 
 Without ``--snapshot`` the snapshot is the daemon's: the decision inputs its heartbeat records
 (``P heartbeat`` -> ``snapshot``: balances, price, averages and trend, cost basis, core floor,
@@ -13,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -23,6 +26,8 @@ from daemon.commands.common import add_config_arg, require_state, with_store
 from daemon.commands.status import read_heartbeat
 from daemon.config import Settings, load_config
 from daemon.domain.planner import Snapshot, evaluate
+from daemon.domain.portfolio import evaluate_portfolio
+from daemon.domain.portfolio_snapshot import is_portfolio_document, parse_portfolio_snapshot
 from daemon.domain.snapshot import parse_snapshot, plan_to_dict
 from daemon.errors import InputError, StateError
 
@@ -74,16 +79,45 @@ def decode_snapshot(text: str, name: str) -> object:
 def handle(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     if args.snapshot is None:
+        if settings.portfolio is not None:
+            raise InputError(f"the config has a portfolio: {GIVE_FILE} (with its assets)")
         return with_store(args, _plan_live)
     text, name = read_snapshot_text(args.snapshot)
-    strategy = settings.strategy.params()
-    snapshot = parse_snapshot(decode_snapshot(text, name), strategy, symbol=settings.symbol)
+    data = decode_snapshot(text, name)
+    if is_portfolio_document(data) or settings.portfolio is not None:
+        return _print_portfolio_plan(data, settings)
+    snapshot = parse_snapshot(data, settings.strategy.params(), symbol=settings.symbol)
     return _print_plan(snapshot, settings)
 
 
-def _print_plan(snapshot: Snapshot, settings: Settings) -> int:
-    plan = evaluate(snapshot, settings.strategy.params(), settings.risk.params())
+def _print_plan(snapshot: Snapshot, settings: Settings, ratio: Decimal | None = None) -> int:
+    strategy = settings.strategy.params()
+    if ratio is not None:
+        strategy = replace(strategy, ratio=ratio)
+    plan = evaluate(snapshot, strategy, settings.risk.params())
     print(json.dumps(plan_to_dict(plan), indent=2), flush=True)
+    return 0
+
+
+def _print_portfolio_plan(data: object, settings: Settings) -> int:
+    """A portfolio snapshot: every leg and the totals. A single-pair snapshot under a
+    one-asset portfolio prints as a single pair's plan."""
+    pf = settings.portfolio
+    if pf is None:
+        raise InputError(f"snapshot.assets: a snapshot of several assets needs portfolio.targets "
+                         f"in the config (this one trades the single pair {settings.symbol})")
+    strategy = settings.strategy.params()
+    if not is_portfolio_document(data):
+        if len(pf.targets) > 1:
+            raise InputError(f"snapshot.assets: missing: the config's portfolio has "
+                             f"{len(pf.targets)} assets ({', '.join(pf.targets)}), give each "
+                             "one's price, rules and signals under snapshot.assets")
+        [(asset, weight)] = pf.targets.items()
+        snapshot = parse_snapshot(data, strategy, symbol=f"{asset}{pf.quote}")
+        return _print_plan(snapshot, settings, ratio=weight)
+    ps = parse_portfolio_snapshot(data, strategy, quote=pf.quote, targets=pf.targets)
+    plan = evaluate_portfolio(ps, strategy, settings.risk.params())
+    print(json.dumps(plan.to_dict(), indent=2), flush=True)
     return 0
 
 

@@ -197,13 +197,27 @@ def _money(value: Decimal) -> str:
 # --- valuation -------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class Context:
+    """One leg of a portfolio (STRATEGY.md v3); the defaults are the single pair.
+    ``others_value``: the other base assets' value, in V (None: a price of theirs is unknown).
+    ``spendable``: what the leg may spend, for ``quote_free - usdt_reserve``."""
+
+    others_value: Decimal | None = ZERO
+    spendable: Decimal | None = None
+
+
+SINGLE_PAIR = Context()
+
+
 def _figures(
-    s: Snapshot, st: StrategyParams, rk: RiskParams, core: Decimal | None
+    s: Snapshot, st: StrategyParams, rk: RiskParams, core: Decimal | None, ctx: Context
 ) -> Figures:
     q, u, p = s.base.total, s.quote.total, s.price
     valid = p is not None and p > 0
     base_value = q * p if valid and p is not None else None
-    total = base_value + u if base_value is not None else None
+    others = ctx.others_value
+    total = base_value + u + others if base_value is not None and others is not None else None
     target = st.ratio * total if total is not None else None
     delta = base_value - target if base_value is not None and target is not None else None
     strength = None
@@ -222,19 +236,21 @@ def _figures(
         threshold_value=st.threshold * total if total is not None else None,
         ma_short=s.ma_short, ma_long=s.ma_long, trend=s.trend, signal_strength_pct=strength,
         cost_basis=s.cost_basis, core_floor=core, tradeable=tradeable,
-        spendable=s.quote.free - rk.usdt_reserve,
+        spendable=s.quote.free - rk.usdt_reserve if ctx.spendable is None else ctx.spendable,
         raw_qty=raw, min_notional_eff=min_notional_eff(s.rules, rk),
         drift=base_value / total - st.ratio if base_value is not None and total else None,
     )
 
 
-def _input_hold(s: Snapshot, fig: Figures) -> tuple[ReasonCode, str] | None:
+def _input_hold(s: Snapshot, fig: Figures, ctx: Context) -> tuple[ReasonCode, str] | None:
     """Checks 1-2 of STRATEGY.md (halted, no_price, empty_portfolio)."""
     if s.halted:
         return ReasonCode.HALTED, "trading is halted by the operator's halt switch"
     if s.price is None or s.price <= 0:
         shown = "none" if s.price is None else fmt(s.price)
         return ReasonCode.NO_PRICE, f"no usable price (got {shown})"
+    if ctx.others_value is None:
+        return ReasonCode.NO_PRICE, "another asset's price is unknown, so is the portfolio value"
     if fig.total_value is None or fig.total_value <= 0:
         worth = fmt(fig.total_value or ZERO)
         return ReasonCode.EMPTY_PORTFOLIO, f"the portfolio is worth {worth}"
@@ -334,14 +350,25 @@ def _too_small(qty: Decimal, price: Decimal, rules: ExchangeRules, mne: Decimal)
     )
 
 
+def order_limits(fig: Figures, price: Decimal, rk: RiskParams) -> dict[str, Decimal]:
+    """The limits of a quantity besides the balances."""
+    assert fig.raw_qty is not None
+    return {"delta": fig.raw_qty, "max_order_notional": div_down(rk.max_order_notional, price)}
+
+
+def wanted_quantity(fig: Figures, price: Decimal, rules: ExchangeRules,
+                    rk: RiskParams) -> Decimal:
+    """The quantity before the balance limits, on the grid (a portfolio's BUY leg: N_i)."""
+    return _clamp(order_limits(fig, price, rk), rules.base_precision)[0]
+
+
 def size_order(
     side: Side, fig: Figures, price: Decimal, rules: ExchangeRules, rk: RiskParams,
     *, core_binds: bool,
 ) -> Sized:
     """STRATEGY.md sizing. ``core_binds`` adds the ``tradeable`` limit to a SELL."""
-    assert fig.raw_qty is not None
     mne, decimals = fig.min_notional_eff, rules.base_precision
-    limits = {"delta": fig.raw_qty, "max_order_notional": div_down(rk.max_order_notional, price)}
+    limits = order_limits(fig, price, rk)
     if side is Side.SELL:
         limits["free_base"] = fig.base_free
         blocker, code = "tradeable", ReasonCode.CORE_PROTECTED
@@ -367,6 +394,8 @@ def size_order(
                 f"free {rules.quote_asset} {fmt(fig.quote_free)} less reserve "
                 f"{fmt(rk.usdt_reserve)} is not enough: {_too_small(qty, price, rules, mne)}"
             )
+            if fig.spendable != fig.quote_free - rk.usdt_reserve:  # a portfolio's BUY leg
+                why = f"this leg's share {_money(fig.spendable)} of the free quote: {why}"
         return Sized(qty, code, why, binding)
     return Sized(qty, ReasonCode.BELOW_MIN_ORDER, _too_small(qty, price, rules, mne), binding)
 
@@ -419,23 +448,25 @@ def _with_costs(fig: Figures, qty: Decimal, price: Decimal, s: Snapshot) -> Figu
                             est_cost=fee + (spread or ZERO))
 
 
-def evaluate(snapshot: Snapshot, strategy: StrategyParams, risk: RiskParams) -> Plan:
-    """Decide BUY, SELL or HOLD for ``snapshot`` under ``strategy`` and ``risk``."""
+def evaluate(snapshot: Snapshot, strategy: StrategyParams, risk: RiskParams,
+             context: Context = SINGLE_PAIR) -> Plan:
+    """Decide BUY, SELL or HOLD for ``snapshot`` under ``strategy`` and ``risk``; ``context``
+    makes it one leg of a portfolio (daemon/domain/portfolio.py)."""
     with localcontext() as ctx:
         ctx.prec = PRECISION_DIGITS
-        return _evaluate(snapshot, strategy, risk)
+        return _evaluate(snapshot, strategy, risk, context)
 
 
-def _evaluate(s: Snapshot, st: StrategyParams, rk: RiskParams) -> Plan:
+def _evaluate(s: Snapshot, st: StrategyParams, rk: RiskParams, ctx: Context) -> Plan:
     intelligent = st.name == "intelligent"
-    fig = _figures(s, st, rk, s.core_floor)
-    early = _input_hold(s, fig)
+    fig = _figures(s, st, rk, s.core_floor, ctx)
+    early = _input_hold(s, fig, ctx)
     if early is not None:  # halted / no price / nothing held: leave the core floor unset
         return _hold_factory(fig, s.price, None)(*early)
     core_init = None
     if intelligent and s.core_floor is None:
         core_init = initial_core_floor(s.base.total, st.core_pct)
-        fig = _figures(s, st, rk, core_init)
+        fig = _figures(s, st, rk, core_init, ctx)
     hold = _hold_factory(fig, s.price, core_init)
     common = _signal_hold(s, st, fig)
     if common is not None:

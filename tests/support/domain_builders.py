@@ -3,6 +3,7 @@ parameters go through the validated settings, as in production)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -56,3 +57,15 @@ def strategy(name: str = "intelligent", **kw: Any) -> StrategyParams:
 
 def risk(**kw: Any) -> RiskParams:
     return RiskSettings(**kw).params()
+
+
+def leg_snap(
+    asset: str, q: str, p: str | None, *, trend: Trend | None = None, cost: str | None = None,
+    core: str | None = None, trades_today: int = 0, last_trade_ms: int | None = None,
+    **rule_kw: Any,
+) -> Snapshot:
+    """One leg of a portfolio: ``asset``/USDT (the quote balance is the portfolio's)."""
+    s = snap(q, "0", p, trend=trend, cost=cost, core=core, trades_today=trades_today,
+             last_trade_ms=last_trade_ms,
+             **{"symbol": f"{asset}USDT", "base_asset": asset, **rule_kw})
+    return replace(s, base=Balance(asset, D(q), D(0)))
