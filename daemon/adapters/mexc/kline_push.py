@@ -42,8 +42,9 @@ _CANDLE_FIELDS = tuple(f.name for f in fields(Candle))
  _set_quote) = (getattr(Candle, name).__set__ for name in _CANDLE_FIELDS)
 _new_object = object.__new__
 if _CANDLE_FIELDS != ("open_time_ms", "open", "high", "low", "close", "volume", "close_time_ms",
-                      "quote_volume"):  # pragma: no cover - the model changed: update _candle
-    raise ImportError(f"kline_push._candle: Candle fields are now {_CANDLE_FIELDS}")
+                      "quote_volume") or hasattr(Candle, "__post_init__"):  # pragma: no cover
+    raise ImportError(f"kline_push._candle: the Candle model changed (fields {_CANDLE_FIELDS}, "
+                      f"or a __post_init__ that _candle would skip): update _candle")
 
 
 def _candle(open_ms: int, o: Decimal, h: Decimal, lo: Decimal, c: Decimal, vol: Decimal,
