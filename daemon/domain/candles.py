@@ -27,6 +27,7 @@ from daemon.domain.models import Candle, Trend
 from daemon.domain.signals import classify_trend, crossover, signal_strength_pct
 
 _SUM_CTX = Context(prec=80)  # running sums stay exact; the division uses the default context
+_add, _subtract = _SUM_CTX.add, _SUM_CTX.subtract
 _ZERO = Decimal(0)
 
 
@@ -160,9 +161,10 @@ class CandleWindow:
         at the first push): it closes. Returns what closed, and a ``gap`` when the stream
         skipped windows (the caller repairs it from REST)."""
         update = WindowUpdate()
-        if self._latest_start_ms is None or start_ms > self._latest_start_ms:
+        latest = self._latest_start_ms
+        if latest is None or start_ms > latest:
             self._latest_start_ms = start_ms
-        last = self.last_closed
+        last = self._candles[-1] if self._candles else None
         if previous is not None and (last is None or previous.open_time_ms > last.open_time_ms):
             update.closed.append(self._append(previous))
             last = previous
@@ -244,39 +246,42 @@ class CandleWindow:
     def _roll(self, candle: Candle) -> None:
         candles = self._candles
         n = len(candles)
-        add, sub = _SUM_CTX.add, _SUM_CTX.subtract
-        self._sum_s = add(self._sum_s, candle.close)
-        if n > self.short:
-            self._sum_s = sub(self._sum_s, candles[n - 1 - self.short].close)
-        self._sum_l = add(self._sum_l, candle.close)
-        if n > self.long:
-            self._sum_l = sub(self._sum_l, candles[n - 1 - self.long].close)
-        if n >= self.long:
-            self._ma_s = self._sum_s / self.short
-            self._ma_l = self._sum_l / self.long
+        short, long = self.short, self.long
+        close = candle.close
+        sum_s = _add(self._sum_s, close)
+        if n > short:
+            sum_s = _subtract(sum_s, candles[n - 1 - short].close)
+        sum_l = _add(self._sum_l, close)
+        if n > long:
+            sum_l = _subtract(sum_l, candles[n - 1 - long].close)
+        self._sum_s, self._sum_l = sum_s, sum_l
+        if n >= long:
+            self._ma_s = sum_s / short
+            self._ma_l = sum_l / long
 
     def _append(self, candle: Candle, *, allow_event: bool = True) -> ClosedCandle:
-        self._candles.append(candle)
+        candles, trends = self._candles, self._trends
+        candles.append(candle)
         self._roll(candle)
-        trend: Trend | None = None
-        if len(self._candles) >= self.long:
-            assert self._ma_s is not None and self._ma_l is not None
-            trend = classify_trend(self._ma_s, self._ma_l, self.deadband)
-        previous = self._trends[-1] if self._trends else None
-        self._trends.append(trend)
-        event: CrossoverEvent | None = None
-        if trend is not None and allow_event:
-            into = crossover(previous, trend)
-            if into is not None and previous is not None:
-                assert self._ma_s is not None and self._ma_l is not None
-                event = CrossoverEvent(candle.open_time_ms, into, previous, self._ma_s,
-                                       self._ma_l, candle.close)
         if allow_event:
             self._evaluated_until_ms = candle.open_time_ms
-        self._trim()
-        if trend is None:
+        if len(candles) < self.long:
+            trends.append(None)
+            self._trim()
             return ClosedCandle(candle, None, None, None, None)
-        return ClosedCandle(candle, self._ma_s, self._ma_l, trend, event)
+        ma_s, ma_l = self._ma_s, self._ma_l
+        assert ma_s is not None and ma_l is not None
+        trend = classify_trend(ma_s, ma_l, self.deadband)
+        previous = trends[-1] if trends else None
+        trends.append(trend)
+        event: CrossoverEvent | None = None
+        if allow_event and previous is not None:
+            into = crossover(previous, trend)
+            if into is not None:
+                event = CrossoverEvent(candle.open_time_ms, into, previous, ma_s, ma_l,
+                                       candle.close)
+        self._trim()
+        return ClosedCandle(candle, ma_s, ma_l, trend, event)
 
     def _trim(self) -> None:
         if len(self._candles) > 2 * self.capacity:

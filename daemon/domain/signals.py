@@ -12,6 +12,9 @@ from daemon.domain.models import Trend
 
 ONE = Decimal(1)
 HUNDRED = Decimal(100)
+# the members, read once: ``Trend.BULLISH`` is an enum class attribute lookup (about 100 ns on
+# 3.11), and these run once per closed candle on the kline push path
+_BULLISH, _BEARISH, _NEUTRAL = Trend.BULLISH, Trend.BEARISH, Trend.NEUTRAL
 
 
 def sma(closes: Sequence[Decimal], period: int) -> Decimal | None:
@@ -25,11 +28,13 @@ def sma(closes: Sequence[Decimal], period: int) -> Decimal | None:
 
 def classify_trend(ma_short: Decimal, ma_long: Decimal, deadband: Decimal) -> Trend:
     """BULLISH if short > long*(1+deadband), BEARISH if short < long*(1-deadband)."""
+    if not deadband:
+        return _BULLISH if ma_short > ma_long else _BEARISH if ma_short < ma_long else _NEUTRAL
     if ma_short > ma_long * (ONE + deadband):
-        return Trend.BULLISH
+        return _BULLISH
     if ma_short < ma_long * (ONE - deadband):
-        return Trend.BEARISH
-    return Trend.NEUTRAL
+        return _BEARISH
+    return _NEUTRAL
 
 
 def signal_strength_pct(ma_short: Decimal, ma_long: Decimal) -> Decimal:
@@ -42,6 +47,6 @@ def signal_strength_pct(ma_short: Decimal, ma_long: Decimal) -> Decimal:
 def crossover(previous: Trend | None, current: Trend) -> Trend | None:
     """The crossover EVENT between two consecutive closed candles' trends: BULLISH for a golden
     cross, BEARISH for a death cross, None otherwise (including the first classified candle)."""
-    if previous is None or previous == current or current is Trend.NEUTRAL:
+    if previous is None or previous == current or current is _NEUTRAL:
         return None
     return current

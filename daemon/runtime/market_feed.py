@@ -187,29 +187,43 @@ class MarketFeed:
                 update = self._ingest_logged(frame)
                 if update is not None:
                     await self._report(update)
-        else:
-            update = self._ingest_logged(frame)
-            if update is None:
-                return  # the hot path: only the forming candle changed
-            async with self._lock:  # free, so taken without yielding: nothing can cut in
-                await self._report(update)
-        if update is not None and update.gap is not None:
-            self.stats.gaps += 1
-            logger.info("market {}: stream skipped windows {}..{}; repairing from REST",
-                        self.symbol, update.gap[0], update.gap[1])
-            await self.repair(update.gap[0], update.gap[1])
+            if update is not None and update.gap is not None:
+                await self._repair_gap(update.gap)
+            return
+        try:
+            update = self.ingest(frame)
+        except (ProtocolError, ValueError, ArithmeticError) as exc:  # skipped, never fatal
+            self._skipped(exc)
+            return
+        if update is None:
+            return  # the hot path: only the forming candle changed
+        self.stats.closed_from_stream += len(update.closed)
+        if self._noted(update):  # a listener to await: under the lock, in order
+            async with self._lock:  # free, so taken without yielding
+                await self._listen(update)
+        if update.gap is not None:
+            await self._repair_gap(update.gap)
+
+    async def _repair_gap(self, gap: tuple[int, int]) -> None:
+        self.stats.gaps += 1
+        logger.info("market {}: stream skipped windows {}..{}; repairing from REST",
+                    self.symbol, gap[0], gap[1])
+        await self.repair(gap[0], gap[1])
 
     def _ingest_logged(self, frame: bytes) -> WindowUpdate | None:
         try:
             update = self.ingest(frame)
         except (ProtocolError, ValueError, ArithmeticError) as exc:  # skipped, never fatal
-            self.stats.bad_frames += 1
-            logger.error("market {}: push skipped ({}): {}: {}", self.symbol,
-                         " or ".join(self.stream.channels), type(exc).__name__, exc)
+            self._skipped(exc)
             return None
         if update is not None:
             self.stats.closed_from_stream += len(update.closed)
         return update
+
+    def _skipped(self, exc: Exception) -> None:
+        self.stats.bad_frames += 1
+        logger.error("market {}: push skipped ({}): {}: {}", self.symbol,
+                     " or ".join(self.stream.channels), type(exc).__name__, exc)
 
     async def _on_connected(self, reason: str) -> None:
         if reason != "connect":
@@ -279,21 +293,39 @@ class MarketFeed:
             except ExchangeError as exc:
                 logger.warning("market {}: REST poll failed: {}", self.symbol, exc)
 
-    async def _report(self, update: WindowUpdate) -> None:
+    def _noted(self, update: WindowUpdate) -> bool:
+        """Count and log what ``update`` changed (the corrections, each closed candle without a
+        signal, each crossover: logged once, by the listener, the engine); True when a
+        listener is to be awaited for it (``_report``)."""
         if update.corrected:
             self.stats.corrections += len(update.corrected)
             logger.warning("market {}: REST corrected {} already evaluated candle(s): {}",
                            self.symbol, len(update.corrected), update.corrected)
+        listen = self._on_candle is not None and bool(update.closed)
         for closed in update.closed:
             if closed.trend is None:
-                logger.warning("market {}: candle {} closed; {} of {} candles for MA_{}: NO "
-                               "SIGNAL (insufficient_data)", self.symbol,
-                               closed.candle.open_time_ms, len(self.window), self.window.long,
-                               self.window.long)
+                self._no_signal(closed)
+            elif closed.crossover is not None:
+                self.stats.events += 1
+                listen = listen or self._on_crossover is not None
+        return listen
+
+    def _no_signal(self, closed: ClosedCandle) -> None:
+        logger.warning("market {}: candle {} closed; {} of {} candles for MA_{}: NO SIGNAL "
+                       "(insufficient_data)", self.symbol, closed.candle.open_time_ms,
+                       len(self.window), self.window.long, self.window.long)
+
+    async def _report(self, update: WindowUpdate) -> None:
+        """Count and log ``update`` (``_noted``), then call its listeners (``_listen``)."""
+        if self._noted(update):
+            await self._listen(update)
+
+    async def _listen(self, update: WindowUpdate) -> None:
+        """For each closed candle in order: ``on_candle``, then ``on_crossover`` for its
+        crossover."""
+        for closed in update.closed:
             if self._on_candle is not None:
                 await self._on_candle(closed)
             event = closed.crossover
-            if event is not None:
-                self.stats.events += 1  # logged once, by the listener (the engine)
-                if self._on_crossover is not None:
-                    await self._on_crossover(event)
+            if event is not None and self._on_crossover is not None:
+                await self._on_crossover(event)

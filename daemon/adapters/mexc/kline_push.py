@@ -13,6 +13,7 @@ checked (prices above 0, bid below ask) and kept as the latest book top with its
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import fields
 from decimal import Decimal
 from typing import Generic, TypeVar
 
@@ -36,6 +37,33 @@ _FIELDS = ("openingPrice", "highestPrice", "lowestPrice", "closingPrice", "volum
 _from_string = PushDataV3ApiWrapper.FromString
 
 
+_CANDLE_FIELDS = tuple(f.name for f in fields(Candle))
+(_set_open_ms, _set_open, _set_high, _set_low, _set_close, _set_volume, _set_close_ms,
+ _set_quote) = (getattr(Candle, name).__set__ for name in _CANDLE_FIELDS)
+_new_object = object.__new__
+if _CANDLE_FIELDS != ("open_time_ms", "open", "high", "low", "close", "volume", "close_time_ms",
+                      "quote_volume") or hasattr(Candle, "__post_init__"):  # pragma: no cover
+    raise ImportError(f"kline_push._candle: the Candle model changed (fields {_CANDLE_FIELDS}, "
+                      f"or a __post_init__ that _candle would skip): update _candle")
+
+
+def _candle(open_ms: int, o: Decimal, h: Decimal, lo: Decimal, c: Decimal, vol: Decimal,
+            close_ms: int, amount: Decimal) -> Candle:
+    """``Candle(...)`` of checked values, built once per window on the push path: the frozen
+    dataclass's ``__init__`` sets each field through ``object.__setattr__`` (about twice the
+    cost); the slots are filled directly, the object is the same."""
+    candle = _new_object(Candle)
+    _set_open_ms(candle, open_ms)
+    _set_open(candle, o)
+    _set_high(candle, h)
+    _set_low(candle, lo)
+    _set_close(candle, c)
+    _set_volume(candle, vol)
+    _set_close_ms(candle, close_ms)
+    _set_quote(candle, amount)
+    return candle
+
+
 def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
     """The candle state a kline push carries (plain Decimal() with one try; on failure the
     slow path names the bad field). A price not above 0 or a negative volume is a
@@ -55,10 +83,10 @@ def kline_candle(k: PublicSpotKlineV3Api) -> Candle:
                 default=ZERO if name in ("volume", "amount") else None)
         raise ProtocolError(f"publicSpotKline.windowEnd: {end} is not after windowStart "
                             f"{start}")
-    if not (min(o, h, lo, c) > 0 and vol >= 0 and amount >= 0):
+    if not (o > 0 and h > 0 and lo > 0 and c > 0 and vol >= 0 and amount >= 0):
         raise ProtocolError(f"publicSpotKline: not a candle: open {o} high {h} low {lo} "
                             f"close {c} volume {vol} amount {amount}")
-    return Candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
+    return _candle(start * 1000, o, h, lo, c, vol, end * 1000, amount)
 
 
 def book_top(b: PublicAggreBookTickerV3Api) -> BookTop:
@@ -117,16 +145,28 @@ class KlinePushes(Generic[T]):
             msg = _from_string(frame)
         except Exception as exc:  # protobuf's DecodeError
             raise ProtocolError(f"push frame: not a PushDataV3ApiWrapper ({exc})") from None
+        # The hot path (about 299 pushes in 300): a later push of the tracked window. A frame
+        # of another body reads as an empty kline (windowStart 0), and a tracked window is
+        # never 0 here, so one submessage read tells it apart without HasField.
+        k = msg.publicSpotKline
+        start = k.windowStart
+        if start == self._hot_start and start:
+            self._hot = self._price = k  # its closingPrice is parsed when last_price is read
+            self.price_ns = self._clock_ns()
+            return None
+        return self._other(msg, k, start)
+
+    def _other(self, msg: PushDataV3ApiWrapper, k: PublicSpotKlineV3Api, start: int) -> T | None:
+        """A push that is not a later one of the tracked window: a book ticker, another body,
+        the first push of a window, a late push."""
         if not msg.HasField(_KLINE):
             if msg.HasField(_BOOK):
                 self.book = book_top(msg.publicAggreBookTicker)
                 self.book_ns = self._clock_ns()
             return None
-        k = msg.publicSpotKline
-        start = k.windowStart
         self._price = k  # its closingPrice is parsed when last_price is read
         self.price_ns = self._clock_ns()
-        if start == self._hot_start:
+        if start == self._hot_start:  # windowStart 0, tracked
             self._hot = k
             return None
         # once per window from here on

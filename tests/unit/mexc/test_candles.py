@@ -198,3 +198,25 @@ def test_bad_arguments_are_named() -> None:
         CandleWindow(FIVE_MIN, 25, 7)
     with pytest.raises(ValueError, match="interval_ms"):
         CandleWindow(0, 7, 25)
+
+
+def test_no_deadband_classifies_as_the_band_formula() -> None:
+    """``classify_trend`` with deadband 0 compares the averages directly: the same trend as
+    ``short > long * (1 + 0)`` / ``short < long * (1 - 0)`` for averages of up to 28 digits
+    (every average the window and the planner compute: a quotient in the default context)."""
+    from daemon.domain.signals import classify_trend
+
+    def banded(short: Decimal, long: Decimal) -> Trend:
+        if short > long * (Decimal(1) + 0):
+            return Trend.BULLISH
+        if short < long * (Decimal(1) - 0):
+            return Trend.BEARISH
+        return Trend.NEUTRAL
+
+    values = [Decimal(x) for x in ("0", "1", "0.2", "0.20000000", "0.2000000000000000000000001",
+                                   "1E-30", "5E+20", "0.1999999999999999999999999999")]
+    values += [Decimal(1) / 7, Decimal(2) / 3, Decimal("1.43210987") / 25]
+    for zero in (Decimal(0), Decimal("0.000")):
+        for a in values:
+            for b in values:
+                assert classify_trend(a, b, zero) is banded(a, b), (a, b)

@@ -92,3 +92,109 @@ def test_an_unusable_final_push_leaves_the_window_to_rest() -> None:
     assert update is not None and update.closed == [] and feed.stats.bad_frames == 1
     assert update.gap == ((START_S + 300) * 1000, (START_S + 600) * 1000)
     assert [c.open_time_ms for c in feed.window.candles] == [START_S * 1000]
+
+
+def book_frame(bid: str = "0.049", ask: str = "0.051") -> bytes:
+    msg = PushDataV3ApiWrapper(channel="spot@public.aggre.bookTicker.v3.api.pb@100ms@QRLUSDT",
+                               symbol="QRLUSDT", createTime=1)
+    b = msg.publicAggreBookTicker
+    b.bidPrice, b.bidQuantity, b.askPrice, b.askQuantity = bid, "5", ask, "7"
+    return msg.SerializeToString()
+
+
+def kline_at(window_start_s: int, close: str) -> bytes:
+    msg = PushDataV3ApiWrapper.FromString(frame(0, close))
+    msg.publicSpotKline.windowStart = window_start_s
+    msg.publicSpotKline.windowEnd = window_start_s + 300
+    return msg.SerializeToString()
+
+
+def test_a_book_push_between_pushes_of_a_window_is_no_kline() -> None:
+    """The hot path tells a later push of the tracked window by its windowStart alone (a frame
+    of another body reads as windowStart 0): a book push in between, even while the tracked
+    window is 0, is a book top and leaves the price and the forming candle alone."""
+    for start_s in (START_S, 0):
+        now = [1000]
+        feed = new_feed(now)
+        assert feed.ingest(kline_at(start_s, "0.049")) is not None
+        now[0] = 2000
+        assert feed.ingest(book_frame()) is None
+        book, book_ms = feed.book
+        assert book is not None and (book.bid_price, book.ask_price, book_ms) == \
+               (Decimal("0.049"), Decimal("0.051"), 2000)
+        assert (feed.last_price, feed.last_price_ms) == (Decimal("0.049"), 1000)
+        update = feed.ingest(kline_at(start_s + 300, "0.06"))
+        assert update is not None
+        assert [(c.candle.open_time_ms, c.candle.close) for c in update.closed] == \
+               [(start_s * 1000, Decimal("0.049"))]
+
+
+def test_the_pushed_candle_is_the_model_candle() -> None:
+    """``kline_push._candle`` fills the frozen dataclass's slots directly: the object equals,
+    hashes and stays frozen like one built by ``Candle(...)``."""
+    import dataclasses
+
+    from daemon.adapters.mexc.kline_push import kline_candle
+    from daemon.domain.models import Candle
+
+    k = PushDataV3ApiWrapper.FromString(frame(0, "0.051")).publicSpotKline
+    got = kline_candle(k)
+    want = Candle(START_S * 1000, Decimal("0.05"), Decimal("0.05"), Decimal("0.05"),
+                  Decimal("0.051"), Decimal("10"), (START_S + 300) * 1000, Decimal("0.5"))
+    assert type(got) is Candle and got == want and hash(got) == hash(want)
+    assert dataclasses.astuple(got) == dataclasses.astuple(want)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        got.close = Decimal(1)  # type: ignore[misc]
+
+
+def _walk_frames(candles: int, pushes: int) -> tuple[list[bytes], list[Decimal]]:
+    """``pushes`` frames per window of a zigzag that crosses the averages several times; the
+    final close of each window."""
+    frames, closes = [], []
+    for i in range(candles):
+        close = Decimal("0.05") + Decimal("0.0001") * ((i // 9) % 2 * 2 - 1) * (i % 9)
+        closes.append(close)
+        for p in range(pushes):
+            frames.append(kline_at(START_S + 300 * i, str(close if p == pushes - 1
+                                                          else close + p)))
+    return frames, closes
+
+
+@pytest.mark.parametrize("listeners", [False, True])
+async def test_pushes_through_the_push_handler_report_what_the_offline_series_says(
+        listeners: bool) -> None:
+    """The on-push path counts, logs and reports each closed candle and each crossover, with
+    the listeners (called in order) or without (counted only)."""
+    from daemon.domain.candles import ClosedCandle, CrossoverEvent, offline_series
+    from daemon.domain.models import Candle
+
+    settings = Settings(exchange=ExchangeSettings(kline_interval="Min5"))
+    seen: list[ClosedCandle] = []
+    events: list[CrossoverEvent] = []
+    feed: MarketFeed
+
+    async def on_candle(c: ClosedCandle) -> None:
+        seen.append(c)
+
+    async def on_crossover(e: CrossoverEvent) -> None:
+        assert feed._lock.locked()  # a repair cannot report between the candles
+        events.append(e)
+
+    feed = MarketFeed(settings, MexcRest(settings.exchange, None), wall_ms=lambda: 0,
+                      on_candle=on_candle if listeners else None,
+                      on_crossover=on_crossover if listeners else None)
+    frames, closes = _walk_frames(60, 3)
+    for f in frames:
+        await feed._on_push(f)
+    ref = offline_series([Candle((START_S + 300 * i) * 1000, Decimal("0.05"), Decimal("0.05"),
+                                 Decimal("0.05"), c, Decimal(10), (START_S + 300 * i + 300)
+                                 * 1000, Decimal("0.5")) for i, c in enumerate(closes[:-1])],
+                         7, 25)
+    offline_events = [r.crossover for r in ref if r.crossover is not None]
+    assert len(offline_events) >= 3
+    assert feed.stats.closed_from_stream == 59 and feed.stats.events == len(offline_events)
+    assert (feed.window.ma_short, feed.window.ma_long) == (ref[-1].ma_short, ref[-1].ma_long)
+    if listeners:
+        assert seen == ref and events == offline_events
+    else:
+        assert seen == [] and events == []
