@@ -40,7 +40,7 @@ from daemon.adapters.redis_store import RedisStore
 from daemon.config import parse_settings
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import ExchangeRules, Fill, Side
-from daemon.domain.orders import Order, OrderAccepted, OrderFilled, new_intent
+from daemon.domain.orders import Order, OrderAccepted, OrderCanceled, OrderFilled, new_intent
 from daemon.local_redis import LocalRedis
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.order_index import load_window
@@ -132,14 +132,14 @@ async def bookings(ledger: Ledger, rounds: int, tag: str) -> list[float]:
 
 class Placed:
     """Orders ever placed by one long-lived process: each ended order recorded through
-    ``Ledger.record`` (its one fill booked first, then only the order is saved), as a daemon
-    that has run for months has recorded them; ``scan`` times what every evaluation and
+    ``Ledger.record`` (cancelled without a fill: only the order is saved, one script call; an
+    order's fills do not change what the scan reads), as a daemon that has run for months has
+    recorded them; ``scan`` times what every evaluation and
     execution run over the ledger's orders (``unsettled()`` and ``next_attempt()``). Its own
     key prefix, so that the setup is quick (its books stay small)."""
 
     def __init__(self, store: RedisStore) -> None:
         self.store, self.count = store, 0
-        self.trade_id = "placed-0"
 
     async def start(self) -> None:
         await self.store.connect()
@@ -151,7 +151,11 @@ class Placed:
     async def grow_to(self, n: int) -> None:
         while self.count < n:
             coid = f"rb-e{self.count}-0"
-            await self.ledger.record(filled_order(coid, [self.trade_id], NOW_MS + self.count))
+            t = NOW_MS + self.count
+            order = new_intent(coid, "QRLUSDT", Side.BUY, "LIMIT", Decimal("0.5"),
+                               Decimal("0.5"), t)
+            order = order.apply(OrderAccepted(f"V-{coid}", t)).apply(OrderCanceled(t))
+            await self.ledger.record(order)
             self.count += 1
 
     async def scan(self, rounds: int) -> list[float]:
