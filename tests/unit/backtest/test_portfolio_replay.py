@@ -35,7 +35,8 @@ def rules(asset: str, base_precision: int, fee: str) -> ExchangeRules:
                          D(fee))
 
 
-def two_pair_run(targets: dict[str, str], start: dict[str, str], fee: str) -> PortfolioRun:
+def two_pair_run(targets: dict[str, str], start: dict[str, str], fee: str,
+                 fill: str = "close") -> PortfolioRun:
     """QRL at 0.05 (8 decimals) and BTC at 100000 (6 decimals), symmetric, threshold 0.01,
     evaluated at every close; fills at the close (no slippage)."""
     settings = parse_settings({
@@ -48,7 +49,7 @@ def two_pair_run(targets: dict[str, str], start: dict[str, str], fee: str) -> Po
             LegMarket("BTC", D(targets["BTC"]), rules("BTC", 6, fee), flat("100000"), 0,
                       D(start["BTC"])))
     replay = PortfolioReplay("USDT", legs, tuple(c.open_time_ms for c in flat("1")), M5,
-                             D(start["USDT"]), "close")
+                             D(start["USDT"]), fill)
     result = run_portfolio(replay, [from_settings("config", settings)])
     assert [r.name for r in result.runs] == ["config", "hold"]
     return result.runs[0]
@@ -95,6 +96,24 @@ def test_p2_the_buy_is_sized_from_the_quote_free_after_the_sell_and_its_fee() ->
     assert btc.final_qty == D("0.00498501")
     assert run.data.final_quote == D("0.5")  # 499.5 - 499
     assert run.total.fees_quote == D("0.5") + D("0.00000499") * 100000
+
+
+def test_the_buy_goes_out_once_the_sell_is_final_sized_from_its_real_proceeds() -> None:
+    """The simulator's matching: the SELL of 50000 QRL takes the best bid's level at once and
+    rests for the rest, which fills level by level (one level per simulated second) until
+    312 s; only then does the BUY go out, sized from the 2499.5 USDT the sell really brought
+    (at 0.04999), not from the 2500 it was expected to."""
+    run = two_pair_run({"QRL": "0.5", "BTC": "0.5"},
+                       {"QRL": "100000", "BTC": "0", "USDT": "0"}, fee="0", fill="sim")
+    qrl, btc = run.data.legs
+    (sell,), (buy,) = qrl.trades, btc.trades
+    assert ((sell.time_ms - T0) // 1000, sell.side, sell.qty, sell.quote) == (
+        300, "SELL", D(50000), D("2499.5"))
+    assert (qrl.decisions[0].qty, btc.decisions[0].qty) == (D(50000), D("0.024995"))
+    assert ((buy.time_ms - T0) // 1000, buy.side) == (312, "BUY")
+    # priced on the book's ask, re-clamped to the free quote as the executor does
+    assert buy.qty == D("0.024988") and buy.quote <= sell.quote
+    assert run.data.final_quote == sell.quote - buy.quote
 
 
 def wave(n: int = 700) -> tuple[Candle, ...]:
