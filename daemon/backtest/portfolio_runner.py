@@ -19,7 +19,9 @@ It is the single-pair replay (``runner``) with several legs, step for step:
    and go at the decision time. Fills are booked per asset with ``book_fills``.
 5. The portfolio at each aligned close is one :class:`PortfolioPoint`.
 
-A one-asset portfolio replays exactly as the single-pair backtest of its pair.
+Each asset's cost basis starts at its first replayed close (``strategy.initial_cost_basis``,
+one price, is used only when the portfolio has one asset). A one-asset portfolio replays
+exactly as the single-pair backtest of its pair.
 """
 
 from __future__ import annotations
@@ -99,13 +101,13 @@ class _Leg:
     """One asset's books, fill model and records within a run."""
 
     def __init__(self, market: LegMarket, series: list[ClosedCandle], fill_model: str,
-                 interval_ms: int, first_close: Decimal, spec: StrategySpec) -> None:
+                 interval_ms: int, cost_basis: Decimal, spec: StrategySpec) -> None:
         self.market = market
         self.rules = market.rules
         self.series = series
         self.pos = {c.candle.open_time_ms: i for i, c in enumerate(series)}
         self.wallet = Wallet(market.start_base, ZERO)
-        self.cost = CostBasis.initial(first_close, market.start_base)
+        self.cost = CostBasis.initial(cost_basis, market.start_base)
         self.core_floor: Decimal | None = None
         self.core_credit = ZERO
         self.counters = TradeCounters()
@@ -196,9 +198,11 @@ class _Run:
         first = replay.times[0]
         self.legs = []
         for market, s in zip(replay.legs, series, strict=True):
-            first_close = next(c.candle.close for c in s if c.candle.open_time_ms == first)
-            self.legs.append(_Leg(market, s, replay.fill_model, replay.interval_ms,
-                                  first_close, spec))
+            cost = next(c.candle.close for c in s if c.candle.open_time_ms == first)
+            if len(replay.legs) == 1 and spec.initial_cost_basis is not None:
+                cost = spec.initial_cost_basis  # one price: only meaningful for one asset
+            self.legs.append(_Leg(market, s, replay.fill_model, replay.interval_ms, cost,
+                                  spec))
         self.points: list[PortfolioPoint] = []
         self.busy_until = 0
         self._pending: str | None = None

@@ -129,7 +129,8 @@ def wave(n: int = 700) -> tuple[Candle, ...]:
 
 @pytest.mark.parametrize("fill", ["sim", "close"])
 def test_a_one_asset_portfolio_replays_as_the_single_pair_backtest(fill: str) -> None:
-    config: dict[str, Any] = {"risk": {"min_trade_interval_s": 0}}
+    config: dict[str, Any] = {"risk": {"min_trade_interval_s": 0},
+                              "strategy": {"initial_cost_basis": "0.048"}}
     settings = parse_settings(config)
     spec = from_settings("config", settings)
     specs = [spec, parse_compare("symmetric:0.02", spec), parse_compare("calendar:24h", spec)]
