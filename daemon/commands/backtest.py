@@ -50,7 +50,9 @@ def register(sub: Any) -> None:
         "close_time_ms,quote_volume) through the daemon's own window, planner, risk limits "
         "and books, and print per strategy the drift from the target, trades, fees, "
         "turnover, final value, return vs buy-and-hold, max drawdown and reason codes. "
-        "Exchange rules and fees are the simulator's.",
+        "Exchange rules and fees are the simulator's. With a portfolio config: one file "
+        "per pair (--candles PAIR=FILE), replayed at the times every file has; figures per "
+        "asset and in total.",
     )
     add_config_arg(p)
     p.add_argument("--candles", required=True, action="append", metavar="FILE",

@@ -233,3 +233,15 @@ def test_the_real_series_keep_the_books_consistent(tmp_path: Path) -> None:
             assert all(s.trades > 0 for s in run.legs), run.name
     hold = result.runs[-1]
     assert [leg.final_qty for leg in hold.data.legs] == [start[a] for a in start]
+
+
+def test_from_and_to_cut_every_series(basket: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = backtest(capsys, basket, "--candles", f"QRLUSDT={FIXTURES / 'qrlusdt-5m.csv'}",
+                              "--candles", f"BTCUSDT={FIXTURES / 'btcusdt-5m.csv'}",
+                              "--from", "2023-11-14T04:00", "--to", "2023-11-14T08:00",
+                              "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert (doc["candles"], doc["missing"]) == (48, 0)  # 4 hours of 5-minute candles
+    assert (doc["start_ms"], doc["end_ms"]) == (T0 + 48 * M5, T0 + 96 * M5)
+    assert [(p["candles"], p["dropped"]) for p in doc["pairs"]] == [(48, 0), (48, 0)]
