@@ -16,6 +16,7 @@ from typing import Any, TextIO
 from daemon.backtest.candles_csv import CandleSeries, parse_when, read_candles
 from daemon.backtest.fills import FILL_MODELS
 from daemon.backtest.portfolio_input import PortfolioFlags, build_portfolio_replay
+from daemon.backtest.portfolio_result import PortfolioResult
 from daemon.backtest.portfolio_result import table as portfolio_table
 from daemon.backtest.portfolio_result import to_json as portfolio_json
 from daemon.backtest.portfolio_runner import run_portfolio
@@ -148,19 +149,30 @@ def progress_bar(stream: TextIO) -> Callable[[int, int], None]:
 
 
 ReportWriter = Callable[[BacktestResult, Path], object]
+PortfolioReportWriter = Callable[[PortfolioResult, Path], object]
+
+
+def _report_module(name: str) -> Any:
+    """``daemon.backtest.<name>``, imported only when ``--report`` asks for it (and before the
+    replay, so a build without it fails at once)."""
+    try:
+        return importlib.import_module(f"daemon.backtest.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"daemon.backtest.{name}":
+            raise
+        raise InputError("--report: this build has no browser report "
+                         f"(daemon/backtest/{name}.py is missing)") from None
 
 
 def report_writer() -> ReportWriter:
-    """``daemon.backtest.report.write_report``, imported only when ``--report`` asks for it
-    (and before the replay, so a build without it fails at once)."""
-    try:
-        module = importlib.import_module("daemon.backtest.report")
-    except ModuleNotFoundError as exc:
-        if exc.name != "daemon.backtest.report":
-            raise
-        raise InputError("--report: this build has no browser report "
-                         "(daemon/backtest/report.py is missing)") from None
-    writer: ReportWriter = module.write_report
+    """``daemon.backtest.report.write_report``."""
+    writer: ReportWriter = _report_module("report").write_report
+    return writer
+
+
+def portfolio_report_writer() -> PortfolioReportWriter:
+    """``daemon.backtest.portfolio_report.write_report``."""
+    writer: PortfolioReportWriter = _report_module("portfolio_report").write_report
     return writer
 
 
@@ -168,9 +180,7 @@ def handle_portfolio(args: argparse.Namespace, settings: Settings,
                      portfolio: PortfolioSettings) -> int:
     """A config with ``portfolio:``: every pair's file replayed aligned by time
     (``daemon.backtest.portfolio_runner``), figures per asset and in total."""
-    if args.report is not None:
-        raise InputError("--report: the browser report draws one pair; with a portfolio "
-                         "config use the table or --json")
+    writer = None if args.report is None else portfolio_report_writer()
     from_ms, to_ms = _range(args)
     flags = PortfolioFlags(args.candles, args.rescale_to or [], args.balance, args.start_value,
                            from_ms, to_ms, _history(settings), args.fill, DEFAULT_START_VALUE)
@@ -179,6 +189,9 @@ def handle_portfolio(args: argparse.Namespace, settings: Settings,
     specs = [config_spec, *(parse_compare(text, config_spec) for text in args.compare)]
     show = progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
     result = run_portfolio(replay, specs, show)
+    if writer is not None:
+        where = writer(result, Path(args.report))
+        print(f"report written to {where}", file=sys.stderr if args.json else sys.stdout)
     if args.json:
         print(json.dumps(portfolio_json(result), indent=2), flush=True)
     else:

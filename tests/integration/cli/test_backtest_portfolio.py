@@ -17,11 +17,14 @@ import pytest
 
 from daemon.backtest.candles_csv import HEADER
 from daemon.backtest.portfolio_input import PortfolioFlags, build_portfolio_replay
+from daemon.backtest.portfolio_report import CHART_IDS
 from daemon.backtest.portfolio_result import PortfolioResult
 from daemon.backtest.portfolio_runner import run_portfolio
 from daemon.backtest.spec import from_settings, parse_compare
 from daemon.cli import main
 from daemon.config import load_config
+from tests.support.browser import census
+from tests.support.browser import render as render_in_browser
 
 REPO = Path(__file__).resolve().parents[3]
 FIXTURES = REPO / "tests" / "support" / "candles"
@@ -170,15 +173,11 @@ def test_bad_flags_and_files_exit_2_naming_them(basket: Path, tmp_path: Path,
          "give --balance or --start-value, not both"),
         (["--candles", qrl, "--candles", btc, "--balance", "USDT=0"],
          "the starting portfolio is empty"),
-        (["--candles", qrl, "--candles", btc, "--report", str(tmp_path / "r")],
-         "--report: the browser report draws one pair; with a portfolio config use the "
-         "table or --json"),
     ]
     for argv, message in cases:
         code, out, err = backtest(capsys, basket, "--fill", "close", *argv)
         assert (code, out) == (2, ""), argv
         assert message in err, (argv, err)
-    assert not (tmp_path / "r").exists()
 
 
 def real_series_run(tmp: Path) -> tuple[PortfolioResult, dict[str, Decimal], Decimal]:
@@ -245,3 +244,30 @@ def test_from_and_to_cut_every_series(basket: Path, capsys: pytest.CaptureFixtur
     assert (doc["candles"], doc["missing"]) == (48, 0)  # 4 hours of 5-minute candles
     assert (doc["start_ms"], doc["end_ms"]) == (T0 + 48 * M5, T0 + 96 * M5)
     assert [(p["candles"], p["dropped"]) for p in doc["pairs"]] == [(48, 0), (48, 0)]
+
+
+def test_the_report_of_a_basket_is_drawn_by_a_browser(basket: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """``--report DIR`` with a portfolio config: the page opened in a real headless Chromium
+    draws the value and drift of every run and each asset's share, with both tables."""
+    out_dir = tmp_path / "report"
+    code, out, err = backtest(capsys, basket, "--candles", f"QRLUSDT={FIXTURES / 'qrlusdt-5m.csv'}",
+                              "--candles", f"BTCUSDT={FIXTURES / 'btcusdt-5m.csv'}",
+                              "--compare", "symmetric:0.02", "--report", str(out_dir))
+    assert code == 0, err
+    page = out_dir / "index.html"
+    assert f"report written to {page}" in out
+    shown = render_in_browser(page, tmp_path)
+    drawn = census(shown.dom, CHART_IDS)
+    assert drawn.traces["chart-value"] == 3  # config, symmetric:0.02, hold
+    assert drawn.traces["chart-drift"] == 3
+    assert drawn.traces["chart-weights"] == 2  # QRL and BTC of the config's run
+    assert all(drawn.svgs[chart] >= 1 for chart in CHART_IDS)
+    assert '<table id="summary">' in shown.dom and '<table id="assets">' in shown.dom
+    assert "<td>hold</td><td>BTC</td>" in shown.dom
+    (out_dir / "index.html").write_text("not ours")  # a file it did not write stays
+    code, out, err = backtest(capsys, basket, "--candles", f"QRLUSDT={FIXTURES / 'qrlusdt-5m.csv'}",
+                              "--candles", f"BTCUSDT={FIXTURES / 'btcusdt-5m.csv'}",
+                              "--fill", "close", "--report", str(out_dir))
+    assert (code, out) == (2, "") and "is not a backtest report" in err
+    assert page.read_text() == "not ours"
