@@ -166,6 +166,12 @@ class SimFills:
         self._cached: tuple[int, tuple[list[Level], list[Level]]] | None = None
         self._seq = 0
 
+    def sync_wallet(self) -> None:
+        """Take the wallet's balances as the exchange's free ones (a portfolio's legs share
+        the quote: another leg's orders changed it since this exchange last traded)."""
+        self.engine.free[self.rules.base_asset] = self.wallet.base
+        self.engine.free[self.rules.quote_asset] = self.wallet.quote
+
     def _book(self, symbol: str) -> tuple[list[Level], list[Level]]:
         if self._cached is not None and self._cached[0] == self._now:
             return self._cached[1]

@@ -21,9 +21,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Literal
 
+from daemon.backtest.candles_csv import CandleSeries, rescaled
 from daemon.backtest.fills import ExecParams
 from daemon.config import Settings, load_config
-from daemon.domain.models import ExchangeRules
+from daemon.domain.models import Candle, ExchangeRules
 from daemon.domain.money import floor_to
 from daemon.domain.params import RiskParams, StrategyParams
 from daemon.errors import ConfigError, InputError
@@ -160,3 +161,37 @@ def split_value(value: Decimal, ratio: Decimal, price: Decimal,
     quantity grid), the rest in quote."""
     base = floor_to(value * ratio / price, rules.base_precision)
     return base, value - base * price
+
+
+def positive(text: str | None, flag: str) -> Decimal | None:
+    """A flag's amount: None when not given, else a number in (0, 1e15]; InputError naming
+    ``flag``."""
+    if text is None:
+        return None
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise InputError(f"{flag} {text!r}: not a number") from None
+    if not value.is_finite() or value <= 0:
+        raise InputError(f"{flag} {text!r}: must be a number > 0")
+    if value > MAX_AMOUNT:  # beyond, the decimal arithmetic overflows (a traceback)
+        raise InputError(f"{flag} {text!r}: must be at most 1e15")
+    return value
+
+
+def replay_prices(series: CandleSeries, rescale_to: Decimal | None, at_least: int
+                  ) -> tuple[tuple[Candle, ...], int]:
+    """The candles to replay (the window-filling history first) and the decimals of the price
+    grid: rescaled ones floored to a grid of ``at_least`` decimals (finer when ``rescale_to``
+    needs it), as the simulator's replay does, else the grid the file's prices need."""
+    candles = series.history + series.candles
+    if rescale_to is None:
+        prices = [p for c in candles for p in (c.open, c.high, c.low, c.close)]
+        return candles, price_decimals(prices, at_least)
+    decimals = price_decimals([rescale_to], at_least)
+    factor = rescale_to / series.candles[0].close
+    out = tuple(Candle(c.open_time_ms, floor_to(c.open, decimals), floor_to(c.high, decimals),
+                       floor_to(c.low, decimals), floor_to(c.close, decimals), c.volume,
+                       c.close_time_ms, c.quote_volume)
+                for c in rescaled(candles, factor))
+    return out, decimals

@@ -9,29 +9,33 @@ import importlib
 import json
 import sys
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TextIO
 
-from daemon.backtest.candles_csv import CandleSeries, parse_when, read_candles, rescaled
+from daemon.backtest.candles_csv import CandleSeries, parse_when, read_candles
 from daemon.backtest.fills import FILL_MODELS
+from daemon.backtest.portfolio_input import PortfolioFlags, build_portfolio_replay
+from daemon.backtest.portfolio_result import PortfolioResult
+from daemon.backtest.portfolio_result import table as portfolio_table
+from daemon.backtest.portfolio_result import to_json as portfolio_json
+from daemon.backtest.portfolio_runner import run_portfolio
 from daemon.backtest.result import BacktestResult
 from daemon.backtest.runner import Replay, run_backtest
 from daemon.backtest.spec import (
-    MAX_AMOUNT,
     StrategySpec,
     from_settings,
     parse_balances,
     parse_compare,
-    price_decimals,
+    positive,
+    replay_prices,
     sim_rules,
     split_value,
 )
 from daemon.backtest.summary import table, to_json
 from daemon.commands.common import add_config_arg
 from daemon.config import Settings, load_config
-from daemon.domain.models import Candle
-from daemon.domain.money import floor_to
+from daemon.config_portfolio import PortfolioSettings
 from daemon.errors import InputError
 from daemon.sim.config import SimConfig
 
@@ -47,10 +51,14 @@ def register(sub: Any) -> None:
         "close_time_ms,quote_volume) through the daemon's own window, planner, risk limits "
         "and books, and print per strategy the drift from the target, trades, fees, "
         "turnover, final value, return vs buy-and-hold, max drawdown and reason codes. "
-        "Exchange rules and fees are the simulator's.",
+        "Exchange rules and fees are the simulator's. With a portfolio config: one file "
+        "per pair (--candles PAIR=FILE), replayed at the times every file has; figures per "
+        "asset and in total.",
     )
     add_config_arg(p)
-    p.add_argument("--candles", required=True, metavar="FILE", help="candle CSV file")
+    p.add_argument("--candles", required=True, action="append", metavar="FILE",
+                   help="candle CSV file; with a portfolio config one PAIR=FILE per pair "
+                   "(repeated), e.g. --candles BTCUSDT=btc.csv")
     p.add_argument("--from", dest="from_", metavar="DATE",
                    help="first candle opening at or after DATE (ISO date or datetime, UTC)")
     p.add_argument("--to", metavar="DATE", help="last candle opening before DATE")
@@ -66,66 +74,48 @@ def register(sub: Any) -> None:
     p.add_argument("--start-value", metavar="V",
                    help="starting value in the quote asset, split at the target ratio "
                    f"(default {DEFAULT_START_VALUE} when no --balance is given)")
-    p.add_argument("--rescale-to", metavar="PRICE",
-                   help="multiply the series' prices so that its first close is PRICE")
+    p.add_argument("--rescale-to", action="append", metavar="PRICE",
+                   help="multiply the series' prices so that its first close is PRICE; with "
+                   "a portfolio config PAIR=PRICE (repeatable)")
     p.add_argument("--report", metavar="DIR", help="also write a browser report to DIR")
     p.add_argument("--json", action="store_true",
                    help="print one JSON document (decimals as strings) and nothing else")
     p.set_defaults(handler=handle)
 
 
-def _positive(text: str | None, flag: str) -> Decimal | None:
-    if text is None:
-        return None
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise InputError(f"{flag} {text!r}: not a number") from None
-    if not value.is_finite() or value <= 0:
-        raise InputError(f"{flag} {text!r}: must be a number > 0")
-    if value > MAX_AMOUNT:  # beyond, the decimal arithmetic overflows (a traceback)
-        raise InputError(f"{flag} {text!r}: must be at most 1e15")
-    return value
+def _range(args: argparse.Namespace) -> tuple[int | None, int | None]:
+    """--from and --to as epoch ms."""
+    from_ms = None if args.from_ is None else parse_when(args.from_, "--from")
+    to_ms = None if args.to is None else parse_when(args.to, "--to")
+    if from_ms is not None and to_ms is not None and to_ms <= from_ms:
+        raise InputError(f"--to {args.to} is not after --from {args.from_}")
+    return from_ms, to_ms
+
+
+def _history(settings: Settings) -> int:
+    return max(DAEMON_BACKFILL, settings.strategy.ma_long + 2)
 
 
 def _series(args: argparse.Namespace, settings: Settings) -> CandleSeries:
     """The candles from --from to --to, and before --from as many as the daemon backfills at
     its start (they only fill the window: a backtest from DATE decides as a daemon started
     then, with its averages and trend already known)."""
-    from_ms = None if args.from_ is None else parse_when(args.from_, "--from")
-    to_ms = None if args.to is None else parse_when(args.to, "--to")
-    if from_ms is not None and to_ms is not None and to_ms <= from_ms:
-        raise InputError(f"--to {args.to} is not after --from {args.from_}")
-    history = max(DAEMON_BACKFILL, settings.strategy.ma_long + 2)
-    return read_candles(args.candles, from_ms=from_ms, to_ms=to_ms, history=history)
-
-
-def _prices(series: CandleSeries, rescale_to: Decimal | None) -> tuple[tuple[Candle, ...], int]:
-    """The candles to replay and the decimals of the price grid: rescaled ones floored to the
-    simulator's grid (as its replay does), else the grid the file's prices need."""
-    sim_decimals = SimConfig().quote_precision
-    candles = series.history + series.candles
-    if rescale_to is None:
-        prices = [p for c in candles for p in (c.open, c.high, c.low, c.close)]
-        return candles, price_decimals(prices, sim_decimals)
-    decimals = price_decimals([rescale_to], sim_decimals)
-    factor = rescale_to / series.candles[0].close
-    out = tuple(Candle(c.open_time_ms, floor_to(c.open, decimals), floor_to(c.high, decimals),
-                       floor_to(c.low, decimals), floor_to(c.close, decimals), c.volume,
-                       c.close_time_ms, c.quote_volume)
-                for c in rescaled(candles, factor))
-    return out, decimals
+    from_ms, to_ms = _range(args)
+    return read_candles(args.candles[-1], from_ms=from_ms, to_ms=to_ms,
+                        history=_history(settings))
 
 
 def build_replay(args: argparse.Namespace, settings: Settings, fill_model: str) -> Replay:
     series = _series(args, settings)
-    candles, decimals = _prices(series, _positive(args.rescale_to, "--rescale-to"))
+    rescale_to = None if args.rescale_to is None else args.rescale_to[-1]
+    candles, decimals = replay_prices(series, positive(rescale_to, "--rescale-to"),
+                                      SimConfig().quote_precision)
     warmup = len(series.history)
     first = candles[warmup]  # the first candle replayed
     if first.close <= 0:
         raise InputError(f"{series.path}: the first close is 0 after --rescale-to")
     rules = sim_rules(settings.symbol, decimals)
-    start_value = _positive(args.start_value, "--start-value")
+    start_value = positive(args.start_value, "--start-value")
     if args.balance and start_value is not None:
         raise InputError("give --balance or --start-value, not both")
     if args.balance:
@@ -159,24 +149,60 @@ def progress_bar(stream: TextIO) -> Callable[[int, int], None]:
 
 
 ReportWriter = Callable[[BacktestResult, Path], object]
+PortfolioReportWriter = Callable[[PortfolioResult, Path], object]
+
+
+def _report_module(name: str) -> Any:
+    """``daemon.backtest.<name>``, imported only when ``--report`` asks for it (and before the
+    replay, so a build without it fails at once)."""
+    try:
+        return importlib.import_module(f"daemon.backtest.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"daemon.backtest.{name}":
+            raise
+        raise InputError("--report: this build has no browser report "
+                         f"(daemon/backtest/{name}.py is missing)") from None
 
 
 def report_writer() -> ReportWriter:
-    """``daemon.backtest.report.write_report``, imported only when ``--report`` asks for it
-    (and before the replay, so a build without it fails at once)."""
-    try:
-        module = importlib.import_module("daemon.backtest.report")
-    except ModuleNotFoundError as exc:
-        if exc.name != "daemon.backtest.report":
-            raise
-        raise InputError("--report: this build has no browser report "
-                         "(daemon/backtest/report.py is missing)") from None
-    writer: ReportWriter = module.write_report
+    """``daemon.backtest.report.write_report``."""
+    writer: ReportWriter = _report_module("report").write_report
     return writer
+
+
+def portfolio_report_writer() -> PortfolioReportWriter:
+    """``daemon.backtest.portfolio_report.write_report``."""
+    writer: PortfolioReportWriter = _report_module("portfolio_report").write_report
+    return writer
+
+
+def handle_portfolio(args: argparse.Namespace, settings: Settings,
+                     portfolio: PortfolioSettings) -> int:
+    """A config with ``portfolio:``: every pair's file replayed aligned by time
+    (``daemon.backtest.portfolio_runner``), figures per asset and in total."""
+    writer = None if args.report is None else portfolio_report_writer()
+    from_ms, to_ms = _range(args)
+    flags = PortfolioFlags(args.candles, args.rescale_to or [], args.balance, args.start_value,
+                           from_ms, to_ms, _history(settings), args.fill, DEFAULT_START_VALUE)
+    replay = build_portfolio_replay(flags, portfolio)
+    config_spec = from_settings("config", settings)
+    specs = [config_spec, *(parse_compare(text, config_spec) for text in args.compare)]
+    show = progress_bar(sys.stderr) if sys.stderr.isatty() and not args.json else None
+    result = run_portfolio(replay, specs, show)
+    if writer is not None:
+        where = writer(result, Path(args.report))
+        print(f"report written to {where}", file=sys.stderr if args.json else sys.stdout)
+    if args.json:
+        print(json.dumps(portfolio_json(result), indent=2), flush=True)
+    else:
+        print(portfolio_table(result), flush=True)
+    return 0
 
 
 def handle(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
+    if settings.portfolio is not None:
+        return handle_portfolio(args, settings, settings.portfolio)
     writer = None if args.report is None else report_writer()
     replay = build_replay(args, settings, args.fill)
     config_spec = from_settings("config", settings)
