@@ -10,6 +10,7 @@ from the local clock."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -79,7 +80,7 @@ class PairFeed:
         self._on_crossover = on_crossover
         self._on_candle = on_candle
         self._backfill = max(min(backfill, 1000), st.ma_long + 2)
-        self._poll_interval_s = poll_interval_s
+        self.poll_interval_s = poll_interval_s
         self._verify_last = verify_last
         self.channels = (intervals.kline_channel(self.symbol, self.interval),
                          intervals.book_ticker_channel(self.symbol))
@@ -98,11 +99,14 @@ class PairFeed:
         self.stats = FeedStats()
         self._traded: Candle | None = None  # the newest REST candle with trades in it
 
-    def start_poll(self) -> None:
-        """Run the REST poll (``poll_interval_s``) under the supervisor."""
-        self._units.append(self._supervisor.spawn("market-poll", self._poll))
+    def start_poll(self, first_after_s: float | None = None) -> None:
+        """Run the REST poll every ``poll_interval_s`` (the first after ``first_after_s``, by
+        default the same) under the supervisor."""
+        self._units.append(self._supervisor.spawn(
+            f"market-poll {self.symbol}", functools.partial(self._poll, first_after_s)))
 
     async def stop_poll(self) -> None:
+        """Cancel the units spawned for this pair (its poll; MarketFeed's stream too)."""
         await self._supervisor.cancel(*self._units)
         self._units = []
 
@@ -287,9 +291,11 @@ class PairFeed:
                            "twice); the gap stays open, nothing is filled in", self.symbol,
                            what, start, end)
 
-    async def _poll(self) -> None:
+    async def _poll(self, first_after_s: float | None = None) -> None:
+        delay = self.poll_interval_s if first_after_s is None else first_after_s
         while True:
-            await asyncio.sleep(self._poll_interval_s)
+            await asyncio.sleep(delay)
+            delay = self.poll_interval_s
             try:
                 await self.repair(None)
             except ExchangeError as exc:

@@ -20,6 +20,7 @@ keeps the time of its own last push; ``deaf()`` reports a pair silent for
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
@@ -120,8 +121,14 @@ class _Connection:
                      self.stream.name, why, frame[:64].hex())
 
     async def _connected(self, reason: str) -> None:
-        for pair in self.pairs:
-            await pair.on_connected(reason)
+        """Each pair repairs its window from REST after a reconnect (at once: the pushes wait
+        meanwhile); the first failure is raised (the connection reconnects, all repair
+        again)."""
+        done = await asyncio.gather(*(p.on_connected(reason) for p in self.pairs),
+                                    return_exceptions=True)
+        for outcome in done:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _disconnected(self, reason: str) -> None:
         for pair in self.pairs:
@@ -157,7 +164,7 @@ class MarketHub:
         groups = [pairs[i:i + pairs_per_connection]
                   for i in range(0, len(pairs), pairs_per_connection)]
         self.connections = [
-            _Connection(f"market {n}/{len(groups)} ({g[0].symbol}..{g[-1].symbol})"
+            _Connection(f"market {n}/{len(groups)} {g[0].symbol}..{g[-1].symbol}"
                         if len(g) > 1 else f"market {g[0].symbol}", self._url, g, timings,
                         clock)
             for n, g in enumerate(groups, 1)]
@@ -188,8 +195,9 @@ class MarketHub:
                 pair.last_rx = self._clock()
             self._units.append(self._supervisor.spawn(f"market-ws {conn.stream.name}",
                                                       conn.stream.run))
-        for pair in self.pairs.values():
-            pair.start_poll()
+        pairs = list(self.pairs.values())
+        for i, pair in enumerate(pairs, 1):  # spread over the interval, not all at once
+            pair.start_poll(pair.poll_interval_s * i / len(pairs))
 
     async def stop(self) -> None:
         await self._supervisor.cancel(*self._units)

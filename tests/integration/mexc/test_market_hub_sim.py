@@ -154,7 +154,7 @@ async def test_a_silent_pair_is_reported_without_touching_the_others() -> None:
         await wait_until(lambda: bool(market.deaf()), 5)
         assert list(market.silent()) == ["A02USDT"]
         (why,) = market.deaf()
-        assert why.startswith("market A02USDT (on market 1/2 (A01USDT..A02USDT)) has pushed "
+        assert why.startswith("market A02USDT (on market 1/2 A01USDT..A02USDT) has pushed "
                               "no data for")
         assert all(market.pair(s).deaf() is None for s in ("A01USDT", "A03USDT", "A04USDT"))
         pushed = {p.symbol: p.pushes for p in market.pairs.values()}
