@@ -9,15 +9,18 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal as D
 
 import pytest
 
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsTimings
 from daemon.domain.candles import ClosedCandle, CrossoverEvent, offline_series
+from daemon.domain.models import BookTop
 from daemon.errors import ConfigError
 from daemon.runtime.market_hub import MarketHub
 from daemon.sim import ExtraSymbol, SimConfig, Simulator
+from daemon.sim.push import book_ticker_frame
 from tests.support.sim_settings import creds_for, settings_for
 
 FAST = WsTimings(ping_interval_s=0.05, stale_after_s=0.5, max_age_s=3600.0,
@@ -163,6 +166,35 @@ async def test_a_silent_pair_is_reported_without_touching_the_others() -> None:
             "A01USDT": True, "A02USDT": False, "A03USDT": True, "A04USDT": True}
         for s in market.streams:  # no connection was dropped for it
             assert (s.stats.connects, s.stats.reconnects, s.stats.silent_drops) == (1, 0, 0)
+
+
+async def test_a_push_without_its_channel_first_is_routed_by_decoding_strays_are_counted(
+        ) -> None:
+    seen = Seen()
+    async with running_hub(2, seen) as (sim, _rest, market):
+        await wait_until(lambda: all(s.connected.is_set() for s in market.streams), 5)
+        a01, a02 = market.pair("A01USDT"), market.pair("A02USDT")
+        await wait_until(lambda: a01.book[0] is not None and a02.book[0] is not None, 5)
+        sim.faults.ws_mute_book_ticker = True  # only the pushes below move the book tops
+        await asyncio.sleep(0.2)
+        before = a01.book[0]
+        # no channel: the wrapper starts with its symbol (field 3), decoded to be routed
+        frame = book_ticker_frame("", "A02USDT", (D("0.5"), D("3")), (D("0.6"), D("4")),
+                                  sim.now_ms())
+        assert frame[0] != 0x0A
+        assert sim.hub.inject(a02.channels[1], frame) == 1
+        await wait_until(lambda: a02.book[0] == BookTop(D("0.5"), D("3"), D("0.6"), D("4")), 5)
+        assert a01.book[0] == before
+        (conn,) = market.connections
+        stray = book_ticker_frame("spot@public.aggre.bookTicker.v3.api.pb@100ms@ZZZUSDT",
+                                  "ZZZUSDT", (D("1"), D("1")), (D("2"), D("1")), sim.now_ms())
+        sim.hub.inject(a02.channels[1], stray)
+        sim.hub.inject(a02.channels[1], b"\xff\xff\xff")
+        await wait_until(lambda: conn.unrouted == 2, 5)
+        assert a01.book[0] == before and a02.book[0] == BookTop(D("0.5"), D("3"), D("0.6"),
+                                                                 D("4"))
+        assert a01.stats.bad_frames == a02.stats.bad_frames == 0
+        assert conn.stream.stats.reconnects == 0
 
 
 async def test_one_pair_hub_is_one_connection_named_like_the_feed() -> None:
