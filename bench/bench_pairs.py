@@ -53,12 +53,23 @@ def rss_kb() -> int:
     raise RuntimeError("no VmRSS in /proc/self/status")
 
 
+async def first_window(sync: bool, warmup_s: float) -> float:
+    """When the first CPU window begins (wall clock): with ``sync``, after ``warmup_s`` this
+    process says READY and the bench answers with the time, the same for both processes at
+    the most pairs (they measure the same windows); else now."""
+    if not sync:
+        return time.time()
+    await asyncio.sleep(warmup_s)
+    print("READY", flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    return float(line)
+
+
 async def sleep_until(epoch_s: float, who: str) -> None:
-    """Until the wall-clock time ``epoch_s`` (both CPU processes measure the same windows)."""
+    """Until the wall-clock time ``epoch_s``."""
     delay = epoch_s - time.time()
     if delay < -0.05:
-        raise RuntimeError(f"{who} was ready {-delay:.1f} s after its window began: give it "
-                           "a longer --warmup-s")
+        raise RuntimeError(f"{who} began its window {-delay:.1f} s late (its loop was busy)")
     await asyncio.sleep(max(delay, 0.0))
 
 
@@ -79,9 +90,8 @@ async def serve(n: int) -> None:
 
 
 # --- a follower's process ---------------------------------------------------------------
-async def follow(n: int, rest_url: str, ws_url: str, at: float | None, rounds: int,
-                 window_s: float) -> dict[str, Any]:
-    """``at``: when the first window begins (None: when the hub is up)."""
+async def follow(n: int, rest_url: str, ws_url: str, sync: bool, warmup_s: float,
+                 rounds: int, window_s: float) -> dict[str, Any]:
     from benchkit import daemon_logs_to_devnull
     from pydantic import SecretStr
 
@@ -105,7 +115,7 @@ async def follow(n: int, rest_url: str, ws_url: str, at: float | None, rounds: i
                 raise RuntimeError("the hub's connections did not all connect within 30 s")
             await asyncio.sleep(0.05)
     shares, rates = [], []
-    at = time.time() if at is None else at
+    at = await first_window(sync, warmup_s)
     for r in range(rounds):
         await sleep_until(at + r * window_s, "the hub")
         pushes = 0 if hub is None else sum(p.pushes for p in hub.pairs.values())
@@ -124,7 +134,7 @@ async def follow(n: int, rest_url: str, ws_url: str, at: float | None, rounds: i
     return out
 
 
-async def bare(n: int, ws_url: str, at: float, rounds: int,
+async def bare(n: int, ws_url: str, warmup_s: float, rounds: int,
                window_s: float) -> dict[str, Any]:
     """The CPU floor: the same subscriptions, each push received and decoded, nothing else."""
     import orjson
@@ -157,6 +167,7 @@ async def bare(n: int, ws_url: str, at: float, rounds: int,
                 await ws.send(orjson.dumps({"method": "SUBSCRIPTION", "params": [ch]}).decode())
         tasks += [asyncio.create_task(reader(ws)), asyncio.create_task(pinger(ws))]
     shares, rates = [], []
+    at = await first_window(True, warmup_s)
     for r in range(rounds):
         await sleep_until(at + r * window_s, "the bare client")
         pushes, wall, cpu = count, time.monotonic(), time.process_time()
@@ -171,8 +182,24 @@ async def bare(n: int, ws_url: str, at: float, rounds: int,
 
 # --- the bench (the parent: starts the others, fits, judges) ---------------------------
 def start(*args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(HERE), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, str(HERE), *args], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def go_together(procs: list[subprocess.Popen[str]], lead_s: float = 1.0) -> None:
+    """Wait until each process says READY, then give all the same start time."""
+    for proc in procs:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if line.strip() != "READY":
+            _, err = proc.communicate(timeout=30)
+            raise RuntimeError(f"bench_pairs {' '.join(map(str, proc.args))} did not get "
+                               f"ready ({proc.returncode}): {err[-2000:]}")
+    at = time.time() + lead_s
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(f"{at}\n")
+        proc.stdin.flush()
 
 
 def result(proc: subprocess.Popen[str], what: str) -> dict[str, Any]:
@@ -224,32 +251,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pairs", type=int, nargs="+", default=[1, 10, 25, 50])
     ap.add_argument("--rounds", type=int, default=3, help="CPU windows at the most pairs")
     ap.add_argument("--window-s", type=float, default=5.0)
-    ap.add_argument("--warmup-s", type=float, default=10.0,
-                    help="from starting the processes at the most pairs to the first window")
+    ap.add_argument("--warmup-s", type=float, default=3.0,
+                    help="at the most pairs: from all connected to the first CPU window")
     ap.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--follow", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--bare", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--rest", help=argparse.SUPPRESS)
     ap.add_argument("--ws", help=argparse.SUPPRESS)
-    ap.add_argument("--at", type=float, default=0.0, help=argparse.SUPPRESS)
+    ap.add_argument("--sync", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve is not None:
         asyncio.run(serve(args.serve))
         return 0
     if args.follow is not None:
-        at = args.at or None  # an RSS point: one short window once the hub is up
-        rounds, window = (args.rounds, args.window_s) if args.at else (1, 0.5)
-        print(json.dumps(asyncio.run(follow(args.follow, args.rest, args.ws, at, rounds,
-                                            window))))
+        # an RSS point: one short window once the hub is up
+        rounds, window = (args.rounds, args.window_s) if args.sync else (1, 0.5)
+        print(json.dumps(asyncio.run(follow(args.follow, args.rest, args.ws, args.sync,
+                                            args.warmup_s, rounds, window))))
         return 0
     if args.bare is not None:
-        print(json.dumps(asyncio.run(bare(args.bare, args.ws, args.at, args.rounds,
+        print(json.dumps(asyncio.run(bare(args.bare, args.ws, args.warmup_s, args.rounds,
                                           args.window_s))))
         return 0
     if len(args.pairs) < 2 or min(args.pairs) < 1 or len(set(args.pairs)) != len(args.pairs):
         ap.error("--pairs: two or more different counts, each at least 1")
-    if args.rounds < 1 or args.window_s <= 0 or args.warmup_s <= 0:
-        ap.error("--rounds must be >= 1, --window-s and --warmup-s > 0")
+    if args.rounds < 1 or args.window_s <= 0 or args.warmup_s < 0:
+        ap.error("--rounds must be >= 1, --window-s > 0, --warmup-s >= 0")
     return run(sorted(args.pairs), args)
 
 
@@ -271,14 +298,15 @@ def run(counts: list[int], args: argparse.Namespace) -> int:
                                        ws_url), f"--follow {n}"))
             show(points[-1])
         # the most pairs and the bare client at once: the same windows, the same machine load
-        at = time.time() + args.warmup_s
-        cpu = ["--rounds", str(args.rounds), "--window-s", str(args.window_s), "--at", str(at)]
+        cpu = ["--rounds", str(args.rounds), "--window-s", str(args.window_s), "--warmup-s",
+               str(args.warmup_s), "--sync"]
         hub_proc = start("--follow", str(most), "--rest", rest_url, "--ws", ws_url, *cpu)
         bare_proc = start("--bare", str(most), "--ws", ws_url, *cpu)
-        sim_cpu = cpu_s(sim.pid)
+        go_together([hub_proc, bare_proc])
+        sim_cpu, began = cpu_s(sim.pid), time.monotonic()
         hub, floor = (result(hub_proc, f"--follow {most}"),
                       result(bare_proc, f"--bare {most}"))
-        sim_share = (cpu_s(sim.pid) - sim_cpu) / (time.time() - at + args.warmup_s)
+        sim_share = (cpu_s(sim.pid) - sim_cpu) / (time.monotonic() - began)
         points.append(hub)
         show(hub)
         print(f"bare receive + decode of {most} pairs' pushes, in the same windows: CPU "

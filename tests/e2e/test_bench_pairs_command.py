@@ -15,12 +15,13 @@ SHOWN = "./scripts/bench pairs"
 def test_the_readme_pairs_bench_ends_with_its_two_verdicts() -> None:
     assert SHOWN in (REPO / "README.md").read_text().splitlines()
     done = subprocess.run(SHOWN.split(), cwd=REPO, capture_output=True, text=True, timeout=300)
-    assert done.returncode in (0, 1), done.stderr[-2000:]
     out = done.stdout
+    said = f"{out[-3000:]}\n{done.stderr[-2000:]}"  # shown when an assertion fails
+    assert done.returncode in (0, 1), said
     # one row per point: 0 (the floor), 1, 10, 25, 50 pairs on 0, 1, 1, 2, 4 connections
     points = re.findall(r"^\s+(\d+)\s+(\d+)\s+([\d.]+) ", out, re.M)
     assert [(int(n), int(c)) for n, c, _ in points] == [(0, 0), (1, 1), (10, 1), (25, 2),
-                                                         (50, 4)]
+                                                         (50, 4)], said
     summary = out.split("=== summary", 1)[1].splitlines()
     rows = [x.split(" | ") for x in summary if x.startswith("| market hub")]
     assert [r[0] for r in rows] == ["| market hub RSS per added pair (fitted slope)",
@@ -34,4 +35,4 @@ def test_the_readme_pairs_bench_ends_with_its_two_verdicts() -> None:
     assert pushes >= 0.8 * 50 * 11 or "BELOW MEXC's" in cpu[1]
     verdicts = [r[6].rstrip(" |") for r in rows]
     assert set(verdicts) <= {"MET", "NOT MET"}
-    assert done.returncode == (0 if verdicts == ["MET", "MET"] else 1)
+    assert done.returncode == (0 if verdicts == ["MET", "MET"] else 1), said
