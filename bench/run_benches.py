@@ -28,6 +28,7 @@ BENCHES: dict[str, tuple[str, list[str], str]] = {
     "latency": ("bench_decision_latency.py", ["--crossovers", "200"], "2.5 min"),
     "memory": ("bench_memory.py", ["--sim-days", "4", "--idle-days", "1",
                                    "--warmup-days", "0.5"], "3 min"),
+    "pairs": ("bench_pairs.py", ["--rounds", "3"], "30 s"),
 }
 COLUMNS = ("figure", "floor", "ratio", "spread", "target", "verdict")
 

@@ -10,6 +10,7 @@ from the local clock."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
 from daemon.runtime.supervisor import Supervised, Supervisor
 
-__all__ = ["FeedStats", "MarketFeed", "UserFeed"]
+__all__ = ["FeedStats", "MarketFeed", "PairFeed", "UserFeed"]
 
 
 def _late_push() -> WindowUpdate:
@@ -49,15 +50,23 @@ class FeedStats:
     open_gaps: int = 0  # windows REST did not return when asked (logged)
 
 
-class MarketFeed:
-    def __init__(self, settings: Settings, rest: MexcRest, *,
+class PairFeed:
+    """One pair's market data without a connection: its candle window (backfill, REST repair
+    and poll, gap repair), MAs and crossover events, last price and book top from the pushes
+    handed to ``on_push``. Its owner gives it ``stream``, the connection its channels are
+    subscribed on (``MarketFeed``: one of its own; ``MarketHub``: one shared with other
+    pairs), and calls ``on_connected``/``on_disconnected`` for that connection."""
+
+    stream: WsStream
+
+    def __init__(self, settings: Settings, rest: MexcRest, *, symbol: str | None = None,
                  on_crossover: Callable[[CrossoverEvent], Awaitable[None]] | None = None,
                  on_candle: Callable[[ClosedCandle], Awaitable[None]] | None = None,
-                 wall_ms: Callable[[], int] | None = None, timings: WsTimings | None = None,
-                 backfill: int = 200, poll_interval_s: float = 60.0,
-                 verify_last: int = 3, supervisor: Supervisor | None = None) -> None:
+                 wall_ms: Callable[[], int] | None = None, backfill: int = 200,
+                 poll_interval_s: float = 60.0, verify_last: int = 3,
+                 supervisor: Supervisor | None = None) -> None:
         ex = settings.exchange
-        self.symbol = settings.symbol
+        self.symbol = settings.symbol if symbol is None else symbol
         self.interval = ex.kline_interval
         try:
             self.rest_interval = intervals.rest_interval(self.interval)
@@ -71,15 +80,10 @@ class MarketFeed:
         self._on_crossover = on_crossover
         self._on_candle = on_candle
         self._backfill = max(min(backfill, 1000), st.ma_long + 2)
-        self._poll_interval_s = poll_interval_s
+        self.poll_interval_s = poll_interval_s
         self._verify_last = verify_last
-        self.stream = WsStream(
-            f"market {self.symbol}",
-            self._url, [intervals.kline_channel(self.symbol, self.interval),
-                        intervals.book_ticker_channel(self.symbol)], self._on_push,
-            on_connected=self._on_connected, on_disconnected=self._on_disconnected,
-            timings=timings or WsTimings.from_settings(ex, watch_data=True))
-        self._ws_url = ex.ws_url
+        self.channels = (intervals.kline_channel(self.symbol, self.interval),
+                         intervals.book_ticker_channel(self.symbol))
         self._lock = asyncio.Lock()
         self._supervisor = supervisor or Supervisor()  # the daemon's, or one of its own
         self._units: list[Supervised] = []
@@ -95,25 +99,16 @@ class MarketFeed:
         self.stats = FeedStats()
         self._traded: Candle | None = None  # the newest REST candle with trades in it
 
-    async def _url(self) -> str:
-        return self._ws_url
+    def start_poll(self, first_after_s: float | None = None) -> None:
+        """Run the REST poll every ``poll_interval_s`` (the first after ``first_after_s``, by
+        default the same) under the supervisor."""
+        self._units.append(self._supervisor.spawn(
+            f"market-poll {self.symbol}", functools.partial(self._poll, first_after_s)))
 
-    # --- lifecycle -------------------------------------------------------------------------
-    async def start(self) -> None:
-        """Backfill from REST, then run the stream (and the REST poll) under the supervisor,
-        which restarts them when they die."""
-        await self.backfill()
-        self._units = [self._supervisor.spawn("market-ws", self.stream.run),
-                       self._supervisor.spawn("market-poll", self._poll)]
-
-    async def stop(self) -> None:
+    async def stop_poll(self) -> None:
+        """Cancel the units spawned for this pair (its poll; MarketFeed's stream too)."""
         await self._supervisor.cancel(*self._units)
         self._units = []
-        await self.stream.stop()
-
-    @property
-    def running(self) -> bool:
-        return any(u.alive for u in self._units)
 
     async def backfill(self) -> None:
         rows = await self._backfill_rows()
@@ -181,7 +176,7 @@ class MarketFeed:
         ns = self._rest_price_ns if ns is None else ns
         return None if ns is None else ns // 1_000_000
 
-    async def _on_push(self, frame: bytes) -> None:
+    async def on_push(self, frame: bytes) -> None:
         if self._lock.locked():  # a repair is reporting: keep the candles in order
             async with self._lock:
                 update = self._ingest_logged(frame)
@@ -204,6 +199,8 @@ class MarketFeed:
         if update.gap is not None:
             await self._repair_gap(update.gap)
 
+    _on_push = on_push  # its name before the hub (bench_ingest and tests await it)
+
     async def _repair_gap(self, gap: tuple[int, int]) -> None:
         self.stats.gaps += 1
         logger.info("market {}: stream skipped windows {}..{}; repairing from REST",
@@ -223,13 +220,13 @@ class MarketFeed:
     def _skipped(self, exc: Exception) -> None:
         self.stats.bad_frames += 1
         logger.error("market {}: push skipped ({}): {}: {}", self.symbol,
-                     " or ".join(self.stream.channels), type(exc).__name__, exc)
+                     " or ".join(self.channels), type(exc).__name__, exc)
 
-    async def _on_connected(self, reason: str) -> None:
+    async def on_connected(self, reason: str) -> None:
         if reason != "connect":
             await self.repair(None)
 
-    async def _on_disconnected(self, reason: str) -> None:
+    async def on_disconnected(self, reason: str) -> None:
         self.stream_interrupted()
 
     # --- REST repair -----------------------------------------------------------------------
@@ -262,20 +259,29 @@ class MarketFeed:
                                    or row.open_time_ms > self._traded.open_time_ms):
                 self._traded = row
 
+    def silent_s(self) -> float | None:
+        """Seconds since the last push on this pair's channels, when they are watched for
+        silence (``exchange.ws_data_stale_after_s``): here its connection's silence."""
+        return self.stream.data_silent_s()
+
+    @property
+    def source(self) -> str:
+        """What ``deaf`` names as silent."""
+        return self.stream.name
+
     def deaf(self) -> str | None:
         """Why the market subscription is deaf, or None: it has pushed nothing for
         ``exchange.ws_data_stale_after_s`` (the stream reconnects at that point) while REST
         shows trades in a window later than the last one pushed. A market without trades
         may push nothing (MEXC's docs do not say): that alone is not a fault."""
-        stream = self.stream
-        silent, limit = stream.data_silent_s(), stream.timings.data_stale_after_s
+        silent, limit = self.silent_s(), self.stream.timings.data_stale_after_s
         traded = self._traded
         if silent is None or limit is None or silent <= limit or traded is None:
             return None
         pushed = self._klines.last_window_ms
         if pushed is not None and traded.open_time_ms <= pushed:
             return None
-        return (f"{stream.name} has pushed no data for {silent:.0f} s while REST shows trades "
+        return (f"{self.source} has pushed no data for {silent:.0f} s while REST shows trades "
                 f"(candle {traded.open_time_ms}, volume {traded.volume})")
 
     def _log_gaps(self, gaps: list[tuple[int, int]], what: str) -> None:
@@ -285,9 +291,11 @@ class MarketFeed:
                            "twice); the gap stays open, nothing is filled in", self.symbol,
                            what, start, end)
 
-    async def _poll(self) -> None:
+    async def _poll(self, first_after_s: float | None = None) -> None:
+        delay = self.poll_interval_s if first_after_s is None else first_after_s
         while True:
-            await asyncio.sleep(self._poll_interval_s)
+            await asyncio.sleep(delay)
+            delay = self.poll_interval_s
             try:
                 await self.repair(None)
             except ExchangeError as exc:
@@ -329,3 +337,42 @@ class MarketFeed:
             event = closed.crossover
             if event is not None and self._on_crossover is not None:
                 await self._on_crossover(event)
+
+
+class MarketFeed(PairFeed):
+    """One pair on a websocket connection of its own (its kline and book-ticker channels)."""
+
+    def __init__(self, settings: Settings, rest: MexcRest, *,
+                 on_crossover: Callable[[CrossoverEvent], Awaitable[None]] | None = None,
+                 on_candle: Callable[[ClosedCandle], Awaitable[None]] | None = None,
+                 wall_ms: Callable[[], int] | None = None, timings: WsTimings | None = None,
+                 backfill: int = 200, poll_interval_s: float = 60.0,
+                 verify_last: int = 3, supervisor: Supervisor | None = None) -> None:
+        super().__init__(settings, rest, on_crossover=on_crossover, on_candle=on_candle,
+                         wall_ms=wall_ms, backfill=backfill, poll_interval_s=poll_interval_s,
+                         verify_last=verify_last, supervisor=supervisor)
+        ex = settings.exchange
+        self.stream = WsStream(
+            f"market {self.symbol}", self._url, self.channels, self.on_push,
+            on_connected=self.on_connected, on_disconnected=self.on_disconnected,
+            timings=timings or WsTimings.from_settings(ex, watch_data=True))
+        self._ws_url = ex.ws_url
+
+    async def _url(self) -> str:
+        return self._ws_url
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Backfill from REST, then run the stream (and the REST poll) under the supervisor,
+        which restarts them when they die."""
+        await self.backfill()
+        self._units = [self._supervisor.spawn("market-ws", self.stream.run)]
+        self.start_poll()
+
+    async def stop(self) -> None:
+        await self.stop_poll()
+        await self.stream.stop()
+
+    @property
+    def running(self) -> bool:
+        return any(u.alive for u in self._units)

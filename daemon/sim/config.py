@@ -323,6 +323,10 @@ class SimConfig:
     partial_fill_ratio: str | None = None
     kline_push_interval_s: float = 1.0
     max_push_hz: float = 50.0
+    # ticks per real second when above the kline push rate (None: one per kline push): the
+    # book ticker then pushes up to every 100 ms as MEXC's does, klines stay one per
+    # kline_push_interval_s (MEXC's rate at speed 1: bench/bench_pairs.py)
+    tick_hz: float | None = None
     faults: Faults = field(default_factory=Faults)
     realism: Realism = field(default_factory=Realism)
     extra_symbols: tuple[ExtraSymbol, ...] = ()
@@ -360,6 +364,8 @@ class SimConfig:
             raise ValueError("base_precision/quote_precision must be within 0..18")
         if self.kline_push_interval_s <= 0 or self.max_push_hz <= 0:
             raise ValueError("kline_push_interval_s and max_push_hz must be > 0")
+        if self.tick_hz is not None and not self.tick_hz > 0:
+            raise ValueError(f"tick_hz must be > 0, got {self.tick_hz}")
         if not self.api_key or not self.api_secret:
             raise ValueError("api_key and api_secret must not be empty")
         self.main_symbol().validate()

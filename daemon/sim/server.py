@@ -289,13 +289,19 @@ class Simulator:
                     await self.hooks.on_fill(ev.trade.to_mexc())
 
     async def _tick_loop(self) -> None:
-        period = max(1.0 / self.cfg.max_push_hz, self.cfg.kline_push_interval_s / self.cfg.speed)
+        cfg = self.cfg
+        kline_every = max(1.0 / cfg.max_push_hz, cfg.kline_push_interval_s / cfg.speed)
+        period = kline_every if cfg.tick_hz is None else min(
+            kline_every, max(1.0 / cfg.max_push_hz, 1.0 / cfg.tick_hz))
+        next_kline = 0.0
         while True:
             await asyncio.sleep(period)
             try:
                 self.step()
                 await self.flush_events()
-                self.hub.kline_tick(self.clock.now_ms())
+                if time.monotonic() >= next_kline:  # every tick unless tick_hz is set
+                    next_kline = time.monotonic() + kline_every - period / 2
+                    self.hub.kline_tick(self.clock.now_ms())
                 self.hub.book_tick(self.clock.now_ms())
                 self._ws_faults(period)
             except Exception:  # a failing test hook must not stop the market

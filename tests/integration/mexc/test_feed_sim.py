@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.mexc.ws import WsTimings
+from daemon.config import Settings
 from daemon.domain.candles import ClosedCandle, CrossoverEvent, offline_series
-from daemon.runtime.market_feed import MarketFeed
+from daemon.runtime.market_feed import MarketFeed, PairFeed
+from daemon.runtime.market_hub import MarketHub
 from daemon.sim import ReplayMarket, SimConfig, Simulator
 from tests.support.market_series import load_csv
 from tests.support.sim_settings import creds_for, settings_for
@@ -21,6 +25,37 @@ from tests.support.sim_settings import creds_for, settings_for
 FAST = WsTimings(ping_interval_s=0.05, stale_after_s=0.3, max_age_s=1.5,
                  backoff_initial_s=0.02, backoff_max_s=0.2, ack_timeout_s=0.3,
                  open_timeout_s=1.0)
+
+
+class _Feed:
+    """The feed under test and how it starts and stops: a MarketFeed, or the one pair of a
+    one-pair MarketHub (which must behave the same)."""
+
+    def __init__(self, kind: str, settings: Settings, rest: MexcRest,
+                 on_candle: Callable[[ClosedCandle], Awaitable[None]],
+                 on_crossover: Callable[[CrossoverEvent], Awaitable[None]] | None = None,
+                 **kw: Any) -> None:
+        if kind == "feed":
+            feed = MarketFeed(settings, rest, on_candle=on_candle, on_crossover=on_crossover,
+                              **kw)
+            self.pair: PairFeed = feed
+            self.start, self.stop = feed.start, feed.stop
+            return
+
+        async def candle(_: str, c: ClosedCandle) -> None:
+            await on_candle(c)
+
+        async def crossover(_: str, e: CrossoverEvent) -> None:
+            if on_crossover is not None:
+                await on_crossover(e)
+
+        hub = MarketHub(settings, rest, [settings.symbol], on_candle=candle,
+                        on_crossover=crossover, **kw)
+        self.pair = hub.pair(settings.symbol)
+        self.start, self.stop = hub.start, hub.stop
+
+
+KINDS = pytest.mark.parametrize("kind", ["feed", "one-pair hub"])
 
 
 async def _wait_until(predicate: object, timeout_s: float) -> None:
@@ -32,10 +67,11 @@ async def _wait_until(predicate: object, timeout_s: float) -> None:
         await asyncio.sleep(0.02)
 
 
+@KINDS
 @pytest.mark.parametrize(("name", "start", "end"), [("TRX_BTC", 4690, 4850),
                                                     ("ADA_BTC", 1440, 1600)])
 async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, start: int,
-                                               end: int) -> None:
+                                               end: int, kind: str) -> None:
     market = ReplayMarket(path=shared_data / f"{name}-5m.csv", rescale="500",
                           start_index=start, end_index=end)
     csv_rows = load_csv(shared_data / f"{name}-5m.csv", start, end)
@@ -54,9 +90,10 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
         async def on_crossover(e: CrossoverEvent) -> None:
             events.append(e)
 
-        feed = MarketFeed(settings, rest, on_candle=on_candle, on_crossover=on_crossover,
-                          timings=FAST, backfill=60, poll_interval_s=3600)
-        await feed.start()
+        under_test = _Feed(kind, settings, rest, on_candle, on_crossover, timings=FAST,
+                           backfill=60, poll_interval_s=3600)
+        feed = under_test.pair
+        await under_test.start()
         first_ms = feed.window.candles[0].open_time_ms
         backfilled_until = feed.window.last_closed
         assert backfilled_until is not None and feed.window.ready
@@ -74,7 +111,7 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
             await _wait_until(lambda: feed.window.last_closed is not None
                               and feed.window.last_closed.open_time_ms >= last_to_close, 5)
         finally:
-            await feed.stop()
+            await under_test.stop()
         rows = (await rest.klines_range(sim.cfg.symbol, "5m", first_ms, None)).rows
         await rest.close()
 
@@ -102,7 +139,8 @@ async def test_replay_with_faults_matches_rest(shared_data: Path, name: str, sta
     assert feed.last_price is not None and feed.last_price_ms is not None
 
 
-async def test_rest_poll_closes_candles_when_the_stream_is_down() -> None:
+@KINDS
+async def test_rest_poll_closes_candles_when_the_stream_is_down(kind: str) -> None:
     """No push ever arrives (quiet market, or the stream cannot connect): the REST poll still
     closes every candle, with the same averages."""
     async with Simulator(SimConfig(seed=5, speed=3000.0), port=0) as sim:
@@ -114,14 +152,15 @@ async def test_rest_poll_closes_candles_when_the_stream_is_down() -> None:
         async def on_candle(c: ClosedCandle) -> None:
             candles.append(c)
 
-        feed = MarketFeed(settings, rest, on_candle=on_candle, timings=FAST, backfill=40,
-                          poll_interval_s=0.1)
-        await feed.start()
+        under_test = _Feed(kind, settings, rest, on_candle, timings=FAST, backfill=40,
+                           poll_interval_s=0.1)
+        feed = under_test.pair
+        await under_test.start()
         first = feed.window.candles[0].open_time_ms
         backfilled = feed.window.last_closed
         assert backfilled is not None
         await _wait_until(lambda: len(candles) >= 8, 10)
-        await feed.stop()
+        await under_test.stop()
         rows = (await rest.klines_range(sim.cfg.symbol, "5m", first, None)).rows
         await rest.close()
     assert feed.stream.stats.connects == 0 and feed.stream.stats.failures
