@@ -33,6 +33,7 @@ import time
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
+import redis.asyncio as aioredis
 from benchkit import Verdict, daemon_logs_to_devnull, num, spread, verdict
 
 from daemon.adapters.redis_records import TradeCounters
@@ -104,6 +105,17 @@ class History:
         await self.store.load_state()  # the store's view after the operator write
 
 
+async def settled(client: aioredis.Redis) -> None:
+    """Redis done with the setup's writes: no AOF rewrite running or scheduled (a rewrite after
+    the bulk booking competes with what is timed next), then a second of quiet."""
+    while True:
+        info = await client.info("persistence")
+        if not info.get("aof_rewrite_in_progress") and not info.get("aof_rewrite_scheduled"):
+            break
+        await asyncio.sleep(0.2)
+    await asyncio.sleep(1.0)
+
+
 async def timed(fn: Callable[[], Awaitable[object]]) -> float:
     t = time.perf_counter()
     await fn()
@@ -117,15 +129,17 @@ async def startup(store: RedisStore) -> Ledger:
     return Ledger(store, SETTINGS, RULES, state, lambda: NOW_MS)
 
 
-async def bookings(ledger: Ledger, rounds: int, tag: str) -> list[float]:
-    """ms per ``Ledger.record`` of a new 2-fill order (the write-ahead untimed)."""
+async def bookings(ledger: Ledger, rounds: int, tag: str, t0: int) -> list[float]:
+    """ms per ``Ledger.record`` of a new 2-fill order (the write-ahead untimed), the orders
+    10 minutes apart from ``t0`` (the history's next times: were they at now, the orders of
+    every earlier size would pile up inside the startup's window of recent orders)."""
     out = []
     for r in range(rounds):
         coid = f"rb-{tag}x{r}-0"
-        intent = new_intent(coid, "QRLUSDT", Side.BUY, "LIMIT", Decimal(1), Decimal("0.5"),
-                            NOW_MS)
+        t = t0 + r * SPACING_MS
+        intent = new_intent(coid, "QRLUSDT", Side.BUY, "LIMIT", Decimal(1), Decimal("0.5"), t)
         await ledger.write_intent(intent)
-        order = filled_order(coid, [f"{tag}-{r}-a", f"{tag}-{r}-b"], NOW_MS + r)
+        order = filled_order(coid, [f"{tag}-{r}-a", f"{tag}-{r}-b"], t)
         out.append(await timed(lambda o=order: ledger.record(o)))  # type: ignore[misc]
     return out
 
@@ -189,10 +203,12 @@ async def main(sizes: list[int], rounds: int, per_order: int) -> int:
                 await history.grow_to(n)
                 await placed.grow_to(n)
                 setup_s = time.perf_counter() - t
+                await settled(store.client)
                 loads = [await timed(lambda: startup(store)) for _ in range(rounds)]
                 ledger = await startup(store)
                 rows["load"][n] = loads
-                rows["book"][n] = await bookings(ledger, rounds, f"n{n}")
+                rows["book"][n] = await bookings(ledger, rounds, f"n{n}",
+                                                START_MS + history.orders * SPACING_MS)
                 rows["scan"][n] = await placed.scan(max(3, rounds // 3))
                 med = {k: statistics.median(v[n]) for k, v in rows.items()}
                 print(f"N={n:>7}: {len(history.trade_ids)} fills booked in {history.orders} "

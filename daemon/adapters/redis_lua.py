@@ -297,7 +297,7 @@ local function add(list)
   end
 end
 add(open)
-add(redis.call('ZREVRANGE', KEYS[12], 0, tonumber(ARGV[1]) - 1))
+if tonumber(ARGV[1]) > 0 then add(redis.call('ZREVRANGE', KEYS[12], 0, tonumber(ARGV[1]) - 1)) end
 add(redis.call('ZRANGEBYSCORE', KEYS[12], ARGV[2], '+inf', 'LIMIT', 0, tonumber(ARGV[3])))
 local pairs_out = {}
 for _, id in ipairs(ids) do

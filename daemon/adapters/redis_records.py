@@ -190,7 +190,7 @@ class StoredState:
 
     @property
     def open_orders(self) -> list[Order]:
-        return sorted((self.orders[c] for c in self.open_order_ids),
+        return sorted((self.orders[c] for c in self.open_order_ids if self.orders[c].is_open),
                       key=lambda o: (o.created_ms, o.client_order_id))
 
     @property

@@ -17,7 +17,7 @@ strings::
     P balances        {...}                            opaque
     P last_plan       {...}        P plan_history  list, newest first, capped
     P orders          hash client_order_id -> Order JSON (open and recent)
-    P orders:open     set of client ids not yet terminal/LOST
+    P orders:open     set of client ids not settled: open at the venue, or ended owing fills
     P orders:closed   zset of terminal/LOST client ids by update time (capped: recent_orders_max;
                       the orders trimmed move to the archive)
     P archive:...     every booked fill (a trade id is booked once) and the orders that aged
@@ -391,8 +391,9 @@ class RedisStore:
         return int(out[0]) == 1
 
     def _order_args(self, order: Order) -> list[str | int]:
+        unsettled = order.is_open or order.unbooked_qty > 0  # followed until its fills are in
         return [order.client_order_id, encode_json(order_to_dict(order), "order"), order.version,
-                1 if order.is_open else 0, order.updated_ms, self.recent_orders_max,
+                1 if unsettled else 0, order.updated_ms, self.recent_orders_max,
                 month_of(order.updated_ms)]
 
     async def _fenced(self, script: str, what: str, owner: str | None, names: Sequence[str],

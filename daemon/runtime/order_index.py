@@ -6,7 +6,8 @@ recognised and refused by its table), older ones are dropped from memory as new 
 are not lost: Redis keeps them (``P orders`` and the archive, redis_archive) and a fill is
 booked once by the booking script whatever memory holds. So what an evaluation scans, what the
 process holds and what a restart loads are the same size after ten orders as after a hundred
-thousand. ``load_window`` is what startup loads: the same selection.
+thousand. ``load_window`` is what startup loads: the live orders (an ended one is history, read
+from Redis by the commands; a late update for it changes nothing).
 """
 
 from __future__ import annotations
@@ -19,19 +20,24 @@ from daemon.domain.orders import Order, OrderState
 from daemon.errors import InputError
 
 RECENT_ENDED = 10  # ended orders kept in memory besides the live ones
+# ended orders a startup loads besides the unsettled ones (``P orders:open``) and those ended
+# within the LOST watch: the newest one (a prefix written before orders owing fills were listed
+# with the unsettled ones may hold one: the newest, as nothing is placed while one owes fills)
+LOADED_ENDED = 1
 ATTEMPT_CYCLES = 64  # decision cycles whose last attempt is remembered (client ids)
 
 
 class LoadWindow(NamedTuple):
-    """``RedisStore.load_state`` arguments for the daemon: the newest ended orders, and every
-    order ended since the LOST watch began (a LOST one among them is still watched)."""
+    """``RedisStore.load_state`` arguments for the daemon: besides the unsettled orders, the
+    newest ended one, and every order ended since the LOST watch began (a LOST one among them is
+    still watched)."""
 
     recent: int
     since_ms: int
 
 
 def load_window(now_ms: int, lost_watch_s: float) -> LoadWindow:
-    return LoadWindow(RECENT_ENDED, now_ms - int(lost_watch_s * 1000))
+    return LoadWindow(LOADED_ENDED, now_ms - int(lost_watch_s * 1000))
 
 
 def _watched(order: Order, now_ms: int, watch_s: float) -> bool:

@@ -18,7 +18,7 @@ from daemon.domain.orders import (
     new_intent,
 )
 from daemon.runtime.ledger import Ledger
-from daemon.runtime.order_index import RECENT_ENDED, OrderIndex
+from daemon.runtime.order_index import RECENT_ENDED, OrderIndex, load_window
 from daemon.runtime.settings_ref import SettingsRef
 from tests.support.store_builders import booked_ids, fill
 
@@ -37,7 +37,8 @@ def filled(coid: str, tid: str, t: int) -> Order:
 
 
 async def ledger_on(store: RedisStore) -> Ledger:
-    state = await store.load_state(recent=RECENT_ENDED, since_ms=NOW)
+    window = load_window(NOW + 7_200_000, 3600)  # two hours later: no order within the watch
+    state = await store.load_state(recent=window.recent, since_ms=window.since_ms)
     return Ledger(store, SETTINGS, RULES, state, lambda: NOW)
 
 
@@ -61,9 +62,9 @@ async def test_memory_holds_the_live_orders_and_the_newest_ended_ones(
         assert [o.client_order_id for o in ledger.unsettled()] == ["rb-open-0"]
         assert await ledger.next_attempt("c39") == 1 and await ledger.next_attempt("zz") == 0
         assert ledger.cost.fills == 40 and len(await booked_ids(store.client, P)) == 40
-        # a restart loads the same selection
+        # a restart loads the live orders and the newest ended one
         again = await ledger_on(store)
-        assert sorted(again.orders) == sorted(ledger.orders)
+        assert sorted(again.orders) == ["rb-c39-0", "rb-open-0"]
         # an order memory dropped, reported again (a reconcile adopting it): booked already,
         # nothing twice, and the books do not move
         before = (again.cost, again.counters)
@@ -99,3 +100,32 @@ def test_an_ended_order_owing_fills_stays_unsettled() -> None:
         index.put(filled(f"rb-e{i}-0", f"t{i}", NOW + i), now_ms=NOW, lost_watch_s=0)
     assert [x.client_order_id for x in index.unsettled()] == ["rb-owe-0"]
     assert "rb-owe-0" in index
+
+
+async def test_an_order_owing_fills_is_loaded_at_restart_however_old(redis_url: str) -> None:
+    """It is listed with the unsettled orders in Redis (``P orders:open``), not only in memory:
+    a restart follows it until its fills are booked, whatever ended after it."""
+    store = RedisStore(redis_url, P)
+    await store.connect()
+    await store.check_schema()
+    try:
+        ledger = await ledger_on(store)
+        owe = new_intent("rb-owe-0", "QRLUSDT", Side.BUY, "LIMIT", D("2"), D("0.5"), NOW)
+        await ledger.write_intent(owe)
+        owe = owe.apply(OrderAccepted("V-owe", NOW + 1)).apply(OrderStatusReported(OrderReport(
+            order_id="V-owe", client_order_id="rb-owe-0", symbol="QRLUSDT", side=Side.BUY,
+            order_type="LIMIT", status=OrderStatus.FILLED, price=D("0.5"), orig_qty=D("2"),
+            executed_qty=D("2"), cum_quote_qty=D("1"), time_ms=NOW, update_time_ms=NOW + 2)))
+        await ledger.record(owe)
+        for i in range(5):
+            coid = f"rb-n{i}-0"
+            await ledger.write_intent(new_intent(coid, "QRLUSDT", Side.BUY, "LIMIT", D("1"),
+                                                 D("0.5"), NOW + 10 + i))
+            await ledger.record(filled(coid, f"n{i}", NOW + 10 + i))
+        assert await store.client.smembers(P + "orders:open") == {b"rb-owe-0"}
+        state = await store.load_state(recent=0, since_ms=NOW + 3_600_000)
+        assert sorted(state.orders) == ["rb-owe-0"] and state.open_orders == []
+        again = await ledger_on(store)
+        assert [o.client_order_id for o in again.unsettled()] == ["rb-owe-0"]
+    finally:
+        await store.close()
