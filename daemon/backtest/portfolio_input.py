@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from daemon.backtest.align import align
 from daemon.backtest.candles_csv import CandleSeries, read_candles
 from daemon.backtest.portfolio_runner import LegMarket, PortfolioReplay
-from daemon.backtest.spec import MAX_AMOUNT, positive, replay_prices
+from daemon.backtest.spec import asset_balances, positive, replay_prices
 from daemon.config_portfolio import PortfolioSettings
 from daemon.domain.models import Candle, ExchangeRules
 from daemon.domain.money import floor_to
@@ -78,21 +78,7 @@ def leg_rules(asset: str, quote: str, decimals: int | None = None) -> ExchangeRu
 
 def _balances(items: Sequence[str], portfolio: PortfolioSettings) -> dict[str, Decimal]:
     """``--balance ASSET=QTY`` values: every asset and the quote (0 when not named)."""
-    held = {a: Decimal(0) for a in (*portfolio.targets, portfolio.quote)}
-    for item in items:
-        asset, sep, qty = item.partition("=")
-        asset = asset.strip().upper()
-        if not sep or asset not in held:
-            raise InputError(f"--balance {item}: expected ASSET=QTY with ASSET one of "
-                             f"{', '.join(held)}")
-        try:
-            value = Decimal(qty.strip())
-        except InvalidOperation:
-            raise InputError(f"--balance {item}: {qty!r} is not a number") from None
-        if not value.is_finite() or value < 0 or value > MAX_AMOUNT:
-            raise InputError(f"--balance {item}: the quantity must be a number 0..1e15")
-        held[asset] = value
-    return held
+    return asset_balances(items, (*portfolio.targets, portfolio.quote))
 
 
 def _start(flags: PortfolioFlags, portfolio: PortfolioSettings,

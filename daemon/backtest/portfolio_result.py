@@ -20,7 +20,7 @@ from typing import Any
 
 from daemon.backtest.align import PairCoverage
 from daemon.backtest.result import Decision, TradeMark
-from daemon.backtest.summary import max_drawdown_pct
+from daemon.backtest.summary import max_drawdown_pct, plain_value
 from daemon.domain.books import Booked
 from daemon.domain.money import fmt
 
@@ -236,14 +236,8 @@ def table(result: PortfolioResult) -> str:
     return "\n".join(lines)
 
 
-def _plain(value: object) -> Any:
-    if isinstance(value, Decimal):
-        return fmt(value)
-    return value
-
-
 def _fields(obj: Any) -> dict[str, Any]:
-    return {name: _plain(getattr(obj, name)) for name in obj.__dataclass_fields__}
+    return {name: plain_value(getattr(obj, name)) for name in obj.__dataclass_fields__}
 
 
 def to_json(result: PortfolioResult) -> dict[str, Any]:

@@ -16,6 +16,7 @@ Strategies (each a :class:`StrategySpec`):
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -136,13 +137,19 @@ MAX_AMOUNT = Decimal("1e15")  # a balance, start value or price no portfolio com
 
 def parse_balances(items: list[str], rules: ExchangeRules) -> tuple[Decimal, Decimal]:
     """``--balance ASSET=QTY`` values: (base, quote); an asset not named holds 0."""
-    held = {rules.base_asset: Decimal(0), rules.quote_asset: Decimal(0)}
+    held = asset_balances(items, (rules.base_asset, rules.quote_asset))
+    return held[rules.base_asset], held[rules.quote_asset]
+
+
+def asset_balances(items: Sequence[str], assets: Sequence[str]) -> dict[str, Decimal]:
+    """``--balance ASSET=QTY`` values for ``assets`` (each 0 when not named)."""
+    held = {a: Decimal(0) for a in assets}
     for item in items:
         asset, sep, qty = item.partition("=")
         asset = asset.strip().upper()
         if not sep or asset not in held:
-            raise InputError(f"--balance {item}: expected {rules.base_asset}=QTY or "
-                             f"{rules.quote_asset}=QTY")
+            raise InputError(f"--balance {item}: expected " +
+                             " or ".join(f"{a}=QTY" for a in assets))
         try:
             value = Decimal(qty.strip())
         except InvalidOperation:
@@ -152,7 +159,7 @@ def parse_balances(items: list[str], rules: ExchangeRules) -> tuple[Decimal, Dec
         if value > MAX_AMOUNT:  # beyond, the decimal arithmetic overflows (a traceback)
             raise InputError(f"--balance {item}: the quantity must be at most 1e15")
         held[asset] = value
-    return held[rules.base_asset], held[rules.quote_asset]
+    return held
 
 
 def split_value(value: Decimal, ratio: Decimal, price: Decimal,

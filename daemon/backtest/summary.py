@@ -151,7 +151,7 @@ def table(result: BacktestResult) -> str:
     return "\n".join(lines)
 
 
-def _plain(value: object) -> Any:
+def plain_value(value: object) -> Any:
     if isinstance(value, Decimal):
         return fmt(value)
     return value
@@ -162,7 +162,7 @@ def to_json(result: BacktestResult) -> dict[str, Any]:
     runs = []
     for run in result.runs:
         s = run.summary
-        figures = {name: _plain(getattr(s, name)) for name in s.__dataclass_fields__}
+        figures = {name: plain_value(getattr(s, name)) for name in s.__dataclass_fields__}
         runs.append({"name": run.name, "summary": figures, "final_base": fmt(run.final_base),
                      "final_quote": fmt(run.final_quote),
                      "final_core_floor": None if run.final_core_floor is None
