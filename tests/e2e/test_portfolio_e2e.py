@@ -1,0 +1,140 @@
+"""Portfolios of several assets end to end (STRATEGY.md v3, vectors P1 and P2): the daemon
+against the simulator serving QRLUSDT and BTCUSDT over real HTTP/websockets, real Redis. The
+SELL leg reaches the exchange first and is final before the BUY leg is sent; the BUY is sized
+from the quote free after the sell (P2: 499.5 USDT after the 0.5 fee, 0.004990 BTC), never from
+the expected proceeds. Each pair's books live under its own prefix, the process's lease under
+the portfolio's."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from daemon.errors import ConfigError
+from daemon.sim import SimConfig, Simulator
+from daemon.sim.config import ExtraSymbol
+from daemon.sim.market import RandomWalkMarket
+from tests.support.e2e_harness import (
+    e2e_settings,
+    running_engine,
+    sim_creds,
+    stored_fills,
+    wait_for,
+)
+
+
+def flat(price: str) -> RandomWalkMarket:
+    """A market that stays at ``price`` (no volatility, no trend)."""
+    return RandomWalkMarket(start_price=price, volatility_per_min=0.0, trend_per_min=0.0)
+
+
+def vector_sim(fee: str, balances: dict[str, str], qrl: str = "0.05") -> SimConfig:
+    """QRL last ``qrl`` (the best bid one tick, 0.00001, below it), BTC last 100000 (its best
+    ask 100000.00), a deep book (one level fills every order), fees ``fee``."""
+    symbols = (
+        ExtraSymbol("QRLUSDT", "QRL", "USDT", base_precision=2, quote_precision=5,
+                    min_qty="0.01", min_notional="1", maker_fee="0", taker_fee=fee,
+                    market=flat(qrl)),
+        ExtraSymbol("BTCUSDT", "BTC", "USDT", base_precision=6, quote_precision=2,
+                    min_qty="0.000001", min_notional="1", maker_fee="0", taker_fee=fee,
+                    market=flat("100000")),
+    )
+    return SimConfig.for_symbols(symbols, seed=5, speed=60.0, balances=balances,
+                                 book_step_frac="0", book_level_quote="1000000")
+
+
+def portfolio_settings(sim: Simulator, redis_url: str, targets: dict[str, str]) -> Any:
+    return e2e_settings(sim, redis_url, portfolio={"quote": "USDT", "targets": targets},
+                        strategy={"name": "symmetric", "threshold": 0.01},
+                        risk={"min_notional": 5},
+                        # the vectors price at the book top: no slippage margin on the limit
+                        # price (with 0.5 % the BUY of P2 would be capped at 0.004965)
+                        execution={"slippage_pct": 0},
+                        schedule={"interval_s": 3600})
+
+
+def accepted(sim: Simulator) -> list[dict[str, str]]:
+    """The orders the exchange accepted, in the order they reached it."""
+    return [a.params for a in sim.order_requests if a.outcome.startswith("accepted")]
+
+
+async def run_one_rebalance(sim: Simulator, settings: Any, orders: int) -> None:
+    async with running_engine(settings, sim_creds(sim)) as engine:
+        engine.scheduler.trigger("test")
+        await wait_for(lambda: len(accepted(sim)) >= orders, 30, f"{orders} orders")
+        await wait_for(lambda: all(u.executor.in_flight is None for u in engine.units)
+                       and not engine.scheduler.running_s(), 30, "the evaluation to end")
+
+
+async def test_p1_sell_then_buy(redis_url: str) -> None:
+    """P1: targets QRL 0.25, BTC 0.25; 10000 QRL, 0 BTC, 1000 USDT: SELL 2500 QRL first,
+    then BUY 0.003750 BTC (V 1500; the SELL fills at the best bid 0.04999, the BUY needs 375
+    of the 1124.975 USDT then free)."""
+    async with Simulator(vector_sim("0", {"QRL": "10000", "BTC": "0",
+                                          "USDT": "1000"})) as sim:
+        settings = portfolio_settings(sim, redis_url, {"QRL": "0.25", "BTC": "0.25"})
+        await run_one_rebalance(sim, settings, 2)
+        sent = accepted(sim)
+        assert [(o["symbol"], o["side"]) for o in sent] == [("QRLUSDT", "SELL"),
+                                                            ("BTCUSDT", "BUY")]
+        trades = {s: sim.my_trades(s) for s in ("QRLUSDT", "BTCUSDT")}
+        sold = sum(Decimal(t["qty"]) for t in trades["QRLUSDT"])
+        bought = sum(Decimal(t["qty"]) for t in trades["BTCUSDT"])
+        assert (sold, bought) == (Decimal("2500"), Decimal("0.003750")), (sold, bought)
+        # the sell was final (filled) before the buy reached the exchange
+        assert max(t["time"] for t in trades["QRLUSDT"]) <= min(
+            t["time"] for t in trades["BTCUSDT"])
+        await _books_per_pair(sim, redis_url, settings.key_prefix)
+
+
+async def test_p2_buy_sized_from_the_quote_free_after_the_sell(redis_url: str) -> None:
+    """P2: targets 0.5/0.5, taker fee 0.001; 20000 QRL, 0 BTC, 0 USDT: SELL 10000 QRL at
+    0.05 (fee 0.5 USDT), 499.5 USDT free, then BUY 0.004990 BTC. QRL's last price is 0.05001
+    so that its best bid, where the SELL fills, is 0.05 exactly (the leg sells half of the
+    QRL whatever the price); the BUY wants 0.005001 BTC (half of V 1000.2) but gets what the
+    499.5 USDT free pay for, fee included."""
+    async with Simulator(vector_sim("0.001", {"QRL": "20000", "BTC": "0", "USDT": "0"},
+                                    qrl="0.05001")) as sim:
+        settings = portfolio_settings(sim, redis_url, {"QRL": "0.5", "BTC": "0.5"})
+        await run_one_rebalance(sim, settings, 2)
+        sent = accepted(sim)
+        assert [(o["symbol"], o["side"]) for o in sent] == [("QRLUSDT", "SELL"),
+                                                            ("BTCUSDT", "BUY")]
+        sell = sim.my_trades("QRLUSDT")
+        assert sum(Decimal(t["qty"]) for t in sell) == Decimal("10000")
+        assert sum(Decimal(t["commission"]) for t in sell) == Decimal("0.5")
+        buy = sim.my_trades("BTCUSDT")
+        assert sum(Decimal(t["qty"]) for t in buy) == Decimal("0.004990")
+        await _books_per_pair(sim, redis_url, settings.key_prefix)
+
+
+async def _books_per_pair(sim: Simulator, redis_url: str, process_prefix: str) -> None:
+    """Every exchange fill booked once, in its pair's books; the lease under the portfolio's
+    prefix, none under a pair's."""
+    for symbol in ("QRLUSDT", "BTCUSDT"):
+        fills = (await stored_fills(redis_url, f"bot:{symbol}:"))[0]
+        assert sorted(f.trade_id for f in fills) == sorted(
+            str(t["id"]) for t in sim.my_trades(symbol))
+    assert process_prefix == "bot:USDT-BTC-QRL:"
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        assert await client.exists(f"{process_prefix}last_plan")
+        assert not await client.exists("bot:QRLUSDT:last_plan")
+        assert not await client.exists("bot:BTCUSDT:lease")
+    finally:
+        await client.aclose()
+
+
+async def test_a_pair_the_exchange_does_not_list_stops_the_start(redis_url: str) -> None:
+    """At start every pair is checked (``pair_problems``): the error names the key."""
+    async with Simulator(vector_sim("0", {"QRL": "1", "USDT": "1"})) as sim:
+        settings = portfolio_settings(sim, redis_url, {"QRL": "0.2", "DOGE": "0.2"})
+        with pytest.raises(ConfigError) as caught:
+            async with running_engine(settings, sim_creds(sim)):
+                raise AssertionError("started")
+        assert caught.value.problems == [
+            "portfolio.targets.DOGE: the pair DOGEUSDT does not exist on the exchange"]
+        assert sim.order_requests == []
