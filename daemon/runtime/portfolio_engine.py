@@ -22,6 +22,7 @@ from typing import Any
 
 from loguru import logger
 
+from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
@@ -37,13 +38,18 @@ from daemon.domain.portfolio import (
 )
 from daemon.errors import BooksChanged, StateError, StoreUnavailable, TradingHalted
 from daemon.runtime import snapshots
+from daemon.runtime.crashpoints import crash_point
 from daemon.runtime.engine import Parts, RebalancerEngine, _no_decision, wall_ms
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import evaluation_limit_s
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed
 from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
+from daemon.runtime.portfolio_heartbeat import PortfolioHeartbeat
+from daemon.runtime.portfolio_http import PortfolioHttpEndpoint
 from daemon.runtime.portfolio_pairs import pair_settings, process_settings
+from daemon.runtime.portfolio_report import PortfolioCollector, checkpoint_part
+from daemon.runtime.portfolio_report import status_line as report_line
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.startup import StartupRetry
@@ -58,7 +64,7 @@ class PairUnit:
     asset: str
     weight: Decimal
     settings: SettingsRef  # the pair's single-pair settings
-    store: Any  # RedisStore (its process keys may live under the portfolio prefix)
+    store: RedisStore  # its process keys may live under the portfolio prefix
     rules: ExchangeRules
     ledger: Ledger
     executor: Executor
@@ -74,6 +80,14 @@ class PortfolioEngine(RebalancerEngine):
         self.units = units
         super().__init__(parts)
         self.last_portfolio: PortfolioPlan | None = None
+        self.heartbeat = PortfolioHeartbeat(
+            units, settings=self.settings, store=self.store, rest=self.rest, lease=self.lease,
+            ledger=self.ledger, executor=self.executor, scheduler=self.scheduler,
+            recover=self.recover, checkpoint=self.checkpoint, wall_ms=wall_ms)
+        self.heartbeat.on_halt = self._halt_seen
+        self.metrics.registry.register(PortfolioCollector(units))
+        if self.http is not None:
+            self.http = PortfolioHttpEndpoint(self, self.http.listen)
 
     def unit(self, asset: str) -> PairUnit:
         return next(u for u in self.units if u.asset == asset)
@@ -278,6 +292,7 @@ class PortfolioEngine(RebalancerEngine):
                                      quotes[leg.asset]):
                 return
         if plan.sells and plan.buys_pending:
+            crash_point("between_sells_and_buys")
             plan = await self._size_buys(ps, plan, cycle_id)
         for leg in plan.buys:
             # the book read before the sells is old now: the executor asks again (None)
@@ -329,6 +344,23 @@ class PortfolioEngine(RebalancerEngine):
         limit = evaluation_limit_s(self.settings.current.execution.order_timeout_s)
         return self.health_check.problem(streams, self.scheduler.running_s(), limit,
                                          extra=tuple(u.market.deaf() for u in self.units))
+
+    def checkpoint(self, stopped: bool = False) -> dict[str, Any]:
+        beat = super().checkpoint(stopped)
+        flights = [u.executor.in_flight for u in self.units if u.executor.in_flight]
+        beat["in_flight"] = flights[0].client_order_id if flights else None
+        beat["portfolio"] = checkpoint_part(self.units)
+        return beat
+
+    def status_line(self) -> str:
+        s = self.settings.current
+        plan = self.last_portfolio
+        last = "none" if plan is None else ", ".join(
+            f"{leg.asset}:{leg.plan.action}:{leg.plan.reason_code}" for leg in plan.legs)
+        line = (f"portfolio {s.mode.value} {'trading' if self.lease.holds else 'standby'} "
+                f"{report_line(self.units)} last={last}")
+        problem = self.health()
+        return line if problem is None else f"{line}; UNHEALTHY: {problem}"
 
     async def stop(self) -> None:
         self.lease.stop()

@@ -7,13 +7,17 @@ the portfolio's."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from prometheus_client import generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.errors import ConfigError
+from daemon.runtime.portfolio_engine import PortfolioEngine
 from daemon.sim import SimConfig, Simulator
 from daemon.sim.config import ExtraSymbol
 from daemon.sim.market import RandomWalkMarket
@@ -24,6 +28,8 @@ from tests.support.e2e_harness import (
     stored_fills,
     wait_for,
 )
+
+Inspect = Callable[["PortfolioEngine"], Awaitable[None]]
 
 
 def flat(price: str) -> RandomWalkMarket:
@@ -61,12 +67,16 @@ def accepted(sim: Simulator) -> list[dict[str, str]]:
     return [a.params for a in sim.order_requests if a.outcome.startswith("accepted")]
 
 
-async def run_one_rebalance(sim: Simulator, settings: Any, orders: int) -> None:
+async def run_one_rebalance(sim: Simulator, settings: Any, orders: int,
+                            inspect: Inspect | None = None) -> None:
     async with running_engine(settings, sim_creds(sim)) as engine:
+        assert isinstance(engine, PortfolioEngine)
         engine.scheduler.trigger("test")
         await wait_for(lambda: len(accepted(sim)) >= orders, 30, f"{orders} orders")
         await wait_for(lambda: all(u.executor.in_flight is None for u in engine.units)
                        and not engine.scheduler.running_s(), 30, "the evaluation to end")
+        if inspect is not None:
+            await inspect(engine)
 
 
 async def test_p1_sell_then_buy(redis_url: str) -> None:
@@ -76,7 +86,9 @@ async def test_p1_sell_then_buy(redis_url: str) -> None:
     async with Simulator(vector_sim("0", {"QRL": "10000", "BTC": "0",
                                           "USDT": "1000"})) as sim:
         settings = portfolio_settings(sim, redis_url, {"QRL": "0.25", "BTC": "0.25"})
-        await run_one_rebalance(sim, settings, 2)
+        settings = settings.model_copy(update={"health": settings.health.model_copy(
+            update={"listen": "127.0.0.1:0"})})
+        await run_one_rebalance(sim, settings, 2, inspect=_reports_each_asset)
         sent = accepted(sim)
         assert [(o["symbol"], o["side"]) for o in sent] == [("QRLUSDT", "SELL"),
                                                             ("BTCUSDT", "BUY")]
@@ -109,6 +121,40 @@ async def test_p2_buy_sized_from_the_quote_free_after_the_sell(redis_url: str) -
         buy = sim.my_trades("BTCUSDT")
         assert sum(Decimal(t["qty"]) for t in buy) == Decimal("0.004990")
         await _books_per_pair(sim, redis_url, settings.key_prefix)
+
+
+async def _reports_each_asset(engine: PortfolioEngine) -> None:
+    """After P1 (QRL 7500 at 0.05, BTC 0.00375 at 100000, USDT 749.975): the heartbeat,
+    /healthz and /metrics give each asset and the total."""
+    await wait_for(lambda: engine.units[0].ledger.balances.get("QRL") is not None
+                   and engine.units[0].ledger.balances["QRL"].total == 7500, 10,
+                   "the balances after the trades")
+    beat = engine.checkpoint()["portfolio"]
+    assert beat["quote"] == "USDT" and Decimal(beat["quote_total"]) == Decimal("749.975")
+    assert Decimal(beat["total_value"]) == Decimal("1499.975")  # 375 + 375 + 749.975
+    qrl, btc = beat["assets"]["QRL"], beat["assets"]["BTC"]
+    assert (qrl["symbol"], Decimal(qrl["value"]), qrl["target_weight"]) == (
+        "QRLUSDT", Decimal("375.00000"), "0.25")
+    assert (btc["symbol"], Decimal(btc["value"]), Decimal(btc["qty"])) == (
+        "BTCUSDT", Decimal("375.000000"), Decimal("0.00375"))
+    assert Decimal(qrl["books"]["realized_pnl"]) == 0 and btc["books"]["avg_cost"] == "100000"
+    assert Decimal(beat["drift"]) == abs(Decimal(qrl["drift"]))
+    assert engine.status_line().startswith("portfolio live trading value=1499.98 USDT "
+                                           "(QRL 25.0%/25%, BTC 25.0%/25%) last=QRL:"), \
+        engine.status_line()
+    assert engine.http is not None
+    health = await engine.http.health()
+    assert health["status"] == "ok", health
+    assert health["symbol"] == "QRLUSDT,BTCUSDT"
+    assert health["portfolio"]["total_value"] == beat["total_value"]
+    assert set(health["portfolio"]["assets"]) == {"QRL", "BTC"}
+    assert health["portfolio"]["assets"]["BTC"]["market_connected"] is True
+    metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
+               for f in text_string_to_metric_families(
+                   generate_latest(engine.metrics.registry).decode()) for s in f.samples}
+    assert metrics[("rebalancer_asset_value", (("asset", "BTC"),))] == 375.0
+    assert metrics[("rebalancer_asset_target_weight", (("asset", "QRL"),))] == 0.25
+    assert metrics[("rebalancer_portfolio_total_value", ())] == pytest.approx(1499.975)
 
 
 async def _books_per_pair(sim: Simulator, redis_url: str, process_prefix: str) -> None:
