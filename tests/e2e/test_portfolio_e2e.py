@@ -7,12 +7,18 @@ the portfolio's."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import subprocess
+import sys
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -29,6 +35,7 @@ from tests.support.e2e_harness import (
     wait_for,
 )
 
+REPO = Path(__file__).resolve().parents[2]
 Inspect = Callable[["PortfolioEngine"], Awaitable[None]]
 
 
@@ -59,7 +66,9 @@ def portfolio_settings(sim: Simulator, redis_url: str, targets: dict[str, str]) 
                         # the vectors price at the book top: no slippage margin on the limit
                         # price (with 0.5 % the BUY of P2 would be capped at 0.004965)
                         execution={"slippage_pct": 0},
-                        schedule={"interval_s": 3600})
+                        # evaluating every second: a lease lost to a loaded machine is taken
+                        # back and the next evaluation carries on (decided afresh)
+                        schedule={"interval_s": 1}, redis={"lease_ttl_s": 10})
 
 
 def accepted(sim: Simulator) -> list[dict[str, str]]:
@@ -184,3 +193,67 @@ async def test_a_pair_the_exchange_does_not_list_stops_the_start(redis_url: str)
         assert caught.value.problems == [
             "portfolio.targets.DOGE: the pair DOGEUSDT does not exist on the exchange"]
         assert sim.order_requests == []
+
+
+async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-m", "daemon", *args], capture_output=True,
+        text=True, cwd=REPO, timeout=90, check=False)
+
+
+async def test_status_halt_and_core_set_of_a_running_portfolio(redis_url: str,
+                                                               tmp_path: Path) -> None:
+    """``rebalancer status`` shows each asset and the total; ``halt``/``resume`` reach the
+    portfolio's process keys; ``core set`` names the asset when there are several."""
+    async with Simulator(vector_sim("0", {"QRL": "10000", "BTC": "0",
+                                          "USDT": "1000"})) as sim:
+        settings = portfolio_settings(sim, redis_url, {"QRL": "0.25", "BTC": "0.25"})
+        cfg = tmp_path / "config.yaml"
+        cfg.write_text(yaml.safe_dump({"redis": {"url": redis_url}, "portfolio": {
+            "quote": "USDT", "targets": {"QRL": "0.25", "BTC": "0.25"}}}, sort_keys=False))
+
+        async def operate(engine: PortfolioEngine) -> None:
+            await wait_for(lambda: engine.units[0].ledger.balances["QRL"].total == 7500, 10,
+                           "the balances after the trades")
+            await engine.heartbeat.tick()  # a fresh heartbeat with the trades
+            done = await cli("status", "-c", str(cfg))
+            assert done.returncode == 0, done.stdout + done.stderr
+            lines = done.stdout.splitlines()
+            assert lines[0] == "portfolio QRL, BTC against USDT (bot:USDT-BTC-QRL:)"
+            assert lines[1] == "state       trading (exit 0)"
+            assert lines[5:] == [
+                "QRL         QRLUSDT price 0.05 trend NEUTRAL: 7500 worth 375 USDT, weight "
+                "25.00% (target 25.00%, drift +0.00 pts)",
+                # QRL held before any trade the daemon knows: no cost basis, no unrealized PnL
+                "            cost n/a realized 0 unrealized n/a; core floor None (credit 0); "
+                "trades today 1, total 1; open orders 0",
+                "BTC         BTCUSDT price 100000 trend NEUTRAL: 0.00375 worth 375 USDT, "
+                "weight 25.00% (target 25.00%, drift +0.00 pts)",
+                "            cost 100000 realized 0 unrealized 0; core floor None (credit 0); "
+                "trades today 1, total 1; open orders 0",
+                "total       value 1499.97 USDT (USDT 749.97), largest drift +0.00 pts, "
+                "realized 0 unrealized n/a",
+                lines[-1]]
+            assert lines[-1].startswith("last plan   ")
+            js = json.loads((await cli("status", "-c", str(cfg), "--json")).stdout)
+            assert Decimal(js["total"]["total_value"]) == Decimal("1499.975")
+            assert js["assets"]["BTC"]["cost_basis"]["avg_cost"] == "100000"
+            assert js["assets"]["QRL"]["counters"]["trades_total"] == 1
+            halt = await cli("halt", "-c", str(cfg), "--reason", "look")
+            assert halt.returncode == 0, halt.stderr
+            assert halt.stdout.startswith("halted the portfolio (QRL, BTC against USDT): look")
+            held = await cli("status", "-c", str(cfg))
+            assert held.returncode == 1 and "halted      look" in held.stdout
+            assert (await cli("resume", "-c", str(cfg))).returncode == 0
+            which = await cli("core", "set", "100", "-c", str(cfg))
+            assert which.returncode == 2
+            assert "--asset: which asset's floor? portfolio.targets lists QRL, BTC" in \
+                which.stderr
+            core = await cli("core", "set", "0.001", "--asset", "btc", "-c", str(cfg))
+            assert core.returncode == 0, core.stderr
+            assert core.stdout.startswith("core floor of BTCUSDT set to 0.001")
+            await wait_for(lambda: engine.unit("BTC").ledger.core_floor == Decimal("0.001"),
+                           10, "the daemon to read the new floor")
+            assert engine.unit("QRL").ledger.core_floor != Decimal("0.001")
+
+        await run_one_rebalance(sim, settings, 2, inspect=operate)
