@@ -36,7 +36,13 @@ from daemon.domain.portfolio import (
     evaluate_portfolio,
     size_buy_legs,
 )
-from daemon.errors import BooksChanged, StateError, StoreUnavailable, TradingHalted
+from daemon.errors import (
+    BooksChanged,
+    RebalancerError,
+    StateError,
+    StoreUnavailable,
+    TradingHalted,
+)
 from daemon.runtime import snapshots
 from daemon.runtime.crashpoints import crash_point
 from daemon.runtime.engine import Parts, RebalancerEngine, _no_decision, wall_ms
@@ -330,10 +336,15 @@ class PortfolioEngine(RebalancerEngine):
 
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:
-        """The process's settings and every pair's (a pair's market keeps its averages: MA
-        changes need a restart of a portfolio)."""
+        """The process's settings and every pair's. The averages of every pair's candle
+        window stay: a change of MA settings is refused (RebalancerError, nothing applied;
+        restart the daemon to apply it)."""
+        st, new = self.settings.current.strategy, settings.strategy
+        if (st.ma_short, st.ma_long, st.deadband) != (new.ma_short, new.ma_long, new.deadband):
+            raise RebalancerError("strategy.ma_short/ma_long/deadband of a portfolio change "
+                                  "every pair's candle window: restart the daemon to apply "
+                                  "them")
         await super().apply_settings(process_settings(settings))
-        self.units[0].market = self.market
         for unit in self.units:
             unit.settings.current = pair_settings(settings, unit.asset)
 

@@ -22,7 +22,7 @@ import yaml
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from daemon.errors import ConfigError
+from daemon.errors import ConfigError, RebalancerError
 from daemon.runtime.portfolio_engine import PortfolioEngine
 from daemon.sim import SimConfig, Simulator
 from daemon.sim.config import ExtraSymbol
@@ -158,6 +158,20 @@ async def _reports_each_asset(engine: PortfolioEngine) -> None:
     assert health["portfolio"]["total_value"] == beat["total_value"]
     assert set(health["portfolio"]["assets"]) == {"QRL", "BTC"}
     assert health["portfolio"]["assets"]["BTC"]["market_connected"] is True
+    # a reload: reloadable keys reach every pair (each keeps its weight as ratio); new
+    # averages are refused (every pair's candle window would change: a restart applies them)
+    current = engine.settings.current
+    looser = current.model_copy(update={"strategy": current.strategy.model_copy(
+        update={"threshold": Decimal("0.05")})})
+    await engine.apply_settings(looser)
+    assert [(u.settings.current.strategy.threshold, u.settings.current.strategy.ratio)
+            for u in engine.units] == [(Decimal("0.05"), Decimal("0.25"))] * 2
+    assert engine.unit("BTC").settings.current.symbol == "BTCUSDT"
+    other_ma = looser.model_copy(update={"strategy": looser.strategy.model_copy(
+        update={"ma_short": 5})})
+    with pytest.raises(RebalancerError, match="restart the daemon"):
+        await engine.apply_settings(other_ma)
+    assert engine.settings.current.strategy.ma_short == current.strategy.ma_short
     metrics = {(s.name, tuple(sorted(s.labels.items()))): s.value
                for f in text_string_to_metric_families(
                    generate_latest(engine.metrics.registry).decode()) for s in f.samples}
@@ -245,6 +259,11 @@ async def test_status_halt_and_core_set_of_a_running_portfolio(redis_url: str,
             held = await cli("status", "-c", str(cfg))
             assert held.returncode == 1 and "halted      look" in held.stdout
             assert (await cli("resume", "-c", str(cfg))).returncode == 0
+            now = await cli("rebalance-now", "-c", str(cfg), "--reason", "check")
+            assert now.returncode == 0, now.stdout + now.stderr
+            answer = now.stdout.splitlines()
+            assert len(answer) == 3 and answer[2].endswith("trigger manual"), answer
+            assert all(line.startswith("HOLD 0 [within_threshold] ") for line in answer[:2])
             which = await cli("core", "set", "100", "-c", str(cfg))
             assert which.returncode == 2
             assert "--asset: which asset's floor? portfolio.targets lists QRL, BTC" in \
