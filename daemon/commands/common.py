@@ -24,6 +24,13 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_asset_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--asset", metavar="ASSET",
+        help="a portfolio's asset whose books are read (default: the first of "
+        "portfolio.targets)")
+
+
 def operator_text(raw: str, flag: str, *, limit: int = MAX_TEXT) -> str:
     """An operator's free text (a reason) as stored: one printable line of 1..``limit``
     characters, surrounding spaces removed; InputError naming ``flag`` otherwise."""
@@ -83,12 +90,15 @@ def command_store(settings: Settings, asset: str | None = None) -> RedisStore:
     the first listed) with the process's keys (lease, heartbeat, halt, plans, requests)
     under the portfolio's prefix, as the daemon keeps them."""
     p = settings.portfolio
-    if p is None or len(p.targets) == 1:
-        return RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
-    pairs = p.pairs()
-    chosen = (asset or next(iter(pairs))).upper()
-    if chosen not in pairs:
+    if p is None and asset is not None:
+        raise InputError("--asset: only for a portfolio (portfolio.targets); this config "
+                         f"trades the single pair {settings.symbol}")
+    pairs = {} if p is None else p.pairs()
+    chosen = (asset or next(iter(pairs), "")).upper()
+    if p is not None and chosen not in pairs:
         raise InputError(f"--asset: {asset} is not in portfolio.targets ({', '.join(pairs)})")
+    if p is None or len(pairs) == 1:
+        return RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
     return RedisStore(settings.redis.url, f"bot:{pairs[chosen]}:", socket_timeout_s=3.0,
                       process_prefix=settings.key_prefix)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
@@ -253,6 +254,19 @@ async def test_status_halt_and_core_set_of_a_running_portfolio(redis_url: str,
             assert Decimal(js["total"]["total_value"]) == Decimal("1499.975")
             assert js["assets"]["BTC"]["cost_basis"]["avg_cost"] == "100000"
             assert js["assets"]["QRL"]["counters"]["trades_total"] == 1
+            hist = await cli("history", "-c", str(cfg), "--asset", "BTC")
+            assert hist.returncode == 0, hist.stderr
+            assert "sells_final QRL SELL 2500 [rebalance_sell]; BTC BUY 0.00375 [rebalance_buy]" \
+                in hist.stdout, hist.stdout
+            assert re.search(r" BUY 0\.003750 @ \S+ FILLED \(1 fill\(s\)\)", hist.stdout)
+            assert " SELL 2500" not in hist.stdout.split("orders (")[1]  # QRL's: its books
+            pnl = json.loads((await cli("pnl", "-c", str(cfg), "--asset", "BTC",
+                                        "--json")).stdout)
+            assert (pnl["base_asset"], pnl["quote_asset"]) == ("BTC", "USDT")
+            assert pnl["totals"]["fills"] == 1
+            wrong = await cli("pnl", "-c", str(cfg), "--asset", "DOGE")
+            assert wrong.returncode == 2
+            assert "--asset: DOGE is not in portfolio.targets (QRL, BTC)" in wrong.stderr
             halt = await cli("halt", "-c", str(cfg), "--reason", "look")
             assert halt.returncode == 0, halt.stderr
             assert halt.stdout.startswith("halted the portfolio (QRL, BTC against USDT): look")
