@@ -18,16 +18,19 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from loguru import logger
 
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
+from daemon.domain.alert_rules import order_text
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, ExchangeRules
+from daemon.domain.orders import Order
 from daemon.domain.portfolio import (
     Leg,
     LegInput,
@@ -91,9 +94,18 @@ class PortfolioEngine(RebalancerEngine):
             ledger=self.ledger, executor=self.executor, scheduler=self.scheduler,
             recover=self.recover, checkpoint=self.checkpoint, wall_ms=wall_ms)
         self.heartbeat.on_halt = self._halt_seen
+        for unit in units[1:]:  # the first pair's executor is the engine's (wired above)
+            unit.executor.on_finished = partial(self._order_finished, unit.rules)
+            unit.executor.on_conflict = self.ops.trading_stopped
         self.metrics.registry.register(PortfolioCollector(units))
         if self.http is not None:
             self.http = PortfolioHttpEndpoint(self, self.http.listen)
+
+    def _order_finished(self, rules: ExchangeRules, order: Order) -> None:
+        """An order of a pair other than the first, followed to its end: notified with its
+        pair's rules (its symbol, its precision)."""
+        if order.status.terminal:
+            self.alerts.emit("order", *order_text(order, rules))
 
     def unit(self, asset: str) -> PairUnit:
         return next(u for u in self.units if u.asset == asset)
