@@ -290,3 +290,30 @@ async def test_status_halt_and_core_set_of_a_running_portfolio(redis_url: str,
             assert engine.unit("QRL").ledger.core_floor != Decimal("0.001")
 
         await run_one_rebalance(sim, settings, 2, inspect=operate)
+
+
+async def test_a_one_asset_portfolio_is_the_single_pair(redis_url: str) -> None:
+    """``portfolio: {targets: {QRL: 0.5}}`` decides, orders and keeps its books exactly as
+    ``symbol: QRLUSDT`` with ``strategy.ratio: 0.5``: the same order, the same keys."""
+    seen: list[tuple[list[tuple[str, ...]], set[str]]] = []
+    for form in ({"portfolio": {"quote": "USDT", "targets": {"QRL": "0.5"}}},
+                 {"strategy": {"name": "symmetric", "threshold": 0.01, "ratio": "0.5"}}):
+        client = aioredis.from_url(redis_url, decode_responses=True)
+        await client.flushall()
+        async with Simulator(vector_sim("0.001", {"QRL": "20000", "USDT": "0"})) as sim:
+            base = dict(strategy={"name": "symmetric", "threshold": 0.01},
+                        risk={"min_notional": 5}, execution={"slippage_pct": 0},
+                        schedule={"interval_s": 1}, redis={"lease_ttl_s": 10})
+            settings = e2e_settings(sim, redis_url, **{**base, **form})
+            async with running_engine(settings, sim_creds(sim)) as engine:
+                engine.scheduler.trigger("test")
+                await wait_for(lambda: len(accepted(sim)) >= 1, 30, "the order")
+                await wait_for(lambda: engine.executor.in_flight is None, 30, "its end")
+            orders = [tuple(o[k] for k in ("symbol", "side", "type", "quantity"))
+                      for o in accepted(sim)]
+            keys = {k for k in await client.keys("*") if "archive" not in k}
+        await client.aclose()
+        seen.append((orders, keys))
+    assert seen[0] == seen[1], seen
+    assert seen[0][0] == [("QRLUSDT", "SELL", "LIMIT", "10000")]
+    assert "bot:QRLUSDT:lease" in seen[0][1] or "bot:QRLUSDT:heartbeat" in seen[0][1]
