@@ -301,7 +301,17 @@ class Settings(_Section):
 
     @property
     def key_prefix(self) -> str:
-        return self.redis.key_prefix or f"bot:{self.symbol}:"
+        """The process's keys (lease, heartbeat, halt, plans, requests): the single pair's
+        and a one-asset portfolio's pair prefix; for several assets the portfolio's,
+        ``bot:<QUOTE>-<ASSET>-...:`` (assets sorted), each pair's books under its own."""
+        if self.redis.key_prefix:
+            return self.redis.key_prefix
+        p = self.portfolio
+        if p is None:
+            return f"bot:{self.symbol}:"
+        if len(p.targets) == 1:
+            return f"bot:{next(iter(p.pairs().values()))}:"
+        return f"bot:{'-'.join([p.quote, *sorted(p.targets)])}:"
 
 
 class Credentials(BaseModel):

@@ -126,12 +126,20 @@ class RedisStore:
              "last_plan", "plan_history", "orders", "orders:open", "orders:closed",
              MONTHS, "heartbeat", "halted", "lease", "reload")
 
+    # the keys of the process, not of the books: with ``process_prefix`` (a portfolio of
+    # several pairs, each pair's books under its own prefix) they live under that prefix, so
+    # that every pair's fenced writes check the ONE lease and halt flag of the process
+    PROCESS_KEYS = frozenset({"lease", "heartbeat", "halted", "last_plan", "plan_history",
+                              "reload", "manual_requests", "manual_replies"})
+
     def __init__(self, url: str, prefix: str, *, plan_history_max: int = 1000,
-                 recent_orders_max: int = 500, socket_timeout_s: float = 5.0) -> None:
-        if not prefix:
+                 recent_orders_max: int = 500, socket_timeout_s: float = 5.0,
+                 process_prefix: str | None = None) -> None:
+        if not prefix or process_prefix == "":
             raise ValueError("redis key prefix must not be empty")
         self.url = url
         self.prefix = prefix
+        self.process_prefix = process_prefix
         self.plan_history_max = plan_history_max
         self.recent_orders_max = recent_orders_max
         self._timeout_s = socket_timeout_s
@@ -151,6 +159,8 @@ class RedisStore:
 
     # ------------------------------------------------------------------ keys, lifecycle
     def key(self, name: str) -> str:
+        if self.process_prefix is not None and name in self.PROCESS_KEYS:
+            return self.process_prefix + name
         return self.prefix + name
 
     @property

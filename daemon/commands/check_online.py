@@ -17,6 +17,7 @@ from loguru import logger
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Credentials, Settings, mask_url_password
+from daemon.config_portfolio import pair_problems
 from daemon.domain.models import ExchangeRules
 from daemon.errors import (
     AuthError,
@@ -27,6 +28,7 @@ from daemon.errors import (
     SymbolNotTradable,
 )
 from daemon.runtime.persistence import judge
+from daemon.runtime.portfolio_pairs import listing, pair_specs
 
 
 def check_online(settings: Settings, creds: Credentials | None,
@@ -75,15 +77,16 @@ async def _ask_redis(settings: Settings, problems: list[str]) -> list[str]:
 async def _ask_rules_and_keys(rest: MexcRest, settings: Settings, creds: Credentials | None,
                               problems: list[str]) -> list[str]:
     lines: list[str] = []
-    try:
-        rules = await rest.exchange_rules(settings.symbol)
-    except SymbolNotTradable as exc:
-        problems.append(f"symbol: {exc}")
+    if settings.portfolio is not None:
+        lines += await _ask_pairs(rest, settings, problems)
     else:
-        lines.append(f"exchange: {settings.symbol} tradable through the API (minimum "
-                     f"order {rules.min_notional} {rules.quote_asset}, minimum quantity "
-                     f"{rules.min_qty} {rules.base_asset})")
-        problems.extend(_rule_problems(settings, rules))
+        try:
+            rules = await rest.exchange_rules(settings.symbol)
+        except SymbolNotTradable as exc:
+            problems.append(f"symbol: {exc}")
+        else:
+            lines.append(_tradable(settings, rules))
+            problems.extend(_rule_problems(settings, rules))
     if creds is None:
         lines.append("exchange keys: not checked (no keys found)")
         return lines
@@ -94,6 +97,25 @@ async def _ask_rules_and_keys(rest: MexcRest, settings: Settings, creds: Credent
     else:
         lines.append("exchange keys: accepted (signed account read)")
     return lines
+
+
+async def _ask_pairs(rest: MexcRest, settings: Settings, problems: list[str]) -> list[str]:
+    """A portfolio: every pair ``<ASSET><QUOTE>`` listed and tradable (``pair_problems``)."""
+    assert settings.portfolio is not None
+    listed, rules = await listing(rest, list(settings.portfolio.pairs().values()))
+    problems.extend(pair_problems(settings.portfolio, listed))
+    lines = []
+    for spec in pair_specs(settings):
+        if spec.symbol in rules and listed.get(spec.symbol):
+            lines.append(_tradable(spec.settings, rules[spec.symbol]))
+            problems.extend(_rule_problems(spec.settings, rules[spec.symbol]))
+    return lines
+
+
+def _tradable(settings: Settings, rules: ExchangeRules) -> str:
+    return (f"exchange: {settings.symbol} tradable through the API (minimum order "
+            f"{rules.min_notional} {rules.quote_asset}, minimum quantity {rules.min_qty} "
+            f"{rules.base_asset})")
 
 
 def _rule_problems(settings: Settings, rules: ExchangeRules) -> list[str]:

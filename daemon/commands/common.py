@@ -24,6 +24,13 @@ def add_config_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_asset_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--asset", metavar="ASSET",
+        help="a portfolio's asset whose books are read (default: the first of "
+        "portfolio.targets)")
+
+
 def operator_text(raw: str, flag: str, *, limit: int = MAX_TEXT) -> str:
     """An operator's free text (a reason) as stored: one printable line of 1..``limit``
     characters, surrounding spaces removed; InputError naming ``flag`` otherwise."""
@@ -77,6 +84,35 @@ async def require_state(store: RedisStore, settings: Settings, hint: str = "") -
         raise no_state(store, settings, hint)
 
 
+def command_store(settings: Settings, asset: str | None = None) -> RedisStore:
+    """The store a command reads and writes: the single pair's (and a one-asset
+    portfolio's) prefix; for a portfolio of several assets, ``asset``'s pair books (default:
+    the first listed) with the process's keys (lease, heartbeat, halt, plans, requests)
+    under the portfolio's prefix, as the daemon keeps them."""
+    p = settings.portfolio
+    if p is None and asset is not None:
+        raise InputError("--asset: only for a portfolio (portfolio.targets); this config "
+                         f"trades the single pair {settings.symbol}")
+    pairs = {} if p is None else p.pairs()
+    chosen = (asset or next(iter(pairs), "")).upper()
+    if p is not None and chosen not in pairs:
+        raise InputError(f"--asset: {asset} is not in portfolio.targets ({', '.join(pairs)})")
+    if p is None or len(pairs) == 1:
+        return RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
+    return RedisStore(settings.redis.url, f"bot:{pairs[chosen]}:", socket_timeout_s=3.0,
+                      process_prefix=settings.key_prefix)
+
+
+def subject(settings: Settings) -> str:
+    """What a command's message names: the pair, or the portfolio's assets."""
+    p = settings.portfolio
+    if p is None:
+        return settings.symbol
+    if len(p.targets) == 1:
+        return next(iter(p.pairs().values()))
+    return f"the portfolio ({', '.join(p.targets)} against {p.quote})"
+
+
 def with_store(args: argparse.Namespace,
                body: Callable[[RedisStore, Settings], Awaitable[int]]) -> int:
     """Load ``args.config``, connect to its Redis and run ``body``; Redis unavailable is one
@@ -84,7 +120,7 @@ def with_store(args: argparse.Namespace,
     settings = load_config(args.config)
 
     async def main() -> int:
-        store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=3.0)
+        store = command_store(settings, getattr(args, "asset", None))
         try:
             await store.connect()
             return await body(store, settings)

@@ -21,6 +21,7 @@ from daemon.commands.common import (
     operator_text,
     redis_shown,
     require_state,
+    subject,
     with_store,
 )
 from daemon.commands.status import read_heartbeat
@@ -51,6 +52,9 @@ def register(sub: Any) -> None:
     csub = c.add_subparsers(dest="core_command", metavar="SUBCOMMAND", required=True)
     cs = csub.add_parser("set", help="set the core floor (base quantity never sold)")
     cs.add_argument("qty", help="base quantity, e.g. 5600")
+    cs.add_argument("--asset", metavar="ASSET",
+                    help="the portfolio's asset whose floor is set (needed when "
+                    "portfolio.targets lists several)")
     add_config_arg(cs)
     cs.set_defaults(handler=handle_core_set)
 
@@ -83,14 +87,14 @@ def handle_halt(args: argparse.Namespace) -> int:
                 raise no_state(store, settings, "; `halt --force` sets the flag anyway (a "
                                "daemon started later holds from its first decision)")
             await store.set_halt(reason, _now_ms())
-            print(f"halted {settings.symbol}: {reason} (no daemon has run under "
+            print(f"halted {subject(settings)}: {reason} (no daemon has run under "
                   f"{store.prefix!r} in Redis at {redis_shown(settings)} yet: one started "
                   "with this config holds from its first decision)")
             return 0
         await store.set_halt(reason, _now_ms())
         when = ("the daemon holds at its next decision" if await _daemon_now(store)
                 else "no daemon is running now: it holds from its first decision")
-        print(f"halted {settings.symbol}: {reason} ({when}; open orders: "
+        print(f"halted {subject(settings)}: {reason} ({when}; open orders: "
               f"{settings.execution.on_halt})")
         return 0
     return with_store(args, body)
@@ -101,7 +105,8 @@ def handle_resume(args: argparse.Namespace) -> int:
         if not await has_state(store) and await store.get_halt() is None:
             raise no_state(store, settings)  # nothing to resume: a wrong config?
         was = await store.clear_halt()
-        print(f"resumed {settings.symbol}" if was else f"{settings.symbol} was not halted")
+        name = subject(settings)
+        print(f"resumed {name}" if was else f"{name} was not halted")
         return 0
     return with_store(args, body)
 
@@ -148,10 +153,43 @@ def handle_core_set(args: argparse.Namespace) -> int:
     qty = core_qty(args.qty)
 
     async def body(store: RedisStore, settings: Settings) -> int:
+        symbol = _core_symbol(settings, args.asset)
         await require_state(store, settings)
-        note = _check_against_beat(qty, await _beat(store))
+        note = _check_against_beat(qty, _pair_beat(await _beat(store), symbol))
         await store.check_schema()  # books written before the fence get their epoch first
         await store.set_core_floor(qty, _now_ms(), source="manual")
-        print(f"core floor of {settings.symbol} set to {fmt(qty)} (core credit 0){note}")
+        print(f"core floor of {symbol} set to {fmt(qty)} (core credit 0){note}")
         return 0
     return with_store(args, body)
+
+
+def _core_symbol(settings: Settings, asset: str | None) -> str:
+    """The pair whose floor ``core set`` sets; InputError when ``--asset`` is missing for a
+    portfolio of several assets, or given without a portfolio."""
+    p = settings.portfolio
+    if p is None:
+        if asset is not None:
+            raise InputError("--asset: only for a portfolio (portfolio.targets); this config "
+                             f"trades the single pair {settings.symbol}")
+        return settings.symbol
+    pairs = p.pairs()
+    if asset is None:
+        if len(pairs) > 1:
+            raise InputError(f"--asset: which asset's floor? portfolio.targets lists "
+                             f"{', '.join(pairs)}")
+        return next(iter(pairs.values()))
+    if asset.upper() not in pairs:
+        raise InputError(f"--asset: {asset} is not in portfolio.targets ({', '.join(pairs)})")
+    return pairs[asset.upper()]
+
+
+def _pair_beat(beat: dict[str, Any] | None, symbol: str) -> dict[str, Any] | None:
+    """The heartbeat's view of ``symbol``: a portfolio's asset entry, else the beat itself."""
+    assets = ((beat or {}).get("portfolio") or {}).get("assets")
+    if not isinstance(assets, dict):
+        return beat
+    for asset, entry in assets.items():
+        if isinstance(entry, dict) and entry.get("symbol") == symbol:
+            return {"precision": entry.get("precision"), "assets": {"base": asset},
+                    "books": entry.get("books")}
+    return None

@@ -29,6 +29,7 @@ from daemon.commands.demo_processes import LogRelay, Output, StopRequest, start_
 from daemon.errors import InputError, RebalancerError
 from daemon.local_redis import LocalRedis, free_port
 from daemon.process_guard import die_with_parent
+from daemon.sim.symbols import BASKET_BALANCES
 
 DEMO_API_KEY = "mx0vglDEMOKEY0000000"
 DEMO_API_SECRET = "demo-secret-not-real-0000000000000"
@@ -51,6 +52,9 @@ def register(sub: Any) -> None:
     p.add_argument("--seed", type=int, default=7, help="market seed (default 7)")
     p.add_argument("--interval-s", type=int, default=20,
                    help="daemon evaluation interval in real seconds (default 20)")
+    p.add_argument("--portfolio", action="store_true",
+                   help="a three-asset basket (QRL, BTC and ETH against USDT, targets 30/20/20 "
+                   "%%) against the simulator's basket (`sim --basket`) instead of QRL/USDT")
     p.add_argument("--workdir", type=Path, default=None,
                    help="where the demo's config, the daemon's and the simulator's logs and the "
                    "state summary at stop go (default: a new temp dir); it must not hold a "
@@ -75,6 +79,21 @@ def demo_config(rest_url: str, ws_url: str, redis_url: str, interval_s: int) -> 
         "redis": {"url": redis_url},
         "health": {"heartbeat_interval_s": 5},
     }
+
+
+# the basket: `sim --basket` starts at about 25 % of the value in each asset and the quote
+DEMO_TARGETS = {"QRL": 0.3, "BTC": 0.2, "ETH": 0.2}
+
+
+def demo_portfolio_config(rest_url: str, ws_url: str, redis_url: str, interval_s: int
+                          ) -> dict[str, Any]:
+    """The single pair's demo config with a basket instead of the pair: off its targets at the
+    start (QRL to buy, BTC and ETH to sell), so the first evaluation trades every leg."""
+    cfg = demo_config(rest_url, ws_url, redis_url, interval_s)
+    del cfg["symbol"]
+    cfg["strategy"] = {"name": "symmetric", "threshold": 0.02}
+    cfg["portfolio"] = {"quote": "USDT", "targets": dict(DEMO_TARGETS)}
+    return cfg
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], stop: StopRequest, log: Path,
@@ -148,14 +167,16 @@ class _Demo:
         py, args = sys.executable, self.args
         port = free_port()
         try:
+            market = (["--basket"] if args.portfolio else
+                      ["--balance", f"QRL={DEMO_QRL}", "--balance", f"USDT={DEMO_USDT}"])
             self.sim = start_child(
                 [py, "-m", "daemon", "sim", "--port", str(port), "--speed", str(args.speed),
-                 "--seed", str(args.seed), "--balance", f"QRL={DEMO_QRL}", "--balance",
-                 f"USDT={DEMO_USDT}"], self.workdir / SIM_LOG, self.env)
+                 "--seed", str(args.seed), *market], self.workdir / SIM_LOG, self.env)
             rest_url = f"http://127.0.0.1:{port}"
             wait_http(rest_url + "/api/v3/ping", self.sim, self.stop, self.workdir / SIM_LOG)
             cfg_path = self.workdir / CONFIG
-            cfg = demo_config(rest_url, f"ws://127.0.0.1:{port}/ws", redis_url, args.interval_s)
+            make = demo_portfolio_config if args.portfolio else demo_config
+            cfg = make(rest_url, f"ws://127.0.0.1:{port}/ws", redis_url, args.interval_s)
             cfg_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
             if not self.stop.asked:
                 self.daemon = start_child([py, "-m", "daemon", "run", "-c", str(cfg_path)],
@@ -235,11 +256,17 @@ def rebalancer_command() -> str:
     return str(beside) if beside.is_file() else "rebalancer"
 
 
+def _basket() -> str:
+    return " ".join(f"{a}={q}" for a, q in BASKET_BALANCES.items())
+
+
 def banner(rest_url: str, redis_url: str, workdir: Path, args: argparse.Namespace) -> str:
     cfg_path, cmd = workdir / CONFIG, rebalancer_command()
+    market = (f"QRLUSDT, BTCUSDT and ETHUSDT, {_basket()}; targets "
+              f"{', '.join(f'{a} {w:.0%}' for a, w in DEMO_TARGETS.items())}"
+              if args.portfolio else f"QRL={DEMO_QRL} USDT={DEMO_USDT}")
     return f"""
-demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; QRL={DEMO_QRL} \
-USDT={DEMO_USDT})
+demo: simulator  {rest_url}  (speed x{args.speed:g}, seed {args.seed}; {market})
 demo: redis      {redis_url}  (private, append-only file in a temporary folder, gone after the demo)
 demo: daemon     live against the simulator, evaluating every {args.interval_s}s
 demo: files      {workdir}/

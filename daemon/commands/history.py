@@ -15,7 +15,7 @@ import orjson
 
 from daemon.adapters.redis_codec import fill_to_dict, order_to_dict
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg, with_store
+from daemon.commands.common import add_asset_arg, add_config_arg, with_store
 from daemon.commands.status import EXIT_NO_STATE, has_state
 from daemon.config import Settings
 from daemon.errors import InputError
@@ -28,6 +28,7 @@ def register(sub: Any) -> None:
                        description="Print the daemon's past decisions and orders (with fills) "
                                    "from Redis, newest first.")
     add_config_arg(p)
+    add_asset_arg(p)
     p.add_argument("--since", metavar="DATE",
                    help="only from this UTC date or time on (2026-12-01 or 2026-12-01T08:00)")
     p.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
@@ -110,6 +111,17 @@ def _utc(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _decided(p: dict[str, Any]) -> str:
+    """A plan record's decision: a portfolio's, every leg on one line."""
+    legs = p.get("legs")
+    if isinstance(legs, list):
+        return "; ".join(f"{leg.get('asset')} {(leg.get('plan') or {}).get('action')} "
+                         f"{(leg.get('plan') or {}).get('quantity')} "
+                         f"[{(leg.get('plan') or {}).get('reason_code')}]" for leg in legs)
+    return (f"{p.get('action')} {p.get('quantity')} [{p.get('reason_code')}] "
+            f"{p.get('reason')}")
+
+
 def format_history(r: dict[str, Any]) -> str:
     lines = []
     for name in ("plans", "orders"):
@@ -121,9 +133,8 @@ def format_history(r: dict[str, Any]) -> str:
         if c["note"]:
             lines.append(f"  note: {c['note']}")
     lines.append(f"plans ({len(r['plans'])} shown, newest first)")
-    lines += [f"  {_utc(p['time_ms'])} {p.get('cycle_id')} {p.get('trigger')} "
-              f"{p.get('action')} {p.get('quantity')} [{p.get('reason_code')}] "
-              f"{p.get('reason')}" for p in r["plans"]]
+    lines += [f"  {_utc(p['time_ms'])} {p.get('cycle_id')} {p.get('trigger')} {_decided(p)}"
+              for p in r["plans"]]
     lines.append(f"orders ({len(r['orders'])} shown, newest first)")
     for o in r["orders"]:
         lines.append(f"  {_utc(o['created_ms'])} {o['client_order_id']} {o['side']} {o['qty']} "

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from daemon.adapters.redis_store import RedisStore
-from daemon.commands.common import add_config_arg, with_store
+from daemon.commands.common import add_asset_arg, add_config_arg, with_store
 from daemon.commands.status import (
     DEFAULT_PRICE_DECIMALS,
     EXIT_NO_STATE,
@@ -35,6 +35,7 @@ def register(sub: Any) -> None:
                        description="PnL per UTC day (default) or week from the booked fills, "
                                    "and the value against holding, from Redis.")
     add_config_arg(p)
+    add_asset_arg(p)
     g = p.add_mutually_exclusive_group()
     g.add_argument("--daily", dest="period", action="store_const", const="day",
                    help="one row per UTC day (default)")
@@ -59,7 +60,7 @@ def handle_pnl(args: argparse.Namespace) -> int:
 
 async def collect_pnl(store: RedisStore, period: str) -> dict[str, Any]:
     state = await store.load_state(adopt=False)
-    beat = await read_heartbeat(store) or {}
+    beat = _pair_view(await read_heartbeat(store) or {}, store.prefix)
     fills = await store.get_fills()
     assets = beat.get("assets") or {}
     base_asset, quote_asset = _assets(assets, fills, store.prefix)
@@ -87,6 +88,20 @@ async def collect_pnl(store: RedisStore, period: str) -> dict[str, Any]:
         "now": _now(report, beat, fills, base_asset, quote_asset),
         "caveats": caveats,
     }
+
+
+def _pair_view(beat: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """A portfolio's heartbeat as the single pair's for the pair of ``prefix``."""
+    assets = (beat.get("portfolio") or {}).get("assets")
+    if not isinstance(assets, dict):
+        return beat
+    quote = (beat.get("portfolio") or {}).get("quote")
+    for asset, a in assets.items():
+        if isinstance(a, dict) and prefix == f"bot:{a.get('symbol')}:":
+            return {"time_ms": beat.get("time_ms"), "price": a.get("price"),
+                    "books": a.get("books"), "precision": a.get("precision"),
+                    "assets": {"base": asset, "quote": quote}}
+    return beat
 
 
 def _assets(assets: dict[str, Any], fills: list[Any], prefix: str) -> tuple[str, str]:

@@ -85,8 +85,10 @@ def _show(reply: dict[str, Any], as_json: bool) -> int:
     if as_json:
         print(orjson.dumps(plan, option=orjson.OPT_INDENT_2).decode())
     else:
-        dry = " (dry_run: not sent)" if plan.get("dry_run") and plan.get("side") else ""
-        print(f"{plan.get('action')} {plan.get('quantity')} [{plan.get('reason_code')}] "
-              f"{plan.get('reason')}{dry}")
+        legs = plan.get("legs")  # a portfolio's plan: one line per asset
+        for one in [leg.get("plan") or {} for leg in legs] if isinstance(legs, list) else [plan]:
+            dry = " (dry_run: not sent)" if plan.get("dry_run") and one.get("side") else ""
+            print(f"{one.get('action')} {one.get('quantity')} [{one.get('reason_code')}] "
+                  f"{one.get('reason')}{dry}")
         print(f"cycle {plan.get('cycle_id')} trigger {plan.get('trigger')}")
     return EXIT_OK

@@ -47,11 +47,17 @@ def handle_status(args: argparse.Namespace) -> int:
     async def body(store: RedisStore, settings: Settings) -> int:
         if not await has_state(store, settings):
             return EXIT_NO_STATE
-        report = await collect_status(store, settings, time.time_ns() // 1_000_000)
-        if args.json:
-            print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
+        now = time.time_ns() // 1_000_000
+        if settings.portfolio is not None and len(settings.portfolio.targets) > 1:
+            from daemon.commands import status_portfolio as pf  # it imports this module
+
+            report = await pf.collect_portfolio_status(settings, now)
+            text = pf.format_portfolio_status(report, settings)
         else:
-            print(format_status(report, settings))
+            report = await collect_status(store, settings, now)
+            text = format_status(report, settings)
+        print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode() if args.json
+              else text)
         return int(report["exit_code"])
     return with_store(args, body)
 
@@ -186,7 +192,7 @@ def format_status(r: dict[str, Any], settings: Settings) -> str:
     px = int((d.get("precision") or {}).get("price", DEFAULT_PRICE_DECIMALS))
     age = r["heartbeat_age_s"]
     lines = [
-        f"{settings.symbol} ({settings.key_prefix})",
+        f"{common.subject(settings)} ({settings.key_prefix})",
         f"state       {r['state']} (exit {r['exit_code']})"
         + "".join(f"\n  {p}" for p in r["problems"]),
         f"daemon      {d.get('state')} phase={d.get('phase')} mode={d.get('mode')} "

@@ -33,7 +33,12 @@ async def build_engine(settings: Settings, creds: Credentials | None, supervisor
     The engine's background tasks will run under ``supervisor``. ``rest``: a client of the
     caller's (a benchmark's instrumented session); the engine closes it like its own. Each
     step that talks to the exchange is retried while it fails transiently, within
-    ``runtime.startup_timeout_s`` for the whole startup (``engine.start`` included)."""
+    ``runtime.startup_timeout_s`` for the whole startup (``engine.start`` included).
+    A ``portfolio`` config builds the portfolio engine (daemon.runtime.portfolio_compose)."""
+    if settings.portfolio is not None:
+        from daemon.runtime.portfolio_compose import build_portfolio_engine
+
+        return await build_portfolio_engine(settings, creds, supervisor, rest=rest)
     store = RedisStore(settings.redis.url, settings.key_prefix,
                        plan_history_max=settings.redis.plan_history_max,
                        recent_orders_max=settings.redis.recent_orders_max)

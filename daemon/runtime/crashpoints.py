@@ -2,7 +2,8 @@
 BUGGIFY): inert unless the environment variable REBALANCER_CRASH_AT names one, in which case
 the process SIGKILLs itself there: no cleanup, no flush, exactly like a power cut.
 
-Points: ``after_intent`` (the intent is in Redis, the order request not yet sent)."""
+Points: ``after_intent`` (the intent is in Redis, the order request not yet sent);
+``between_sells_and_buys`` (a portfolio's SELL legs are final, its BUY legs not sized yet)."""
 
 from __future__ import annotations
 

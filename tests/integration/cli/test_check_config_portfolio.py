@@ -3,9 +3,14 @@ target in one report with its key and line (exit 2); a valid basket prints as it
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
-from tests.integration.cli.test_check_config import cli, write
+import pytest
+
+from tests.integration.cli.test_check_config import REPO, cli, online, write
 
 
 def test_every_portfolio_problem_with_its_key_and_line(tmp_path: Path) -> None:
@@ -48,3 +53,44 @@ def test_a_valid_basket_prints_as_it_will_run(tmp_path: Path) -> None:
     assert ("portfolio:\n  quote: USDT\n  targets:\n    QRL: '0.25'\n    BTC: '0.25'\n"
             "    ETH: '0.1'\n") in done.stdout
     assert done.stdout.rstrip().endswith(f"# {config}: valid")
+
+
+@pytest.fixture(scope="module")
+def basket_rest() -> Iterator[str]:
+    """``rebalancer sim --basket`` (QRLUSDT, BTCUSDT, ETHUSDT) as a real process."""
+    proc = subprocess.Popen([sys.executable, "-m", "daemon", "sim", "--basket", "--port", "0"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("REST http://127.0.0.1:"), line
+        yield line.split()[1].removesuffix("/api/v3")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_online_names_every_pair_the_exchange_does_not_trade(
+        tmp_path: Path, basket_rest: str, redis_url: str) -> None:
+    """The daemon's own reading of exchangeInfo: each pair of the portfolio is listed and
+    tradable, else the problem names its key."""
+    targets = "portfolio:\n  targets: {QRL: 0.2, DOGE: 0.1, BTC: 0.2, XYZ: 0.1}\n"
+    done = online(tmp_path, basket_rest, targets, redis_url=redis_url)
+    assert done.returncode == 2, done.stdout
+    assert done.stderr.splitlines()[1:] == [
+        "portfolio.targets.DOGE: the pair DOGEUSDT does not exist on the exchange",
+        "portfolio.targets.XYZ: the pair XYZUSDT does not exist on the exchange",
+    ], done.stderr
+    (tmp_path / "good").mkdir()
+    good = online(tmp_path / "good", basket_rest, "portfolio:\n  targets: {QRL: 0.2, BTC: 0.2, "
+                  "ETH: 0.2}\n", redis_url=redis_url)
+    assert good.returncode == 0, good.stderr
+    out = good.stdout.splitlines()
+    for line in ("exchange: QRLUSDT tradable through the API (minimum order 1 USDT, minimum "
+                 "quantity 0.01 QRL)",
+                 "exchange: BTCUSDT tradable through the API (minimum order 1 USDT, minimum "
+                 "quantity 0.000001 BTC)",
+                 "exchange: ETHUSDT tradable through the API (minimum order 1 USDT, minimum "
+                 "quantity 0.00001 ETH)"):
+        assert line in out, out
