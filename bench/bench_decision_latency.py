@@ -39,6 +39,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.config import Credentials, LogSettings, parse_settings
 from daemon.local_redis import LocalRedis
 from daemon.logging_setup import configure_logging
+from daemon.runtime.app import freeze_startup_heap
 from daemon.runtime.compose import build_engine
 from daemon.runtime.engine import RebalancerEngine
 from daemon.runtime.supervisor import Supervisor
@@ -186,6 +187,7 @@ async def main(args: argparse.Namespace) -> int:
             rest = MexcRest(settings.exchange, creds, session=session)
             engine = await build_engine(settings, creds, Supervisor(), rest=rest)
             await engine.start()
+            freeze_startup_heap()  # as the daemon's process does once started (run command)
             instrument(engine, probe)
             runner = asyncio.create_task(engine.run())
             floors = asyncio.create_task(floor(engine, session, sim.rest_url + "/api/v3/ping",

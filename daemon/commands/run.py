@@ -10,7 +10,7 @@ from daemon.commands.common import add_config_arg
 from daemon.config import load_config, load_credentials, require_credentials_for_mode
 from daemon.errors import RebalancerError
 from daemon.logging_setup import configure_logging, under_journald
-from daemon.runtime.app import App
+from daemon.runtime.app import App, freeze_startup_heap
 
 
 def register(sub: Any) -> None:
@@ -30,7 +30,7 @@ def handle(args: argparse.Namespace) -> int:
     configure_logging(settings.log, with_time=not under_journald())
     from daemon.runtime.compose import build_engine
 
-    app = App(args.config, settings, creds, build_engine)
+    app = App(args.config, settings, creds, build_engine, on_started=freeze_startup_heap)
     return asyncio.run(_main(app))
 
 

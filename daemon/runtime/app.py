@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -88,6 +89,19 @@ class Engine(Protocol):
 EngineFactory = Callable[[Settings, Credentials | None, Supervisor], Awaitable[Engine]]
 
 
+def freeze_startup_heap() -> None:
+    """Once the engine is up: collect, then move every object alive now (modules, config,
+    clients: they live as long as the process) out of the garbage collector's generations, so
+    that a full collection, which can start in the middle of a decision, no longer walks them
+    (it was the decision path's worst pauses: its p99, issue 20). Only for the daemon's own
+    process: objects frozen are never collected, which a process building many engines (the
+    tests) would pile up; an engine built again after a failure unfreezes first, so that the
+    old one's garbage is collected."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+
+
 class App:
     def __init__(
         self,
@@ -99,8 +113,10 @@ class App:
         notifier: Notifier | None = None,
         status_interval_s: float = 30.0,
         restart_policy: RestartPolicy | None = None,
+        on_started: Callable[[], None] | None = None,
     ) -> None:
         self.config_path = Path(config_path)
+        self._on_started = on_started  # the daemon's process: freeze_startup_heap
         self._config_shown = os.path.abspath(config_path)  # in reload records
         self.settings = settings
         self.creds = creds
@@ -196,6 +212,8 @@ class App:
         engine = await self._engine_factory(self.settings, self.creds, self.supervisor)
         self.engine = engine
         await engine.start()
+        if self._on_started is not None:
+            self._on_started()
         return engine
 
     async def _main_loop(self, engine: Engine) -> None:

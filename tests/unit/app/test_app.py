@@ -16,7 +16,7 @@ from loguru import logger
 
 from daemon.adapters.redis_reload import Outcome, ReloadOutcome
 from daemon.config import Credentials, Settings, load_config
-from daemon.runtime.app import App
+from daemon.runtime.app import App, freeze_startup_heap
 from daemon.runtime.notify import Notifier
 from daemon.runtime.supervisor import Supervisor
 
@@ -215,3 +215,38 @@ async def _reload_log_file_then_level(tmp_path: Path) -> None:
     assert engines[0].reloads[1].outcome is Outcome.APPLIED
     app.request_stop()
     assert await asyncio.wait_for(task, 5) == 0
+
+
+async def test_the_started_hook_runs_once_the_engine_is_up(tmp_path: Path) -> None:
+    """The daemon's process freezes its startup heap (freeze_startup_heap) only once the engine
+    has started: before, the engine's own objects would not be in it."""
+    engines: list[RecordingEngine] = []
+    seen: list[list[str]] = []
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text("")
+
+    async def factory(settings: Settings, creds: Credentials | None,
+                      supervisor: Supervisor) -> RecordingEngine:
+        engines.append(RecordingEngine(settings))
+        return engines[0]
+
+    app = App(cfg, load_config(cfg), None, factory, notifier=Notifier({}),
+              on_started=lambda: seen.append(list(engines[0].calls)))
+    task = asyncio.create_task(app.run())
+    await until(lambda: engines and "run" in engines[0].calls)
+    app.request_stop()
+    assert await asyncio.wait_for(task, 5) == 0
+    assert len(seen) == 1 and seen[0][-1] == "start"
+
+
+def test_freeze_startup_heap_moves_what_is_alive_out_of_the_collections() -> None:
+    import gc
+    try:
+        freeze_startup_heap()
+        frozen = gc.get_freeze_count()
+        assert frozen > 1000  # the modules, classes and objects of this process
+        freeze_startup_heap()  # again (an engine built again): unfrozen, collected, frozen
+        assert abs(gc.get_freeze_count() - frozen) < frozen // 2
+    finally:
+        gc.unfreeze()
+    assert gc.get_freeze_count() == 0
