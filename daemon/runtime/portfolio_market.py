@@ -30,13 +30,10 @@ class HubMarket:
         self.first: HubPair = next(iter(hub.pairs.values()))
 
     async def start(self) -> None:
-        """Backfill every pair, then run the connections and polls (``MarketHub.start``);
-        a failed try stops what it started, so the startup retry starts afresh."""
-        try:
-            await self.hub.start()
-        except BaseException:
-            await self.hub.stop()
-            raise
+        """Backfill every pair, then run the connections and polls (``MarketHub.start``). A
+        failed backfill has started nothing (the connections run only after every pair's
+        backfill), so the engine's startup retry simply calls this again."""
+        await self.hub.start()
 
     async def stop(self) -> None:
         await self.hub.stop()

@@ -26,8 +26,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon.errors import ConfigError, RebalancerError
 from daemon.runtime.market_hub import HubPair
 from daemon.runtime.portfolio_engine import PortfolioEngine
+from daemon.runtime.portfolio_market import HubMarket
 from daemon.sim import SimConfig, Simulator
-from daemon.sim.config import ExtraSymbol
+from daemon.sim.config import BadReply, ExtraSymbol
 from daemon.sim.market import RandomWalkMarket
 from tests.support.e2e_harness import (
     e2e_settings,
@@ -360,3 +361,25 @@ async def test_the_basket_follows_every_pair_over_one_connection_repaired_for_al
                            "pushes for every pair again")
             await wait_for(lambda: engine.health() is None, 10, "the daemon healthy again")
             assert all(p.stats.bad_frames == 0 for p in pairs)
+
+
+async def test_the_basket_hub_starts_through_the_startup_retry_and_stops_once(
+        redis_url: str) -> None:
+    """A kline backfill that fails (a cut reply) is tried again by the engine's startup
+    retry, which starts the hub afresh: then ONE connection, connected once; the engine's
+    close stops it (the simulator holds no market connection afterwards)."""
+    async with Simulator(vector_sim("0", {"QRL": "5000", "BTC": "0.0025",
+                                          "USDT": "500"})) as sim:
+        settings = portfolio_settings(sim, redis_url, {"QRL": "0.25", "BTC": "0.25"})
+        sim.faults.bad_replies = (BadReply("GET /api/v3/klines", "truncated", first=2),)
+        async with running_engine(settings, sim_creds(sim)) as engine:
+            assert isinstance(engine, PortfolioEngine) and isinstance(engine.market, HubMarket)
+            hub = engine.market.hub
+            assert engine.startup.retries >= 1
+            await wait_for(lambda: len(market_connections(sim)) == 1
+                           and len(market_connections(sim)[0]) == 4, 10,
+                           "one market connection with both pairs' channels")
+            assert [s.stats.connects for s in hub.streams] == [1]
+            assert all(p.window.ready for p in hub.pairs.values())
+        assert not hub.running
+        await wait_for(lambda: market_connections(sim) == [], 10, "the hub's connection closed")
