@@ -56,7 +56,7 @@ from daemon.runtime.http_endpoint import HttpEndpoint
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.manual import ManualRequests
-from daemon.runtime.market_feed import MarketFeed, UserFeed
+from daemon.runtime.market_feed import Market, MarketFeed, UserFeed
 from daemon.runtime.metrics import Metrics
 from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
 from daemon.runtime.recovery import reconcile_with_venue
@@ -85,7 +85,7 @@ class Parts:
     lease: TradingLease
     ledger: Ledger
     executor: Executor
-    market: MarketFeed
+    market: Market  # MarketFeed; a portfolio of several assets: HubMarket
     user_feeds: tuple[UserFeed, ...]  # the private stream; none without API keys
     supervisor: Supervisor
     startup: StartupRetry | None = None  # the startup's retry (and deadline), from compose

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
 
 from loguru import logger
 
@@ -31,7 +32,7 @@ from daemon.errors import ConfigError, ExchangeError, ProtocolError
 from daemon.runtime.balances import UserFeed
 from daemon.runtime.supervisor import Supervised, Supervisor
 
-__all__ = ["FeedStats", "MarketFeed", "PairFeed", "UserFeed"]
+__all__ = ["FeedStats", "Market", "MarketFeed", "MarketView", "PairFeed", "UserFeed"]
 
 
 def _late_push() -> WindowUpdate:
@@ -48,6 +49,32 @@ class FeedStats:
     bad_frames: int = 0
     events: int = 0
     open_gaps: int = 0  # windows REST did not return when asked (logged)
+
+
+class MarketView(Protocol):
+    """What the decision, the checkpoint and the status read of a pair's market data
+    (``PairFeed``; the portfolio's ``HubMarket``)."""
+
+    @property
+    def window(self) -> CandleWindow: ...
+    @property
+    def stream(self) -> WsStream: ...
+    @property
+    def last_price(self) -> Decimal | None: ...
+    @property
+    def last_price_ms(self) -> int | None: ...
+    @property
+    def book(self) -> tuple[BookTop | None, int | None]: ...
+    def reference(self) -> PriceReference: ...
+    def deaf(self) -> str | None: ...
+
+
+class Market(MarketView, Protocol):
+    """The engine's market: a ``MarketView`` it starts and stops (``MarketFeed``, or a
+    portfolio's ``HubMarket`` running every pair's)."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
 
 
 class PairFeed:

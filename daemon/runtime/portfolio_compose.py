@@ -1,9 +1,11 @@
 """The composition root of a portfolio (``portfolio:`` in config.yaml): per pair today's
-single-pair parts (a RedisStore and Ledger under the pair's prefix, an Executor, a MarketFeed),
-ONE lease for the process (every pair store's fenced writes check it), ONE private user stream
-for the account routed to the pair's executor by client order id. Like ``compose``: the I/O
-first (Redis, the pairs' rules: every pair listed and tradable, else a ConfigError naming it,
-the stored state), then the parts; a failed build closes what it opened."""
+single-pair parts (a RedisStore and Ledger under the pair's prefix, an Executor, its market
+data: with several assets a ``HubPair`` of ONE ``MarketHub`` following every pair, handed to
+the engine as ``HubMarket``; with one asset a ``MarketFeed``, as the single pair), ONE lease
+for the process (every pair store's fenced writes check it), ONE private user stream for the
+account routed to the pair's executor by client order id. Like ``compose``: the I/O first
+(Redis, the pairs' rules: every pair listed and tradable, else a ConfigError naming it, the
+stored state), then the parts; a failed build closes what it opened."""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ from daemon.runtime.engine import Parts, wall_ms
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import TradingLease
 from daemon.runtime.ledger import Ledger
-from daemon.runtime.market_feed import MarketFeed, UserFeed
+from daemon.runtime.market_feed import Market, MarketFeed, PairFeed, UserFeed
+from daemon.runtime.market_hub import MarketHub
 from daemon.runtime.portfolio_engine import PairUnit, PortfolioEngine
+from daemon.runtime.portfolio_market import HubMarket
 from daemon.runtime.portfolio_pairs import (
     PairSpec,
     pair_specs,
@@ -96,13 +100,16 @@ def assemble_portfolio(settings: Settings, creds: Credentials | None,
             await engine.on_pair_crossover(asset, event)
         return call
 
+    hub = _hub(settings, specs, rest, supervisor, lambda: engine)
     for spec, store, state in zip(specs, stores, states, strict=True):
         pair_ref = SettingsRef(spec.settings)
         ledger = Ledger(store, pair_ref, rules[spec.asset], state, wall_ms,
                         lease_owner=lease.owner)
         executor = Executor(pair_ref, rest, ledger, wall_ms, lease)
-        market = MarketFeed(spec.settings, rest, on_crossover=on_crossover(spec.asset),
-                            supervisor=supervisor)
+        market: PairFeed = (
+            hub.pair(spec.symbol) if hub is not None else
+            MarketFeed(spec.settings, rest, on_crossover=on_crossover(spec.asset),
+                       supervisor=supervisor))
         units.append(PairUnit(spec.asset, spec.weight, pair_ref, store, rules[spec.asset],
                               ledger, executor, market))
     router = OrderRouter(units)
@@ -112,13 +119,37 @@ def assemble_portfolio(settings: Settings, creds: Credentials | None,
                                on_fill=router.on_fill, on_balances=router.on_balances,
                                on_recheck=router.recheck, supervisor=supervisor),)
     first = units[0]
+    engine_market: Market
+    if hub is not None:
+        engine_market = HubMarket(hub)
+    else:
+        assert isinstance(first.market, MarketFeed)
+        engine_market = first.market
     engine = PortfolioEngine(Parts(
         settings=ref, store=first.store, rest=rest, rules=first.rules, lease=lease,
-        ledger=first.ledger, executor=first.executor, market=first.market,
+        ledger=first.ledger, executor=first.executor,
+        market=engine_market,
         user_feeds=user_feeds, supervisor=supervisor, startup=startup), tuple(units))
     logger.debug("portfolio engine assembled for {} ({})",
                  ", ".join(u.rules.symbol for u in units), lease.owner)
     return engine
+
+
+def _hub(settings: Settings, specs: Sequence[PairSpec], rest: MexcRest, supervisor: Supervisor,
+         engine: Callable[[], PortfolioEngine | None]) -> MarketHub | None:
+    """Several assets: ONE MarketHub following every pair (its crossovers routed to the
+    engine by asset); one asset: None (its MarketFeed, exactly the single pair's)."""
+    if len(specs) < 2:
+        return None
+    asset_of = {spec.symbol: spec.asset for spec in specs}
+
+    async def on_crossover(symbol: str, event: CrossoverEvent) -> None:
+        built = engine()
+        assert built is not None  # built before the hub starts, so before any candle
+        await built.on_pair_crossover(asset_of[symbol], event)
+
+    return MarketHub(settings, rest, [spec.symbol for spec in specs],
+                     on_crossover=on_crossover, supervisor=supervisor)
 
 
 class OrderRouter:

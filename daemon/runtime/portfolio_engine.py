@@ -23,6 +23,7 @@ from typing import Any
 
 from loguru import logger
 
+from daemon.adapters.mexc.ws import WsStream
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
 from daemon.domain.alert_rules import order_text
@@ -52,10 +53,11 @@ from daemon.runtime.engine import Parts, RebalancerEngine, _no_decision, wall_ms
 from daemon.runtime.executor import Executor
 from daemon.runtime.health import evaluation_limit_s
 from daemon.runtime.ledger import Ledger
-from daemon.runtime.market_feed import MarketFeed
+from daemon.runtime.market_feed import PairFeed
 from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
 from daemon.runtime.portfolio_heartbeat import PortfolioHeartbeat
 from daemon.runtime.portfolio_http import PortfolioHttpEndpoint
+from daemon.runtime.portfolio_market import HubMarket
 from daemon.runtime.portfolio_pairs import pair_settings, process_settings
 from daemon.runtime.portfolio_report import PortfolioCollector, checkpoint_part
 from daemon.runtime.portfolio_report import status_line as report_line
@@ -77,7 +79,7 @@ class PairUnit:
     rules: ExchangeRules
     ledger: Ledger
     executor: Executor
-    market: MarketFeed
+    market: PairFeed  # one asset: its MarketFeed; several: its HubPair of the engine's hub
 
     @property
     def symbol(self) -> str:
@@ -116,15 +118,6 @@ class PortfolioEngine(RebalancerEngine):
         return cycle_id if len(self.units) == 1 else cycle_id + _B36[index % 36]
 
     # -- startup ----------------------------------------------------------------------------
-    async def start(self) -> None:
-        for unit in self.units[1:]:  # the first pair's feed starts with the engine's
-            try:
-                await self.startup(f"kline backfill {unit.symbol}", unit.market.start)
-            except BaseException:
-                await self.close()
-                raise
-        await super().start()
-
     async def recover(self, retry: StartupRetry | None = None) -> None:
         await self.scheduler.abort()
         async with self.lease.kept_alive():
@@ -362,11 +355,17 @@ class PortfolioEngine(RebalancerEngine):
 
     # -- health, stopping -------------------------------------------------------------------
     def health(self) -> str | None:
-        streams = [*(u.market.stream for u in self.units),
-                   *(feed.stream for feed in self.user_feeds)]
+        market = self.market
+        streams: list[WsStream]
+        deaf: tuple[str | None, ...]
+        if isinstance(market, HubMarket):  # several assets: the hub's connections
+            streams, deaf = list(market.hub.streams), tuple(market.hub.deaf())
+        else:  # one asset: its own feed
+            streams, deaf = [market.stream], (market.deaf(),)
         limit = evaluation_limit_s(self.settings.current.execution.order_timeout_s)
-        return self.health_check.problem(streams, self.scheduler.running_s(), limit,
-                                         extra=tuple(u.market.deaf() for u in self.units))
+        return self.health_check.problem(
+            [*streams, *(feed.stream for feed in self.user_feeds)],
+            self.scheduler.running_s(), limit, extra=deaf)
 
     def checkpoint(self, stopped: bool = False) -> dict[str, Any]:
         beat = super().checkpoint(stopped)
@@ -397,9 +396,8 @@ class PortfolioEngine(RebalancerEngine):
         if self._closed:
             return
         await super().close()
-        for unit in self.units[1:]:
-            for step in (unit.market.stop(), unit.store.close()):
-                try:
-                    await step
-                except Exception as exc:
-                    logger.error("closing: a step failed ({!r}); going on", exc)
+        for unit in self.units[1:]:  # their market data stopped with the engine's hub
+            try:
+                await unit.store.close()
+            except Exception as exc:
+                logger.error("closing: a step failed ({!r}); going on", exc)

@@ -17,7 +17,7 @@ from prometheus_client.registry import Collector
 from daemon.domain.models import ExchangeRules
 from daemon.runtime.executor import Executor
 from daemon.runtime.ledger import Ledger
-from daemon.runtime.market_feed import MarketFeed
+from daemon.runtime.market_feed import PairFeed
 from daemon.runtime.metrics import PREFIX
 
 
@@ -27,7 +27,7 @@ class Pair(Protocol):
     rules: ExchangeRules
     ledger: Ledger
     executor: Executor
-    market: MarketFeed
+    market: PairFeed
 
 
 @dataclass(frozen=True, slots=True)

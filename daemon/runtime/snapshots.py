@@ -13,10 +13,10 @@ from daemon.domain.snapshot import snapshot_to_dict
 from daemon.runtime.executor import Executor
 from daemon.runtime.lease import Phase, TradingLease
 from daemon.runtime.ledger import Ledger
-from daemon.runtime.market_feed import MarketFeed
+from daemon.runtime.market_feed import MarketView
 
 
-def planner_snapshot(market: MarketFeed, ledger: Ledger, rules: ExchangeRules, now: int,
+def planner_snapshot(market: MarketView, ledger: Ledger, rules: ExchangeRules, now: int,
                      halted: bool, book: BookTop | None = None) -> Snapshot:
     window = market.window
     bal = ledger.balances
@@ -40,7 +40,7 @@ def lease_state(lease: TradingLease) -> str:
     return "trading" if lease.holds else "standby"
 
 
-def checkpoint(settings: Settings, now_ms: int, lease: TradingLease, market: MarketFeed,
+def checkpoint(settings: Settings, now_ms: int, lease: TradingLease, market: MarketView,
                ledger: Ledger, executor: Executor, evaluations: int,
                stopped: bool = False) -> dict[str, Any]:
     window = market.window
@@ -66,7 +66,7 @@ def checkpoint(settings: Settings, now_ms: int, lease: TradingLease, market: Mar
     }
 
 
-def decision_inputs(settings: Settings, now_ms: int, market: MarketFeed,
+def decision_inputs(settings: Settings, now_ms: int, market: MarketView,
                     ledger: Ledger) -> dict[str, object]:
     """The planner's snapshot at ``now_ms`` as a snapshot document (daemon/domain/snapshot.py)
     with the stream's best bid/ask while fresh; without ``halted``: the halt flag is its own
@@ -80,7 +80,7 @@ def decision_inputs(settings: Settings, now_ms: int, market: MarketFeed,
     return doc
 
 
-def status_line(settings: Settings, lease: TradingLease, market: MarketFeed,
+def status_line(settings: Settings, lease: TradingLease, market: MarketView,
                 plan: Plan | None) -> str:
     trend = market.window.trend
     return (f"{settings.symbol} {settings.mode.value} "

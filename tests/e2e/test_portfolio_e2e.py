@@ -24,9 +24,11 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon.errors import ConfigError, RebalancerError
+from daemon.runtime.market_hub import HubPair
 from daemon.runtime.portfolio_engine import PortfolioEngine
+from daemon.runtime.portfolio_market import HubMarket
 from daemon.sim import SimConfig, Simulator
-from daemon.sim.config import ExtraSymbol
+from daemon.sim.config import BadReply, ExtraSymbol
 from daemon.sim.market import RandomWalkMarket
 from tests.support.e2e_harness import (
     e2e_settings,
@@ -317,3 +319,67 @@ async def test_a_one_asset_portfolio_is_the_single_pair(redis_url: str) -> None:
     assert seen[0] == seen[1], seen
     assert seen[0][0] == [("QRLUSDT", "SELL", "LIMIT", "10000")]
     assert "bot:QRLUSDT:lease" in seen[0][1] or "bot:QRLUSDT:heartbeat" in seen[0][1]
+
+
+def market_connections(sim: Simulator) -> list[frozenset[str]]:
+    """The channels of each market-data connection the simulator holds (not the user
+    stream's)."""
+    return [frozenset(c.subs) for c in sim.hub.conns if not c.listen_key]
+
+
+async def test_the_basket_follows_every_pair_over_one_connection_repaired_for_all(
+        redis_url: str) -> None:
+    """Several assets: ONE market connection carries every pair's kline and book-ticker
+    channels (the engine's MarketHub); dropped, it comes back with all of them and every pair
+    repairs its candles from REST and gets pushes again; the daemon stays healthy."""
+    async with Simulator(vector_sim("0", {"QRL": "5000", "BTC": "0.0025",
+                                          "USDT": "500"})) as sim:
+        settings = portfolio_settings(sim, redis_url, {"QRL": "0.25", "BTC": "0.25"})
+        async with running_engine(settings, sim_creds(sim)) as engine:
+            assert isinstance(engine, PortfolioEngine)
+            pairs = [u.market for u in engine.units if isinstance(u.market, HubPair)]
+            assert len(pairs) == 2, [type(u.market).__name__ for u in engine.units]
+            channels = {ch for p in pairs for ch in p.channels}
+            assert len(channels) == 4
+            await wait_for(lambda: market_connections(sim) == [frozenset(channels)], 10,
+                           "one market connection with both pairs' channels")
+            (stream,) = {p.stream for p in pairs}  # the pairs share it
+            assert engine.health() is None
+            await wait_for(lambda: all(p.last_price is not None and p.book[0] is not None
+                                       for p in pairs), 10, "each pair's price and book")
+            repairs = [p.stats.repairs for p in pairs]
+            stream.drop("test: dropped")
+            await wait_for(lambda: stream.stats.reconnects == 1 and stream.connected.is_set(),
+                           10, "the connection to come back")
+            await wait_for(lambda: all(p.stats.repairs > n for p, n in zip(pairs, repairs,
+                                                                          strict=True)),
+                           10, "every pair to repair its candles")
+            assert market_connections(sim) == [frozenset(channels)]
+            pushed = [p.pushes for p in pairs]
+            await wait_for(lambda: all(p.pushes > n for p, n in zip(pairs, pushed,
+                                                                    strict=True)), 10,
+                           "pushes for every pair again")
+            await wait_for(lambda: engine.health() is None, 10, "the daemon healthy again")
+            assert all(p.stats.bad_frames == 0 for p in pairs)
+
+
+async def test_the_basket_hub_starts_through_the_startup_retry_and_stops_once(
+        redis_url: str) -> None:
+    """A kline backfill that fails (a cut reply) is tried again by the engine's startup
+    retry, which starts the hub afresh: then ONE connection, connected once; the engine's
+    close stops it (the simulator holds no market connection afterwards)."""
+    async with Simulator(vector_sim("0", {"QRL": "5000", "BTC": "0.0025",
+                                          "USDT": "500"})) as sim:
+        settings = portfolio_settings(sim, redis_url, {"QRL": "0.25", "BTC": "0.25"})
+        sim.faults.bad_replies = (BadReply("GET /api/v3/klines", "truncated", first=2),)
+        async with running_engine(settings, sim_creds(sim)) as engine:
+            assert isinstance(engine, PortfolioEngine) and isinstance(engine.market, HubMarket)
+            hub = engine.market.hub
+            assert engine.startup.retries >= 1
+            await wait_for(lambda: len(market_connections(sim)) == 1
+                           and len(market_connections(sim)[0]) == 4, 10,
+                           "one market connection with both pairs' channels")
+            assert [s.stats.connects for s in hub.streams] == [1]
+            assert all(p.window.ready for p in hub.pairs.values())
+        assert not hub.running
+        await wait_for(lambda: market_connections(sim) == [], 10, "the hub's connection closed")
