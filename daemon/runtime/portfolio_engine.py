@@ -57,7 +57,7 @@ from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
 from daemon.runtime.portfolio_heartbeat import PortfolioHeartbeat
 from daemon.runtime.portfolio_http import PortfolioHttpEndpoint
 from daemon.runtime.portfolio_pairs import pair_settings, process_settings
-from daemon.runtime.portfolio_report import PortfolioCollector, checkpoint_part
+from daemon.runtime.portfolio_report import PortfolioCollector, checkpoint_part, portfolio_inputs
 from daemon.runtime.portfolio_report import status_line as report_line
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.settings_ref import SettingsRef
@@ -373,6 +373,9 @@ class PortfolioEngine(RebalancerEngine):
         flights = [u.executor.in_flight for u in self.units if u.executor.in_flight]
         beat["in_flight"] = flights[0].client_order_id if flights else None
         beat["portfolio"] = checkpoint_part(self.units)
+        # what `rebalancer plan` without --snapshot evaluates: every leg's inputs now
+        beat["portfolio"]["snapshot"] = portfolio_inputs(self.units, self.settings.current,
+                                                         int(beat["time_ms"]))
         return beat
 
     def status_line(self) -> str:

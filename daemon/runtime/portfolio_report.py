@@ -14,11 +14,13 @@ from typing import Any, Protocol
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from daemon.config import Settings
 from daemon.domain.models import ExchangeRules
 from daemon.runtime.executor import Executor
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed
 from daemon.runtime.metrics import PREFIX
+from daemon.runtime.snapshots import decision_inputs
 
 
 class Pair(Protocol):
@@ -110,6 +112,26 @@ def checkpoint_part(pairs: Sequence[Pair]) -> dict[str, Any]:
             "total_value": _s(t.value), "drift": _s(t.drift),
             "realized_pnl": str(t.realized_pnl), "unrealized_pnl": _s(t.unrealized_pnl),
             "assets": assets}
+
+
+def portfolio_inputs(pairs: Sequence[Pair], settings: Settings, now_ms: int
+                     ) -> dict[str, Any]:
+    """The planner's inputs of every leg at ``now_ms`` as a portfolio snapshot document
+    (daemon/domain/portfolio_snapshot.py): what ``rebalancer plan`` without --snapshot
+    evaluates for a basket. The balances once (the quote's as the first pair's books hold
+    it, as the evaluation takes it), each asset's price, averages, trend, books and rules;
+    without ``halted`` (the halt flag is its own key)."""
+    balances: dict[str, object] = {}
+    assets: dict[str, object] = {}
+    for p in pairs:
+        doc = decision_inputs(settings, now_ms, p.market, p.ledger)
+        held = doc.pop("balances")
+        assert isinstance(held, dict)
+        for asset in (p.rules.base_asset, p.rules.quote_asset):
+            balances.setdefault(asset, held[asset])
+        del doc["now_ms"]
+        assets[p.asset] = doc
+    return {"balances": balances, "now_ms": now_ms, "assets": assets}
 
 
 def status_line(pairs: Sequence[Pair]) -> str:
