@@ -57,7 +57,12 @@ from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
 from daemon.runtime.portfolio_heartbeat import PortfolioHeartbeat
 from daemon.runtime.portfolio_http import PortfolioHttpEndpoint
 from daemon.runtime.portfolio_pairs import pair_settings, process_settings
-from daemon.runtime.portfolio_report import PortfolioCollector, checkpoint_part, portfolio_inputs
+from daemon.runtime.portfolio_report import (
+    PortfolioCollector,
+    basket_gauges,
+    checkpoint_part,
+    portfolio_inputs,
+)
 from daemon.runtime.portfolio_report import figures as report_figures
 from daemon.runtime.portfolio_report import status_line as report_line
 from daemon.runtime.recovery import reconcile_with_venue
@@ -99,6 +104,8 @@ class PortfolioEngine(RebalancerEngine):
             unit.executor.on_finished = partial(self._order_finished, unit.rules)
             unit.executor.on_conflict = self.ops.trading_stopped
         self.metrics.registry.register(PortfolioCollector(units))
+        if len(units) > 1:  # the single pair's gauges show the basket's totals
+            self.metrics.collector.basket = partial(basket_gauges, units)
         if self.http is not None:
             self.http = PortfolioHttpEndpoint(self, self.http.listen)
 

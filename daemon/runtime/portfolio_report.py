@@ -19,7 +19,7 @@ from daemon.domain.models import ExchangeRules
 from daemon.runtime.executor import Executor
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import MarketFeed
-from daemon.runtime.metrics import PREFIX
+from daemon.runtime.metrics import PREFIX, BasketGauges
 from daemon.runtime.snapshots import decision_inputs
 
 
@@ -132,6 +132,20 @@ def portfolio_inputs(pairs: Sequence[Pair], settings: Settings, now_ms: int
         del doc["now_ms"]
         assets[p.asset] = doc
     return {"balances": balances, "now_ms": now_ms, "assets": assets}
+
+
+def basket_gauges(pairs: Sequence[Pair]) -> BasketGauges:
+    """The single pair's gauges (rebalancer_portfolio_value, _drift, _realized_pnl,
+    _unrealized_pnl, _price_age_seconds) for a basket: its totals, the signed drift of the
+    asset farthest from its target, its oldest price."""
+    t = figures(pairs)
+    drifts = [a.drift for a in t.assets]
+    drift = None if any(d is None for d in drifts) else max(
+        (d for d in drifts if d is not None), key=abs)
+    times = [p.market.last_price_ms for p in pairs]
+    oldest = None if any(at is None for at in times) else min(
+        at for at in times if at is not None)
+    return BasketGauges(t.value, drift, t.realized_pnl, t.unrealized_pnl, oldest)
 
 
 def status_line(pairs: Sequence[Pair]) -> str:
