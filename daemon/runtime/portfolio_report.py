@@ -157,7 +157,8 @@ def status_line(pairs: Sequence[Pair]) -> str:
 
 
 class PortfolioCollector(Collector):
-    """Per asset and in total, next to the single-pair metrics (which show the first pair)."""
+    """Per asset and in total, next to the single-pair metrics (which show the totals, see
+    ``basket_gauges``)."""
 
     def __init__(self, pairs: Sequence[Pair]) -> None:
         self._pairs = tuple(pairs)
