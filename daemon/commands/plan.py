@@ -5,7 +5,8 @@ the config's ``portfolio.targets`` and printed with every leg and the portfolio'
 
 Without ``--snapshot`` the snapshot is the daemon's: the decision inputs its heartbeat records
 (``P heartbeat`` -> ``snapshot``: balances, price, averages and trend, cost basis, core floor,
-trade counters, the symbol's rules, the best bid/ask while fresh), as of the heartbeat's time,
+trade counters, the symbol's rules, the best bid/ask while fresh; for a basket ``portfolio`` ->
+``snapshot``, a portfolio snapshot with every asset's), as of the heartbeat's time,
 with the halt flag as it is now. Where it came from and how old it is goes to stderr, the plan
 to stdout."""
 
@@ -26,7 +27,7 @@ from daemon.commands.common import add_config_arg, require_state, with_store
 from daemon.commands.status import read_heartbeat
 from daemon.config import Settings, load_config
 from daemon.domain.planner import Snapshot, evaluate
-from daemon.domain.portfolio import evaluate_portfolio
+from daemon.domain.portfolio import PortfolioPlan, evaluate_portfolio
 from daemon.domain.portfolio_snapshot import is_portfolio_document, parse_portfolio_snapshot
 from daemon.domain.snapshot import parse_snapshot, plan_to_dict
 from daemon.errors import InputError, StateError
@@ -79,8 +80,6 @@ def decode_snapshot(text: str, name: str) -> object:
 def handle(args: argparse.Namespace) -> int:
     settings = load_config(args.config)
     if args.snapshot is None:
-        if settings.portfolio is not None:
-            raise InputError(f"the config has a portfolio: {GIVE_FILE} (with its assets)")
         return with_store(args, _plan_live)
     text, name = read_snapshot_text(args.snapshot)
     data = decode_snapshot(text, name)
@@ -106,19 +105,22 @@ def _print_portfolio_plan(data: object, settings: Settings) -> int:
     if pf is None:
         raise InputError(f"snapshot.assets: a snapshot of several assets needs portfolio.targets "
                          f"in the config (this one trades the single pair {settings.symbol})")
-    strategy = settings.strategy.params()
-    if not is_portfolio_document(data):
-        if len(pf.targets) > 1:
-            raise InputError(f"snapshot.assets: missing: the config's portfolio has "
-                             f"{len(pf.targets)} assets ({', '.join(pf.targets)}), give each "
-                             "one's price, rules and signals under snapshot.assets")
-        [(asset, weight)] = pf.targets.items()
-        snapshot = parse_snapshot(data, strategy, symbol=f"{asset}{pf.quote}")
-        return _print_plan(snapshot, settings, ratio=weight)
-    ps = parse_portfolio_snapshot(data, strategy, quote=pf.quote, targets=pf.targets)
-    plan = evaluate_portfolio(ps, strategy, settings.risk.params())
-    print(json.dumps(plan.to_dict(), indent=2), flush=True)
-    return 0
+    if not is_portfolio_document(data) and len(pf.targets) > 1:
+        raise InputError(f"snapshot.assets: missing: the config's portfolio has "
+                         f"{len(pf.targets)} assets ({', '.join(pf.targets)}), give each "
+                         "one's price, rules and signals under snapshot.assets")
+    return _print_result(_portfolio_plan(data, settings), settings)
+
+
+def _print_result(result: Snapshot | PortfolioPlan, settings: Settings) -> int:
+    """A portfolio's plan with every leg; a single pair's snapshot evaluated (a one-asset
+    portfolio's at its weight)."""
+    if isinstance(result, PortfolioPlan):
+        print(json.dumps(result.to_dict(), indent=2), flush=True)
+        return 0
+    pf = settings.portfolio
+    return _print_plan(result, settings,
+                       ratio=None if pf is None else next(iter(pf.targets.values())))
 
 
 async def _plan_live(store: RedisStore, settings: Settings) -> int:
@@ -127,23 +129,55 @@ async def _plan_live(store: RedisStore, settings: Settings) -> int:
     beat = await read_heartbeat(store)
     if beat is None:
         raise InputError(f"no live state: {key} is absent (no daemon is running under "
-                         f"{store.prefix!r}, or it stopped more than redis.heartbeat_ttl_s "
-                         f"ago); {GIVE_FILE}")
-    doc = beat.get("snapshot")
-    if not isinstance(doc, dict):
-        raise InputError(f"no live state: {key} holds no decision inputs (written by a daemon "
-                         f"of an earlier release: restart it); {GIVE_FILE}")
-    if beat.get("symbol") not in (None, settings.symbol):
-        raise InputError(f"{key}: the daemon there trades {beat.get('symbol')}, this config "
-                         f"{settings.symbol}")
+                         f"{key.removesuffix('heartbeat')!r}, or it stopped more than "
+                         f"redis.heartbeat_ttl_s ago); {GIVE_FILE}")
+    doc = _live_inputs(key, beat, settings)
     halt = await store.get_halt()
+    data = {**doc, "halted": halt is not None}
     try:
-        snapshot = parse_snapshot({**doc, "halted": halt is not None},
-                                  settings.strategy.params(), symbol=settings.symbol)
+        result = (parse_snapshot(data, settings.strategy.params(), symbol=settings.symbol)
+                  if settings.portfolio is None else _portfolio_plan(data, settings))
     except InputError as exc:
         raise StateError(f"{key}: {exc}") from None
     print(_provenance(key, beat, halt is not None), file=sys.stderr, flush=True)
-    return _print_plan(snapshot, settings)
+    return _print_result(result, settings)
+
+
+def _live_inputs(key: str, beat: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The decision inputs in the heartbeat ``beat``: a basket's (``portfolio`` ->
+    ``snapshot``) for a portfolio of several assets, else the pair's (``snapshot``)."""
+    pf = settings.portfolio
+    several = pf is not None and len(pf.targets) > 1
+    part = beat.get("portfolio") if several else beat
+    doc = part.get("snapshot") if isinstance(part, dict) else None
+    if not isinstance(doc, dict):
+        what = " of a portfolio" if several else ""
+        raise InputError(f"no live state: {key} holds no decision inputs{what} (written by a "
+                         f"daemon of an earlier release: restart it); {GIVE_FILE}")
+    if several:
+        assert pf is not None
+        held = sorted(doc.get("assets") or {})
+        if held != sorted(pf.targets):
+            raise InputError(f"{key}: the daemon there trades the basket "
+                             f"{', '.join(held)}, this config {', '.join(sorted(pf.targets))}")
+        return doc
+    symbol = settings.symbol if pf is None else next(iter(pf.pairs().values()))
+    if beat.get("symbol") not in (None, symbol):
+        raise InputError(f"{key}: the daemon there trades {beat.get('symbol')}, this config "
+                         f"{symbol}")
+    return doc
+
+
+def _portfolio_plan(data: object, settings: Settings) -> PortfolioPlan | Snapshot:
+    """A portfolio's plan of ``data``; a one-asset portfolio's single-pair snapshot."""
+    pf = settings.portfolio
+    assert pf is not None
+    strategy = settings.strategy.params()
+    if not is_portfolio_document(data):
+        [(asset, _)] = pf.targets.items()
+        return parse_snapshot(data, strategy, symbol=f"{asset}{pf.quote}")
+    ps = parse_portfolio_snapshot(data, strategy, quote=pf.quote, targets=pf.targets)
+    return evaluate_portfolio(ps, strategy, settings.risk.params())
 
 
 def _provenance(key: str, beat: dict[str, Any], halted: bool) -> str:

@@ -10,6 +10,10 @@ Both write into the key prefix ATOMICALLY and only when it holds no books (keys 
 ``heartbeat``, ``halted`` may exist and are left alone). ``--dry-run`` prints without writing
 (also beside existing books: e.g. to compare them with the exchange).
 
+For a portfolio of several assets every pair's books are rebuilt, each under its own prefix
+(``bot:<PAIR>:``), or with ``--asset`` one asset's only; every prefix is checked before the
+exchange is read, and nothing is written unless every pair's rebuild was computed.
+
 Exit codes: 0 written (or printed with --dry-run); 2 bad config or no API keys; 1 the prefix
 already holds books (they are named; nothing is written), Redis or the exchange failed.
 """
@@ -22,11 +26,12 @@ import time
 from typing import Any
 
 from daemon.adapters.mexc.rest import MexcRest
-from daemon.adapters.redis_install import install_books, require_empty
+from daemon.adapters.redis_install import Books, install_books, require_empty
 from daemon.adapters.redis_store import RedisStore
 from daemon.commands.common import add_config_arg
 from daemon.config import Credentials, Settings, load_config, load_credentials
-from daemon.errors import ConfigError, RebalancerError, StoreUnavailable
+from daemon.errors import ConfigError, InputError, RebalancerError, StateError, StoreUnavailable
+from daemon.runtime.portfolio_pairs import pair_specs
 from daemon.runtime.rebuild import Rebuild, fresh_books, rebuild_from_exchange, utc_text
 
 
@@ -44,6 +49,9 @@ def register(sub: Any) -> None:
                         "config's initial cost basis), forgetting the exchange history")
     r.add_argument("--dry-run", action="store_true",
                    help="print what would be written, write nothing")
+    r.add_argument("--asset", metavar="ASSET",
+                   help="a portfolio's: rebuild only this asset's pair books (default: every "
+                        "pair's, each under its own prefix)")
     r.set_defaults(handler=handle_rebuild)
 
 
@@ -58,38 +66,85 @@ def handle_rebuild(args: argparse.Namespace) -> int:
         raise ConfigError("state rebuild needs the API keys (MEXC_API_KEY and MEXC_API_SECRET "
                           "in the environment or in $CREDENTIALS_DIRECTORY), as `rebalancer "
                           "run` reads them; none were found")
-    return asyncio.run(_rebuild(settings, creds, fresh=args.fresh, dry_run=args.dry_run))
+    pairs = pairs_to_rebuild(settings, args.asset)
+    return asyncio.run(_rebuild(pairs, creds, fresh=args.fresh, dry_run=args.dry_run))
 
 
-async def _rebuild(settings: Settings, creds: Credentials, *, fresh: bool,
+def pairs_to_rebuild(settings: Settings, asset: str | None) -> list[tuple[str, Settings]]:
+    """(base asset, single-pair settings) of every pair whose books are rebuilt: the single
+    pair; a portfolio's every pair (each with its symbol and books prefix), or ``asset``'s."""
+    p = settings.portfolio
+    if p is None:
+        if asset is not None:
+            raise InputError("--asset: only for a portfolio (portfolio.targets); this config "
+                             f"trades the single pair {settings.symbol}")
+        return [("", settings)]
+    specs = pair_specs(settings)
+    chosen = [(s.asset, s.settings) for s in specs
+              if asset is None or s.asset == asset.upper()]
+    if not chosen:
+        raise InputError(f"--asset: {asset} is not in portfolio.targets "
+                         f"({', '.join(p.targets)})")
+    return chosen
+
+
+async def _require_empty(stores: list[RedisStore], pairs: list[tuple[str, Settings]]
+                         ) -> None:
+    """Every prefix empty, else one StateError naming each that is not (and, for a basket,
+    the ``--asset`` that rebuilds only the others)."""
+    problems: list[str] = []
+    empty: list[str] = []
+    for store, (asset, _) in zip(stores, pairs, strict=True):
+        try:
+            await require_empty(store)
+            empty.append(asset)
+        except StateError as exc:
+            problems.append(str(exc))
+    if not problems:
+        return
+    if len(pairs) > 1:
+        problems.append("nothing written for any pair" + (
+            "; to rebuild only the pairs without books, give "
+            + " or ".join(f"--asset {a}" for a in empty) if empty else ""))
+    raise StateError("; ".join(problems))
+
+
+async def _rebuild(pairs: list[tuple[str, Settings]], creds: Credentials, *, fresh: bool,
                    dry_run: bool) -> int:
-    store = RedisStore(settings.redis.url, settings.key_prefix, socket_timeout_s=5.0,
-                       recent_orders_max=settings.redis.recent_orders_max)
-    rest = MexcRest(settings.exchange, creds)
+    first = pairs[0][1]
+    stores = [RedisStore(s.redis.url, s.key_prefix, socket_timeout_s=5.0,
+                         recent_orders_max=s.redis.recent_orders_max) for _, s in pairs]
+    rest = MexcRest(first.exchange, creds)
     try:
-        await store.connect()
+        for store in stores:
+            await store.connect()
         if not dry_run:
-            await require_empty(store)  # before reading the exchange: refuse early
+            await _require_empty(stores, pairs)  # before reading the exchange: refuse early
         await rest.start()
-        if fresh:
-            books, basis = await fresh_books(rest, settings)
-            lines = [f"fresh start of {settings.symbol} under {settings.key_prefix!r}: schema "
-                     f"1, epoch {books.epoch}, books version 0; exchange history ignored",
-                     basis]
-        else:
-            rebuilt = await rebuild_from_exchange(rest, settings, _now_ms())
-            books = rebuilt.install
-            lines = report(rebuilt, settings)
-        if not dry_run:
-            await install_books(store, books)
-        print("\n".join(lines))
-        print("dry run: nothing written" if dry_run else f"written to {settings.key_prefix!r}")
+        done = [await _books(rest, s, fresh) for _, s in pairs]  # all computed, then written
+        for store, (_, s), (books, lines) in zip(stores, pairs, done, strict=True):
+            if not dry_run:
+                await install_books(store, books)
+            print("\n".join(lines))
+            print("dry run: nothing written" if dry_run else f"written to {s.key_prefix!r}")
         return 0
     except StoreUnavailable as exc:
-        raise RebalancerError(f"Redis at {settings.redis.url} is unavailable: {exc}") from None
+        raise RebalancerError(f"Redis at {first.redis.url} is unavailable: {exc}") from None
     finally:
         await rest.close()
-        await store.close()
+        for store in stores:
+            await store.close()
+
+
+async def _books(rest: MexcRest, settings: Settings, fresh: bool) -> tuple[Books, list[str]]:
+    """One pair's books to install and the lines that say what they are."""
+    if fresh:
+        books, basis = await fresh_books(rest, settings)
+        return books, [f"fresh start of {settings.symbol} under {settings.key_prefix!r}: "
+                       f"schema 1, epoch {books.epoch}, books version 0; exchange history "
+                       "ignored", basis]
+    rebuilt = await rebuild_from_exchange(rest, settings, _now_ms())
+    return rebuilt.install, report(rebuilt, settings)
 
 
 def report(r: Rebuild, settings: Settings) -> list[str]:

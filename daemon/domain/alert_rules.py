@@ -113,22 +113,62 @@ class DayFigures:
 
 def summary_text(figures: DayFigures, rules: ExchangeRules, end_ms: int) -> tuple[str, str]:
     """(title, body) of the daily summary of the 24 hours before ``end_ms``."""
+    body = (f"{_since(end_ms)}: value {_money(figures.value, rules)}; realized PnL "
+            f"{_money(figures.realized_pnl, rules)}, unrealized "
+            f"{_money(figures.unrealized_pnl, rules)}; "
+            f"{_fills_text(figures.fills, rules.base_asset)}")
+    return f"{rules.symbol} daily summary", body
+
+
+@dataclass(frozen=True, slots=True)
+class AssetDay:
+    """One asset of a basket in its daily summary: its pair's rules, its fills of the day."""
+
+    rules: ExchangeRules
+    fills: tuple[Fill, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BasketDayFigures:
+    """What a basket's daily summary says: the portfolio's total value and PnL (None when
+    unknown), each asset's fills. ``name`` names the basket in the title."""
+
+    name: str
+    value: Decimal | None
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal | None
+    assets: tuple[AssetDay, ...]
+
+
+def basket_summary_text(figures: BasketDayFigures, end_ms: int) -> tuple[str, str]:
+    """(title, body) of a basket's daily summary: the totals on the first line (at the finest
+    quote precision of its pairs), then one line per asset."""
+    rules = max((a.rules for a in figures.assets), key=lambda r: r.quote_precision)
+    lines = [f"{_since(end_ms)}: value {_money(figures.value, rules)}; realized PnL "
+             f"{_money(figures.realized_pnl, rules)}, unrealized "
+             f"{_money(figures.unrealized_pnl, rules)}"]
+    lines += [f"{a.rules.base_asset}: {_fills_text(a.fills, a.rules.base_asset)}"
+              for a in figures.assets]
+    return f"{figures.name} daily summary", "\n".join(lines)
+
+
+def _since(end_ms: int) -> str:
     start = datetime.fromtimestamp((end_ms - DAY_MS) / 1000, UTC)
-    fills = figures.fills
+    return f"since {start:%Y-%m-%d %H:%M} UTC"
+
+
+def _money(value: Decimal | None, rules: ExchangeRules) -> str:
+    if value is None:
+        return "unknown"
+    return f"{fmt(floor_to(value, rules.quote_precision))} {rules.quote_asset}"
+
+
+def _fills_text(fills: tuple[Fill, ...], base_asset: str) -> str:
     bought = sum((f.qty for f in fills if f.side is Side.BUY), Decimal(0))
     sold = sum((f.qty for f in fills if f.side is Side.SELL), Decimal(0))
-    fees = _fee_totals(fills)
-    q = rules.quote_precision
-
-    def money(value: Decimal | None) -> str:
-        return "unknown" if value is None else f"{fmt(floor_to(value, q))} {rules.quote_asset}"
-
     orders = len({f.order_id for f in fills})
-    body = (f"since {start:%Y-%m-%d %H:%M} UTC: value {money(figures.value)}; realized PnL "
-            f"{money(figures.realized_pnl)}, unrealized {money(figures.unrealized_pnl)}; "
-            f"{orders} order(s), {len(fills)} fill(s): bought {fmt(bought)}, sold {fmt(sold)} "
-            f"{rules.base_asset}; fees {fees}")
-    return f"{rules.symbol} daily summary", body
+    return (f"{orders} order(s), {len(fills)} fill(s): bought {fmt(bought)}, sold "
+            f"{fmt(sold)} {base_asset}; fees {_fee_totals(fills)}")
 
 
 def _fee_totals(fills: Iterable[Fill]) -> str:

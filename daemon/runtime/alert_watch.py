@@ -9,15 +9,18 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from decimal import Decimal
 
 from loguru import logger
 
 from daemon.adapters.redis_records import Halt
 from daemon.adapters.redis_store import RedisStore
 from daemon.domain.alert_rules import (
+    BasketDayFigures,
     DayFigures,
     DriftWatch,
     HaltWatch,
+    basket_summary_text,
     day_window,
     drift_text,
     minute_floor_ms,
@@ -33,7 +36,8 @@ from daemon.runtime.alerts import Alerts
 from daemon.runtime.settings_ref import SettingsRef
 
 WATCH_EVERY_S = 1.0
-DayFiguresFor = Callable[[int, int], Awaitable[DayFigures]]  # [start, end) ms -> figures
+# [start, end) ms -> the figures of a pair or of a basket
+DayFiguresFor = Callable[[int, int], Awaitable[DayFigures | BasketDayFigures]]
 
 
 class OpsAlerts:
@@ -93,15 +97,19 @@ class OpsAlerts:
                              "the halt flag was cleared")
 
     def plan_decided(self, plan: Plan, now_ms: int) -> None:
+        self.drift_decided(plan.figures.drift, now_ms)
+
+    def drift_decided(self, drift: Decimal | None, now_ms: int, name: str | None = None
+                      ) -> None:
+        """The drift of an evaluation (a basket's: its largest, titled with ``name``)."""
         n = self._settings.current.notify
-        drift = plan.figures.drift
         since = self._drift.over_since_ms
         change = self._drift.observe(drift, now_ms, n.drift_alert, n.drift_alert_after_s)
         if change is None or drift is None:
             return
         over_for_s = 0.0 if since is None else (now_ms - since) / 1000
         title, body = drift_text(change, drift, n.drift_alert, over_for_s)
-        self.alerts.emit("drift", f"{self._symbol}: {title}", body)
+        self.alerts.emit("drift", f"{name or self._symbol}: {title}", body)
 
     # -- watched --------------------------------------------------------------------------
     async def watch(self, figures: DayFiguresFor) -> None:
@@ -145,7 +153,8 @@ class OpsAlerts:
         except StoreUnavailable:
             return False  # tried again next second; the outage is said on its own
         self._summary_day = day
-        title, body = summary_text(figs, self._rules, end)
+        title, body = (basket_summary_text(figs, end) if isinstance(figs, BasketDayFigures)
+                       else summary_text(figs, self._rules, end))
         self.alerts.emit("daily_summary", title, body)
         logger.info("daily summary queued: {}", body)
         return True

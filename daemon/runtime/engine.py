@@ -30,7 +30,7 @@ from daemon.adapters.mexc.rest import MexcRest
 from daemon.adapters.redis_records import Halt
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
-from daemon.domain.alert_rules import DayFigures
+from daemon.domain.alert_rules import BasketDayFigures, DayFigures
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
@@ -464,7 +464,8 @@ class RebalancerEngine:
                 logger.error("closing: a step failed ({!r}); going on", exc)
 
     # -- reporting --------------------------------------------------------------------------
-    async def _day_figures(self, start_ms: int, end_ms: int) -> DayFigures:
+    async def _day_figures(self, start_ms: int, end_ms: int
+                           ) -> DayFigures | BasketDayFigures:
         """The daily summary's figures: value (last plan), PnL (books), fills in [start, end)."""
         price = self.market.last_price
         cost = self.ledger.cost

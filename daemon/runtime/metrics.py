@@ -15,7 +15,8 @@ QRLUSDT), base quantities in its base asset.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from importlib import metadata
 from typing import TYPE_CHECKING
@@ -66,7 +67,8 @@ class Metrics:
         self.last_decided: float | None = None  # time.monotonic() of the last decision
 
     def watch(self, engine: RebalancerEngine) -> None:
-        self.registry.register(EngineCollector(engine, self))
+        self.collector = EngineCollector(engine, self)
+        self.registry.register(self.collector)
 
     def decided(self, reason_code: str, trigger: str, started: float) -> None:
         """One decision recorded; ``started``: its ``time.perf_counter()`` at the start."""
@@ -83,13 +85,30 @@ def _gauge(name: str, doc: str, value: Decimal | float | int | None,
     yield family
 
 
+@dataclass(frozen=True, slots=True)
+class BasketGauges:
+    """What the single pair's gauges show for a portfolio of several assets: its total value
+    and PnL, the signed drift of the asset farthest from its target, and the time of the
+    oldest of its pairs' last prices (None where unknown)."""
+
+    value: Decimal | None
+    drift: Decimal | None
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal | None
+    price_ms: int | None
+
+
 class EngineCollector(Collector):
-    """Reads the engine when Prometheus scrapes (``/metrics``); never writes to it."""
+    """Reads the engine when Prometheus scrapes (``/metrics``); never writes to it. For a
+    basket (``basket`` set) the gauges of one pair show the portfolio's figures instead, or
+    nothing where the basket has no single value (price, base weight, target, cost basis;
+    see ``rebalancer_asset_*``)."""
 
     def __init__(self, engine: RebalancerEngine, metrics: Metrics) -> None:
         self.engine = engine
         self.metrics = metrics
         self.version = package_version()
+        self.basket: Callable[[], BasketGauges] | None = None
 
     def collect(self) -> Iterator[Metric]:
         yield from self._build()
@@ -104,16 +123,18 @@ class EngineCollector(Collector):
         info.add_metric([], {"version": self.version, "symbol": s.symbol, "mode": s.mode.value})
         yield info
         yield from _gauge("target_weight", "strategy.ratio: the base share of the portfolio "
-                          "value aimed at (0..1)", s.strategy.ratio)
+                          "value aimed at (0..1)",
+                          s.strategy.ratio if self.basket is None else None)
         yield from _gauge("evaluation_interval_seconds", "schedule.interval_s",
                           s.schedule.interval_s)
 
     def _market(self) -> Iterator[Metric]:
         market = self.engine.market
         window = market.window
+        basket = None if self.basket is None else self.basket()
         yield from _gauge("price", "Last price (quote per base unit), the forming candle's "
-                          "close", market.last_price)
-        at = market.last_price_ms
+                          "close", market.last_price if basket is None else None)
+        at = market.last_price_ms if basket is None else basket.price_ms
         yield from _gauge("price_age_seconds", "Time since the last price update",
                           None if at is None else max(time.time() - at / 1000, 0.0))
         ma = GaugeMetricFamily(f"{PREFIX}_moving_average", "Simple moving averages of the "
@@ -128,17 +149,8 @@ class EngineCollector(Collector):
 
     def _portfolio(self) -> Iterator[Metric]:
         engine = self.engine
-        price = engine.market.last_price
         balances = engine.ledger.balances
-        base = balances.get(engine.rules.base_asset)
-        quote = balances.get(engine.rules.quote_asset)
-        value = weight = drift = None
-        if price is not None and base is not None and quote is not None:
-            base_value = base.total * price
-            value = base_value + quote.total
-            if value > 0:
-                weight = base_value / value
-                drift = weight - engine.settings.current.strategy.ratio
+        value, weight, drift = self._weights()
         yield from _gauge("portfolio_value", "Base at the last price plus quote (quote asset)",
                           value)
         yield from _gauge("base_weight", "Base share of the portfolio value (0..1)", weight)
@@ -150,15 +162,37 @@ class EngineCollector(Collector):
             bal.add_metric([asset, "locked"], float(b.locked))
         yield bal
 
+    def _weights(self) -> tuple[Decimal | None, Decimal | None, Decimal | None]:
+        """(value, base weight, drift) of the pair; a basket's total value and drift."""
+        if self.basket is not None:
+            basket = self.basket()
+            return basket.value, None, basket.drift
+        engine = self.engine
+        price = engine.market.last_price
+        base = engine.ledger.balances.get(engine.rules.base_asset)
+        quote = engine.ledger.balances.get(engine.rules.quote_asset)
+        if price is None or base is None or quote is None:
+            return None, None, None
+        base_value = base.total * price
+        value = base_value + quote.total
+        if value <= 0:
+            return value, None, None
+        weight = base_value / value
+        return value, weight, weight - engine.settings.current.strategy.ratio
+
     def _books(self) -> Iterator[Metric]:
         ledger = self.engine.ledger
         cost, price = ledger.cost, self.engine.market.last_price
+        basket = None if self.basket is None else self.basket()
+        realized = cost.realized_pnl if basket is None else basket.realized_pnl
+        unrealized = (None if price is None else cost.unrealized(price)) if basket is None \
+            else basket.unrealized_pnl
         yield from _gauge("realized_pnl", "Realized PnL of the cost basis (quote asset)",
-                          cost.realized_pnl)
+                          realized)
         yield from _gauge("unrealized_pnl", "Unrealized PnL at the last price (quote asset)",
-                          None if price is None else cost.unrealized(price))
+                          unrealized)
         yield from _gauge("cost_basis", "Average cost per base unit (quote asset)",
-                          cost.avg_cost)
+                          cost.avg_cost if basket is None else None)
         tally = ledger.tally
         fills = CounterMetricFamily(f"{PREFIX}_fills", "Fills booked by this process, by "
                                     "side", labels=["side"])

@@ -26,7 +26,7 @@ from loguru import logger
 from daemon.adapters.mexc.ws import WsStream
 from daemon.adapters.redis_store import RedisStore
 from daemon.config import Mode, Settings
-from daemon.domain.alert_rules import order_text
+from daemon.domain.alert_rules import AssetDay, BasketDayFigures, DayFigures, order_text
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
@@ -59,7 +59,13 @@ from daemon.runtime.portfolio_heartbeat import PortfolioHeartbeat
 from daemon.runtime.portfolio_http import PortfolioHttpEndpoint
 from daemon.runtime.portfolio_market import HubMarket
 from daemon.runtime.portfolio_pairs import pair_settings, process_settings
-from daemon.runtime.portfolio_report import PortfolioCollector, checkpoint_part
+from daemon.runtime.portfolio_report import (
+    PortfolioCollector,
+    basket_gauges,
+    checkpoint_part,
+    portfolio_inputs,
+)
+from daemon.runtime.portfolio_report import figures as report_figures
 from daemon.runtime.portfolio_report import status_line as report_line
 from daemon.runtime.recovery import reconcile_with_venue
 from daemon.runtime.settings_ref import SettingsRef
@@ -100,6 +106,8 @@ class PortfolioEngine(RebalancerEngine):
             unit.executor.on_finished = partial(self._order_finished, unit.rules)
             unit.executor.on_conflict = self.ops.trading_stopped
         self.metrics.registry.register(PortfolioCollector(units))
+        if len(units) > 1:  # the single pair's gauges show the basket's totals
+            self.metrics.collector.basket = partial(basket_gauges, units)
         if self.http is not None:
             self.http = PortfolioHttpEndpoint(self, self.http.listen)
 
@@ -108,6 +116,22 @@ class PortfolioEngine(RebalancerEngine):
         pair's rules (its symbol, its precision)."""
         if order.status.terminal:
             self.alerts.emit("order", *order_text(order, rules))
+
+    @property
+    def name(self) -> str:
+        """The basket in notification titles: ``portfolio QRL, BTC against USDT``."""
+        return (f"portfolio {', '.join(u.asset for u in self.units)} against "
+                f"{self.units[0].rules.quote_asset}")
+
+    async def _day_figures(self, start_ms: int, end_ms: int
+                           ) -> DayFigures | BasketDayFigures:
+        """The basket's daily summary: its total value and PnL now, each pair's fills in
+        [start, end) from its own books."""
+        t = report_figures(self.units)
+        days = [AssetDay(u.rules, tuple(await u.store.get_fills(start_ms, end_ms)))
+                for u in self.units]
+        return BasketDayFigures(self.name, t.value, t.realized_pnl, t.unrealized_pnl,
+                                tuple(days))
 
     def unit(self, asset: str) -> PairUnit:
         return next(u for u in self.units if u.asset == asset)
@@ -254,7 +278,7 @@ class PortfolioEngine(RebalancerEngine):
     def _decided(self, plan: PortfolioPlan, now: int) -> None:
         self.last_portfolio, self.evaluations = plan, self.evaluations + 1
         self.last_plan = plan.legs[0].plan
-        self.ops.plan_decided(self.last_plan, now)
+        self.ops.drift_decided(plan.drift, now, self.name)
 
     def _record(self, plan: PortfolioPlan, cycle_id: str, trigger: str, now: int
                 ) -> dict[str, Any]:
@@ -372,6 +396,9 @@ class PortfolioEngine(RebalancerEngine):
         flights = [u.executor.in_flight for u in self.units if u.executor.in_flight]
         beat["in_flight"] = flights[0].client_order_id if flights else None
         beat["portfolio"] = checkpoint_part(self.units)
+        # what `rebalancer plan` without --snapshot evaluates: every leg's inputs now
+        beat["portfolio"]["snapshot"] = portfolio_inputs(self.units, self.settings.current,
+                                                         int(beat["time_ms"]))
         return beat
 
     def status_line(self) -> str:

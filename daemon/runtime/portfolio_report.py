@@ -14,11 +14,13 @@ from typing import Any, Protocol
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from daemon.config import Settings
 from daemon.domain.models import ExchangeRules
 from daemon.runtime.executor import Executor
 from daemon.runtime.ledger import Ledger
 from daemon.runtime.market_feed import PairFeed
-from daemon.runtime.metrics import PREFIX
+from daemon.runtime.metrics import PREFIX, BasketGauges
+from daemon.runtime.snapshots import decision_inputs
 
 
 class Pair(Protocol):
@@ -112,6 +114,40 @@ def checkpoint_part(pairs: Sequence[Pair]) -> dict[str, Any]:
             "assets": assets}
 
 
+def portfolio_inputs(pairs: Sequence[Pair], settings: Settings, now_ms: int
+                     ) -> dict[str, Any]:
+    """The planner's inputs of every leg at ``now_ms`` as a portfolio snapshot document
+    (daemon/domain/portfolio_snapshot.py): what ``rebalancer plan`` without --snapshot
+    evaluates for a basket. The balances once (the quote's as the first pair's books hold
+    it, as the evaluation takes it), each asset's price, averages, trend, books and rules;
+    without ``halted`` (the halt flag is its own key)."""
+    balances: dict[str, object] = {}
+    assets: dict[str, object] = {}
+    for p in pairs:
+        doc = decision_inputs(settings, now_ms, p.market, p.ledger)
+        held = doc.pop("balances")
+        assert isinstance(held, dict)
+        for asset in (p.rules.base_asset, p.rules.quote_asset):
+            balances.setdefault(asset, held[asset])
+        del doc["now_ms"]
+        assets[p.asset] = doc
+    return {"balances": balances, "now_ms": now_ms, "assets": assets}
+
+
+def basket_gauges(pairs: Sequence[Pair]) -> BasketGauges:
+    """The single pair's gauges (rebalancer_portfolio_value, _drift, _realized_pnl,
+    _unrealized_pnl, _price_age_seconds) for a basket: its totals, the signed drift of the
+    asset farthest from its target, its oldest price."""
+    t = figures(pairs)
+    drifts = [a.drift for a in t.assets]
+    drift = None if any(d is None for d in drifts) else max(
+        (d for d in drifts if d is not None), key=abs)
+    times = [p.market.last_price_ms for p in pairs]
+    oldest = None if any(at is None for at in times) else min(
+        at for at in times if at is not None)
+    return BasketGauges(t.value, drift, t.realized_pnl, t.unrealized_pnl, oldest)
+
+
 def status_line(pairs: Sequence[Pair]) -> str:
     t = figures(pairs)
     parts = [f"{a.asset} {'n/a' if a.weight is None else f'{a.weight * 100:.1f}%'}"
@@ -121,7 +157,8 @@ def status_line(pairs: Sequence[Pair]) -> str:
 
 
 class PortfolioCollector(Collector):
-    """Per asset and in total, next to the single-pair metrics (which show the first pair)."""
+    """Per asset and in total, next to the single-pair metrics (which show the totals, see
+    ``basket_gauges``)."""
 
     def __init__(self, pairs: Sequence[Pair]) -> None:
         self._pairs = tuple(pairs)

@@ -127,8 +127,13 @@ def test_the_readme_basket_runs_as_shown(tmp_path: Path) -> None:
     assert (doc["total_value"], doc["drift"]) == ("1500", "0.25")
 
 
-def test_without_a_snapshot_a_portfolio_config_asks_for_one(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    (tmp_path / "c.yaml").write_text(CONFIG)
+def test_without_a_snapshot_and_no_daemon_a_basket_exits_2(
+        tmp_path: Path, redis_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Without --snapshot the running basket's inputs are evaluated
+    (tests/e2e/test_portfolio_plan_live.py); with no daemon's state, a clear refusal."""
+    (tmp_path / "c.yaml").write_text(f"{CONFIG}redis:\n  url: {redis_url}\n")
     assert main(["plan", "-c", str(tmp_path / "c.yaml")]) == 2
-    assert "the config has a portfolio: give --snapshot FILE" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "error: no state under key prefix" in captured.err
+    assert "give --snapshot FILE" in captured.err
