@@ -162,18 +162,22 @@ class Archive:
         return {tid for (tid, _), hit in zip(pairs, found, strict=True) if hit}
 
     async def migrate_fills(self) -> int:
-        """Move schema 2's ``P fills`` into the month hashes, BATCH fields per atomic script,
-        until it is empty; returns how many moved."""
+        """Move schema 2's ``P fills`` into the month hashes, one atomic script per batch the
+        scan returns, following the scan's cursor (a scan from 0 of a large hash can answer an
+        empty batch with a cursor to go on from), until the hash is empty; returns how many
+        moved."""
         old = self.store.key(OLD_FILLS)
-        total = 0
+        total, cursor = 0, 0
         while True:
             reply = await self.store.call("HSCAN fills", self.store.client.hscan(
-                old, 0, count=BATCH), keys={old: "hash"})
-            fields = cast(dict[bytes, bytes], reply[1])
-            batch = list(fields.items())[:BATCH]
-            if not batch:
+                old, cursor, count=BATCH), keys={old: "hash"})
+            cursor = int(reply[0])
+            fields = list(cast(dict[bytes, bytes], reply[1]).items())
+            for at in range(0, len(fields), BATCH):
+                total += await self._move(old, fields[at:at + BATCH])
+            if cursor == 0 and not await self.store.call(
+                    "HLEN fills", self.store.client.hlen(old), keys={old: "hash"}):
                 return total
-            total += await self._move(old, batch)
 
     async def _move(self, old: str, batch: Sequence[tuple[object, object]]) -> int:
         keys = [old, self.store.key(MONTHS)]

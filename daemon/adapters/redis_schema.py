@@ -80,7 +80,15 @@ async def _move_old_fills(store: RedisStore) -> int:
     schema = as_text(await store.call("GET schema", store.client.get(store.key("schema"))))
     if schema not in MIGRATES_FROM:
         return 0
+    lease = store.key("lease")
+    holder = as_text(await store.call("GET lease", store.client.get(lease),
+                                      keys={lease: "string"}))
+    if holder is not None:  # a daemon of the earlier release trading on: never under it
+        raise StateError(f"{lease}: held by {holder} while the books of schema {schema} wait "
+                         f"to be migrated to {SCHEMA_VERSION}: stop the daemon of the earlier "
+                         "release (or wait out its lease, redis.lease_ttl_s) and start again")
     return await Archive(store).migrate_fills()
+
 
 async def _cost_basis_rewrite(store: RedisStore) -> tuple[str, str]:
     """(stored, rewritten) for a cost basis of schema 1 (with every trade id), else
