@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 
 ASSET_NAME = re.compile(r"[A-Za-z0-9]{1,20}")
+MAX_ASSETS = 36  # the legs of one evaluation: one base-36 character of the client order id
 Weight = Annotated[Decimal, Field(gt=0, le=1)]
 
 
@@ -69,6 +70,9 @@ class PortfolioSettings(BaseModel):
             if asset in out:
                 raise ValueError(f"{asset} is listed twice ({given[asset]!r} and {name!r})")
             out[asset], given[asset] = weight, name
+        if len(out) > MAX_ASSETS:
+            raise ValueError(f"{len(out)} assets listed, at most {MAX_ASSETS} (each leg of an "
+                             "evaluation takes one base-36 character of its client order ids)")
         total = sum(out.values(), Decimal(0))
         if total > 1:
             raise ValueError(f"the weights sum to {total}, above 1 (the quote asset's target "

@@ -30,7 +30,7 @@ from daemon.domain.alert_rules import AssetDay, BasketDayFigures, DayFigures, or
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
 from daemon.domain.cost_basis import CostBasis
-from daemon.domain.models import Balance, ExchangeRules
+from daemon.domain.models import Balance, ExchangeRules, Side
 from daemon.domain.orders import Order
 from daemon.domain.portfolio import (
     Leg,
@@ -150,8 +150,16 @@ class PortfolioEngine(RebalancerEngine):
             else:
                 await retry("reconciliation with the exchange", self._reload_and_reconcile)
         self.lease.recovered()
-        if self._unsettled():
+        if self._unsettled() or await self._buys_left_pending():
             self.scheduler.trigger("recovery")
+
+    async def _buys_left_pending(self) -> bool:
+        """The last evaluation planned BUY legs to wait for its SELL legs and stopped before
+        sizing them (a crash between the two): decide again now, not at the next slot (its
+        BUYs are decided afresh, never resumed from that plan)."""
+        last = await self.store.plan_history(1)
+        return bool(last) and bool(last[0].get("buys_pending")) and (
+            last[0].get("trigger") != "sells_final")
 
     def _unsettled(self) -> list[Any]:
         return [o for u in self.units for o in u.ledger.unsettled()]
@@ -361,7 +369,16 @@ class PortfolioEngine(RebalancerEngine):
         unit = self.unit(leg.asset)
         order = await unit.executor.execute(leg.plan, cycle_id, unit.rules,
                                             unit.market.reference(), quote, None)
-        return order is not None and self.lease.may_decide
+        if order is None or not self.lease.may_decide:
+            return False
+        if leg.plan.side is Side.SELL and unit.ledger.unsettled():
+            # e.g. its cancel failed at the timeout: it stays followed, and the BUY legs wait
+            # for the next evaluation (never placed while a SELL leg is not final)
+            logger.bind(client_order_id=order.client_order_id).warning(
+                "{}: the SELL leg is not final ({}); the BUY legs wait", unit.symbol,
+                order.status.value)
+            return False
+        return True
 
     # -- reload -----------------------------------------------------------------------------
     async def apply_settings(self, settings: Settings) -> None:

@@ -211,6 +211,12 @@ async def test_a_crash_between_the_sells_and_the_buys_sizes_the_buys_afresh(
                        for o in sim.orders())
 
         sim.hooks = Hooks()
+        # the restart has no slot or crossover to wait for: the BUYs left pending are decided
+        # at once (they waited for the next slot before)
+        conf = yaml.safe_load(cfg.read_text())
+        conf["schedule"] = {**conf.get("schedule", {}), "interval_s": 3600,
+                            "evaluate_on_crossover": False}
+        cfg.write_text(yaml.safe_dump(conf))
         await run_until_idle(cfg, log, env, redis_url, bought)
         again = [a.params for a in sim.order_requests][len(first):]
         assert [(o["symbol"], o["side"]) for o in again] == [("BTCUSDT", "BUY")], again

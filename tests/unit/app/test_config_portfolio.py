@@ -100,3 +100,14 @@ def test_pairs_the_exchange_does_not_list_or_trade_are_named() -> None:
     ]
     assert pair_problems(s.portfolio, {"QRLUSDT": True, "BTCUSDT": True,
                                        "ETHUSDT": True}) == []
+
+
+def test_at_most_36_assets_so_that_every_leg_has_its_own_client_ids() -> None:
+    """Each leg of an evaluation appends one base-36 character to the cycle id: a 37th asset
+    would share leg 0's client order ids (found by review)."""
+    names = [f"A{i:02d}" for i in range(37)]
+    assert problems({"portfolio": {"targets": {n: "0.01" for n in names}}}) == [
+        "portfolio.targets: Value error, 37 assets listed, at most 36 (each leg of an "
+        "evaluation takes one base-36 character of its client order ids)"]
+    ok = parse_settings({"portfolio": {"targets": {n: "0.01" for n in names[:36]}}})
+    assert ok.portfolio is not None and len(ok.portfolio.targets) == 36
