@@ -122,13 +122,22 @@ class _Connection:
 
     async def _connected(self, reason: str) -> None:
         """Each pair repairs its window from REST after a reconnect (at once: the pushes wait
-        meanwhile); the first failure is raised (the connection reconnects, all repair
-        again)."""
+        meanwhile). When every repair failed (REST down) the first failure is raised: the
+        connection reconnects and all repair again. One pair's failure alone (a pair
+        suspended, delisted) is logged and leaves that pair's gap to its next push's repair:
+        it never takes the live data of the other pairs of the connection with it."""
         done = await asyncio.gather(*(p.on_connected(reason) for p in self.pairs),
                                     return_exceptions=True)
-        for outcome in done:
-            if isinstance(outcome, BaseException):
-                raise outcome
+        failed = [(p, o) for p, o in zip(self.pairs, done, strict=True)
+                  if isinstance(o, BaseException)]
+        if failed and len(failed) == len(done):
+            raise failed[0][1]
+        for pair, exc in failed:
+            if not isinstance(exc, Exception):
+                raise exc  # a cancel, never swallowed
+            logger.error("market {}: REST repair after the reconnect failed ({}); its window "
+                         "keeps the gap until a push of it repairs again, the other pairs of "
+                         "{} go on", pair.symbol, exc, self.stream.name)
 
     async def _disconnected(self, reason: str) -> None:
         for pair in self.pairs:

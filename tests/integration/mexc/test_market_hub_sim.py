@@ -220,3 +220,28 @@ async def test_bad_hub_arguments_are_named(symbols_: list[str], per_conn: int,
         rest = MexcRest(settings.exchange, creds_for(sim))
         with pytest.raises(ConfigError, match=error):
             MarketHub(settings, rest, symbols_, pairs_per_connection=per_conn)
+
+
+async def test_one_pair_whose_repair_fails_does_not_take_its_connection_down() -> None:
+    """A pair whose REST repair keeps failing after a reconnect (suspended, delisted) is
+    logged and keeps its gap; the connection stays up for the other pairs (it used to
+    reconnect in a loop, the others losing their live data; found by review)."""
+    from daemon.errors import ExchangeError
+
+    seen = Seen()
+    async with running_hub(3, seen) as (_sim, _rest, market):
+        (conn,) = market.connections
+        await wait_until(lambda: conn.stream.connected.is_set(), 5)
+        broken = conn.pairs[0]
+
+        async def refuse(*_a: object, **_k: object) -> object:
+            raise ExchangeError(f"klines {broken.symbol}: symbol suspended")
+
+        broken.repair = refuse  # type: ignore[method-assign]
+        conn.stream.drop("test: dropped")
+        await wait_until(lambda: conn.stream.stats.connects == 2
+                         and conn.stream.connected.is_set(), 5)
+        await wait_until(lambda: all(p.stats.repairs >= 1 for p in conn.pairs[1:]), 5)
+        pushed = {p.symbol: p.pushes for p in conn.pairs}
+        await wait_until(lambda: all(p.pushes > pushed[p.symbol] for p in conn.pairs), 5)
+        assert conn.stream.stats.reconnects == 1 and conn.stream.connected.is_set()
