@@ -320,30 +320,44 @@ end
 return {redis.call('GET', KEYS[1]), redis.call('GET', KEYS[2]), redis.call('GET', KEYS[3])}
 """
 
-# KEYS: lease   ARGV: owner, ttl_ms
+# The lease is held on several keys at once (issue 18): the process's key and every pair's own
+# books-prefix key (one key for a single pair), all with the same owner token and TTL, so a
+# pair's books are fenced against every other process trading that pair.
+# KEYS: lease keys (the process's first)   ARGV: owner, ttl_ms
+# Taken only when every key is free or already the owner's; else nothing is set (0).
 LEASE_ACQUIRE = """
-if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+for _, k in ipairs(KEYS) do
+  local holder = redis.call('GET', k)
+  if holder and holder ~= ARGV[1] then return 0 end
 end
-return 0
+for _, k in ipairs(KEYS) do
+  redis.call('SET', k, ARGV[1], 'PX', ARGV[2])
+end
+return 1
 """
 
-# KEYS: lease   ARGV: owner, ttl_ms
+# KEYS: lease keys   ARGV: owner, ttl_ms
+# Renewed only when every key is still the owner's; else nothing is extended (0: lost).
 LEASE_RENEW = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('PEXPIRE', KEYS[1], ARGV[2])
-  return 1
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) ~= ARGV[1] then return 0 end
 end
-return 0
+for _, k in ipairs(KEYS) do
+  redis.call('PEXPIRE', k, ARGV[2])
+end
+return 1
 """
 
-# KEYS: lease   ARGV: owner
+# KEYS: lease keys   ARGV: owner
+# Deletes the keys the owner holds (never another's); 1 when it held any.
 LEASE_RELEASE = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1])
-  return 1
+local n = 0
+for _, k in ipairs(KEYS) do
+  if redis.call('GET', k) == ARGV[1] then
+    redis.call('DEL', k)
+    n = n + 1
+  end
 end
+if n > 0 then return 1 end
 return 0
 """

@@ -34,7 +34,8 @@ async def check_schema(store: RedisStore) -> None:
     version or content without a version."""
     key = store.key("schema")
     if await store.call("GET schema", store.client.get(key)) is None:
-        not_books = {store.key(n) for n in NOT_BOOKS}
+        # the pair's own lease key too (held by a portfolio trading this pair: RedisLease)
+        not_books = {store.key(n) for n in NOT_BOOKS} | {store.books_lease_key}
         others = [k for k in await store.call("SCAN", store._scan_keys())
                   if k not in not_books]
         if others:

@@ -128,7 +128,10 @@ class RedisStore:
 
     # the keys of the process, not of the books: with ``process_prefix`` (a portfolio of
     # several pairs, each pair's books under its own prefix) they live under that prefix, so
-    # that every pair's fenced writes check the ONE lease and halt flag of the process
+    # that every pair's fenced writes check the ONE halt flag of the process. The lease is held
+    # there AND on every pair's own ``<books prefix>lease`` (RedisLease): a pair's fenced
+    # writes check the PAIR's key (``books_lease_key``), which fences the pair's books against
+    # any other process trading that pair (issue 18)
     PROCESS_KEYS = frozenset({"lease", "heartbeat", "halted", "last_plan", "plan_history",
                               "reload", "manual_requests", "manual_replies"})
 
@@ -162,6 +165,12 @@ class RedisStore:
         if self.process_prefix is not None and name in self.PROCESS_KEYS:
             return self.process_prefix + name
         return self.prefix + name
+
+    @property
+    def books_lease_key(self) -> str:
+        """The lease key this store's fenced writes check: the pair's own (its books prefix);
+        the process's ``key("lease")`` too for a single pair."""
+        return self.prefix + "lease"
 
     @property
     def available(self) -> bool:
@@ -417,8 +426,8 @@ class RedisStore:
             fence_args: list[str | int] = (
                 [owner or "", "*", "*", "*"] if operator or view is None
                 else [owner or "", view.version, view.epoch, view.digest])
-            keys = [self.key(n) for n in ("lease", "books", "epoch", "cost_basis",
-                                          "core_floor", "counters")]
+            keys = [self.books_lease_key] + [
+                self.key(n) for n in ("books", "epoch", "cost_basis", "core_floor", "counters")]
             raw = await self.call(what, self._scripts[script](
                 keys=keys + [self.key(n) for n in names], args=fence_args + list(args)))
             if view is not None:

@@ -20,7 +20,7 @@ import os
 import secrets
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from enum import StrEnum
 
 from loguru import logger
@@ -63,8 +63,11 @@ def new_owner_token() -> str:
 
 
 class TradingLease:
-    def __init__(self, store: RedisStore, settings: SettingsRef, owner: str | None = None) -> None:
-        self._lease = RedisLease(store)
+    def __init__(self, store: RedisStore, settings: SettingsRef, owner: str | None = None,
+                 pair_lease_keys: Sequence[str] = ()) -> None:
+        """``pair_lease_keys``: every pair's own lease key, held with the process's (a
+        portfolio of several pairs; see RedisLease)."""
+        self._lease = RedisLease(store, pair_lease_keys)
         self._settings = settings
         self.owner = owner or new_owner_token()
         self.phase = Phase.STANDBY
@@ -129,7 +132,7 @@ class TradingLease:
         started = time.monotonic()
         got = await self._lease.acquire(self.owner, self._ttl_s)
         if not got:
-            holder = await self._lease.holder()
+            holder = await self._lease.blocker(self.owner)
             if holder is not None and holder_is_dead(holder) \
                     and await self._lease.release(holder):
                 logger.warning("lease holder {} is a dead process on this host; taking over",

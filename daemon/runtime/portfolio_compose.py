@@ -2,7 +2,8 @@
 single-pair parts (a RedisStore and Ledger under the pair's prefix, an Executor, its market
 data: with several assets a ``HubPair`` of ONE ``MarketHub`` following every pair, handed to
 the engine as ``HubMarket``; with one asset a ``MarketFeed``, as the single pair), ONE lease
-for the process (every pair store's fenced writes check it), ONE private user stream for the
+for the process (held on its key and every pair's own lease key: each pair store's fenced
+writes check the pair's), ONE private user stream for the
 account routed to the pair's executor by client order id. Like ``compose``: the I/O first
 (Redis, the pairs' rules: every pair listed and tradable, else a ConfigError naming it, the
 stored state), then the parts; a failed build closes what it opened."""
@@ -90,7 +91,8 @@ def assemble_portfolio(settings: Settings, creds: Credentials | None,
     heartbeat, halt flag and plans, under the portfolio prefix with several assets)."""
     specs = pair_specs(settings)
     ref = SettingsRef(process_settings(settings))
-    lease = TradingLease(stores[0], ref)
+    lease = TradingLease(stores[0], ref,
+                         pair_lease_keys=[s.books_lease_key for s in stores])
     units: list[PairUnit] = []
     engine: PortfolioEngine | None = None
 

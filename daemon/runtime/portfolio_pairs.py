@@ -6,8 +6,10 @@ Prefixes (the lead's design, issue 18): each pair's books are today's single-pai
 ``bot:<PAIR>:``; a one-asset portfolio is the single pair exactly (its books and process keys
 under ``Settings.key_prefix``, ``redis.key_prefix`` included). With several assets the process's
 keys (lease, heartbeat, halt, plans, requests) live under ``Settings.key_prefix``, the
-portfolio's prefix, and every pair store's fenced writes check THAT lease
-(``RedisStore(process_prefix=...)``).
+portfolio's prefix (``RedisStore(process_prefix=...)``); the lease is held there AND on every
+pair's own ``bot:<PAIR>:lease`` (one script, one owner token), and every pair store's fenced
+writes check its pair's key: a single-pair daemon or another basket trading the same pair is
+fenced out.
 """
 
 from __future__ import annotations
