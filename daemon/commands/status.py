@@ -184,15 +184,12 @@ def _dec(text: object) -> Decimal | None:
     return value if value.is_finite() else None
 
 
-def format_status(r: dict[str, Any], settings: Settings) -> str:
-    d = r["daemon"] or {}
-    lp = r["last_plan"] or {}
-    cb = r["cost_basis"] or {}
-    pf = r["portfolio"]
-    px = int((d.get("precision") or {}).get("price", DEFAULT_PRICE_DECIMALS))
-    age = r["heartbeat_age_s"]
-    lines = [
-        f"{common.subject(settings)} ({settings.key_prefix})",
+def header_lines(r: dict[str, Any], title: str) -> list[str]:
+    """The first lines of ``status``, for one pair and a basket alike: what it is, its state
+    and problems, the daemon's heartbeat and health, the halt."""
+    d, age = r["daemon"] or {}, r["heartbeat_age_s"]
+    return [
+        title,
         f"state       {r['state']} (exit {r['exit_code']})"
         + "".join(f"\n  {p}" for p in r["problems"]),
         f"daemon      {d.get('state')} phase={d.get('phase')} mode={d.get('mode')} "
@@ -200,6 +197,17 @@ def format_status(r: dict[str, Any], settings: Settings) -> str:
         else "daemon      no heartbeat (not running, or Redis expired it)",
         f"health      {d.get('health') or 'ok'}",
         f"halted      {r['halted']['reason']}" if r["halted"] else "halted      no",
+    ]
+
+
+def format_status(r: dict[str, Any], settings: Settings) -> str:
+    d = r["daemon"] or {}
+    lp = r["last_plan"] or {}
+    cb = r["cost_basis"] or {}
+    pf = r["portfolio"]
+    px = int((d.get("precision") or {}).get("price", DEFAULT_PRICE_DECIMALS))
+    lines = [
+        *header_lines(r, f"{common.subject(settings)} ({settings.key_prefix})"),
         f"market      price {_p(d.get('price'), px)} MA short {_p(d.get('ma_short'), px)} "
         f"long {_p(d.get('ma_long'), px)} trend {d.get('trend')} ({d.get('candles')} candles)",
         f"balances    {_balances(r['balances'])}"

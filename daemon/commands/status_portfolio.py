@@ -17,6 +17,7 @@ from daemon.commands.status import (
     _pct,
     _pts,
     _verdict,
+    header_lines,
 )
 from daemon.config import Settings
 
@@ -73,19 +74,9 @@ async def collect_portfolio_status(settings: Settings, now_ms: int) -> dict[str,
 
 
 def format_portfolio_status(r: dict[str, Any], settings: Settings) -> str:
-    d = r["daemon"] or {}
-    age = r["heartbeat_age_s"]
     t = r["total"]
-    lines = [
-        f"portfolio {', '.join(r['assets'])} against {r['quote']} ({settings.key_prefix})",
-        f"state       {r['state']} (exit {r['exit_code']})"
-        + "".join(f"\n  {p}" for p in r["problems"]),
-        f"daemon      {d.get('state')} phase={d.get('phase')} mode={d.get('mode')} "
-        f"heartbeat {age}s ago" if age is not None
-        else "daemon      no heartbeat (not running, or Redis expired it)",
-        f"health      {d.get('health') or 'ok'}",
-        f"halted      {r['halted']['reason']}" if r["halted"] else "halted      no",
-    ]
+    lines = header_lines(
+        r, f"portfolio {', '.join(r['assets'])} against {r['quote']} ({settings.key_prefix})")
     for asset, a in r["assets"].items():
         px = int((a.get("precision") or {}).get("price", 8))
         cb = a["cost_basis"] or {}

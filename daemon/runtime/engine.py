@@ -33,7 +33,6 @@ from daemon.config import Mode, Settings
 from daemon.domain.alert_rules import BasketDayFigures, DayFigures
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
-from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import ExchangeRules
 from daemon.domain.money import shown
 from daemon.domain.planner import Plan, evaluate
@@ -59,7 +58,7 @@ from daemon.runtime.manual import ManualRequests
 from daemon.runtime.market_feed import Market, MarketFeed, UserFeed
 from daemon.runtime.metrics import Metrics
 from daemon.runtime.order_pricing import BookQuote, read_book, spread_top
-from daemon.runtime.recovery import reconcile_with_venue
+from daemon.runtime.recovery import initial_cost_basis, reconcile_with_venue
 from daemon.runtime.scheduler import EvaluationScheduler
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.startup import StartupRetry
@@ -202,18 +201,11 @@ class RebalancerEngine:
         await self._confirm_balances()
         base = self.ledger.balances.get(self.rules.base_asset)
         held = base.total if base else Decimal(0)
-        s = self.settings.current
-        initial = s.strategy.initial_cost_basis
-        if initial is not None:
-            cost = CostBasis.initial(initial, held)
-            source = "config strategy.initial_cost_basis"
-        else:
-            fills = await self.rest.my_trades(s.symbol, limit=100)
-            cost = CostBasis().apply_all(fills, base_asset=self.rules.base_asset,
-                                         quote_asset=self.rules.quote_asset)
-            if cost.avg_cost is None:
-                return
-            source = f"{len(fills)} recent trade(s) on the exchange"
+        found = await initial_cost_basis(
+            self.rest, self.rules, self.settings.current.strategy.initial_cost_basis, held)
+        if found is None:
+            return
+        cost, source = found
         await self.ledger.set_cost_basis(cost)
         logger.info("cost basis initialised from {}: {}", source, cost.avg_cost)
 

@@ -29,7 +29,6 @@ from daemon.config import Mode, Settings
 from daemon.domain.alert_rules import AssetDay, BasketDayFigures, DayFigures, order_text
 from daemon.domain.candles import CrossoverEvent
 from daemon.domain.client_ids import evaluation_cycle_id
-from daemon.domain.cost_basis import CostBasis
 from daemon.domain.models import Balance, ExchangeRules, Side
 from daemon.domain.orders import Order
 from daemon.domain.portfolio import (
@@ -67,7 +66,7 @@ from daemon.runtime.portfolio_report import (
 )
 from daemon.runtime.portfolio_report import figures as report_figures
 from daemon.runtime.portfolio_report import status_line as report_line
-from daemon.runtime.recovery import reconcile_with_venue
+from daemon.runtime.recovery import initial_cost_basis, reconcile_with_venue
 from daemon.runtime.settings_ref import SettingsRef
 from daemon.runtime.startup import StartupRetry
 
@@ -185,15 +184,11 @@ class PortfolioEngine(RebalancerEngine):
         base = fresh.get(unit.rules.base_asset)
         held = base.total if base else Decimal(0)
         initial = unit.settings.current.strategy.initial_cost_basis
-        if initial is not None and len(self.units) == 1:
-            cost, source = CostBasis.initial(initial, held), "config strategy.initial_cost_basis"
-        else:
-            fills = await self.rest.my_trades(unit.symbol, limit=100)
-            cost = CostBasis().apply_all(fills, base_asset=unit.rules.base_asset,
-                                         quote_asset=unit.rules.quote_asset)
-            if cost.avg_cost is None:
-                return
-            source = f"{len(fills)} recent trade(s) on the exchange"
+        found = await initial_cost_basis(self.rest, unit.rules,
+                                         initial if len(self.units) == 1 else None, held)
+        if found is None:
+            return
+        cost, source = found
         await unit.ledger.set_cost_basis(cost)
         logger.info("{}: cost basis initialised from {}: {}", unit.symbol, source,
                     cost.avg_cost)

@@ -18,11 +18,14 @@ before any new decision is made.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from loguru import logger
 
 from daemon.adapters.mexc.rest import MexcRest
 from daemon.config import Settings
-from daemon.domain.models import Fill, OrderReport
+from daemon.domain.cost_basis import CostBasis
+from daemon.domain.models import ExchangeRules, Fill, OrderReport
 from daemon.domain.orders import Order, OrderFilled, OrderState
 from daemon.domain.reconcile import VenueSnapshot, adopt_order, orders_to_query, reconcile
 from daemon.errors import ExchangeError, InputError, TransientExchangeError
@@ -157,3 +160,18 @@ async def _catch_up(rest: MexcRest, ledger: Ledger, settings: Settings, now_ms: 
             "reconcile: finished order of ours with fills the books do not have ({} {} of {});"
             " adopted and booked", report.status.value, report.executed_qty, report.orig_qty)
         await _adopt(ledger, (report,), fills, now_ms)
+
+
+async def initial_cost_basis(rest: MexcRest, rules: ExchangeRules, initial: Decimal | None,
+                             held: Decimal) -> tuple[CostBasis, str] | None:
+    """The cost basis a pair's books start from: ``held`` base at the configured
+    ``initial`` average, else the account's recent trades of the pair (None: they give no
+    average), with where it came from."""
+    if initial is not None:
+        return CostBasis.initial(initial, held), "config strategy.initial_cost_basis"
+    fills = await rest.my_trades(rules.symbol, limit=100)
+    cost = CostBasis().apply_all(fills, base_asset=rules.base_asset,
+                                 quote_asset=rules.quote_asset)
+    if cost.avg_cost is None:
+        return None
+    return cost, f"{len(fills)} recent trade(s) on the exchange"
